@@ -1,0 +1,65 @@
+"""The ``eat-curate`` command line: one click group, commands named as verbs.
+
+Commands live in ``eat_curate.commands`` (one module per family) and only
+wrap the library. This module and those commands are the only code that
+reaches into ``pipelines/`` and ``training/``, always lazily.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+import click
+
+from eat_curate import __version__
+from eat_curate.errors import EatCurateError
+
+
+class EatCurateGroup(click.Group):
+    """Prints expected failures (``EatCurateError``) as one line instead of a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except EatCurateError as error:
+            raise click.ClickException(str(error)) from None
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    click.secho(f"warning: {message}", fg="yellow", err=True)
+
+
+@click.group(cls=EatCurateGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="eat-curate")
+def cli() -> None:
+    """Score, rank and curate photos with EAT, an aesthetics transformer.
+
+    \b
+    First steps:
+      eat-curate models list                       models you can score with
+      eat-curate score ./photos --out scores.parquet
+      eat-curate score ./photos --db photos.db      then: albums, rank, filter, export
+
+    Every command explains itself with --help.
+    """
+    warnings.showwarning = _show_warning
+
+
+def _register() -> None:
+    from eat_curate.commands.bench import bench
+    from eat_curate.commands.models import models
+
+    for command in (models, bench):
+        cli.add_command(command)
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="eat-curate")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""CLI command families; each module defines click commands that wrap the library."""

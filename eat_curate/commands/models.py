@@ -1,0 +1,122 @@
+"""`eat-curate models`: the model store (list, info, init, import, remove)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from eat_curate.commands.options import json_option, model_store, models_dir_option
+from eat_curate.commands.output import emit, to_json
+from eat_curate.model.importers import FORMATS
+from eat_curate.model.presets import PRESETS
+
+
+@click.group()
+def models() -> None:
+    """Manage the models that score images.
+
+    A model is a folder with safetensors weights and a JSON card (preset,
+    head mode, steering mode, training data, metrics, sha256 of the weights).
+    """
+
+
+@models.command("list")
+@models_dir_option
+@json_option
+def list_models(models_dir: Path | None, as_json: bool) -> None:
+    """List the models in the store and those built into the package."""
+    store = model_store(models_dir)
+    default = store.default_name()
+    rows = [
+        {
+            "name": card.name,
+            "preset": card.preset,
+            "trained": card.trained,
+            "built_in": built_in,
+            "default": card.name == default and built_in,
+            "model_id": card.model_id,
+            "source": card.source,
+        }
+        for card, built_in in store.list()
+    ]
+    if not as_json and not rows:
+        click.echo(f"No models in {store.root}. Create one with `eat-curate models init` or `models import`.")
+        return
+    emit(rows, as_json)
+
+
+@models.command()
+@click.argument("name")
+@models_dir_option
+@json_option
+def info(name: str, models_dir: Path | None, as_json: bool) -> None:
+    """Show a model's card (NAME from the store, or a model folder)."""
+    card = model_store(models_dir).card(name)
+    data = card.to_dict()
+    if as_json:
+        click.echo(to_json(data))
+        return
+    width = max(len(key) for key in data)
+    for key in sorted(data):
+        value = data[key]
+        if isinstance(value, dict):
+            value = json.dumps(value, separators=(", ", ": ")) if value else ""
+        click.echo(f"{key.ljust(width)}  {value}")
+
+
+@models.command()
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), default="tiny", show_default=True)
+@click.option("--name", required=True, help="Name in the store.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random weights.")
+@click.option("--force", is_flag=True, help="Replace a model of the same name.")
+@models_dir_option
+def init(preset: str, name: str, seed: int, force: bool, models_dir: Path | None) -> None:
+    """Create an UNTRAINED model with seeded random weights.
+
+    For tests, benchmarks and as a starting point for training: its scores
+    mean nothing, and scoring with it warns every run.
+    """
+    card = model_store(models_dir).init(preset, name, seed, overwrite=force)
+    click.echo(f"created untrained model {card.model_id} (preset {preset}, seed {seed})")
+
+
+@models.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), required=True, help="Architecture of the checkpoint.")
+@click.option("--name", required=True, help="Name in the store.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="auto",
+    show_default=True,
+    help="published-eat: a published EAT AVA/TAD66K state dict; dat-imagenet: DAT ImageNet weights "
+    "(a dict with 'model'), an initialisation for training.",
+)
+@click.option("--force", is_flag=True, help="Replace a model of the same name.")
+@models_dir_option
+def import_(file: Path, preset: str, name: str, fmt: str, force: bool, models_dir: Path | None) -> None:
+    """Import published EAT or DAT ImageNet weights from FILE.
+
+    Only tensors are read (no code in the file can run); every key must fit
+    the preset, or nothing is written.
+    """
+    card, fresh = model_store(models_dir).import_file(file, preset, name, fmt, overwrite=force)
+    click.echo(f"imported {file.name} as {card.model_id} ({card.extra['import_format']}, head {card.head_mode})")
+    if fresh:
+        click.echo(f"initialised fresh (not in the file): {len(fresh)} tensors, e.g. {fresh[0]}")
+
+
+@models.command()
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@models_dir_option
+def remove(name: str, yes: bool, models_dir: Path | None) -> None:
+    """Delete model NAME from the store."""
+    store = model_store(models_dir)
+    store.card(name)  # a clear error if it does not exist
+    if not yes:
+        click.confirm(f"Delete model {name!r} from {store.root}?", abort=True)
+    click.echo(f"removed {store.remove(name)}")

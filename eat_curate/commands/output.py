@@ -1,0 +1,61 @@
+"""Output shared by every read command: aligned tables for people, JSON for programs."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+import click
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.3f}"
+    if isinstance(value, (datetime, date)):
+        return value.isoformat(sep=" ", timespec="seconds") if isinstance(value, datetime) else value.isoformat()
+    return str(value)
+
+
+def format_table(rows: Sequence[dict], columns: Sequence[str] | None = None) -> str:
+    """Rows as an aligned text table; numbers right-aligned, floats with 3 decimals."""
+    if not rows:
+        return "(no rows)"
+    columns = list(columns or rows[0].keys())
+    cells = [[_cell(row.get(column)) for column in columns] for row in rows]
+    numeric = [
+        all(isinstance(row.get(column), (int, float)) or row.get(column) is None for row in rows) for column in columns
+    ]
+    widths = [max(len(column), *(len(line[i]) for line in cells)) for i, column in enumerate(columns)]
+
+    def render(values: Sequence[str]) -> str:
+        parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)]
+        return "  ".join(parts).rstrip()
+
+    lines = [render(columns), render(["-" * w for w in widths])]
+    lines.extend(render(line) for line in cells)
+    return "\n".join(lines)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, default=_json_default, indent=2, ensure_ascii=False)
+
+
+def emit(rows: Iterable[dict], as_json: bool, columns: Sequence[str] | None = None) -> None:
+    """Print ``rows`` as JSON (a list) or as an aligned table."""
+    rows = list(rows)
+    click.echo(to_json(rows) if as_json else format_table(rows, columns))

@@ -1,0 +1,1 @@
+"""Image sources (folders, files, Parquet manifests, fsspec URLs) and robust decoding."""

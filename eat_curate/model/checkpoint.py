@@ -1,0 +1,172 @@
+"""Model files: safetensors weights beside a JSON card.
+
+A model is a folder holding ``model.safetensors`` (the network's own state
+dict, nothing executable) and ``card.json`` (what the model is, where it came
+from, how it scores, and the sha256 of the weights). Loading verifies the
+hash before the weights are used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from eat_curate.errors import EatCurateError
+from eat_curate.model.eat import EAT, HEAD_MODES
+from eat_curate.model.presets import EATPreset
+from eat_curate.model.steering import STEERING_MODES, SteeringSchedule, inference_rule
+
+WEIGHTS_FILE = "model.safetensors"
+CARD_FILE = "card.json"
+CARD_FORMAT = 1
+_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class ModelError(EatCurateError):
+    """A model cannot be found, read, trusted or built; the message says why."""
+
+
+def validate_model_name(name: str) -> str:
+    if not _NAME_PATTERN.match(name):
+        raise ModelError(
+            f"invalid model name {name!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
+    return name
+
+
+@dataclass
+class ModelCard:
+    name: str
+    preset: str
+    architecture: dict
+    head_mode: str = "softmax"
+    steering_mode: str = "none"
+    steering_schedule: dict | None = None
+    trained: bool = False
+    source: str = ""
+    training_data: str | None = None
+    metrics: dict = field(default_factory=dict)
+    scope: str = ""
+    license: str | None = None
+    weights_dtype: str = "float32"
+    sha256: str = ""
+    created: str = ""
+    card_format: int = CARD_FORMAT
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.head_mode not in HEAD_MODES:
+            raise ModelError(f"card of {self.name}: unknown head mode {self.head_mode!r}")
+        if self.steering_mode not in STEERING_MODES:
+            raise ModelError(f"card of {self.name}: unknown steering mode {self.steering_mode!r}")
+
+    @property
+    def input_size(self) -> int:
+        return int(self.architecture["image_size"])
+
+    @property
+    def model_id(self) -> str:
+        """Name plus a short weight hash: what every score record names as its model."""
+        return f"{self.name}@{self.sha256[:12]}"
+
+    def preset_spec(self) -> EATPreset:
+        return EATPreset.from_dict(self.architecture)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["input_size"] = self.input_size
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelCard":
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{key: value for key, value in data.items() if key in known})
+
+
+@dataclass
+class LoadedModel:
+    model: EAT
+    card: ModelCard
+    path: Path
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_model(model: EAT, card: ModelCard, folder: Path, weights_dtype: torch.dtype = torch.float32) -> ModelCard:
+    """Write ``model`` and its card into ``folder`` (created), filling hash, dtype and time."""
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {key: value.detach().to("cpu") for key, value in model.state_dict().items()}
+    state = {
+        key: (value.to(weights_dtype) if value.is_floating_point() else value).contiguous()
+        for key, value in state.items()
+    }
+    weights = folder / WEIGHTS_FILE
+    save_file(state, str(weights), metadata={"format": "pt", "eat_curate_card_format": str(CARD_FORMAT)})
+    card.architecture = model.preset.to_dict()
+    card.preset = card.preset or model.preset.name
+    card.head_mode = model.head_mode
+    card.weights_dtype = str(weights_dtype).removeprefix("torch.")
+    card.sha256 = sha256_of(weights)
+    card.created = card.created or datetime.now(timezone.utc).isoformat(timespec="seconds")
+    (folder / CARD_FILE).write_text(json.dumps(card.to_dict(), indent=2, sort_keys=True) + "\n")
+    return card
+
+
+def read_card(folder: Path) -> ModelCard:
+    card_path = folder / CARD_FILE
+    try:
+        data = json.loads(card_path.read_text())
+    except FileNotFoundError:
+        raise ModelError(f"{folder} is not a model: {CARD_FILE} is missing") from None
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{card_path} is not valid JSON: {exc}") from None
+    try:
+        return ModelCard.from_dict(data)
+    except TypeError as exc:
+        raise ModelError(f"{card_path} lacks required fields: {exc}") from None
+
+
+def build_model(card: ModelCard) -> EAT:
+    """An EAT with the card's architecture, head and inference steering (weights untouched)."""
+    model = EAT(card.preset_spec(), head_mode=card.head_mode)
+    schedule = SteeringSchedule.from_dict(card.steering_schedule) if card.steering_schedule else None
+    model.set_steering(inference_rule(card.steering_mode, schedule))
+    return model
+
+
+def load_model(folder: Path, map_location: str | torch.device = "cpu") -> LoadedModel:
+    """Load a model folder, refusing weights whose sha256 differs from the card's."""
+    folder = Path(folder)
+    card = read_card(folder)
+    weights = folder / WEIGHTS_FILE
+    if not weights.is_file():
+        raise ModelError(f"{folder} is not a model: {WEIGHTS_FILE} is missing")
+    actual = sha256_of(weights)
+    if actual != card.sha256:
+        raise ModelError(
+            f"weights of model {card.name!r} do not match its card: sha256 {actual[:16]}... "
+            f"but the card says {card.sha256[:16]}... (the file was changed or corrupted; re-import it)"
+        )
+    model = build_model(card)
+    state = load_file(str(weights), device=str(map_location))
+    state = {key: value.float() if value.is_floating_point() else value for key, value in state.items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ModelError(
+            f"weights of model {card.name!r} do not fit its architecture: "
+            f"missing {sorted(missing)[:8]}, unexpected {sorted(unexpected)[:8]}"
+        )
+    return LoadedModel(model=model.eval(), card=card, path=folder)

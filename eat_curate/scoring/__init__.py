@@ -1,0 +1,1 @@
+"""Batch prediction on one device and the in-process scoring engine."""

@@ -1,0 +1,1 @@
+"""Sinks (Parquet, SQL), the SQL schema, and the read-side queries."""
