@@ -1,0 +1,115 @@
+"""The SQL schema (SQLAlchemy Core), one definition for SQLite and PostgreSQL.
+
+Tables:
+- ``images``: one row per image (id, path, album, content facts);
+- ``scores``: one row per (image, model): the 10 probabilities p1..p10, mean,
+  std, the run that wrote it. ``album`` is copied from ``images`` so ranking
+  inside albums needs no join;
+- ``errors``: one row per (image, model) that could not be scored, latest wins;
+  removed when the image later scores;
+- ``models``: every model that wrote scores (id = name@hash, card);
+- ``runs``: every run, with its sources, options, counts and timings;
+- ``eat_meta``: key/value, holding ``schema_version``.
+
+The DDL files under ``sql/`` are generated from these definitions
+(``eat-curate db ddl``) and a test keeps them in sync.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+SCHEMA_VERSION = 1
+NUM_BINS = 10
+
+metadata = sa.MetaData()
+
+eat_meta = sa.Table(
+    "eat_meta",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+images = sa.Table(
+    "images",
+    metadata,
+    sa.Column("image_id", sa.String(128), primary_key=True),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("album", sa.Text),
+    sa.Column("content_hash", sa.String(64)),
+    sa.Column("bytes", sa.BigInteger),
+    sa.Column("mtime", sa.Float(53)),
+    sa.Column("width", sa.Integer),
+    sa.Column("height", sa.Integer),
+    sa.Column("oriented_width", sa.Integer),
+    sa.Column("oriented_height", sa.Integer),
+    sa.Column("format", sa.String(16)),
+    sa.Column("phash", sa.BigInteger),
+    sa.Column("captured_at", sa.DateTime(timezone=False)),
+    sa.Column("extra", sa.Text),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_images_path", "path"),
+    sa.Index("ix_images_album", "album"),
+    sa.Index("ix_images_content_hash", "content_hash"),
+)
+
+scores = sa.Table(
+    "scores",
+    metadata,
+    sa.Column("image_id", sa.String(128), primary_key=True),
+    sa.Column("model_id", sa.String(128), primary_key=True),
+    sa.Column("album", sa.Text),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    *(sa.Column(f"p{i}", sa.Float(24), nullable=False) for i in range(1, NUM_BINS + 1)),
+    sa.Column("mean", sa.Float(53), nullable=False),
+    sa.Column("std", sa.Float(53), nullable=False),
+    sa.Column("scored_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_scores_model_album_mean", "model_id", "album", "mean"),
+    sa.Index("ix_scores_model_mean", "model_id", "mean"),
+)
+
+errors = sa.Table(
+    "errors",
+    metadata,
+    sa.Column("image_id", sa.String(128), primary_key=True),
+    sa.Column("model_id", sa.String(128), primary_key=True),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+)
+
+models = sa.Table(
+    "models",
+    metadata,
+    sa.Column("model_id", sa.String(128), primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("preset", sa.String(32), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("head_mode", sa.String(16), nullable=False),
+    sa.Column("trained", sa.Boolean, nullable=False),
+    sa.Column("card", sa.Text, nullable=False),
+    sa.Column("registered_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("model_id", sa.String(128), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("engine", sa.String(16), nullable=False),
+    sa.Column("host", sa.Text, nullable=False),
+    sa.Column("sources", sa.Text, nullable=False),  # JSON list
+    sa.Column("options", sa.Text, nullable=False),  # JSON object
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("ended_at", sa.DateTime(timezone=True)),
+    sa.Column("ok", sa.Integer, nullable=False, default=0),
+    sa.Column("failed", sa.Integer, nullable=False, default=0),
+    sa.Column("skipped", sa.Integer, nullable=False, default=0),
+    sa.Column("failed_by_kind", sa.Text),  # JSON object kind -> count
+    sa.Column("images_per_s", sa.Float(53)),
+    sa.Column("outputs", sa.Text),  # JSON list
+    sa.Index("ix_runs_started_at", "started_at"),
+)
