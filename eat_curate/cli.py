@@ -48,9 +48,23 @@ def cli() -> None:
 
 def _register() -> None:
     from eat_curate.commands.bench import bench
+    from eat_curate.commands.db import db, runs
     from eat_curate.commands.models import models
+    from eat_curate.commands.samples import samples
+    from eat_curate.commands.score import score
 
-    for command in (models, bench):
+    for command in (score, models, samples, bench, db, runs):
+        cli.add_command(command)
+
+    from eat_curate.commands.explain import explain
+    from eat_curate.commands.read import albums, dupes, export, filter_, rank, report
+
+    for command in (albums, rank, filter_, export, dupes, report, explain):
+        cli.add_command(command)
+
+    from eat_curate.commands.train import evaluate, train
+
+    for command in (train, evaluate):
         cli.add_command(command)
 
 

@@ -114,7 +114,9 @@ def save_model(model: EAT, card: ModelCard, folder: Path, weights_dtype: torch.d
         for key, value in state.items()
     }
     weights = folder / WEIGHTS_FILE
-    save_file(state, str(weights), metadata={"format": "pt", "eat_curate_card_format": str(CARD_FORMAT)})
+    # One metadata key only: safetensors writes metadata from a hash map, so with
+    # several keys their order (and the file's sha256) could change run to run.
+    save_file(state, str(weights), metadata={"format": "pt"})
     card.architecture = model.preset.to_dict()
     card.preset = card.preset or model.preset.name
     card.head_mode = model.head_mode

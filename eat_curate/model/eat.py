@@ -506,7 +506,10 @@ def _create(preset: str, pretrained: bool = False, **kwargs) -> EAT:
             "eat-curate ships no downloadable weights; create the model, then load a checkpoint "
             "with eat_curate.model.load_model or `eat-curate models import`"
         )
-    kwargs.pop("num_classes", None)  # always 10 score bins
+    for timm_key in ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir"):
+        kwargs.pop(timm_key, None)  # timm's bookkeeping for hub weights; none exist for EAT
+    if kwargs.pop("num_classes", 10) != 10:
+        raise ValueError("EAT predicts a distribution over the 10 score bins; num_classes must be 10")
     return EAT(preset, **kwargs)
 
 

@@ -84,7 +84,7 @@ class ModelStore:
             return self.root / name
         if (BUILTIN_DIR / name / CARD_FILE).is_file():
             return BUILTIN_DIR / name
-        known = [card.name for card, _ in self.list()]
+        known = sorted(set(self.names()) | set(self.builtin_names()))
         hint = f"known models: {', '.join(known)}" if known else f"the store {self.root} is empty"
         raise ModelError(
             f"no model {name!r}: not a model folder and not in the store ({hint}); "

@@ -21,7 +21,7 @@ def resize_for_model(image: Image.Image, size: int = 224) -> np.ndarray:
     if image.mode != "RGB":
         image = image.convert("RGB")
     resized = image.resize((size, size), Image.Resampling.BICUBIC)
-    return np.asarray(resized, dtype=np.uint8)
+    return np.array(resized, dtype=np.uint8)  # a writable copy: torch refuses read-only buffers
 
 
 def normalize_batch(pixels: torch.Tensor | np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:

@@ -1,0 +1,99 @@
+"""The engine-independent steps of scoring, shared by the in-process and Ray engines.
+
+An engine only decides where these run and how work flows between them:
+
+    items ──► pending_items (incremental skip) ──► decode_item ──► batch
+          ──► Predictor.predict ──► records_for_batch ──► sinks
+
+so both engines produce identical records for the same input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from eat_curate.io.decode import DecodedImage, decode_image
+from eat_curate.io.sources import SourceItem, SourceReadError, read_bytes
+from eat_curate.records import ScoreRecord
+from eat_curate.scoring.predictor import Prediction
+
+
+@dataclass
+class DecodedItem:
+    item: SourceItem
+    decoded: DecodedImage
+
+    @property
+    def ok(self) -> bool:
+        return self.decoded.ok
+
+
+def decode_item(item: SourceItem, size: int, draft: bool = True) -> DecodedItem:
+    """Read and decode one input; never raises for bad input (the failure is in the result)."""
+    try:
+        data = read_bytes(item)
+    except SourceReadError as error:
+        failed = DecodedImage(content_hash=None, bytes=item.size, error_kind="unreadable", error=error.reason)
+        return DecodedItem(item, failed)
+    return DecodedItem(item, decode_image(data, size=size, draft=draft))
+
+
+def _base_record(entry: DecodedItem, model_id: str, run_id: str) -> ScoreRecord:
+    item = entry.item
+    return ScoreRecord(
+        image_id=item.image_id,
+        path=item.key,
+        album=item.album,
+        model_id=model_id,
+        run_id=run_id,
+        mtime=item.mtime,
+        extra=item.extra,
+        **entry.decoded.to_record_fields(),
+    )
+
+
+def error_record(entry: DecodedItem, model_id: str, run_id: str) -> ScoreRecord:
+    return _base_record(entry, model_id, run_id)
+
+
+def records_for_batch(
+    entries: Sequence[DecodedItem], prediction: Prediction, model_id: str, run_id: str
+) -> list[ScoreRecord]:
+    """Records for successfully decoded entries, in order, from one prediction of their pixels."""
+    records = []
+    for i, entry in enumerate(entries):
+        record = _base_record(entry, model_id, run_id)
+        record.probabilities = [float(p) for p in prediction.probabilities[i]]
+        record.mean = float(prediction.mean[i])
+        record.std = float(prediction.std[i])
+        records.append(record)
+    return records
+
+
+def stack_pixels(entries: Sequence[DecodedItem]) -> np.ndarray:
+    return np.stack([entry.decoded.pixels for entry in entries])
+
+
+def chunked(items: Iterable[SourceItem], size: int) -> Iterator[list[SourceItem]]:
+    chunk: list[SourceItem] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def pending_items(chunk: Sequence[SourceItem], sinks: Sequence, model_id: str) -> list[SourceItem]:
+    """The items of ``chunk`` that some sink still lacks (scored by this model, unchanged)."""
+    done: set[str] | None = None
+    for sink in sinks:
+        scored = sink.already_scored(chunk, model_id)
+        done = scored if done is None else done & scored
+    if not done:
+        return list(chunk)
+    return [item for item in chunk if item.key not in done]

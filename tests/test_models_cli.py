@@ -1,0 +1,85 @@
+"""`eat-curate models ...` and `bench model`, driven through click's CliRunner against a real store."""
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from eat_curate.cli import cli
+from eat_curate.model.reference import PublishedEAT
+
+
+@pytest.fixture
+def run(tmp_path):
+    runner = CliRunner()
+
+    def invoke(*args, expect_ok=True):
+        result = runner.invoke(cli, [*args], env={"EAT_CURATE_HOME": str(tmp_path / "home")}, catch_exceptions=False)
+        if expect_ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    return invoke
+
+
+def test_init_list_info_remove(run, tmp_path):
+    assert "created untrained model mini@" in run("models", "init", "--preset", "tiny", "--name", "mini", "--seed", "3").output
+    listed = json.loads(run("models", "list", "--json").output)
+    assert [(m["name"], m["preset"], m["trained"], m["built_in"]) for m in listed] == [("mini", "tiny", False, False)]
+    assert (tmp_path / "home" / "models" / "mini" / "card.json").is_file()
+
+    info = json.loads(run("models", "info", "mini", "--json").output)
+    assert info["source"] == "models init --preset tiny --seed 3" and info["input_size"] == 224
+
+    table = run("models", "list").output.splitlines()
+    assert table[0].split()[:3] == ["name", "preset", "trained"] and table[2].startswith("mini")
+
+    assert "removed" in run("models", "remove", "mini", "--yes").output
+    assert "No models" in run("models", "list").output
+
+
+def test_models_dir_option_overrides_the_home(run, tmp_path):
+    run("models", "init", "--name", "elsewhere", "--models-dir", str(tmp_path / "other"))
+    assert (tmp_path / "other" / "elsewhere" / "model.safetensors").is_file()
+    assert "No models" in run("models", "list").output
+
+
+def test_import_published_checkpoint_via_cli(run, tmp_path):
+    torch.manual_seed(0)
+    path = tmp_path / "eat_tiny_ava.pth"
+    torch.save(PublishedEAT("tiny").state_dict(), path)
+    output = run("models", "import", str(path), "--preset", "tiny", "--name", "ava").output
+    assert "published-eat" in output and "head published" in output
+    info = json.loads(run("models", "info", "ava", "--json").output)
+    assert info["trained"] is True and info["steering_mode"] == "published"
+
+
+def test_errors_are_one_line_and_nonzero(run, tmp_path):
+    result = run("models", "info", "ghost", expect_ok=False)
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: no model 'ghost'") and result.output.count("\n") == 1
+
+    run("models", "init", "--name", "twice")
+    result = run("models", "init", "--name", "twice", expect_ok=False)
+    assert result.exit_code == 1 and "already exists" in result.output
+
+    evil = tmp_path / "evil.pth"
+    torch.save({"x": object()}, evil)
+    result = run("models", "import", str(evil), "--preset", "tiny", "--name", "evil", expect_ok=False)
+    assert result.exit_code == 1 and "pickle payload" in result.output
+    assert "evil" not in run("models", "list").output
+
+
+def test_help_explains_commands(run):
+    text = run("models", "import", "--help").output
+    assert "published-eat" in text and "dat-imagenet" in text and "--preset" in text
+    assert "UNTRAINED" in run("models", "init", "--help").output
+
+
+@pytest.mark.slow
+def test_bench_model_reports_rates_and_identical_outputs(run):
+    result = json.loads(run("bench", "model", "--preset", "tiny", "--batch-size", "2", "--rounds", "1", "--json").output)
+    assert result["published_fp32_img_s"] > 0 and result["ours_fp32_img_s"] > 0 and result["ours_bf16_img_s"] > 0
+    assert result["fp32_ratio"] == pytest.approx(result["ours_fp32_img_s"] / result["published_fp32_img_s"])
+    assert result["max_abs_logit_diff_fp32"] < 1e-5
