@@ -60,7 +60,9 @@ def _engine_choice(engine: str | None, ray_address: str | None) -> str:
 @click.option("--ray-address", default=None, help="auto, HOST:PORT or ray://HOST:PORT (implies --engine ray).")
 @click.option("--actors", type=click.IntRange(1), default=None, help="Ray: scoring actors (default: one per GPU).")
 @click.option("--gpus-per-actor", type=float, default=1.0, show_default=True, help="Ray: GPUs held by each actor.")
-@click.option("--cpus-per-actor", type=float, default=None, help="Ray: CPUs per actor (CPU-only clusters).")
+@click.option("--cpus-per-actor", type=float, default=None, help="Ray: CPUs each actor reserves (default 1; may be fractional).")
+@click.option("--actor-threads", type=click.IntRange(1), default=None, help="Ray: torch threads per CPU actor.")
+@click.option("--decode-cpus", type=float, default=1.0, show_default=True, help="Ray: CPUs each decode task reserves.")
 @models_dir_option
 @click.option("--quiet", is_flag=True, help="No progress bar and no summary (errors still print).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
@@ -82,6 +84,8 @@ def score(
     actors: int | None,
     gpus_per_actor: float,
     cpus_per_actor: float | None,
+    actor_threads: int | None,
+    decode_cpus: float,
     models_dir: Path | None,
     quiet: bool,
     as_json: bool,
@@ -106,7 +110,7 @@ def score(
     """
     from eat_curate.io.sources import iter_items
     from eat_curate.scoring.engine import EngineOptions, LocalEngine
-    from eat_curate.scoring.predictor import Predictor
+    from eat_curate.scoring.predictor import Predictor, warn_if_untrained
     from eat_curate.scoring.progress import BarProgress, Progress
     from eat_curate.scoring.run import execute_run
     from eat_curate.store.sinks import open_sinks
@@ -143,11 +147,13 @@ def score(
         if chosen_engine == "ray":
             from pipelines.ray_engine import RayEngine, RayOptions
 
+            warn_if_untrained(card)  # the actors build their predictors quietly
             runner = RayEngine(
                 store.resolve(model_ref),
                 options,
                 RayOptions(address=ray_address, actors=actors, gpus_per_actor=gpus_per_actor,
-                           cpus_per_actor=cpus_per_actor, device=device, dtype=dtype),
+                           cpus_per_actor=cpus_per_actor, actor_threads=actor_threads, decode_cpus=decode_cpus,
+                           device=device, dtype=dtype),
             )
         else:
             runner = LocalEngine(Predictor(store.load(model_ref), device=device, dtype=dtype), options)

@@ -16,7 +16,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as load_safetensors_bytes
+from safetensors.torch import save_file
 
 from eat_curate.errors import EatCurateError
 from eat_curate.model.eat import EAT, HEAD_MODES
@@ -94,7 +95,7 @@ class ModelCard:
 class LoadedModel:
     model: EAT
     card: ModelCard
-    path: Path
+    path: Path | None  # None when built from bytes
 
 
 def sha256_of(path: Path) -> str:
@@ -156,19 +157,28 @@ def load_model(folder: Path, map_location: str | torch.device = "cpu") -> Loaded
     weights = folder / WEIGHTS_FILE
     if not weights.is_file():
         raise ModelError(f"{folder} is not a model: {WEIGHTS_FILE} is missing")
-    actual = sha256_of(weights)
+    return load_model_bytes(card, weights.read_bytes(), folder, map_location)
+
+
+def load_model_bytes(
+    card: ModelCard, weights: bytes, path: Path | None = None, map_location: str | torch.device = "cpu"
+) -> LoadedModel:
+    """Build a model from its card and the bytes of its safetensors file (e.g. shipped through Ray's object store)."""
+    actual = hashlib.sha256(weights).hexdigest()
     if actual != card.sha256:
         raise ModelError(
             f"weights of model {card.name!r} do not match its card: sha256 {actual[:16]}... "
             f"but the card says {card.sha256[:16]}... (the file was changed or corrupted; re-import it)"
         )
     model = build_model(card)
-    state = load_file(str(weights), device=str(map_location))
-    state = {key: value.float() if value.is_floating_point() else value for key, value in state.items()}
+    state = {
+        key: value.float() if value.is_floating_point() else value
+        for key, value in load_safetensors_bytes(weights).items()
+    }
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise ModelError(
             f"weights of model {card.name!r} do not fit its architecture: "
             f"missing {sorted(missing)[:8]}, unexpected {sorted(unexpected)[:8]}"
         )
-    return LoadedModel(model=model.eval(), card=card, path=folder)
+    return LoadedModel(model=model.eval().to(map_location), card=card, path=path)

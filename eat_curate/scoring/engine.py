@@ -19,19 +19,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from eat_curate.io.sources import SourceItem
-from eat_curate.records import ScoreRecord
 from eat_curate.runs import RunInfo, RunSummary
 from eat_curate.scoring.predictor import Predictor
 from eat_curate.scoring.progress import Progress
-from eat_curate.scoring.tasks import (
-    DecodedItem,
-    chunked,
-    decode_item,
-    error_record,
-    pending_items,
-    records_for_batch,
-    stack_pixels,
-)
+from eat_curate.scoring.tasks import DecodedItem, chunked, decode_item, pending_items, score_entries
 
 
 def default_workers() -> int:
@@ -79,12 +70,7 @@ class _Batcher:
     def flush(self) -> None:
         if not self.pending:
             return
-        model_id, run_id = self.predictor.model_id, self.run.run_id
-        good = [entry for entry in self.pending if entry.ok]
-        scored = iter(records_for_batch(good, self.predictor.predict(stack_pixels(good)), model_id, run_id)) if good else iter(())
-        records: list[ScoreRecord] = [
-            next(scored) if entry.ok else error_record(entry, model_id, run_id) for entry in self.pending
-        ]
+        records = score_entries(self.pending, self.predictor, self.predictor.model_id, self.run.run_id)
         for sink in self.sinks:
             sink.write(records)
         for record in records:

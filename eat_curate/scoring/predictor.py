@@ -70,6 +70,17 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     return torch.bfloat16 if device.type == "cpu" and cpu_has_fast_bf16() else torch.float32
 
 
+def warn_if_untrained(card: ModelCard) -> None:
+    """Every run with an untrained model says so: its scores are noise."""
+    if not card.trained:
+        warnings.warn(
+            f"model {card.name!r} is untrained (random weights): its scores mean nothing. "
+            "Import published EAT weights (`eat-curate models import`) or train one.",
+            UntrainedModelWarning,
+            stacklevel=3,
+        )
+
+
 class Predictor:
     """Scores batches of (B, S, S, 3) uint8 pixels with one model on one device."""
 
@@ -78,13 +89,7 @@ class Predictor:
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
         self.model = loaded.model.eval().to(self.device, memory_format=torch.channels_last)
-        if not self.card.trained:
-            warnings.warn(
-                f"model {self.card.name!r} is untrained (random weights): its scores mean nothing. "
-                "Import published EAT weights (`eat-curate models import`) or train one.",
-                UntrainedModelWarning,
-                stacklevel=2,
-            )
+        warn_if_untrained(self.card)
 
     @classmethod
     def from_store(

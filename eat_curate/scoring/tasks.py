@@ -77,6 +77,13 @@ def stack_pixels(entries: Sequence[DecodedItem]) -> np.ndarray:
     return np.stack([entry.decoded.pixels for entry in entries])
 
 
+def score_entries(entries: Sequence[DecodedItem], predictor, model_id: str, run_id: str) -> list[ScoreRecord]:
+    """One record per entry, in order: the decoded ones scored in one model call, the rest as error records."""
+    good = [entry for entry in entries if entry.ok]
+    scored = iter(records_for_batch(good, predictor.predict(stack_pixels(good)), model_id, run_id) if good else ())
+    return [next(scored) if entry.ok else error_record(entry, model_id, run_id) for entry in entries]
+
+
 def chunked(items: Iterable[SourceItem], size: int) -> Iterator[list[SourceItem]]:
     chunk: list[SourceItem] = []
     for item in items:

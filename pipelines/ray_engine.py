@@ -1,0 +1,253 @@
+"""The Ray engine: decoding as tasks across the cluster, scoring actors pinned to GPUs, sinks on the driver.
+
+    driver: items ─► incremental skip ─► groups of batch_size
+    cluster: decode_batch task (CPU, any node) ─► ScoringActor.score (one GPU each)
+    driver: records ─► the same sinks as the in-process engine
+
+The steps are those of :mod:`eat_curate.scoring.tasks`, so both engines write
+identical records. The driver holds only a bounded window of batches in
+flight (backpressure), never the whole input. Weights travel once per node
+through the object store. Ray restarts a killed actor and retries the batches
+it held (``max_restarts``/``max_task_retries``); decode tasks are retried when
+their worker dies; an image is written once, when its batch comes back.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from eat_curate.errors import EatCurateError
+from eat_curate.io.sources import SourceItem
+from eat_curate.model.checkpoint import WEIGHTS_FILE, ModelCard, load_model_bytes, read_card
+from eat_curate.records import ScoreRecord
+from eat_curate.runs import RunInfo, RunSummary
+from eat_curate.scoring.engine import EngineOptions
+from eat_curate.scoring.progress import Progress
+from eat_curate.scoring.tasks import DecodedItem, chunked, decode_item, pending_items, score_entries
+
+ACTOR_NAMESPACE = "eat-curate"
+
+
+class RayEngineError(EatCurateError):
+    """Ray is missing, unreachable, or the cluster cannot host the requested actors."""
+
+
+@dataclass
+class RayOptions:
+    address: str | None = None  # None: RAY_ADDRESS if set, else an embedded local Ray for this run
+    actors: int | None = None  # default: one per GPU (GPU clusters), else 1
+    gpus_per_actor: float = 1.0
+    cpus_per_actor: float | None = None  # default 1; fractional values share a core
+    actor_threads: int | None = None  # torch threads per CPU actor (default: ceil(cpus_per_actor))
+    decode_cpus: float = 1.0  # CPUs reserved by each decode task
+    device: str = "auto"
+    dtype: str = "auto"
+    batches_per_actor: int = 2  # queued on each actor: one computing, one ready
+    local_cpus: int | None = None  # CPUs of an embedded local Ray (default: all)
+
+
+def build_predictor(card: dict, weights: bytes, device: str, dtype: str):
+    """The default predictor factory: EAT from the card and weights bytes (runs on the actor)."""
+    import warnings
+
+    from eat_curate.scoring.predictor import Predictor, UntrainedModelWarning
+
+    loaded = load_model_bytes(ModelCard.from_dict(card), weights)
+    with warnings.catch_warnings():
+        # The driver already warned the user once for this run.
+        warnings.simplefilter("ignore", UntrainedModelWarning)
+        return Predictor(loaded, device=device, dtype=dtype)
+
+
+class ScoringActor:
+    """Holds one predictor (one model on one device) for the whole run.
+
+    The model loads on the first batch from weights that travel as an
+    object-store reference beside each batch (not as a constructor argument,
+    which Ray cannot guarantee to a restarted actor): a restarted actor simply
+    loads it again on the batch it is retried with.
+    """
+
+    def __init__(self, factory: Callable, card: dict, device: str, dtype: str, threads: int | None) -> None:
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
+        self.factory, self.card, self.device, self.dtype = factory, card, device, dtype
+        self.predictor = None
+        self.incarnation = f"{os.getpid()}@{time.time():.3f}"
+
+    def score(
+        self, entries: list[DecodedItem], weights: list, model_id: str, run_id: str
+    ) -> tuple[str, list[ScoreRecord]]:
+        if self.predictor is None:
+            import ray
+
+            self.predictor = self.factory(self.card, ray.get(weights[0]), self.device, self.dtype)
+        return self.incarnation, score_entries(entries, self.predictor, model_id, run_id)
+
+
+def decode_batch(items: list[SourceItem], size: int, draft: bool) -> list[DecodedItem]:
+    return [decode_item(item, size, draft) for item in items]
+
+
+@contextmanager
+def ray_session(address: str | None, local_cpus: int | None) -> Iterator[None]:
+    """Connect to ``address`` (or RAY_ADDRESS), or start a local Ray on 127.0.0.1; disconnect/stop at the end."""
+    target = address or os.environ.get("RAY_ADDRESS")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if not target:
+        # A single-node Ray for this run only: keep its traffic on the loopback interface
+        # (Ray otherwise binds to the machine's network address). Read when Ray is imported.
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    try:
+        import ray
+    except ImportError:
+        raise RayEngineError("the Ray engine needs Ray: pip install 'eat-curate[ray]'") from None
+    if ray.is_initialized():  # the caller owns the session (a job entrypoint, a test)
+        yield
+        return
+    try:
+        if target:
+            ray.init(address=target, namespace=ACTOR_NAMESPACE, log_to_driver=False)
+        else:
+            ray.init(num_cpus=local_cpus, include_dashboard=False, namespace=ACTOR_NAMESPACE, log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        raise RayEngineError(f"cannot start or reach Ray at {target or 'a local instance'}: {error}") from None
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def _placement(options: RayOptions, device: str) -> tuple[int, dict]:
+    """How many actors, and the resources each holds."""
+    import ray
+
+    gpus = ray.cluster_resources().get("GPU", 0)
+    if gpus and device != "cpu":
+        count = options.actors or max(1, math.floor(gpus / options.gpus_per_actor))
+        if count * options.gpus_per_actor > gpus:
+            raise RayEngineError(
+                f"{count} actors x {options.gpus_per_actor} GPU need {count * options.gpus_per_actor:g} GPUs; "
+                f"the cluster has {gpus:g}"
+            )
+        return count, {"num_gpus": options.gpus_per_actor, "num_cpus": options.cpus_per_actor or 1}
+    if device.startswith("cuda"):
+        raise RayEngineError(f"--device {device} asked for, but the Ray cluster has no GPUs")
+    return options.actors or 1, {"num_gpus": 0, "num_cpus": options.cpus_per_actor or 1}
+
+
+class RayEngine:
+    """Scores on a Ray cluster: ``--engine ray``."""
+
+    name = "ray"
+
+    def __init__(
+        self,
+        model_folder: Path,
+        options: EngineOptions | None = None,
+        ray_options: RayOptions | None = None,
+        predictor_factory: Callable = build_predictor,
+    ) -> None:
+        self.model_folder = Path(model_folder)
+        self.card = read_card(self.model_folder)
+        self.options = options or EngineOptions()
+        self.ray_options = ray_options or RayOptions()
+        self.predictor_factory = predictor_factory
+        self.actor_names: list[str] = []
+
+    def run(
+        self, items: Iterable[SourceItem], sinks: Sequence, run: RunInfo, progress: Progress, summary: RunSummary
+    ) -> RunSummary:
+        started = time.perf_counter()
+        with ray_session(self.ray_options.address, self.ray_options.local_cpus):
+            try:
+                self._run(items, sinks, run, progress, summary)
+            finally:
+                summary.seconds = time.perf_counter() - started
+        return summary
+
+    def _start_actors(self, run: RunInfo) -> list:
+        import ray
+
+        ray_options = self.ray_options
+        count, resources = _placement(ray_options, ray_options.device)
+        threads = ray_options.actor_threads or (
+            None if resources["num_gpus"] else max(1, math.ceil(resources["num_cpus"]))
+        )
+        # Put once; each node fetches it once from the object store. Held for the whole run.
+        self._weights = ray.put((self.model_folder / WEIGHTS_FILE).read_bytes())
+        actor_class = ray.remote(ScoringActor)
+        self.actor_names = [f"scorer-{run.run_id}-{i}" for i in range(count)]
+        return [
+            actor_class.options(
+                name=name, max_restarts=-1, max_task_retries=-1, **resources
+            ).remote(self.predictor_factory, self.card.to_dict(), ray_options.device, ray_options.dtype, threads)
+            for name in self.actor_names
+        ]
+
+    def _run(self, items: Iterable[SourceItem], sinks: Sequence, run: RunInfo, progress: Progress,
+             summary: RunSummary) -> None:
+        import ray
+
+        options, ray_options = self.options, self.ray_options
+        actors = self._start_actors(run)
+        decode = ray.remote(decode_batch).options(num_cpus=ray_options.decode_cpus, max_retries=3)
+        cluster_cpus = ray.cluster_resources().get("CPU", 1)
+        limit = len(actors) * ray_options.batches_per_actor + max(2, int(cluster_cpus / max(ray_options.decode_cpus, 0.1)))
+        in_flight: dict = {}  # score result ref -> actor index
+        load = [0] * len(actors)
+        incarnations: dict[int, str] = {}
+        restarts = 0
+        size = self.card.input_size
+
+        def collect(block_for: int) -> None:
+            nonlocal restarts
+            ready, _ = ray.wait(list(in_flight), num_returns=block_for)
+            for ref in ready:
+                index = in_flight.pop(ref)
+                load[index] -= 1
+                try:
+                    incarnation, records = ray.get(ref)
+                except ray.exceptions.ActorDiedError as error:
+                    # Restarts are automatic; a dead actor here failed to start (e.g. its model did not load).
+                    raise RayEngineError(f"scoring actor {self.actor_names[index]} cannot run: {error}") from None
+                if incarnations.setdefault(index, incarnation) != incarnation:
+                    incarnations[index] = incarnation
+                    restarts += 1
+                for sink in sinks:
+                    sink.write(records)
+                for record in records:
+                    if record.ok:
+                        summary.ok += 1
+                    else:
+                        summary.failed += 1
+                        summary.failed_by_kind[record.error_kind] += 1
+                progress.advance(records)
+                progress.note(actors=len(actors), restarts=restarts)
+
+        for chunk in chunked(items, options.lookup_chunk):
+            todo = chunk if options.rescore else pending_items(chunk, sinks, self.card.model_id)
+            if len(todo) < len(chunk):
+                summary.skipped += len(chunk) - len(todo)
+                progress.skip(len(chunk) - len(todo))
+            for group in chunked(todo, options.batch_size):
+                index = min(range(len(actors)), key=load.__getitem__)
+                decoded = decode.remote(group, size, options.draft)
+                # The weights reference is wrapped in a list so Ray passes it unresolved.
+                ref = actors[index].score.remote(decoded, [self._weights], self.card.model_id, run.run_id)
+                in_flight[ref] = index
+                load[index] += 1
+                while len(in_flight) >= limit:
+                    collect(1)
+        while in_flight:
+            collect(1)
+        for actor in actors:
+            ray.kill(actor, no_restart=True)

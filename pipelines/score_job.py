@@ -1,0 +1,60 @@
+"""Cluster job entrypoint: score sources on the Ray cluster this job runs in.
+
+Runs unchanged under ``ray job submit`` (and as a KubeRay RayJob entrypoint):
+
+    ray job submit --address http://HEAD:8265 -- \\
+        python -m pipelines.score_job --source s3://photos/incoming/ --db postgresql+psycopg://... --model eat-base
+
+It is ``eat-curate score --engine ray`` with the cluster's address: the same
+sources, sinks, incremental skipping and run record. Run nightly over the same
+source, it scores only what is new (see pipelines/k8s/ for a CronJob).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from eat_curate.cli import cli
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m pipelines.score_job", description=__doc__.splitlines()[0])
+    parser.add_argument("--source", action="append", required=True, help="folder, file, manifest or URL (repeatable)")
+    parser.add_argument("--model", required=True, help="model name in the store, or a model folder on a shared path")
+    parser.add_argument("--models-dir", help="model store folder (a path every node can read)")
+    parser.add_argument("--out", help="Parquet output on a shared path")
+    parser.add_argument("--db", help="SQL output URL")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--actors", type=int)
+    parser.add_argument("--gpus-per-actor", type=float, default=1.0)
+    parser.add_argument("--cpus-per-actor", type=float)
+    parser.add_argument("--decode-cpus", type=float, default=1.0)
+    parser.add_argument("--album-from", default="parent")
+    parser.add_argument("--rescore", action="store_true")
+    parser.add_argument("--limit", type=int)
+    parser.add_argument("--address", default="auto", help="Ray address (default: the cluster running this job)")
+    return parser.parse_args(argv)
+
+
+def score_arguments(args: argparse.Namespace) -> list[str]:
+    """The `eat-curate score` command line equivalent to the job's arguments."""
+    command = ["score", *args.source, "--engine", "ray", "--ray-address", args.address, "--model", args.model,
+               "--batch-size", str(args.batch_size), "--gpus-per-actor", str(args.gpus_per_actor),
+               "--decode-cpus", str(args.decode_cpus), "--album-from", args.album_from, "--quiet"]
+    for flag, value in (("--models-dir", args.models_dir), ("--out", args.out), ("--db", args.db),
+                        ("--actors", args.actors), ("--cpus-per-actor", args.cpus_per_actor), ("--limit", args.limit)):
+        if value is not None:
+            command += [flag, str(value)]
+    if args.rescore:
+        command.append("--rescore")
+    return command + ["--json"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the job; exits with the command's status (errors print as one line)."""
+    cli.main(args=score_arguments(parse_args(argv)), prog_name="pipelines.score_job")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

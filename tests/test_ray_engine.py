@@ -1,0 +1,277 @@
+"""The Ray engine on a real local Ray: same rows as the in-process engine, faults, jobs, streaming.
+
+Ray runs on 127.0.0.1 only, with usage stats off, a private temp folder,
+fractional CPUs for actors and tasks (whole CPUs would starve this 2-core
+machine), and is stopped by the tests that start it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+from PIL import Image
+
+from conftest import make_photo
+
+pytestmark = pytest.mark.ray
+
+RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+FRACTIONAL = ["--cpus-per-actor", "0.5", "--decode-cpus", "0.25"]
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    """A local Ray for this module (2 CPUs, loopback only), shut down afterwards."""
+    os.environ.update(RAY_ENV)
+    os.environ["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths are limited
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, namespace="eat-curate", log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def score_cli(*args):
+    from eat_curate.cli import cli
+
+    result = CliRunner().invoke(cli, ["score", *map(str, args)])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return result
+
+
+def comparable(row: dict) -> dict:
+    return {k: v for k, v in row.items() if k not in ("run_id", "scored_at", "probabilities", "mean", "std")}
+
+
+def test_ray_and_in_process_engines_write_identical_rows(ray_local, photo_folder, micro_model_path, tmp_path):
+    write_manifest = tmp_path / "manifest.parquet"
+    pq.write_table(pa.table({
+        "path": [str(p) for p in sorted(photo_folder.rglob("*.jpg"))],
+        "album": ["m1", "m2", "m1", "m2"],
+        "lens": ["35mm", "50mm", "85mm", "35mm"],
+    }), write_manifest)
+    (photo_folder / "trips" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    for engine in ("local", "ray"):
+        score_cli(photo_folder, "--model", micro_model_path, "--out", tmp_path / f"{engine}.parquet", "--dtype", "fp32",
+                  "--engine", engine, "--batch-size", "2", "--quiet", *FRACTIONAL)
+        score_cli(write_manifest, "--model", micro_model_path, "--out", tmp_path / f"{engine}-m.parquet",
+                  "--album-from", "album", "--dtype", "fp32", "--engine", engine, "--quiet", *FRACTIONAL)
+    for suffix in ("", "-m"):
+        local = {r["path"]: r for r in pq.read_table(tmp_path / f"local{suffix}.parquet").to_pylist()}
+        remote = {r["path"]: r for r in pq.read_table(tmp_path / f"ray{suffix}.parquet").to_pylist()}
+        assert local.keys() == remote.keys() and len(local) in (4, 6)
+        for path in local:
+            assert comparable(local[path]) == comparable(remote[path]), path
+            if local[path]["mean"] is None:
+                assert remote[path]["mean"] is None and remote[path]["error_kind"] == "truncated"
+            else:
+                assert np.allclose(local[path]["probabilities"], remote[path]["probabilities"], atol=1e-5)
+                assert abs(local[path]["mean"] - remote[path]["mean"]) < 1e-5
+
+
+def test_ray_engine_resumes_and_skips_like_the_in_process_engine(ray_local, photo_folder, micro_model_path, tmp_path):
+    db = tmp_path / "s.db"
+    score_cli(photo_folder, "--model", micro_model_path, "--db", db, "--engine", "ray", "--quiet", *FRACTIONAL)
+    again = json.loads(score_cli(photo_folder, "--model", micro_model_path, "--db", db, "--engine", "ray",
+                                 "--json", *FRACTIONAL).stdout)
+    assert (again["ok"], again["skipped"]) == (0, 5)
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.connect() as connection:
+        runs = connection.execute(sa.text("SELECT engine, status, ok, skipped FROM runs ORDER BY started_at")).all()
+    engine.dispose()
+    assert [tuple(r) for r in runs] == [("ray", "completed", 5, 0), ("ray", "completed", 0, 5)]
+
+
+class RecordingProgress:
+    def __init__(self) -> None:
+        self.ok = 0
+        self.notes: dict = {}
+
+    def advance(self, records) -> None:
+        self.ok += len(records)
+
+    def skip(self, count: int) -> None:
+        pass
+
+    def note(self, **fields) -> None:
+        self.notes.update(fields)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.slow
+def test_an_actor_killed_mid_run_is_replaced_and_nothing_is_lost(ray_local, micro_model_path, tmp_path):
+    from eat_curate.io.sources import iter_items
+    from eat_curate.model.checkpoint import read_card
+    from eat_curate.runs import RunInfo, new_run_id
+    from eat_curate.scoring.engine import EngineOptions
+    from eat_curate.scoring.run import execute_run
+    from eat_curate.store.sinks import open_sinks
+    from pipelines.ray_engine import RayEngine, RayOptions
+
+    folder = tmp_path / "many"
+    for i in range(40):
+        make_photo(folder / f"p{i:02d}.jpg", size=(120, 90), seed=i)
+    out = tmp_path / "killed.parquet"
+    card = read_card(micro_model_path)
+    engine = RayEngine(micro_model_path, EngineOptions(batch_size=2),
+                       RayOptions(cpus_per_actor=0.5, decode_cpus=0.25, actors=1))
+    run = RunInfo(new_run_id(), card.model_id, card.name, card.sha256, [str(folder)], engine="ray")
+    progress = RecordingProgress()
+    failure: list[BaseException] = []
+
+    def score_all() -> None:
+        try:
+            execute_run(engine, iter_items([str(folder)]), open_sinks(out=str(out), db=None), run, card, progress)
+        except BaseException as error:  # reported to the test thread
+            failure.append(error)
+
+    worker = threading.Thread(target=score_all)
+    worker.start()
+    deadline = time.monotonic() + 120
+    while progress.ok < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert progress.ok >= 4 and progress.ok < 40
+    ray_local.kill(ray_local.get_actor(engine.actor_names[0], namespace="eat-curate"), no_restart=False)
+    worker.join(timeout=300)
+    assert not worker.is_alive() and not failure, failure
+    table = pq.read_table(out).to_pylist()
+    assert len(table) == 40 and len({r["path"] for r in table}) == 40
+    assert all(r["error"] is None for r in table)
+    assert progress.notes["restarts"] >= 1
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def ray_head(tmp_path):
+    """`ray start --head --block` on loopback; stopped by signalling that process (its PID) at the end."""
+    env = {**os.environ, **RAY_ENV, "RAY_TMPDIR": tempfile.mkdtemp(prefix="rayh", dir="/tmp")}
+    dashboard = free_port()
+    command = [str(Path(sys.executable).with_name("ray")), "start", "--head", "--block", "--port", str(free_port()),
+               "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard), "--num-cpus", "2",
+               "--include-dashboard", "true"]
+    log = open(tmp_path / "ray-head.log", "w")
+    head = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    address = f"http://127.0.0.1:{dashboard}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", dashboard), timeout=1):
+                    break
+            except OSError:
+                assert head.poll() is None, (tmp_path / "ray-head.log").read_text()
+                time.sleep(0.5)
+        yield address, env
+    finally:
+        head.send_signal(signal.SIGTERM)
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            head.kill()
+            head.wait()
+        log.close()
+
+
+@pytest.mark.slow
+def test_ray_job_submit_of_the_job_entrypoint_to_sqlite_and_postgresql(
+    ray_head, photo_folder, micro_model_path, tmp_path, pg_url
+):
+    address, env = ray_head
+    env = {**env, "RAY_AUTH_MODE": "token"}  # the job API of a token-protected cluster
+    db = tmp_path / "job.db"
+    for target in (f"sqlite:///{db}", pg_url):
+        submit = [str(Path(sys.executable).with_name("ray")), "job", "submit", "--address", address, "--",
+                  sys.executable, "-m", "pipelines.score_job", "--source", str(photo_folder),
+                  "--model", str(micro_model_path), "--db", target, "--batch-size", "2",
+                  "--cpus-per-actor", "0.5", "--decode-cpus", "0.25"]
+        for _ in range(30):  # the dashboard answers before its job agent is up
+            done = subprocess.run(submit, env=env, capture_output=True, text=True, timeout=300)
+            if "No available agent" not in done.stderr + done.stdout:
+                break
+            time.sleep(2)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        assert "succeeded" in done.stdout + done.stderr
+        engine = sa.create_engine(target)
+        with engine.connect() as connection:
+            assert connection.execute(sa.text("SELECT count(*) FROM scores")).scalar() == 5
+            run = connection.execute(sa.text("SELECT engine, status, ok FROM runs")).one()
+        engine.dispose()
+        assert tuple(run) == ("ray", "completed", 5)
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+@pytest.mark.slow
+def test_a_100k_row_manifest_streams_without_the_driver_growing(ray_local, micro_model_path, tmp_path):
+    from eat_curate.io.sources import iter_items
+    from eat_curate.model.checkpoint import read_card
+    from eat_curate.runs import RunInfo, new_run_id
+    from eat_curate.scoring.constant import build_constant_predictor
+    from eat_curate.scoring.engine import EngineOptions
+    from eat_curate.scoring.run import execute_run
+    from eat_curate.store.sinks import open_sinks
+    from pipelines.ray_engine import RayEngine, RayOptions
+
+    rows = 100_000
+    rng = np.random.default_rng(0)
+    variants = []
+    for i in range(256):  # 256 distinct 8x8 PNGs, cycled
+        buffer = io.BytesIO()
+        Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(buffer, format="PNG")
+        variants.append(buffer.getvalue())
+    manifest = tmp_path / "big.parquet"
+    writer = pq.ParquetWriter(manifest, pa.schema([("id", pa.string()), ("image", pa.binary())]))
+    for start in range(0, rows, 10_000):
+        ids = [f"img{i:06d}" for i in range(start, start + 10_000)]
+        writer.write_table(pa.table({"id": ids, "image": [variants[i % 256] for i in range(start, start + 10_000)]}))
+    writer.close()
+
+    card = read_card(micro_model_path)
+    engine = RayEngine(micro_model_path, EngineOptions(batch_size=500, lookup_chunk=5000),
+                       RayOptions(cpus_per_actor=0.25, decode_cpus=0.5, actors=1),
+                       predictor_factory=build_constant_predictor)
+    run = RunInfo(new_run_id(), card.model_id, card.name, card.sha256, [str(manifest)], engine="ray")
+    samples: dict[int, float] = {}
+
+    class SamplingProgress(RecordingProgress):
+        def advance(self, records) -> None:
+            super().advance(records)
+            for mark in (20_000, rows):
+                if self.ok >= mark and mark not in samples:
+                    samples[mark] = rss_mb()
+
+    out = tmp_path / "big-scores.parquet"
+    summary = execute_run(engine, iter_items([str(manifest)]), open_sinks(out=str(out), db=None), run, card,
+                          SamplingProgress())
+    assert summary.ok == rows and summary.failed == 0
+    assert pq.read_metadata(out).num_rows == rows
+    growth = samples[rows] - samples[20_000]
+    assert growth < 100, f"driver RSS grew {growth:.0f} MB from 20k to 100k rows"
