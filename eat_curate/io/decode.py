@@ -1,30 +1,257 @@
-"""The one decoder: bytes in, an oriented RGB image (or a short error) out.
+"""The one decoder: encoded bytes in, the model's pixels and the image's facts out.
 
-(Minimal first version; the full decoder is being written.)
+Every engine and training use it, so an image decodes to the same pixels
+wherever it is scored. :func:`decode_image` never raises: each input yields
+one :class:`DecodedImage`, either with pixels or with an ``error_kind`` from
+:data:`eat_curate.records.ERROR_KINDS` and a short reason. :func:`open_image`
+is the same decode for callers that want the oriented RGB picture itself
+(training) and raises :class:`DecodeError` instead.
+
+What it does to a picture, in order:
+
+- refuses it when the header declares more than ``max_pixels`` (decompression
+  bombs), before any pixel is decoded; Pillow's own bomb guard also counts;
+- decodes JPEGs at a reduced scale (libjpeg's DCT scaling, Pillow's
+  ``draft``) when the target is small: the smallest scale that keeps both
+  sides at least ``size``;
+- keeps only the first frame of animations (GIF, APNG, WebP);
+- turns it upright by its EXIF orientation;
+- converts any mode to RGB (see :mod:`eat_curate.io.rgb`: alpha on white,
+  16-bit and float scaled);
+- squashes it to the model's input with ``resize_for_model`` and hashes that
+  (:mod:`eat_curate.io.phash`).
+
+Thread-safe: nothing here changes global state (Pillow's pixel limit and the
+truncated-image switch are left alone), so engines decode in thread pools;
+Pillow releases the GIL while decoding. The only one-time effect is
+registering pillow-heif's HEIF opener the first time a HEIF file is seen.
 """
 
 from __future__ import annotations
 
+import codecs
+import hashlib
 import io
+import struct
+import threading
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime
 
-from PIL import Image, ImageOps
+import numpy as np
+from PIL import Image, JpegImagePlugin, UnidentifiedImageError, features
 
 from eat_curate.errors import EatCurateError
+from eat_curate.io.exif import read_exif, upright
+from eat_curate.io.formats import SNIFF_BYTES, sniff_format
+from eat_curate.io.phash import phash
+from eat_curate.io.rgb import to_rgb
+from eat_curate.scoring.preprocess import resize_for_model
+
+# Pillow refuses images over twice its MAX_IMAGE_PIXELS (~179 MP) whatever we allow,
+# so that is the most a default can be; it still takes 150 MP medium-format photos.
+# Between ~89.5 MP and this, Pillow emits its DecompressionBombWarning: silencing it
+# would mean changing the process-wide warnings filters, which is not thread-safe.
+DEFAULT_MAX_PIXELS = 178_956_970
+
+# The formats we try to open. Pillow's other plugins are never tried: fewer random
+# files mistaken for exotic formats, and none that shells out (EPS runs Ghostscript).
+DECODABLE_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "WEBP", "TIFF", "BMP", "AVIF", "HEIF", "JPEG2000")
+
+HEIF_HINT = "HEIC/HEIF needs pillow-heif: pip install 'eat-curate[heif]'"
+
+# Exceptions Pillow's decoders raise for data that ends early or is corrupt
+# (RuntimeError: the AVIF and HEIF decoders' "Failed to decode image: ...").
+_CORRUPT_DATA_ERRORS = (OSError, SyntaxError, EOFError, ValueError, IndexError, RuntimeError, struct.error, zlib.error)
+
+# The fields a ScoreRecord takes from a decode, named as in ScoreRecord.
+RECORD_FIELDS = (
+    "content_hash",
+    "bytes",
+    "width",
+    "height",
+    "oriented_width",
+    "oriented_height",
+    "format",
+    "phash",
+    "captured_at",
+    "error_kind",
+    "error",
+)
 
 
 class DecodeError(EatCurateError):
+    """An image that cannot be decoded; ``kind`` is one of ``records.ERROR_KINDS``."""
+
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
         self.kind = kind
 
 
+@dataclass
+class DecodedImage:
+    """One input's decode: pixels on success, otherwise ``error_kind``/``error``.
+
+    Facts read before a failure (format, dimensions) are kept, so an error
+    row still says what the file was.
+    """
+
+    content_hash: str | None  # sha256 hex of the encoded bytes; None when they could not be read
+    bytes: int | None
+    pixels: np.ndarray | None = field(default=None, repr=False)  # (size, size, 3) uint8
+    width: int | None = None  # as stored
+    height: int | None = None
+    oriented_width: int | None = None  # after EXIF orientation
+    oriented_height: int | None = None
+    format: str | None = None  # Pillow's format name: JPEG, PNG, WEBP, HEIF, ...
+    phash: int | None = None  # 64-bit perceptual hash as a signed int64
+    captured_at: datetime | None = None  # EXIF DateTimeOriginal, naive
+    error_kind: str | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error_kind is None
+
+    def to_record_fields(self) -> dict:
+        """The ScoreRecord fields this decode fills, by their ScoreRecord names."""
+        return {name: getattr(self, name) for name in RECORD_FIELDS}
+
+
+def decode_image(
+    data: bytes, size: int = 224, draft: bool = True, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> DecodedImage:
+    """Decode ``data`` to (size, size, 3) uint8 model pixels and the image's facts; never raises.
+
+    ``draft`` lets JPEGs decode at a reduced scale that is never below ``size``.
+    """
+    result = DecodedImage(content_hash=hashlib.sha256(data).hexdigest(), bytes=len(data))
+    try:
+        image = _open_upright(data, result, draft_size=size if draft else None, max_pixels=max_pixels)
+        result.pixels = resize_for_model(image, size)
+        result.phash = phash(Image.fromarray(result.pixels))
+    except DecodeError as error:
+        result.error_kind, result.error = error.kind, str(error)
+    except MemoryError:
+        result.error_kind, result.error = "too-large", "out of memory while decoding"
+    except Exception as error:  # a bug (ours or a plugin's): an error row that says so, never a crash
+        result.error_kind, result.error = "internal", f"{type(error).__name__}: {error}"
+    if not result.ok:
+        result.pixels = result.phash = None
+    return result
+
+
 def open_image(data: bytes, min_size: int | None = None) -> Image.Image:
-    """An EXIF-oriented RGB image from encoded bytes; raises DecodeError."""
+    """An EXIF-oriented RGB image from encoded bytes; raises :class:`DecodeError`.
+
+    ``min_size``: JPEGs may decode at a reduced scale whose sides stay at least this.
+    """
+    facts = DecodedImage(content_hash=None, bytes=len(data))  # scratch: open_image reports by raising
+    try:
+        return _open_upright(data, facts, draft_size=min_size, max_pixels=DEFAULT_MAX_PIXELS)
+    except MemoryError:
+        raise DecodeError("too-large", "out of memory while decoding") from None
+
+
+def _open_upright(data: bytes, facts: DecodedImage, draft_size: int | None, max_pixels: int) -> Image.Image:
+    """The upright RGB picture; fills ``facts`` as it learns them. Raises DecodeError."""
     if not data:
         raise DecodeError("empty", "file is empty (0 bytes)")
+    announced = sniff_format(data[:SNIFF_BYTES])
+    if announced == "HEIF" and not _heif_opener_registered():
+        raise DecodeError("unsupported", HEIF_HINT)
+    image = _identify(data, announced)
+    facts.format = image.format
+    facts.width, facts.height = image.size
+    if facts.width * facts.height > max_pixels:
+        raise DecodeError(
+            "too-large",
+            f"{facts.width}x{facts.height} = {facts.width * facts.height:,} pixels, over the limit of {max_pixels:,}",
+        )
+    if draft_size and isinstance(image, JpegImagePlugin.JpegImageFile):
+        image.draft("RGB", (draft_size, draft_size))  # Pillow keeps both sides >= draft_size
+    _load(image)
+    exif = read_exif(image)
+    facts.captured_at = exif.captured_at
+    facts.oriented_width, facts.oriented_height = (
+        (facts.height, facts.width) if exif.swaps_sides else (facts.width, facts.height)
+    )
     try:
-        image = Image.open(io.BytesIO(data))
-        image = ImageOps.exif_transpose(image)
-        return image.convert("RGB")
-    except Exception as exc:  # replaced by precise handling in the full decoder
-        raise DecodeError("not-an-image", str(exc)) from None
+        return to_rgb(upright(image, exif.orientation))
+    except ValueError as error:
+        raise DecodeError("unsupported", f"{image.format} in colour mode {image.mode}: {error}") from None
+
+
+def _identify(data: bytes, announced: str | None) -> Image.Image:
+    """Pillow's image for ``data``, header read and pixels not yet decoded."""
+    Image.init()  # registers Pillow's plugins once, so the format list below is complete
+    formats = [name for name in DECODABLE_FORMATS if name in Image.OPEN]
+    try:
+        return Image.open(io.BytesIO(data), formats=formats)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise DecodeError("too-large", _first_line(error)) from None
+    except UnidentifiedImageError:
+        raise _unidentified(data, announced) from None
+    except _CORRUPT_DATA_ERRORS as error:
+        raise DecodeError("truncated", f"corrupt {announced or 'image'} header: {_first_line(error)}") from None
+
+
+def _unidentified(data: bytes, announced: str | None) -> DecodeError:
+    """Why Pillow found no image: not one at all, one it cannot decode here, or a broken one."""
+    if announced is None:
+        if _looks_like_text(data[:512]):
+            return DecodeError("not-an-image", "not an image: the file holds text")
+        return DecodeError("not-an-image", "not an image: no known image format in its first bytes")
+    unsupported = {
+        "JXL": "JPEG XL is not supported (convert to JPEG or PNG)",
+        "AVIF": None if features.check("avif") else "AVIF needs Pillow built with libavif (Pillow >= 11.2 wheels)",
+        "JPEG2000": None if features.check_codec("jpg_2000") else "JPEG 2000 needs Pillow built with OpenJPEG",
+    }.get(announced)
+    if unsupported:
+        return DecodeError("unsupported", unsupported)
+    return DecodeError("truncated", f"corrupt or truncated {announced}: its header cannot be read")
+
+
+def _load(image: Image.Image) -> None:
+    """Decode the pixels (of the first frame); map Pillow's failures to our kinds."""
+    try:
+        image.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise DecodeError("too-large", _first_line(error)) from None
+    except _CORRUPT_DATA_ERRORS as error:
+        message = _first_line(error)
+        if isinstance(error, OSError) and "not available" in message:  # e.g. "decoder jpeg2k not available"
+            raise DecodeError("unsupported", f"{image.format}: {message}") from None
+        raise DecodeError("truncated", f"truncated or corrupt {image.format}: {message}") from None
+
+
+_heif_lock = threading.Lock()
+_heif_registered: bool | None = None
+
+
+def _heif_opener_registered() -> bool:
+    """Register pillow-heif's opener on first use; False when pillow-heif is not installed."""
+    global _heif_registered
+    with _heif_lock:
+        if _heif_registered is None:
+            try:
+                from pillow_heif import register_heif_opener
+            except ImportError:
+                _heif_registered = False
+            else:
+                register_heif_opener()
+                _heif_registered = True
+        return _heif_registered
+
+
+def _looks_like_text(head: bytes) -> bool:
+    try:  # incremental: a character cut at the end of `head` is not an error
+        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return False
+    return bool(text) and all(char.isprintable() or char in "\r\n\t" for char in text)
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__

@@ -1,0 +1,90 @@
+"""Walking a folder of photos: which files are images, in a stable order, without loops.
+
+- Order: depth first, each folder's entries sorted by name (files and
+  sub-folders interleaved), so two walks of the same tree list the same items
+  in the same order.
+- Hidden files and folders (name starting with ".") are skipped; the root
+  itself is walked even if hidden, since it was asked for.
+- Symlinks are followed. A folder whose real path was already walked (a
+  symlink loop, or a second link to the same folder) is skipped.
+- Images are found by extension (:data:`~eat_curate.io.formats.IMAGE_EXTENSIONS`)
+  and, for files with any other extension that is not a known non-image
+  (sidecars, videos, RAW), by their first bytes. A file named like an image is
+  listed whatever it holds: a text file called ``x.jpg`` becomes an error row,
+  not a silent skip. So is a broken symlink named like an image, and a file
+  or sub-folder that cannot be read.
+- Album: the parent folder's path relative to the root, with "/" between
+  folders ("trips", "2023/iceland"); None for files directly in the root.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+from eat_curate.io.formats import SNIFF_BYTES, has_image_extension, has_non_image_extension, sniff_format
+from eat_curate.io.items import SourceItem, image_id_for
+
+
+def walk_folder(root: str) -> Iterator[SourceItem]:
+    """One item per image under ``root`` (an absolute path), streamed as the walk goes."""
+    visited = {os.path.realpath(root)}
+    yield from _walk(root, "", visited)
+
+
+def file_item(path: str, album: str | None) -> SourceItem:
+    """The item for one local file (``path`` absolute); size and mtime from stat when it can be read."""
+    try:
+        stat = os.stat(path)
+        size, mtime = stat.st_size, stat.st_mtime
+    except OSError:  # broken symlink, vanished file: reading it will say why, on its own row
+        size = mtime = None
+    return SourceItem(key=path, image_id=image_id_for(path), album=album, size=size, mtime=mtime)
+
+
+def _walk(folder: str, relative: str, visited: set[str]) -> Iterator[SourceItem]:
+    try:
+        with os.scandir(folder) as listing:
+            entries = sorted(listing, key=lambda entry: entry.name)
+    except OSError as error:
+        # An error row for the folder itself: its images would otherwise vanish without a trace.
+        reason = f"folder could not be listed: {error.strerror or error}"
+        yield SourceItem(key=folder, image_id=image_id_for(folder), album=relative or None, problem=reason)
+        return
+    album = relative or None
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        if _is_dir(entry):
+            real = os.path.realpath(entry.path)
+            if real in visited:
+                continue
+            visited.add(real)
+            yield from _walk(entry.path, f"{relative}/{entry.name}" if relative else entry.name, visited)
+        elif _is_image_candidate(entry):
+            yield file_item(entry.path, album)
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()  # follows symlinks
+    except OSError:
+        return False
+
+
+def _is_image_candidate(entry: os.DirEntry) -> bool:
+    try:
+        is_file = entry.is_file()  # follows symlinks; False for a broken link and for FIFOs, sockets, devices
+        is_link = entry.is_symlink()
+    except OSError:
+        return False
+    if has_image_extension(entry.name):
+        return is_file or is_link  # a broken link named like an image: an "unreadable" row
+    if not is_file or has_non_image_extension(entry.name):
+        return False
+    try:
+        with open(entry.path, "rb") as handle:
+            head = handle.read(SNIFF_BYTES)
+    except OSError:
+        return True  # cannot even look: list it, and reading it will report why
+    return sniff_format(head) is not None

@@ -1,0 +1,32 @@
+"""SourceItem: one input image, as listed by a source and before it is read.
+
+Import it from :mod:`eat_curate.io.sources`; it lives here only so the
+listing modules (folders, manifests) can build items without a cycle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+IMAGE_ID_LENGTH = 16  # hex digits: 64 bits, collision-free in practice far beyond 1e7 images
+
+
+@dataclass(frozen=True)
+class SourceItem:
+    key: str  # absolute path, URI, or "<manifest uri>#<row>" for embedded bytes; unique per input
+    image_id: str  # the manifest's `id` when given, else derived from key
+    album: str | None
+    data: bytes | None = None  # embedded image bytes (a manifest's `image` column)
+    content_hash: str | None = None  # sha256 hex of `data`, known up front for embedded bytes
+    size: int | None = None  # bytes on storage, when known without reading
+    mtime: float | None = None  # modification time, when known without reading
+    extra: dict | None = None  # a manifest's other columns, carried through
+    # Why this input cannot be read, when already known while listing (a manifest row
+    # without a path, a sub-folder that cannot be listed): read_bytes raises it.
+    problem: str | None = None
+
+
+def image_id_for(key: str) -> str:
+    """The stable id of an input without one: the first 16 hex digits of sha1(key, UTF-8)."""
+    return hashlib.sha1(key.encode("utf-8", errors="surrogateescape")).hexdigest()[:IMAGE_ID_LENGTH]

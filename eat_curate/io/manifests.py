@@ -1,0 +1,251 @@
+"""Parquet manifests: one row per image, streamed in record batches.
+
+Columns, by name:
+
+- where the image is, first found of: ``image`` (the encoded bytes, or a
+  ``{"bytes": ...}`` struct as Hugging Face datasets write it), ``path``,
+  ``uri``. Relative paths resolve against the manifest's folder (or URL);
+  ``file://`` becomes a local path; other URLs stay URLs.
+- ``album`` (optional), ``id`` (optional: the image id; else derived from the key).
+- every other column is carried to the item's ``extra`` as JSON-able values
+  (dates as ISO text, bytes as base64, NaN as null).
+
+Only the footer is read up front (to check the columns); rows then stream a
+batch at a time, so a manifest of 10 million rows costs the memory of one batch.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import hashlib
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import IO, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from fsspec.spec import AbstractFileSystem
+
+from eat_curate.errors import EatCurateError
+from eat_curate.io.items import SourceItem, image_id_for
+from eat_curate.io.remote import (
+    RemoteError,
+    describe_failure,
+    filesystem,
+    is_remote,
+    join_url,
+    local_path,
+    parent_name,
+    protocol_of,
+)
+
+MANIFEST_SUFFIXES = (".parquet", ".pq")
+LOCATION_COLUMNS = ("image", "path", "uri")  # the first present says where each image is
+PARENT = "parent"
+ROWS_PER_BATCH = 4096
+ROWS_PER_BATCH_EMBEDDED = 64  # rows holding whole images: keep a batch to a few tens of MB
+
+
+class ManifestError(EatCurateError):
+    """A manifest that cannot be used as given: missing, not Parquet, or without the columns it needs."""
+
+
+@dataclass
+class Manifest:
+    uri: str  # absolute local path or URL: the prefix of embedded rows' keys
+    fs: AbstractFileSystem
+    fs_path: str
+    metadata: pq.FileMetaData
+    location_column: str
+    album_column: str | None  # None: the album is the image's parent folder
+    extra_columns: list[str]
+
+    @property
+    def embedded(self) -> bool:
+        return self.location_column == "image"
+
+
+def is_manifest_name(location: str) -> bool:
+    path = location.split("?", 1)[0].split("#", 1)[0]
+    return path.lower().endswith(MANIFEST_SUFFIXES)
+
+
+def open_manifest(location: str, album_from: str = PARENT) -> Manifest:
+    """Read ``location``'s footer and check its columns; raise ManifestError with the reason."""
+    uri = location if is_remote(location) else local_path(location)
+    try:
+        fs, fs_path = filesystem(uri)
+    except RemoteError as error:
+        raise ManifestError(f"manifest {uri}: {error}") from None
+    try:
+        with _seekable(fs, fs_path) as handle:
+            metadata = pq.ParquetFile(handle).metadata
+    except FileNotFoundError:
+        raise ManifestError(f"manifest not found: {uri}") from None
+    except PermissionError:
+        raise ManifestError(f"manifest {uri}: permission denied") from None
+    except (pa.ArrowInvalid, OSError) as error:
+        raise ManifestError(f"{uri} is not a readable Parquet file: {_first_line(error)}") from None
+    except Exception as error:  # network failures of any backend
+        raise ManifestError(f"manifest {uri} could not be read: {describe_failure(error)}") from None
+
+    schema = metadata.schema.to_arrow_schema()
+    columns = schema.names
+    has = f"it has: {', '.join(columns) or 'no columns'}"
+    location_column = next((name for name in LOCATION_COLUMNS if name in columns), None)
+    if location_column is None:
+        raise ManifestError(f"manifest {uri} has no path, uri or image column ({has})")
+    if location_column == "image" and not _holds_bytes(schema.field("image").type):
+        raise ManifestError(f"manifest {uri}: column image holds {schema.field('image').type}, not image bytes")
+    if album_from == PARENT:
+        album_column = "album" if "album" in columns else None
+    elif album_from in columns:
+        album_column = album_from
+    else:
+        raise ManifestError(f"album column {album_from!r} is not in manifest {uri} ({has})")
+    used = {location_column, album_column, "id"}
+    return Manifest(
+        uri=uri,
+        fs=fs,
+        fs_path=fs_path,
+        metadata=metadata,
+        location_column=location_column,
+        album_column=album_column,
+        extra_columns=[name for name in columns if name not in used],
+    )
+
+
+def manifest_items(manifest: Manifest) -> Iterator[SourceItem]:
+    """One item per row, in row order, reading one record batch at a time."""
+    batch_size = ROWS_PER_BATCH_EMBEDDED if manifest.embedded else ROWS_PER_BATCH
+    row = 0
+    with _seekable(manifest.fs, manifest.fs_path) as handle:
+        parquet = pq.ParquetFile(handle, metadata=manifest.metadata)
+        for batch in parquet.iter_batches(batch_size=batch_size):
+            for values in batch.to_pylist():
+                yield _row_item(manifest, row, values)
+                row += 1
+
+
+def _row_item(manifest: Manifest, row: int, values: dict[str, Any]) -> SourceItem:
+    extra = {name: jsonable(values[name]) for name in manifest.extra_columns} or None
+    given_id = values.get("id")
+    album = values.get(manifest.album_column) if manifest.album_column else None
+    album = None if album is None else str(album)
+    cell = values[manifest.location_column]
+
+    if manifest.embedded:
+        key = f"{manifest.uri}#{row}"
+        data = cell.get("bytes") if isinstance(cell, dict) else cell
+        data = bytes(data or b"")  # a null cell is an empty image: an "empty" error row
+        return SourceItem(
+            key=key,
+            image_id=image_id_for(key) if given_id is None else str(given_id),
+            album=album,
+            data=data,
+            content_hash=hashlib.sha256(data).hexdigest(),
+            size=len(data),
+            extra=extra,
+        )
+
+    if not isinstance(cell, str) or not cell.strip():
+        key = f"{manifest.uri}#{row}"
+        return SourceItem(
+            key=key,
+            image_id=image_id_for(key) if given_id is None else str(given_id),
+            album=album,
+            extra=extra,
+            problem=f"manifest row {row} has no {manifest.location_column}",
+        )
+    key = _resolve(manifest.uri, cell.strip())
+    size = mtime = None
+    if not is_remote(key):
+        try:
+            stat = os.stat(key)
+            size, mtime = stat.st_size, stat.st_mtime
+        except OSError:  # reading it will say why, on its own row
+            pass
+    return SourceItem(
+        key=key,
+        image_id=image_id_for(key) if given_id is None else str(given_id),
+        album=album if manifest.album_column else parent_name(key),
+        size=size,
+        mtime=mtime,
+        extra=extra,
+    )
+
+
+def _resolve(manifest_uri: str, location: str) -> str:
+    """A row's path or URL as a key: absolute local path, or URL."""
+    if is_remote(location):
+        return location
+    if protocol_of(location) is not None:  # file://
+        return local_path(location)
+    if is_remote(manifest_uri):  # "a/b.jpg" and "/a/b.jpg" are on the manifest's host, as in a web page
+        return join_url(manifest_uri, location)
+    return os.path.normpath(os.path.join(os.path.dirname(manifest_uri), location))
+
+
+def jsonable(value: Any) -> Any:
+    """A Parquet cell as a value ``json.dumps`` writes as standard JSON."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, dict):
+        return {str(key): jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        # Arrow maps arrive as lists of (key, value) pairs; lists stay lists.
+        return [jsonable(item) for item in value]
+    return str(value)
+
+
+def _holds_bytes(kind: pa.DataType) -> bool:
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        return True
+    return pa.types.is_struct(kind) and kind.get_field_index("bytes") >= 0
+
+
+@contextmanager
+def _seekable(fs: AbstractFileSystem, fs_path: str) -> Iterator[IO[bytes]]:
+    """A random-access handle on the manifest.
+
+    Parquet reads its footer first, which needs HTTP range requests; from a
+    server without them (e.g. ``python -m http.server``) the manifest is
+    first copied to a temporary file.
+    """
+    with fs.open(fs_path, "rb") as handle:
+        try:
+            handle.seek(-8, os.SEEK_END)
+            handle.read(8)
+            handle.seek(0)
+            ranged = True
+        except ValueError:  # fsspec's "server doesn't appear to support range requests"
+            ranged = False
+        if ranged:
+            yield handle
+            return
+    with fs.open(fs_path, "rb", block_size=0) as stream, tempfile.TemporaryFile() as copy:
+        shutil.copyfileobj(stream, copy, length=1 << 20)
+        copy.seek(0)
+        yield copy
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
