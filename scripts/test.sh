@@ -24,6 +24,11 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
 fi
 pg_isready -h 127.0.0.1 -p 5432
 
+# Chromium (Debian's package): the HTML report is tested in headless Chromium, which fails without it.
+if ! command -v chromium >/dev/null 2>&1; then
+  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+fi
+
 export RAY_USAGE_STATS_ENABLED=0
 # pytest exits 5 when it collects no tests; that is a failure here too.
 python -m pytest "$@"

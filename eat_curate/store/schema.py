@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from eat_curate.store.bytewise import bytewise
+
 SCHEMA_VERSION = 1
 NUM_BINS = 10
 
@@ -65,8 +67,24 @@ scores = sa.Table(
     sa.Column("mean", sa.Float(53), nullable=False),
     sa.Column("std", sa.Float(53), nullable=False),
     sa.Column("scored_at", sa.DateTime(timezone=True), nullable=False),
+    # The image as it was when scored: a re-run skips it only while these still match,
+    # even after another model's run has updated the image row.
+    sa.Column("scored_bytes", sa.BigInteger),
+    sa.Column("scored_mtime", sa.Float(53)),
+    sa.Column("scored_content_hash", sa.String(64)),
     sa.Index("ix_scores_model_album_mean", "model_id", "album", "mean"),
     sa.Index("ix_scores_model_mean", "model_id", "mean"),
+)
+
+# The read side's order (album ranks, album statistics): rows of one model and album by
+# score, ties by image id byte by byte. Ranking 1M scores then streams from this index
+# instead of sorting (see eat_curate/store/queries.py and `eat-curate bench read`).
+sa.Index(
+    "ix_scores_model_album_rank",
+    scores.c.model_id,
+    scores.c.album,
+    scores.c.mean.desc(),
+    bytewise(scores.c.image_id),
 )
 
 errors = sa.Table(

@@ -1,0 +1,124 @@
+"""`eat-curate db` (init, ddl) and `eat-curate runs`: the SQL database and the history of scoring runs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import click
+
+from eat_curate.commands.options import json_option
+from eat_curate.commands.output import emit, to_json
+
+DB_HELP = "SQLite file path, or an SQLAlchemy URL: sqlite:///photos.db, postgresql+psycopg://user@host/dbname."
+
+
+@click.group()
+def db() -> None:
+    """The SQL database that `score --db` writes to.
+
+    \b
+    Tables: images, scores (p1..p10, mean, std per image and model), errors,
+    models, runs, eat_meta (schema version). `score --db` creates them on its
+    first run; `db init` does it ahead of time, e.g. for a shared PostgreSQL.
+    sql/README.md in the source tree shows example queries.
+    """
+
+
+@db.command("init")
+@click.option("--db", "db_url", required=True, metavar="URL", help=DB_HELP)
+@json_option
+def init(db_url: str, as_json: bool) -> None:
+    """Create the tables, or upgrade a database made by an older eat-curate.
+
+    Safe to run again: an up-to-date database is left as it is. A database
+    written by a newer eat-curate is refused.
+
+    \b
+    Examples:
+      eat-curate db init --db photos.db
+      eat-curate db init --db postgresql+psycopg://curator@dbhost/photos
+    """
+    from eat_curate.store.database import init_database
+
+    status = init_database(db_url)
+    if as_json:
+        click.echo(to_json(status.to_dict()))
+        return
+    if status.previous_version is None:
+        change = "created"
+    elif status.previous_version == status.version:
+        change = "up to date"
+    else:
+        change = f"upgraded from version {status.previous_version}"
+    click.echo(f"{status.where}: schema version {status.version} ({change})")
+    emit([{"table": name, "rows": count} for name, count in status.rows.items()], as_json=False)
+
+
+@db.command("ddl")
+@click.option(
+    "--dialect", type=click.Choice(["sqlite", "postgresql"]), default="sqlite", show_default=True, help="SQL flavour."
+)
+def ddl(dialect: str) -> None:
+    """Print the CREATE statements of the schema, for review or to create the tables by hand.
+
+    The same text is kept in sql/schema_<dialect>.sql in the source tree.
+    """
+    from eat_curate.store.ddl import generate_ddl
+
+    click.echo(generate_ddl(dialect), nl=False)
+
+
+def _duration(run: dict) -> str:
+    if not run.get("ended_at"):
+        return ""
+    seconds = (datetime.fromisoformat(run["ended_at"]) - datetime.fromisoformat(run["started_at"])).total_seconds()
+    minutes, seconds = divmod(round(max(seconds, 0)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+
+
+def _table_row(run: dict) -> dict:
+    sources = ", ".join(run.get("sources") or [])
+    return {
+        "run_id": run["run_id"],
+        "status": run["status"],
+        "model": run["model_id"],
+        "started (UTC)": datetime.fromisoformat(run["started_at"]).strftime("%Y-%m-%d %H:%M:%S"),
+        "duration": _duration(run),
+        "ok": run["ok"],
+        "failed": run["failed"],
+        "skipped": run["skipped"],
+        "img/s": run.get("images_per_s"),
+        "sources": sources if len(sources) <= 60 else sources[:57] + "...",
+    }
+
+
+@click.command()
+@click.option("--db", "db_url", default=None, metavar="URL", help=DB_HELP)
+@click.option("--out", default=None, metavar="FILE.parquet|DIR/", help="Parquet output of `score --out`.")
+@click.option("--limit", type=click.IntRange(1), default=20, show_default=True, help="Show the N newest runs.")
+@json_option
+def runs(db_url: str | None, out: str | None, limit: int, as_json: bool) -> None:
+    """List scoring runs, newest first: status, model, start, duration, counts, speed, sources.
+
+    Every `score` run is recorded where it writes: in the database's `runs`
+    table, and in the Parquet output's metadata. A run still shown as
+    "running" is either in progress or was cut short; the next run on the same
+    output records it as "interrupted".
+
+    \b
+    Examples:
+      eat-curate runs --db photos.db
+      eat-curate runs --out scores.parquet --limit 5 --json
+    """
+    from eat_curate.store.run_history import runs_from_database, runs_from_parquet
+
+    if (db_url is None) == (out is None):
+        raise click.UsageError("give exactly one of --db URL or --out FILE.parquet")
+    records = runs_from_database(db_url, limit) if db_url else runs_from_parquet(out, limit)
+    if as_json:
+        click.echo(to_json(records))
+    elif not records:
+        click.echo("no runs recorded yet")
+    else:
+        emit([_table_row(run) for run in records], as_json=False)

@@ -1,0 +1,607 @@
+"""The read side: `albums`, `rank`, `filter`, `export`, `dupes`, `report`.
+
+Each reads the SQL database that `score --db` wrote (SQLite or PostgreSQL,
+same results on both) and never rescans images, except `report`, which reads
+the image files for thumbnails. All take --db, --model and --json.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import click
+import sqlalchemy as sa
+
+from eat_curate.commands.output import emit, format_table, to_json
+from eat_curate.store.database import database_url, describe
+from eat_curate.store.dupes import DEFAULT_DISTANCE, find_duplicate_groups, keep_best
+from eat_curate.store.export import LAYOUTS, MODES, ExportItem, ExportReport, export_images, items_from_images
+from eat_curate.store.queries import (
+    ALBUM_SORTS,
+    DEFAULT_THRESHOLD,
+    RANK_KEYS,
+    TIME_FIELDS,
+    ErrorRow,
+    SelectedImage,
+    Selection,
+    album_stats,
+    rank_images,
+    select_errors,
+    select_images,
+)
+from eat_curate.store.reading import read_connection, resolve_model
+from eat_curate.store.selection_manifest import write_manifest
+
+_TIME_FORMATS = ["%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
+
+
+# --- shared options ---------------------------------------------------------------------------
+
+
+def _db_option(required: bool = True):
+    return click.option(
+        "--db",
+        required=required,
+        metavar="URL",
+        help="The database `score --db` wrote: an SQLite file path or an SQLAlchemy URL "
+        "(sqlite:///x.db, postgresql+psycopg://user@host/db).",
+    )
+
+
+def _model_option(function):
+    return click.option(
+        "--model",
+        "model",
+        default=None,
+        metavar="NAME|ID",
+        help="Whose scores to read: a model name or full id (name@hash). Default: the only model in the database.",
+    )(function)
+
+
+def _json_option(function):
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(function)
+
+
+def _album_option(help_text: str):
+    return click.option("--album", "albums", multiple=True, metavar="NAME", help=help_text)
+
+
+def _selection_options(function):
+    """Options that choose images, shared by `filter`, `export` and `report`."""
+    options = [
+        _album_option("Only this album (exact name; repeat for several)."),
+        click.option("--min-score", type=float, default=None, help="Mean score at least this (1-10)."),
+        click.option("--max-score", type=float, default=None, help="Mean score at most this."),
+        click.option("--max-std", type=float, default=None, help="Spread at most this (raters agree)."),
+        click.option(
+            "--since",
+            type=click.DateTime(_TIME_FORMATS),
+            default=None,
+            metavar="TIME",
+            help="At or after this time: YYYY-MM-DD[ HH:MM[:SS]]; see --time.",
+        ),
+        click.option(
+            "--until",
+            type=click.DateTime(_TIME_FORMATS),
+            default=None,
+            metavar="TIME",
+            help="Before this time (not at it): YYYY-MM-DD[ HH:MM[:SS]]; see --time.",
+        ),
+        click.option(
+            "--time",
+            "time_field",
+            type=click.Choice(TIME_FIELDS),
+            default="captured",
+            show_default=True,
+            help="What --since/--until compare: the capture time (EXIF, camera's local time; images without "
+            "one are left out) or the scoring time (UTC).",
+        ),
+        click.option(
+            "--keep-best",
+            is_flag=True,
+            help="Of each group of near-duplicates (see `dupes`), keep only the best-scored image.",
+        ),
+        click.option(
+            "--dupe-distance",
+            type=click.IntRange(0, 64),
+            default=DEFAULT_DISTANCE,
+            show_default=True,
+            help="With --keep-best: perceptual-hash bits two near-duplicates may differ in.",
+        ),
+        click.option(
+            "--dupe-window",
+            type=click.FloatRange(0),
+            default=None,
+            metavar="SECONDS",
+            help="With --keep-best: also group shots of one album taken this close together (bursts).",
+        ),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _selection(kwargs: dict, limit: int | None = None) -> Selection:
+    albums = kwargs.pop("albums")
+    return Selection(
+        albums=tuple(albums),
+        min_score=kwargs.pop("min_score"),
+        max_score=kwargs.pop("max_score"),
+        max_std=kwargs.pop("max_std"),
+        since=kwargs.pop("since"),
+        until=kwargs.pop("until"),
+        time_field=kwargs.pop("time_field"),
+        limit=limit,
+    )
+
+
+@contextmanager
+def scores_of(db: str, model: str | None) -> Iterator[tuple[sa.Connection, str]]:
+    """A connection to ``db`` and the model id to read (``--model``, or the only one scored)."""
+    with read_connection(db) as connection:
+        yield connection, resolve_model(connection, model, describe(database_url(db)))
+
+
+def _selected_images(
+    connection: sa.Connection, model_id: str, selection: Selection, keep: bool, distance: int, window: float | None
+) -> list[SelectedImage]:
+    images = select_images(connection, model_id, selection)
+    if keep:
+        images = keep_best(images, find_duplicate_groups(images, distance, window, progress=True))
+    return images
+
+
+def _note_model(model_id: str) -> None:
+    """Which model's scores a table shows, on stderr so the table stays clean."""
+    click.echo(f"model {model_id}", err=True)
+
+
+# --- albums ------------------------------------------------------------------------------------
+
+
+@click.command()
+@_db_option()
+@_model_option
+@click.option(
+    "--sort",
+    type=click.Choice(ALBUM_SORTS),
+    default="mean",
+    show_default=True,
+    help="Statistic to sort by, highest first (album: A to Z).",
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(1, 10),
+    default=DEFAULT_THRESHOLD,
+    show_default=True,
+    help="Score that counts as good, for the share_above column.",
+)
+@_json_option
+def albums(db: str, model: str | None, sort: str, threshold: float, as_json: bool) -> None:
+    """Statistics per album: images, mean, median, top-10 mean, share of good images, best image.
+
+    \b
+    Example:
+      eat-curate albums --db photos.db --sort top10_mean
+    """
+    with scores_of(db, model) as (connection, model_id):
+        stats = album_stats(connection, model_id, threshold, sort)
+    if as_json:
+        click.echo(to_json([{"model_id": model_id, **row.to_dict()} for row in stats]))
+        return
+    _note_model(model_id)
+    share = f"share>={threshold:g}"
+    rows = [
+        {
+            "album": row.album,
+            "images": row.images,
+            "mean": row.mean,
+            "median": row.median,
+            "top10_mean": row.top10_mean,
+            share: row.share_above,
+            "best_score": row.best_score,
+            "best_image": row.best_path,
+        }
+        for row in stats
+    ]
+    emit(rows, as_json=False)
+
+
+# --- rank --------------------------------------------------------------------------------------
+
+
+@click.command()
+@_db_option()
+@_model_option
+@_album_option("Only this album (exact name; repeat for several). Default: every album.")
+@click.option("--top", type=click.IntRange(1), default=None, help="Keep the first N of each album.")
+@click.option(
+    "--by",
+    type=click.Choice(list(RANK_KEYS)),
+    default="mean",
+    show_default=True,
+    help="Ranking key: " + "; ".join(f"{name}: {key.meaning}" for name, key in list(RANK_KEYS.items())[:3]) + "; ...",
+)
+@click.option("--reverse", is_flag=True, help="Rank from the other end (with --by mean: worst first).")
+@_json_option
+def rank(
+    db: str, model: str | None, albums: tuple[str, ...], top: int | None, by: str, reverse: bool, as_json: bool
+) -> None:
+    """Images ranked inside each album: rank, score, std and path.
+
+    Ranks are per album (1 = best); ties are broken by image id, the same
+    way on SQLite and PostgreSQL.
+
+    \b
+    Example:
+      eat-curate rank --db photos.db --album trips --top 10
+    """
+    with scores_of(db, model) as (connection, model_id):
+        ranked = rank_images(connection, model_id, albums, top, by, reverse)
+    if as_json:
+        click.echo(to_json([{"model_id": model_id, **row.to_dict()} for row in ranked]))
+        return
+    _note_model(model_id)
+    rows = [
+        {"album": row.album, "rank": row.rank, "score": row.mean, "std": row.std, "path": row.path} for row in ranked
+    ]
+    emit(rows, as_json=False)
+
+
+# --- filter ------------------------------------------------------------------------------------
+
+
+def _image_row(image: SelectedImage) -> dict:
+    """What a person reads in the table."""
+    return {
+        "album": image.album,
+        "rank": image.rank,
+        "score": image.mean,
+        "std": image.std,
+        "captured_at": image.captured_at,
+        "path": image.path,
+    }
+
+
+def _csv_row(row: SelectedImage | ErrorRow, model_id: str) -> dict:
+    data = {"model_id": model_id, **row.to_dict()}
+    probabilities = data.pop("probabilities", None)
+    if probabilities is not None:
+        data.update({f"p{i}": value for i, value in enumerate(probabilities, start=1)})
+    return data
+
+
+def _write_csv(rows: list[dict]) -> None:
+    if not rows:
+        return
+    writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: _csv_cell(value) for key, value in row.items()})
+
+
+def _csv_cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+@click.command(name="filter")
+@_db_option()
+@_model_option
+@_selection_options
+@click.option(
+    "--errors",
+    "show_errors",
+    is_flag=True,
+    help="List the images that could not be scored, and why, instead (score and std bounds do not apply).",
+)
+@click.option("--limit", type=click.IntRange(1), default=None, help="At most N rows.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV (with the 10 probabilities p1..p10).")
+@click.option(
+    "--manifest",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="OUT.parquet",
+    help="Write the selection as a Parquet manifest (path, album, id, rank, mean, std, ...) that "
+    "`score` and `export --from-manifest` accept.",
+)
+@_json_option
+def filter_(
+    db: str,
+    model: str | None,
+    show_errors: bool,
+    limit: int | None,
+    as_csv: bool,
+    manifest: Path | None,
+    as_json: bool,
+    keep_best: bool,
+    dupe_distance: int,
+    dupe_window: float | None,
+    **selection_options,
+) -> None:
+    """Select scored images by score, spread, album and time.
+
+    Prints a table (album, rank, score, std, capture time, path), or --json,
+    --csv, or writes --manifest OUT.parquet. Ranks are album ranks among all
+    the album's images.
+
+    \b
+    Examples:
+      eat-curate filter --db photos.db --min-score 6.5 --max-std 1.6
+      eat-curate filter --db photos.db --album trips --since 2024-06-01 --keep-best --manifest best.parquet
+      eat-curate filter --db photos.db --errors --manifest retry.parquet    (then: eat-curate score retry.parquet)
+    """
+    if sum(map(bool, (as_json, as_csv, manifest))) > 1:
+        raise click.UsageError("choose one of --json, --csv and --manifest")
+    if show_errors and keep_best:
+        raise click.UsageError("--keep-best applies to scored images, not to --errors")
+    selection = _selection(selection_options, limit)
+    with scores_of(db, model) as (connection, model_id):
+        if show_errors:
+            found = select_errors(connection, model_id, selection)
+        else:
+            found = _selected_images(connection, model_id, selection, keep_best, dupe_distance, dupe_window)
+    if manifest is not None:
+        count = write_manifest(found, manifest, model_id, errors=show_errors)
+        click.echo(f"wrote {count} {'errors' if show_errors else 'images'} to {manifest} (model {model_id})")
+    elif as_json:
+        click.echo(to_json([{"model_id": model_id, **row.to_dict()} for row in found]))
+    elif as_csv:
+        _write_csv([_csv_row(row, model_id) for row in found])
+    elif show_errors:
+        _note_model(model_id)
+        emit([{"album": e.album, "kind": e.kind, "message": e.message, "path": e.path} for e in found], as_json=False)
+    else:
+        _note_model(model_id)
+        emit([_image_row(image) for image in found], as_json=False)
+
+
+# --- export ------------------------------------------------------------------------------------
+
+
+def _manifest_items(manifest: Path, layout: str) -> list[ExportItem]:
+    from eat_curate.io.manifests import manifest_items, open_manifest
+
+    opened = open_manifest(str(manifest))
+    if opened.embedded:
+        raise click.UsageError(f"{manifest} holds image bytes, not paths: there are no files to export")
+    items = []
+    for item in manifest_items(opened):
+        rank_value = (item.extra or {}).get("rank")
+        rank = int(rank_value) if rank_value is not None else None
+        items.append(ExportItem(source=item.key, album=item.album, rank=rank))
+    if layout == "album/rank" and any(item.rank is None for item in items):
+        raise click.UsageError(f"--layout album/rank needs a rank column in {manifest}; use --layout album")
+    return items
+
+
+@click.command()
+@_db_option(required=False)
+@_model_option
+@_selection_options
+@click.option(
+    "--from-manifest",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE.parquet",
+    help="Export the images of a manifest (e.g. from `filter --manifest`) instead of a selection from --db.",
+)
+@click.option(
+    "--to",
+    "target",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder to export into (created); nothing in it is ever overwritten.",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(MODES),
+    default="copy",
+    show_default=True,
+    help="copy the files, hard-link them (same file system only) or symlink them.",
+)
+@click.option(
+    "--layout",
+    type=click.Choice(LAYOUTS),
+    default="album",
+    show_default=True,
+    help="flat: DIR/name; album: DIR/album/name; album/rank: DIR/album/0001_name.",
+)
+@click.option("--dry-run", is_flag=True, help="Say what would be done; write nothing.")
+@_json_option
+def export(
+    db: str | None,
+    model: str | None,
+    from_manifest: Path | None,
+    target: Path,
+    mode: str,
+    layout: str,
+    dry_run: bool,
+    as_json: bool,
+    keep_best: bool,
+    dupe_distance: int,
+    dupe_window: float | None,
+    **selection_options,
+) -> None:
+    """Export selected images into a folder: copies, hard links or symlinks.
+
+    Choose images as with `filter` (--db and its options) or with
+    --from-manifest. Album and file names are made safe, every destination
+    must lie inside --to whatever the stored paths and album names contain,
+    and nothing is overwritten: each image is reported as done or skipped,
+    with the reason (exists, missing, cross-device, ...). Re-running the same
+    export skips what is already there.
+
+    \b
+    Example:
+      eat-curate export --db photos.db --min-score 6 --keep-best --to ~/best --layout album/rank
+    """
+    selection = _selection(selection_options)
+    if from_manifest is not None:
+        if db is not None or selection != Selection() or keep_best:
+            raise click.UsageError("--from-manifest exports the manifest as it is: drop --db and the filter options")
+        items = _manifest_items(from_manifest, layout)
+    else:
+        if db is None:
+            raise click.UsageError("say what to export: --db URL (with filter options) or --from-manifest FILE")
+        with scores_of(db, model) as (connection, model_id):
+            images = _selected_images(connection, model_id, selection, keep_best, dupe_distance, dupe_window)
+        items = items_from_images(images)
+    report = export_images(items, target, mode, layout, dry_run, progress=not as_json)
+    if as_json:
+        click.echo(to_json(report.to_dict()))
+        return
+    _print_export_report(report)
+
+
+def _print_export_report(report: ExportReport) -> None:
+    counts = report.counts
+    skipped = [outcome for outcome in report.outcomes if outcome.skipped]
+    done = ", ".join(f"{action} {count}" for action, count in sorted(counts.items()) if action != "skipped")
+    prefix = "dry run, nothing written: " if report.dry_run else ""
+    click.echo(f"{prefix}{done or 'nothing exported'} -> {report.target} ({report.mode}, layout {report.layout})")
+    if skipped:
+        reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(report.skipped_by_reason.items()))
+        click.echo(f"skipped {len(skipped)} ({reasons}):")
+        click.echo(format_table([{"source": o.source, "reason": o.reason} for o in skipped]))
+
+
+# --- dupes -------------------------------------------------------------------------------------
+
+
+@click.command()
+@_db_option()
+@_model_option
+@_album_option("Only this album (exact name; repeat for several). Default: every album, and across albums.")
+@click.option(
+    "--distance",
+    type=click.IntRange(0, 64),
+    default=DEFAULT_DISTANCE,
+    show_default=True,
+    help="Perceptual-hash bits (of 64) two near-duplicates may differ in; unrelated photos differ in ~32.",
+)
+@click.option(
+    "--window",
+    type=click.FloatRange(0),
+    default=None,
+    metavar="SECONDS",
+    help="Also group shots of one album captured at most this many seconds apart (bursts).",
+)
+@_json_option
+def dupes(
+    db: str, model: str | None, albums: tuple[str, ...], distance: int, window: float | None, as_json: bool
+) -> None:
+    """Groups of near-duplicates and bursts, each with its best image by score.
+
+    Near-duplicates: perceptual hashes within --distance bits (copies,
+    re-encodes, resizes, near-identical shots). With --window, shots of the
+    same album taken within that many seconds also group (bursts). In each
+    group the best image (highest score) comes first and is marked '*';
+    `filter --keep-best` and `export --keep-best` keep only those.
+
+    \b
+    Example:
+      eat-curate dupes --db photos.db --distance 6 --window 2
+    """
+    with scores_of(db, model) as (connection, model_id):
+        images = select_images(connection, model_id, Selection(albums=tuple(albums)))
+    groups = find_duplicate_groups(images, distance, window, progress=not as_json)
+    if as_json:
+        click.echo(to_json([{"model_id": model_id, **group.to_dict()} for group in groups]))
+        return
+    _note_model(model_id)
+    grouped = sum(len(group.members) for group in groups)
+    click.echo(f"{len(groups)} groups, {grouped} of {len(images)} images (distance <= {distance}"
+               + (f", bursts within {window:g} s)" if window is not None else ")"))
+    if groups:
+        rows = [
+            {
+                "group": group.number,
+                "kind": group.kind,
+                "best": "*" if index == 0 else "",
+                "score": member.image.mean,
+                "std": member.image.std,
+                "distance": member.distance,
+                "seconds": member.seconds_from_best,
+                "album": member.image.album,
+                "path": member.image.path,
+            }
+            for group in groups
+            for index, member in enumerate(group.members)
+        ]
+        click.echo(format_table(rows))
+
+
+# --- report ------------------------------------------------------------------------------------
+
+
+@click.command()
+@_db_option()
+@_model_option
+@_album_option("Only this album (exact name; repeat for several). Default: every album.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    metavar="REPORT.html",
+    help="The HTML file to write (one self-contained file: thumbnails embedded, no network).",
+)
+@click.option(
+    "--top", type=click.IntRange(1), default=10, show_default=True, help="How many best and worst images to show."
+)
+@click.option(
+    "--per-album",
+    type=click.IntRange(0),
+    default=300,
+    show_default=True,
+    help="Thumbnails per album, best first (0: all). Keeps the file small for big albums.",
+)
+@click.option("--distance", type=click.IntRange(0, 64), default=DEFAULT_DISTANCE, show_default=True,
+              help="Near-duplicate distance for the duplicates section (see `dupes`).")
+@click.option("--window", type=click.FloatRange(0), default=None, metavar="SECONDS",
+              help="Burst window for the duplicates section (see `dupes`).")
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+def report(
+    db: str,
+    model: str | None,
+    albums: tuple[str, ...],
+    out: Path,
+    top: int,
+    per_album: int,
+    distance: int,
+    window: float | None,
+    force: bool,
+) -> None:
+    """Write an HTML report: per album a grid of thumbnails sorted by score.
+
+    Each thumbnail shows its score, std and a bar chart of its 10-bin
+    distribution; each album gets a histogram of its scores. Also: the best
+    and worst --top images, groups of near-duplicates, and the model and
+    runs the scores came from. Reads the image files for the thumbnails;
+    files that vanished get a placeholder and are listed.
+
+    \b
+    Example:
+      eat-curate report --db photos.db --out report.html --album trips
+    """
+    from eat_curate.report import build_report, write_report
+
+    if out.exists() and not force:
+        raise click.UsageError(f"--out {out} exists; pass --force to replace it")
+    if not out.parent.is_dir():
+        raise click.UsageError(f"--out {out}: the folder {out.parent} does not exist")
+    with scores_of(db, model) as (connection, model_id):
+        data = build_report(connection, model_id, tuple(albums), top=top, per_album=per_album,
+                            distance=distance, window=window, progress=True)
+    write_report(data, out)
+    missing = f"; {len(data.missing)} image files missing (placeholders)" if data.missing else ""
+    click.echo(f"wrote {out}: {data.image_count} images in {len(data.albums)} albums, "
+               f"{len(data.duplicate_groups)} duplicate groups{missing}")

@@ -1,0 +1,58 @@
+"""Small JPEG thumbnails as data: URIs, so the report needs no file beside it and no network.
+
+Read from the original image files (the database only knows their paths).
+A file that vanished or no longer decodes gets a placeholder and a reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from eat_curate.io.decode import DecodeError, open_image
+
+THUMBNAIL_SIDE = 160  # pixels, longer side
+JPEG_QUALITY = 75
+_PLACEHOLDER_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="160" height="120" viewBox="0 0 160 120">'
+    '<rect width="160" height="120" fill="#ddd"/>'
+    '<path d="M20 20L140 100M140 20L20 100" stroke="#999" stroke-width="4"/></svg>'
+)
+PLACEHOLDER_URI = "data:image/svg+xml;base64," + base64.b64encode(_PLACEHOLDER_SVG.encode()).decode("ascii")
+
+
+@dataclass(frozen=True)
+class Thumbnail:
+    uri: str  # data: URI of a JPEG, or of the placeholder
+    width: int
+    height: int
+    problem: str | None = None  # why the placeholder stands in (missing, unreadable, ...)
+
+
+def _placeholder(problem: str) -> Thumbnail:
+    return Thumbnail(PLACEHOLDER_URI, 160, 120, problem)
+
+
+def make_thumbnail(path: str, side: int = THUMBNAIL_SIDE) -> Thumbnail:
+    """A thumbnail of the image file at ``path`` (upright, longer side ``side``) or a placeholder."""
+    if "://" in path:
+        return _placeholder("not a local file")
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        return _placeholder("missing")
+    except OSError as error:
+        return _placeholder(f"unreadable: {error.strerror or error}")
+    try:
+        image = open_image(data, min_size=side)
+    except DecodeError as error:
+        return _placeholder(f"no longer decodes: {error}")
+    image.thumbnail((side, side), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=JPEG_QUALITY, optimize=True)
+    uri = "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return Thumbnail(uri, image.width, image.height)

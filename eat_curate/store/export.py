@@ -1,0 +1,292 @@
+"""Export a selection of images into a folder: copies, hard links or symbolic links.
+
+Stored paths and album names are untrusted (a manifest can say anything), so:
+
+- album names and file names become one safe path component each: no
+  separators, no '.'/'..', no control or reserved characters, no Windows
+  device names, at most 255 bytes;
+- every destination is resolved (symlinks included) and must lie inside the
+  export folder, or the image is skipped;
+- nothing is ever overwritten: a destination that exists is skipped with the
+  reason "exists", and files are created with O_EXCL, so even a file that
+  appears meanwhile is not replaced;
+- every image gets an outcome (done, or skipped and why); one image's failure
+  (missing source, hard link across devices, no permission) skips that image.
+
+A re-run of the same export skips what is already there, so it is safe to
+repeat after an interruption.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import shutil
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from eat_curate.errors import EatCurateError
+
+MODES = ("copy", "hardlink", "symlink")
+LAYOUTS = ("flat", "album", "album/rank")
+NO_ALBUM = "no-album"  # folder of images without an album
+_DONE = {"copy": "copied", "hardlink": "hardlinked", "symlink": "symlinked"}
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\<>:"|?*]')
+_WINDOWS_DEVICES = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
+_MAX_NAME_BYTES = 255
+
+
+class ExportError(EatCurateError):
+    """The export as a whole cannot run (e.g. the target is a file)."""
+
+
+@dataclass(frozen=True)
+class ExportItem:
+    """One image to export: where it is, its album, and its rank in the album (for album/rank)."""
+
+    source: str
+    album: str | None = None
+    rank: int | None = None
+
+
+@dataclass(frozen=True)
+class ExportOutcome:
+    source: str
+    destination: str | None
+    action: str  # copied, hardlinked, symlinked (or "would ..." in a dry run), or skipped
+    reason: str | None = None  # why it was skipped
+
+    @property
+    def skipped(self) -> bool:
+        return self.action == "skipped"
+
+
+@dataclass
+class ExportReport:
+    target: str
+    mode: str
+    layout: str
+    dry_run: bool
+    outcomes: list[ExportOutcome] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(outcome.action for outcome in self.outcomes))
+
+    @property
+    def skipped_by_reason(self) -> dict[str, int]:
+        return dict(Counter(_reason_kind(o.reason) for o in self.outcomes if o.skipped))
+
+    def to_dict(self) -> dict:
+        return {
+            "target": self.target,
+            "mode": self.mode,
+            "layout": self.layout,
+            "dry_run": self.dry_run,
+            "counts": self.counts,
+            "skipped_by_reason": self.skipped_by_reason,
+            "outcomes": [asdict(outcome) for outcome in self.outcomes],
+        }
+
+
+def _reason_kind(reason: str | None) -> str:
+    """The stable head of a reason ("missing: /a/b.jpg" -> "missing")."""
+    return (reason or "").split(":", 1)[0]
+
+
+# --- names ------------------------------------------------------------------------------------
+
+
+def _fit_bytes(name: str, limit: int) -> str:
+    encoded = name.encode("utf-8")
+    if len(encoded) <= limit:
+        return name
+    return encoded[:limit].decode("utf-8", errors="ignore")
+
+
+def safe_component(name: str | None, fallback: str) -> str:
+    """``name`` as one harmless path component (see module doc); ``fallback`` if nothing is left."""
+    text = unicodedata.normalize("NFC", name or "")
+    text = _UNSAFE.sub("_", text).strip(" .")
+    if not text:
+        return fallback
+    if text.partition(".")[0].upper() in _WINDOWS_DEVICES:
+        text = "_" + text
+    if len(text.encode("utf-8")) > _MAX_NAME_BYTES:
+        stem, dot, suffix = text.rpartition(".")
+        if dot and 0 < len(suffix.encode("utf-8")) <= 16:
+            text = _fit_bytes(stem, _MAX_NAME_BYTES - len(suffix.encode("utf-8")) - 1).rstrip(" .") + "." + suffix
+        else:
+            text = _fit_bytes(text, _MAX_NAME_BYTES).rstrip(" .")
+    return text or fallback
+
+
+def _file_name(source: str) -> str:
+    return safe_component(source.replace("\\", "/").rsplit("/", 1)[-1], "image")
+
+
+def _numbered(name: str, number: int) -> str:
+    stem, dot, suffix = name.rpartition(".")
+    if not dot or not stem:
+        return f"{name}-{number}"
+    return f"{stem}-{number}.{suffix}"
+
+
+def relative_destination(item: ExportItem, layout: str) -> Path:
+    """Where ``item`` goes inside the export folder, before de-duplication of names."""
+    name = _file_name(item.source)
+    if layout == "flat":
+        return Path(name)
+    album = safe_component(item.album, NO_ALBUM)
+    if layout == "album":
+        return Path(album, name)
+    if item.rank is None:
+        raise ExportError(f"layout album/rank needs each image's rank; {item.source} has none (use --layout album)")
+    return Path(album, f"{item.rank:04d}_{name}")
+
+
+# --- sources ----------------------------------------------------------------------------------
+
+
+def _local_source(source: str) -> tuple[Path | None, str | None]:
+    """The source as an existing regular file, or None and why not."""
+    if "://" in source:
+        return None, f"not a local file: {source}"
+    path = Path(source)
+    if not path.is_absolute():
+        return None, f"not an absolute path: {source}"
+    if not path.exists():
+        if "#" in path.name and path.name.split("#", 1)[0].endswith((".parquet", ".pq")):
+            return None, f"embedded in a manifest, no file to export: {source}"
+        return None, f"missing: {source}"
+    if not path.is_file():
+        return None, f"not a file: {source}"
+    return path, None
+
+
+# --- placing ----------------------------------------------------------------------------------
+
+
+def _copy_new(source: Path, destination: Path) -> None:
+    """Copy into a file that must not exist yet (O_EXCL; never follows a symlink there)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    descriptor = os.open(destination, flags, 0o644)
+    try:
+        with open(source, "rb") as reader, os.fdopen(descriptor, "wb") as writer:
+            shutil.copyfileobj(reader, writer, 1 << 20)
+    except BaseException:
+        destination.unlink(missing_ok=True)
+        raise
+    shutil.copystat(source, destination)
+
+
+def _place(source: Path, destination: Path, mode: str) -> None:
+    if mode == "copy":
+        _copy_new(source, destination)
+    elif mode == "hardlink":
+        os.link(source, destination, follow_symlinks=True)
+    else:
+        os.symlink(source.resolve(), destination)
+
+
+def _os_reason(error: OSError, mode: str) -> str:
+    if isinstance(error, FileExistsError):
+        return "exists"
+    if mode == "hardlink" and error.errno == errno.EXDEV:
+        return "cross-device: a hard link cannot span file systems; use --mode copy or symlink"
+    if mode == "hardlink" and error.errno in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+        return f"hard link refused: {error.strerror}; use --mode copy"
+    return f"cannot write: {error.strerror or error}"
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _prepare_target(target: Path, dry_run: bool) -> Path:
+    if target.exists() and not target.is_dir():
+        raise ExportError(f"--to {target} exists and is not a folder")
+    if not dry_run:
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ExportError(f"--to {target}: cannot create the folder: {error.strerror}") from None
+    return target.resolve()
+
+
+def export_images(
+    items: Iterable[ExportItem],
+    target: Path,
+    mode: str = "copy",
+    layout: str = "album",
+    dry_run: bool = False,
+    progress: bool = False,
+) -> ExportReport:
+    """Export ``items`` into ``target`` (created); see the module doc for what is guaranteed."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}")
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}")
+    items = list(items)
+    if layout == "album/rank":
+        unranked = [item.source for item in items if item.rank is None]
+        if unranked:
+            raise ExportError(
+                f"layout album/rank needs each image's rank; {len(unranked)} have none "
+                f"(e.g. {unranked[0]}): use --layout album"
+            )
+    root = _prepare_target(Path(target), dry_run)
+    report = ExportReport(target=str(root), mode=mode, layout=layout, dry_run=dry_run)
+    taken: set[Path] = set()
+    for item in tqdm(items, desc="exporting", unit="img", disable=not progress):
+        report.outcomes.append(_export_one(item, root, mode, layout, dry_run, taken))
+    return report
+
+
+def _unique(relative: Path, taken: set[Path]) -> Path:
+    """The first of name, name-2, name-3, ... not yet planned in this export."""
+    candidate, number = relative, 1
+    while candidate in taken:
+        number += 1
+        candidate = relative.with_name(_numbered(relative.name, number))
+    taken.add(candidate)
+    return candidate
+
+
+def _export_one(item: ExportItem, root: Path, mode: str, layout: str, dry_run: bool, taken: set[Path]) -> ExportOutcome:
+    relative = _unique(relative_destination(item, layout), taken)
+    destination = root / relative
+    shown = str(destination)
+
+    def skipped(reason: str) -> ExportOutcome:
+        return ExportOutcome(item.source, shown, "skipped", reason)
+
+    source, problem = _local_source(item.source)
+    if source is None:
+        return skipped(problem)
+    if os.path.lexists(destination):  # a file, folder or link, wherever a link points: never replaced
+        return skipped("exists")
+    if not _inside(destination.resolve(), root):  # e.g. an album folder that is a symlink out of the target
+        return skipped(f"outside the export folder: {destination} resolves to {destination.resolve()}")
+    action = _DONE[mode]
+    if dry_run:
+        return ExportOutcome(item.source, shown, f"would be {action}")
+    try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if not _inside(destination.parent.resolve(), root):
+            return skipped(f"outside the export folder: {destination.parent} resolves elsewhere")
+        _place(source, destination, mode)
+    except OSError as error:
+        return skipped(_os_reason(error, mode))
+    return ExportOutcome(item.source, shown, action)
+
+
+def items_from_images(images: Sequence) -> list[ExportItem]:
+    """ExportItems from read-side rows (anything with ``path``, ``album`` and ``rank``)."""
+    return [ExportItem(source=image.path, album=image.album, rank=image.rank) for image in images]

@@ -1,0 +1,71 @@
+"""The Parquet sink's write-ahead journal: an Arrow IPC stream, fsynced after every batch.
+
+Parquet cannot be appended to, and a Parquet file cut short by a crash is
+unreadable (its footer is missing). An IPC *stream* has no footer: each batch
+is a length-prefixed message, so a stream cut short anywhere still reads up
+to its last complete batch. A crash therefore loses at most the batch whose
+write had not returned.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from eat_curate.records import PARQUET_SCHEMA
+from eat_curate.store.durable import fsync_folder, publish
+
+
+class Journal:
+    """Appends tables to ``path``; each :meth:`append` is on disk when it returns."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rows = 0
+        self._file = open(path, "wb")
+        fsync_folder(path.parent)  # the journal's name must survive a crash as well as its bytes
+        self._writer = pa.ipc.new_stream(self._file, PARQUET_SCHEMA)
+
+    def append(self, table: pa.Table) -> None:
+        self._writer.write_table(table)
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self.rows += table.num_rows
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._writer.close()
+            self._file.close()
+
+
+def read_journal(path: Path) -> Iterator[pa.RecordBatch]:
+    """The complete batches of a journal, stopping quietly at a torn tail."""
+    with pa.OSFile(str(path)) as source:
+        try:
+            reader = pa.ipc.open_stream(source)
+        except (pa.ArrowInvalid, OSError):  # empty, or cut inside the first message
+            return
+        while True:
+            try:
+                yield reader.read_next_batch()
+            except StopIteration:
+                return
+            except (pa.ArrowInvalid, OSError):  # cut inside a later message
+                return
+
+
+def journal_to_part(journal: Path, part: Path, row_group_rows: int) -> int:
+    """Rewrite a journal as a Parquet part (atomically), remove the journal; returns the rows kept."""
+    batches = list(read_journal(journal))
+    rows = sum(batch.num_rows for batch in batches)
+    if rows:
+        temporary = part.with_name(part.name + ".tmp")
+        pq.write_table(pa.Table.from_batches(batches, PARQUET_SCHEMA), temporary, row_group_size=row_group_rows)
+        publish(temporary, part)
+    journal.unlink()
+    fsync_folder(journal.parent)
+    return rows

@@ -1,0 +1,68 @@
+"""What a model has already scored in Parquet output, as a compact in-memory index.
+
+One sorted int64 array of hashes of (key, version) for the model's success
+rows (see ``store.incremental`` for versions): 8 to 16 bytes per row, built by
+reading five columns one row group at a time, answered with a binary search.
+Hashes come from Python's ``hash`` and live only in this process; a false
+"already scored" needs a 64-bit collision (odds ~1e-6 at ten million rows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from eat_curate.io.sources import SourceItem
+from eat_curate.store.incremental import item_version, stored_versions
+
+_COLUMNS = ["path", "model_id", "bytes", "mtime", "content_hash", "error_kind"]
+_BATCH_ROWS = 65_536
+
+
+class ScoredIndex:
+    def __init__(self, hashes: np.ndarray) -> None:
+        self._hashes = hashes  # sorted, unique
+
+    def __len__(self) -> int:
+        return len(self._hashes)
+
+    @classmethod
+    def build(cls, files: Iterable[Path], model_id: str) -> ScoredIndex:
+        files = list(files)
+        chunks = []
+        rows = sum(pq.ParquetFile(path).metadata.num_rows for path in files)
+        progress = tqdm(total=rows, unit="row", desc="indexing scored rows", disable=None, leave=False)
+        for path in files:
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=_BATCH_ROWS, columns=_COLUMNS):
+                progress.update(batch.num_rows)
+                wanted = pc.and_(pc.equal(batch.column("model_id"), model_id), pc.is_null(batch.column("error_kind")))
+                rows = batch.filter(wanted)
+                if not rows.num_rows:
+                    continue
+                columns = [rows.column(name).to_pylist() for name in ("path", "bytes", "mtime", "content_hash")]
+                chunks.append(
+                    np.fromiter(
+                        (
+                            hash((path, version))
+                            for path, size, mtime, content_hash in zip(*columns)
+                            for version in stored_versions(size, mtime, content_hash)
+                        ),
+                        dtype=np.int64,
+                    )
+                )
+        progress.close()
+        return cls(np.unique(np.concatenate(chunks)) if chunks else np.empty(0, dtype=np.int64))
+
+    def done(self, items: Sequence[SourceItem]) -> set[str]:
+        """Keys of ``items`` whose current version is in the index."""
+        if not len(self._hashes) or not items:
+            return set()
+        wanted = np.fromiter((hash((item.key, item_version(item))) for item in items), dtype=np.int64, count=len(items))
+        found = np.searchsorted(self._hashes, wanted).clip(max=len(self._hashes) - 1)
+        hits = self._hashes[found] == wanted
+        return {item.key for item, hit in zip(items, hits) if hit}

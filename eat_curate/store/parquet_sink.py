@@ -1,0 +1,183 @@
+"""ParquetSink: ScoreRecords to one Parquet file (``--out scores.parquet``) or a dataset folder (``--out dir/``).
+
+How a run is kept safe (see ``parquet_target`` for where the files live):
+
+1. ``write`` appends its records to a journal (``journal.py``): on disk when
+   it returns; a kill -9 loses at most the batch being written.
+2. Every ``rows_per_part`` rows the journal becomes a Parquet part (atomic
+   rename), so the working folder stays compact.
+3. ``end_run`` (or ``close`` without it) merges the output and the parts:
+   one row per (path, model), the newest winning; a file is rewritten row
+   group by row group and replaced atomically; a dataset gets the parts
+   and loses the rows they supersede. The run joins the output's history.
+4. A sink opening an output whose working folder holds a run cut short
+   first finishes that merge (the run is recorded as interrupted), so
+   running the same command again resumes without loss or duplicates.
+
+A lock on the working folder keeps two processes from writing one output.
+The engine calls ``register_model(card)`` before ``begin_run``; the card is
+kept in the output's history beside the runs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from eat_curate.io.sources import SourceItem
+from eat_curate.records import ScoreRecord, records_to_table
+from eat_curate.runs import RunInfo, RunSummary, new_run_id
+from eat_curate.store.durable import fsync_folder, read_json, write_json
+from eat_curate.store.file_lock import FolderLock
+from eat_curate.store.journal import Journal, journal_to_part
+from eat_curate.store.parquet_history import MODELS_FILE, RUN_FILE, committed_history
+from eat_curate.store.parquet_index import ScoredIndex
+from eat_curate.store.parquet_merge import merge_into_dataset, merge_into_file
+from eat_curate.store.parquet_target import check_target, parquet_target
+from eat_curate.store.run_history import run_record
+
+ROWS_PER_PART = 50_000
+ROW_GROUP_ROWS = 65_536
+_SEQUENCE = re.compile(r"^(\d+)\.(arrows|parquet)$")
+
+
+class ParquetSink:
+    """Writes ScoreRecords to ``out``; see the module doc for the guarantees."""
+
+    def __init__(self, out: str | Path, rows_per_part: int = ROWS_PER_PART, row_group_rows: int = ROW_GROUP_ROWS):
+        self.target = parquet_target(out)
+        check_target(self.target)
+        self.rows_per_part = rows_per_part
+        self.row_group_rows = row_group_rows
+        self._lock = FolderLock(self.target.work, str(self.target.path))
+        self._journal: Journal | None = None
+        self._sequence = 0
+        self._card: dict | None = None
+        self._indexes: dict[str, ScoredIndex] = {}
+
+    def __repr__(self) -> str:
+        return f"ParquetSink({str(self.target.path) + ('/' if self.target.dataset else '')!r})"
+
+    # --- the working folder -------------------------------------------------------------------------
+
+    def _open(self) -> Path:
+        """Lock the working folder, finishing a run cut short there; returns the folder."""
+        if not self._lock.held:
+            self._lock.acquire()
+            if self._pending():
+                self._commit()
+        return self.target.work
+
+    def _files(self, suffix: str) -> list[Path]:
+        return sorted(path for path in self.target.work.glob(f"*.{suffix}") if _SEQUENCE.match(path.name))
+
+    def _pending(self) -> bool:
+        work = self.target.work
+        return bool(self._files("arrows") or self._files("parquet") or (work / RUN_FILE).exists())
+
+    def _next_path(self, suffix: str) -> Path:
+        self._sequence += 1
+        return self.target.work / f"{self._sequence:08d}.{suffix}"
+
+    def _seal_journal(self) -> None:
+        """Turn the open journal into a Parquet part."""
+        if self._journal is not None:
+            self._journal.close()
+            journal_to_part(self._journal.path, self._journal.path.with_suffix(".parquet"), self.row_group_rows)
+            self._journal = None
+
+    # --- the sink protocol ----------------------------------------------------------------------------
+
+    def register_model(self, card: dict) -> None:
+        """The card of the model about to write; kept in the output's history."""
+        self._card = dict(card)
+
+    def begin_run(self, run: RunInfo) -> None:
+        work = self._open()
+        write_json(work / RUN_FILE, run_record(run, "running"))
+        if self._card is not None:
+            write_json(work / MODELS_FILE, {run.model_id: self._card})
+
+    def already_scored(self, items: Sequence[SourceItem], model_id: str) -> set[str]:
+        """Keys of ``items`` with a current success of ``model_id`` in the output (rule: ``store.incremental``).
+
+        The index covers the output as it was when this sink opened it; the
+        items of one run are distinct, so rows written since need no lookup.
+        """
+        self._open()
+        if model_id not in self._indexes:
+            self._indexes[model_id] = ScoredIndex.build(self.target.committed_files(), model_id)
+        return self._indexes[model_id].done(items)
+
+    def write(self, records: Sequence[ScoreRecord]) -> None:
+        """Append ``records``; on disk when this returns."""
+        if not records:
+            return
+        self._open()
+        if self._journal is None:
+            existing = [int(_SEQUENCE.match(path.name).group(1)) for path in self._files("parquet")]
+            self._sequence = max([self._sequence, *existing])
+            self._journal = Journal(self._next_path("arrows"))
+        self._journal.append(records_to_table(records))
+        if self._journal.rows >= self.rows_per_part:
+            self._seal_journal()
+
+    def end_run(self, run: RunInfo, summary: RunSummary, status: str) -> None:
+        """Record the run's outcome and merge its rows into the output."""
+        work = self._open()
+        write_json(work / RUN_FILE, run_record(run, status, summary))
+        self._commit()
+
+    def close(self) -> None:
+        """Merge whatever a run left unmerged (recorded as interrupted), and unlock."""
+        if not self._lock.held:
+            return
+        try:
+            if self._pending():
+                self._commit()
+        finally:
+            if self._journal is not None:
+                self._journal.close()
+            self._lock.release(remove_folder=not self._pending())
+
+    # --- merging ----------------------------------------------------------------------------------------
+
+    def _commit(self) -> None:
+        """Fold the working folder into the output; every step is atomic and safe to redo after a crash."""
+        work = self.target.work
+        self._seal_journal()
+        leftovers = [*work.glob("*.tmp"), *(self.target.path.glob(".part-*.tmp") if self.target.dataset else [])]
+        for leftover in leftovers:
+            leftover.unlink()  # half-written by a crash; the data is still in its source
+        for journal in self._files("arrows"):
+            part = journal.with_suffix(".parquet")
+            if part.exists():  # sealed just before a crash: the part has every row
+                journal.unlink()
+            else:
+                journal_to_part(journal, part, self.row_group_rows)
+        parts = self._files("parquet")
+
+        history = committed_history(self.target)
+        run = read_json(work / RUN_FILE)
+        if run is not None:
+            if run["status"] == "running":  # nobody will end it: it was cut short
+                run["status"] = "interrupted"
+            history.add_run(run)
+        history.models.update(read_json(work / MODELS_FILE, default={}))
+
+        if self.target.dataset:
+            tag = run["run_id"] if run else new_run_id()
+            # Named by sequence, so a commit redone after a crash never reuses a name.
+            destinations = [self.target.path / f"part-{tag}-{part.stem}.parquet" for part in parts]
+            merge_into_dataset(self.target.dataset_parts(), parts, destinations, self.row_group_rows)
+            write_json(self.target.history_file, history.to_json())
+        else:
+            merge_into_file(self.target.path, parts, history.to_metadata(), work, self.row_group_rows)
+            for part in parts:
+                part.unlink()
+        for name in (RUN_FILE, MODELS_FILE):
+            (work / name).unlink(missing_ok=True)
+        fsync_folder(work)
+        self._sequence = 0
+        self._indexes.clear()

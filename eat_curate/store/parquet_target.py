@@ -1,0 +1,129 @@
+"""Where ``--out`` puts Parquet: one file, or a dataset folder; and the check made before a run.
+
+- ``--out scores.parquet``: one file. While a run writes, its journal and parts
+  sit in the hidden sibling folder ``.scores.parquet.parts/``; when the run
+  ends they are merged into the file, which is replaced atomically.
+- ``--out scores/`` (a trailing slash, or an existing folder): a dataset of
+  ``part-*.parquet`` files that any Parquet reader opens as one table; the
+  working folder is ``scores/.eat-curate/`` and the run history is
+  ``scores/_eat_curate.json`` (readers skip names starting with '.' or '_').
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from eat_curate.records import PARQUET_SCHEMA
+from eat_curate.store.durable import ensure_writable_folder
+from eat_curate.store.errors import StoreError
+
+DATASET_HISTORY = "_eat_curate.json"
+DATASET_WORK = ".eat-curate"
+_DATASET_PART = re.compile(r"^part-[A-Za-z0-9_-]+-\d+\.parquet$")
+
+
+@dataclass(frozen=True)
+class ParquetTarget:
+    path: Path  # the output file, or the dataset folder
+    dataset: bool
+
+    @property
+    def work(self) -> Path:
+        """The folder holding the journal, parts and record of the run not yet merged."""
+        if self.dataset:
+            return self.path / DATASET_WORK
+        return self.path.parent / f".{self.path.name}.parts"
+
+    @property
+    def history_file(self) -> Path:
+        """The dataset's run history (a single file keeps it in its own Parquet metadata)."""
+        return self.path / DATASET_HISTORY
+
+    def dataset_parts(self) -> list[Path]:
+        if not self.path.is_dir():
+            return []
+        return sorted(p for p in self.path.glob("part-*.parquet") if _DATASET_PART.match(p.name))
+
+    def committed_files(self) -> list[Path]:
+        """The Parquet files holding the finished rows."""
+        if self.dataset:
+            return self.dataset_parts()
+        return [self.path] if self.path.is_file() else []
+
+
+def parquet_target(out: str | os.PathLike) -> ParquetTarget:
+    text = os.fspath(out)
+    if not text.strip():
+        raise StoreError("--out is empty: give a .parquet file or a folder ending in '/'")
+    if "://" in text:
+        raise StoreError(f"--out {text}: only local paths are supported for Parquet output")
+    path = Path(text).expanduser().absolute()
+    return ParquetTarget(path=path, dataset=text.endswith(("/", os.sep)) or path.is_dir())
+
+
+def check_target(target: ParquetTarget) -> None:
+    """Raise StoreError unless a run can write ``target``; creates and changes nothing."""
+    if target.dataset:
+        _check_dataset(target)
+    else:
+        _check_file(target)
+
+
+def _check_file(target: ParquetTarget) -> None:
+    path = target.path
+    folder = path.parent
+    if not folder.is_dir():
+        raise StoreError(f"--out {path}: the folder {folder} does not exist")
+    if path.exists():
+        if not path.is_file():
+            raise StoreError(f"--out {path} exists and is not a file")
+        check_schema(path)
+    ensure_writable_folder(folder, f"--out {path}")
+
+
+def _check_dataset(target: ParquetTarget) -> None:
+    folder = target.path
+    if not folder.exists():
+        if not folder.parent.is_dir():
+            raise StoreError(f"--out {folder}/: the folder {folder.parent} does not exist")
+        ensure_writable_folder(folder.parent, f"--out {folder}/")
+        return
+    if not folder.is_dir():
+        raise StoreError(f"--out {folder}/ exists and is not a folder")
+    # Hidden names ('.eat-curate/', half-written '.part-*.tmp', '.DS_Store') are invisible to readers.
+    ours = (DATASET_HISTORY, DATASET_HISTORY + ".tmp")
+    foreign = sorted(
+        entry.name
+        for entry in folder.iterdir()
+        if not (entry.name.startswith(".") or entry.name in ours or _DATASET_PART.match(entry.name))
+    )
+    if foreign:
+        raise StoreError(
+            f"--out {folder}/ holds files eat-curate did not write ({', '.join(foreign[:3])}"
+            f"{', ...' if len(foreign) > 3 else ''}): give a new or empty folder"
+        )
+    for part in target.dataset_parts():
+        check_schema(part)
+    ensure_writable_folder(folder, f"--out {folder}/")
+
+
+def check_schema(path: Path) -> None:
+    """Raise StoreError unless ``path`` is a Parquet file with the ScoreRecord schema."""
+    try:
+        found = pq.read_schema(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise StoreError(f"{path} is not a readable Parquet file ({exc}); choose another --out") from None
+    if not found.remove_metadata().equals(PARQUET_SCHEMA):
+        expected = {field.name: field for field in PARQUET_SCHEMA}
+        differences = [name for name in expected if name not in found.names or found.field(name) != expected[name]]
+        differences += [name for name in found.names if name not in expected]
+        raise StoreError(
+            f"{path} was not written by this eat-curate (columns differ: {', '.join(differences[:5])}); "
+            "choose another --out"
+        )

@@ -1,0 +1,112 @@
+"""Opening a database to read scores, and choosing which model's scores to read.
+
+Reading never creates anything: an SQLite path that does not exist, a
+database without eat-curate's tables or without scores is an error that says
+to run ``eat-curate score`` first. SQLite files open read-only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from eat_curate.store import schema
+from eat_curate.store.database import (
+    check_schema,
+    connect,
+    create_engine,
+    database_url,
+    describe,
+    readonly_sqlite_engine,
+)
+from eat_curate.store.errors import StoreError
+
+NO_SCORES = "no scores in {where}; run eat-curate score first (eat-curate score PHOTOS --db ...)"
+
+
+class ModelChoiceError(StoreError):
+    """``--model`` names no scored model, or several models are scored and none was named."""
+
+
+@dataclass(frozen=True)
+class ScoredModel:
+    model_id: str  # name@weight-hash, as every score row names it
+    scores: int
+    errors: int
+
+    @property
+    def name(self) -> str:
+        return self.model_id.split("@", 1)[0]
+
+
+def open_read_engine(url: sa.URL) -> sa.Engine:
+    """An engine on ``url`` for reading; refuses a missing SQLite file instead of creating it."""
+    if url.get_backend_name() == "sqlite":
+        path = Path(url.database)
+        if not path.is_file():
+            raise StoreError(NO_SCORES.format(where=f"{path} (no such file)"))
+        return readonly_sqlite_engine(path)
+    return create_engine(url)
+
+
+@contextmanager
+def read_connection(db: str) -> Iterator[sa.Connection]:
+    """A connection to ``--db`` (path or URL) holding eat-curate's tables; closed on exit."""
+    url = database_url(db)
+    where = describe(url)
+    engine = open_read_engine(url)
+    try:
+        with connect(engine, url) as connection:
+            try:
+                version = check_schema(connection, where)
+            except sa.exc.DatabaseError as exc:
+                raise StoreError(f"{where} cannot be read: {exc.orig}") from None
+            if version is None:
+                raise StoreError(NO_SCORES.format(where=where))
+            yield connection
+    finally:
+        engine.dispose()
+
+
+def scored_models(connection: sa.Connection) -> list[ScoredModel]:
+    """Every model with scores or errors in the database, by model id."""
+    counts: dict[str, list[int]] = {}
+    for table, slot in ((schema.scores, 0), (schema.errors, 1)):
+        rows = connection.execute(sa.select(table.c.model_id, sa.func.count()).group_by(table.c.model_id))
+        for model_id, count in rows:
+            counts.setdefault(model_id, [0, 0])[slot] = count
+    return [ScoredModel(model_id, scores, errors) for model_id, (scores, errors) in sorted(counts.items())]
+
+
+def _listing(models: list[ScoredModel]) -> str:
+    return "; ".join(f"{m.model_id} ({m.scores} scores, {m.errors} errors)" for m in models)
+
+
+def choose_model(models: list[ScoredModel], requested: str | None, where: str) -> str:
+    """The model id to read: ``requested`` (a model id or a model name), or the only one there is."""
+    if not models:
+        raise StoreError(NO_SCORES.format(where=where))
+    if requested is None:
+        if len(models) == 1:
+            return models[0].model_id
+        raise ModelChoiceError(
+            f"{where} holds scores of {len(models)} models; choose one with --model: {_listing(models)}"
+        )
+    exact = [m for m in models if m.model_id == requested]
+    named = exact or [m for m in models if m.name == requested]
+    if len(named) == 1:
+        return named[0].model_id
+    if named:
+        raise ModelChoiceError(
+            f"--model {requested!r} matches {len(named)} versions of that model; give the full id: {_listing(named)}"
+        )
+    raise ModelChoiceError(f"--model {requested!r} has no scores in {where}; scored models: {_listing(models)}")
+
+
+def resolve_model(connection: sa.Connection, requested: str | None, where: str) -> str:
+    """Like :func:`choose_model`, reading the scored models from ``connection``."""
+    return choose_model(scored_models(connection), requested, where)

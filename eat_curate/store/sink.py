@@ -1,0 +1,51 @@
+"""The sink protocol: what every engine writes through (``ParquetSink``, ``SqlSink``).
+
+An engine drives sinks like this (the in-process and the Ray engine alike)::
+
+    sinks = open_sinks(out, db)            # store.sinks: checks every output first; creates nothing
+    for sink in sinks:
+        sink.register_model(card_dict)     # optional; the card lands in models / history
+        sink.begin_run(run)
+    ...  for each chunk of ~1000 SourceItems:
+        done = set.intersection(*(s.already_scored(chunk, model_id) for s in sinks))
+        ...  score the others, then for each batch of records:
+        for sink in sinks: sink.write(records)   # durable when it returns
+    for sink in sinks:
+        sink.end_run(run, summary, status)  # status in runs.RUN_STATUSES
+        sink.close()                        # always (try/finally): finishes an unended run as interrupted
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from eat_curate.io.sources import SourceItem
+from eat_curate.records import ScoreRecord
+from eat_curate.runs import RunInfo, RunSummary
+
+
+@runtime_checkable
+class Sink(Protocol):
+    def register_model(self, card: dict) -> None:
+        """The card (``ModelCard.to_dict()``) of the model of the coming run; call before ``begin_run``."""
+
+    def begin_run(self, run: RunInfo) -> None:
+        """Called once at the start: records the run as running."""
+
+    def already_scored(self, items: Sequence[SourceItem], model_id: str) -> set[str]:
+        """Keys of ``items`` needing no work: a success of ``model_id`` for the unchanged item exists.
+
+        Unchanged: same key and, for items with ``content_hash``, the same
+        content hash, else the same (size, mtime). Error rows do not count.
+        Rule and details: ``eat_curate.store.incremental``.
+        """
+
+    def write(self, records: Sequence[ScoreRecord]) -> None:
+        """Store ``records``; durable when it returns."""
+
+    def end_run(self, run: RunInfo, summary: RunSummary, status: str) -> None:
+        """Record the run's outcome and finalise the output."""
+
+    def close(self) -> None:
+        """Release resources; safe to call more than once."""

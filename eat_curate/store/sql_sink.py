@@ -1,0 +1,226 @@
+"""SqlSink: scores into the SQL tables of ``schema.py`` (SQLite file or PostgreSQL).
+
+Every ``write`` is one transaction, so it is all on disk or not at all when it
+returns. It is idempotent: writing the same records again leaves the same rows.
+For each (image, model) the latest record wins: a success upserts ``scores``
+and removes the image's error for that model; a failure upserts ``errors`` and
+removes the score it replaces. ``images`` holds the latest facts of each image.
+
+The tables are created (or upgraded) on first use; the engine calls
+:meth:`SqlSink.register_model` with the model card before ``begin_run``, and
+the card lands in ``models`` once per model id.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import TypeVar
+
+import sqlalchemy as sa
+
+from eat_curate.io.sources import SourceItem
+from eat_curate.records import NUM_BINS, ScoreRecord, utc_now
+from eat_curate.runs import RunInfo, RunSummary
+from eat_curate.store import schema
+from eat_curate.store.database import create_engine, create_or_upgrade, database_url, describe, write_transaction
+from eat_curate.store.incremental import item_version, stored_versions
+from eat_curate.store.run_history import run_record, sql_run_row
+from eat_curate.store.sql_writers import (
+    BatchWriter,
+    RowBatch,
+    batch_writer_for,
+    insert_if_absent_statement,
+    upsert_statement,
+)
+
+# Ids per lookup query: far below SQLite's 32,766 and PostgreSQL's 65,535 bound parameters.
+_LOOKUP_CHUNK = 10_000
+
+_SCORED = (
+    sa.select(
+        schema.scores.c.image_id,
+        schema.images.c.path,
+        schema.scores.c.scored_bytes,
+        schema.scores.c.scored_mtime,
+        schema.scores.c.scored_content_hash,
+    )
+    .join_from(schema.scores, schema.images, schema.images.c.image_id == schema.scores.c.image_id)
+    .where(
+        schema.scores.c.model_id == sa.bindparam("model_id"),
+        schema.scores.c.image_id.in_(sa.bindparam("image_ids", expanding=True)),
+    )
+)
+
+T = TypeVar("T")
+
+
+def _chunks(values: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _int(value) -> int | None:
+    return None if value is None else int(value)
+
+
+def _float(value) -> float | None:
+    return None if value is None else float(value)
+
+
+def image_row(record: ScoreRecord, now: datetime) -> dict:
+    # int()/float(): engines may hand over NumPy scalars, which drivers do not all accept.
+    return {
+        "image_id": record.image_id,
+        "path": record.path,
+        "album": record.album,
+        "content_hash": record.content_hash,
+        "bytes": _int(record.bytes),
+        "mtime": _float(record.mtime),
+        "width": _int(record.width),
+        "height": _int(record.height),
+        "oriented_width": _int(record.oriented_width),
+        "oriented_height": _int(record.oriented_height),
+        "format": record.format,
+        "phash": _int(record.phash),
+        "captured_at": record.captured_at,
+        "extra": json.dumps(record.extra, ensure_ascii=False, default=str) if record.extra else None,
+        "updated_at": now,
+    }
+
+
+def score_row(record: ScoreRecord) -> dict:
+    if record.probabilities is None or len(record.probabilities) != NUM_BINS:
+        raise ValueError(f"record for {record.path} has no {NUM_BINS}-bin distribution but no error either")
+    row = {
+        "image_id": record.image_id,
+        "model_id": record.model_id,
+        "album": record.album,
+        "run_id": record.run_id,
+        "mean": float(record.mean),
+        "std": float(record.std),
+        "scored_at": record.scored_at,
+        "scored_bytes": _int(record.bytes),
+        "scored_mtime": _float(record.mtime),
+        "scored_content_hash": record.content_hash,
+    }
+    row.update({f"p{i}": float(p) for i, p in enumerate(record.probabilities, start=1)})
+    return row
+
+
+def error_row(record: ScoreRecord) -> dict:
+    return {
+        "image_id": record.image_id,
+        "model_id": record.model_id,
+        "run_id": record.run_id,
+        "kind": record.error_kind,
+        "message": record.error or "",
+        "at": record.scored_at,
+    }
+
+
+def model_row(model_id: str, card: dict) -> dict:
+    return {
+        "model_id": model_id,
+        "name": card.get("name") or model_id.split("@")[0],
+        "preset": card.get("preset") or "",
+        "sha256": card.get("sha256") or "",
+        "head_mode": card.get("head_mode") or "",
+        "trained": bool(card.get("trained", False)),
+        "card": json.dumps(card, default=str, sort_keys=True, ensure_ascii=False),
+        "registered_at": utc_now(),
+    }
+
+
+class SqlSink:
+    """Writes ScoreRecords and runs to ``db`` (a path or an SQLAlchemy URL); see the module doc."""
+
+    def __init__(self, db: str) -> None:
+        self.url = database_url(db)
+        self._engine: sa.Engine | None = None
+        self._batches: BatchWriter | None = None
+        self._card: dict | None = None
+        self._registered: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"SqlSink({describe(self.url)!r})"
+
+    def _ready(self) -> tuple[sa.Engine, BatchWriter]:
+        """The engine, the tables created or upgraded on first use."""
+        if self._engine is None:
+            engine = create_engine(self.url)
+            batches = batch_writer_for(engine)  # before the first connection: it prepares every connection
+            try:
+                create_or_upgrade(engine)
+            except BaseException:
+                engine.dispose()
+                raise
+            self._engine, self._batches = engine, batches
+        return self._engine, self._batches
+
+    def register_model(self, card: dict) -> None:
+        """The card of the model about to write; stored in ``models`` at ``begin_run``."""
+        self._card = dict(card)
+
+    def _register(self, connection: sa.Connection, model_id: str) -> None:
+        if self._card is None or model_id in self._registered:
+            return
+        statement = insert_if_absent_statement(connection.dialect.name, schema.models)
+        connection.execute(statement, [model_row(model_id, self._card)])
+        self._registered.add(model_id)
+
+    def _save_run(self, record: dict) -> None:
+        engine, _ = self._ready()
+        with write_transaction(engine) as connection:
+            self._register(connection, record["model_id"])
+            connection.execute(upsert_statement(engine.dialect.name, schema.runs), [sql_run_row(record)])
+
+    def begin_run(self, run: RunInfo) -> None:
+        """Record ``run`` as running (and register its model)."""
+        self._save_run(run_record(run, "running"))
+
+    def already_scored(self, items: Sequence[SourceItem], model_id: str) -> set[str]:
+        """Keys of ``items`` with a current success of ``model_id`` (rule: ``store.incremental``)."""
+        engine, _ = self._ready()
+        done: set[str] = set()
+        with engine.connect() as connection:
+            for chunk in _chunks(items, _LOOKUP_CHUNK):
+                ids = list({item.image_id for item in chunk})
+                rows = connection.execute(_SCORED, {"model_id": model_id, "image_ids": ids})
+                stored = {
+                    row.image_id: (
+                        row.path,
+                        stored_versions(row.scored_bytes, row.scored_mtime, row.scored_content_hash),
+                    )
+                    for row in rows
+                }
+                for item in chunk:
+                    path, versions = stored.get(item.image_id, (None, ()))
+                    if path == item.key and item_version(item) in versions:
+                        done.add(item.key)
+        return done
+
+    def write(self, records: Sequence[ScoreRecord]) -> None:
+        """Upsert ``records`` in one transaction; committed when this returns."""
+        if not records:
+            return
+        engine, batches = self._ready()
+        latest = {(record.image_id, record.model_id): record for record in records}.values()
+        now = utc_now()
+        batch = RowBatch(
+            images=list({record.image_id: image_row(record, now) for record in latest}.values()),
+            scores=[score_row(record) for record in latest if record.ok],
+            errors=[error_row(record) for record in latest if not record.ok],
+        )
+        with write_transaction(engine) as connection:
+            batches.write(connection, batch)
+
+    def end_run(self, run: RunInfo, summary: RunSummary, status: str) -> None:
+        """Record the run's outcome: status, counts, speed, end time, outputs."""
+        self._save_run(run_record(run, status, summary))
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
