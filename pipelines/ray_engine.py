@@ -29,7 +29,16 @@ from eat_curate.records import ScoreRecord
 from eat_curate.runs import RunInfo, RunSummary
 from eat_curate.scoring.engine import EngineOptions
 from eat_curate.scoring.progress import Progress
-from eat_curate.scoring.tasks import DecodedItem, chunked, decode_item, pending_items, score_entries
+from eat_curate.scoring.tasks import (
+    DecodedItem,
+    ReadItem,
+    chunked,
+    decode_item,
+    decode_read_items,
+    pending_items,
+    read_item,
+    score_entries,
+)
 
 ACTOR_NAMESPACE = "eat-curate"
 
@@ -74,27 +83,42 @@ class ScoringActor:
     loads it again on the batch it is retried with.
     """
 
-    def __init__(self, factory: Callable, card: dict, device: str, dtype: str, threads: int | None) -> None:
+    def __init__(self, factory: Callable, card: dict, device: str, dtype: str, threads: int | None,
+                 gpu_decode: bool = False, draft: bool = True) -> None:
         if threads:
             import torch
 
             torch.set_num_threads(threads)
         self.factory, self.card, self.device, self.dtype = factory, card, device, dtype
+        self.gpu_decode, self.draft = gpu_decode, draft
         self.predictor = None
+        self.decoder = None
         self.incarnation = f"{os.getpid()}@{time.time():.3f}"
 
     def score(
-        self, entries: list[DecodedItem], weights: list, model_id: str, run_id: str
+        self, entries: list, weights: list, model_id: str, run_id: str
     ) -> tuple[str, list[ScoreRecord]]:
+        """Score decoded items, or read items decoded here on the GPU (``gpu_decode``)."""
         if self.predictor is None:
             import ray
 
             self.predictor = self.factory(self.card, ray.get(weights[0]), self.device, self.dtype)
+            if self.gpu_decode:
+                from eat_curate.scoring.gpu_decode import GpuJpegDecoder
+
+                self.decoder = GpuJpegDecoder(self.predictor.input_size, self.predictor.device, self.draft)
+        if self.decoder is not None:
+            entries = decode_read_items(entries, self.decoder)
         return self.incarnation, score_entries(entries, self.predictor, model_id, run_id)
 
 
 def decode_batch(items: list[SourceItem], size: int, draft: bool) -> list[DecodedItem]:
     return [decode_item(item, size, draft) for item in items]
+
+
+def read_batch(items: list[SourceItem]) -> list[ReadItem]:
+    """For GPU decoding: the bytes only; the scoring actor decodes them."""
+    return [read_item(item, with_header=True) for item in items]
 
 
 @contextmanager
@@ -189,7 +213,8 @@ class RayEngine:
         return [
             actor_class.options(
                 name=name, max_restarts=-1, max_task_retries=-1, **resources
-            ).remote(self.predictor_factory, self.card.to_dict(), ray_options.device, ray_options.dtype, threads)
+            ).remote(self.predictor_factory, self.card.to_dict(), ray_options.device, ray_options.dtype, threads,
+                     self.options.gpu_decode, self.options.draft)
             for name in self.actor_names
         ]
 
@@ -199,7 +224,10 @@ class RayEngine:
 
         options, ray_options = self.options, self.ray_options
         actors = self._start_actors(run)
-        decode = ray.remote(decode_batch).options(num_cpus=ray_options.decode_cpus, max_retries=3)
+        if options.gpu_decode:
+            prepare = ray.remote(read_batch).options(num_cpus=ray_options.decode_cpus, max_retries=3)
+        else:
+            prepare = ray.remote(decode_batch).options(num_cpus=ray_options.decode_cpus, max_retries=3)
         cluster_cpus = ray.cluster_resources().get("CPU", 1)
         limit = len(actors) * ray_options.batches_per_actor + max(2, int(cluster_cpus / max(ray_options.decode_cpus, 0.1)))
         in_flight: dict = {}  # score result ref -> actor index
@@ -240,7 +268,7 @@ class RayEngine:
                 progress.skip(len(chunk) - len(todo))
             for group in chunked(todo, options.batch_size):
                 index = min(range(len(actors)), key=load.__getitem__)
-                decoded = decode.remote(group, size, options.draft)
+                decoded = prepare.remote(group) if options.gpu_decode else prepare.remote(group, size, options.draft)
                 # The weights reference is wrapped in a list so Ray passes it unresolved.
                 ref = actors[index].score.remote(decoded, [self._weights], self.card.model_id, run.run_id)
                 in_flight[ref] = index

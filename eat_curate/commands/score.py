@@ -55,6 +55,8 @@ def _engine_choice(engine: str | None, ray_address: str | None) -> str:
 @click.option("--rescore", is_flag=True, help="Score again what the outputs already hold for this model.")
 @click.option("--limit", type=click.IntRange(0), default=None, help="Score at most N images (for a first look).")
 @click.option("--no-draft", is_flag=True, help="Decode JPEGs at full resolution (slower; see README).")
+@click.option("--gpu-decode", is_flag=True,
+              help="Decode JPEGs on the GPU (nvJPEG), in batches; other formats still decode on the CPU.")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default=None,
               help="local: this process. ray: a Ray cluster (default when --ray-address or RAY_ADDRESS is set).")
 @click.option("--ray-address", default=None, help="auto, HOST:PORT or ray://HOST:PORT (implies --engine ray).")
@@ -79,6 +81,7 @@ def score(
     rescore: bool,
     limit: int | None,
     no_draft: bool,
+    gpu_decode: bool,
     engine: str | None,
     ray_address: str | None,
     actors: int | None,
@@ -108,6 +111,8 @@ def score(
       eat-curate score ./photos --db photos.db --model my-eat
       eat-curate score manifest.parquet --album-from event --db postgresql+psycopg://me@db/photos
     """
+    import torch
+
     from eat_curate.io.sources import iter_items
     from eat_curate.scoring.engine import EngineOptions, LocalEngine
     from eat_curate.scoring.predictor import Predictor, warn_if_untrained
@@ -118,6 +123,9 @@ def score(
     if not out and not db:
         raise click.UsageError("say where scores go: --out FILE.parquet and/or --db URL")
     chosen_engine = _engine_choice(engine, ray_address)
+    local_cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    if gpu_decode and chosen_engine == "local" and not local_cuda:
+        raise click.UsageError("--gpu-decode needs a CUDA device (--device cuda)")
     store = model_store(models_dir)
     model_ref = model_ref or store.default_name()
     if not model_ref:
@@ -139,11 +147,13 @@ def score(
             sources=list(sources),
             engine=chosen_engine,
             options={"batch_size": batch_size, "device": device, "dtype": dtype, "workers": workers,
-                     "album_from": album_from, "rescore": rescore, "limit": limit, "draft": not no_draft},
+                     "album_from": album_from, "rescore": rescore, "limit": limit, "draft": not no_draft,
+                     "gpu_decode": gpu_decode},
         )
         if not quiet and not as_json:
             click.echo(f"model {card.model_id}: {card.scope or 'no scope given in its card'}", err=True)
-        options = EngineOptions(batch_size=batch_size, workers=workers, rescore=rescore, draft=not no_draft)
+        options = EngineOptions(batch_size=batch_size, workers=workers, rescore=rescore, draft=not no_draft,
+                                gpu_decode=gpu_decode)
         if chosen_engine == "ray":
             from pipelines.ray_engine import RayEngine, RayOptions
 

@@ -141,6 +141,39 @@ def decode_image(
     return result
 
 
+@dataclass
+class ImageHeader:
+    """What the header says, without decoding pixels: for decoders that decode elsewhere (the GPU)."""
+
+    facts: DecodedImage  # hash, size, format, dimensions, capture time; error_kind set if unusable
+    orientation: int = 1  # EXIF orientation, 1..8
+    mode: str | None = None  # Pillow's mode as stored: RGB (YCbCr JPEG), L, CMYK, ...
+
+
+def read_header(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageHeader:
+    """The header facts of ``data`` (never raises; a failure is in ``facts.error_kind``)."""
+    facts = DecodedImage(content_hash=hashlib.sha256(data).hexdigest(), bytes=len(data))
+    header = ImageHeader(facts)
+    try:
+        if not data:
+            raise DecodeError("empty", "file is empty (0 bytes)")
+        image = _identify(data, sniff_format(data[:SNIFF_BYTES]))
+        facts.format, header.mode = image.format, image.mode
+        facts.width, facts.height = image.size
+        if facts.width * facts.height > max_pixels:
+            raise DecodeError("too-large", f"{facts.width}x{facts.height} pixels, over the limit of {max_pixels:,}")
+        exif = read_exif(image)
+        header.orientation, facts.captured_at = exif.orientation, exif.captured_at
+        facts.oriented_width, facts.oriented_height = (
+            (facts.height, facts.width) if exif.swaps_sides else (facts.width, facts.height)
+        )
+    except DecodeError as error:
+        facts.error_kind, facts.error = error.kind, str(error)
+    except Exception as error:  # never a crash: the CPU decoder will say what is wrong
+        facts.error_kind, facts.error = "internal", f"{type(error).__name__}: {error}"
+    return header
+
+
 def open_image(data: bytes, min_size: int | None = None) -> Image.Image:
     """An EXIF-oriented RGB image from encoded bytes; raises :class:`DecodeError`.
 

@@ -261,8 +261,10 @@ class DeformableAttention(nn.Module):
             offset = offset_net[0](self._to_groups(q.float())).permute(0, 2, 3, 1)
             offset = F.gelu(offset_net[1](offset))
             offset = F.linear(offset, offset_net[3].weight.flatten(1).float())
-            scale = torch.tensor([1.0 / H, 1.0 / W], device=x.device) * self.offset_range_factor
-            offset = offset.tanh() * scale
+            # Bounded to range_factor pixels of this map: y by 1/H, x by 1/W (scalars, so no host-to-device copy).
+            offset = offset.tanh()
+            factor = self.offset_range_factor
+            offset = torch.stack((offset[..., 0] * (factor / H), offset[..., 1] * (factor / W)), dim=-1)
 
             interest = _conv1x1(x.float(), self.ref_point14).tanh()  # one field per image
             interest = interest.unsqueeze(1).expand(B, self.groups, H, W, 2).reshape(B * self.groups, H, W, 2)

@@ -54,13 +54,8 @@ def apply_steering(offset: torch.Tensor, interest: torch.Tensor, rule: SteeringR
     if rule.is_identity:
         return offset
     toward = heads_toward_interest(offset, interest).unsqueeze(-1)
-    # torch.where keeps the computation on the offsets' device and dtype.
-    factor = torch.where(
-        toward,
-        torch.tensor(rule.toward, dtype=offset.dtype, device=offset.device),
-        torch.tensor(rule.away, dtype=offset.dtype, device=offset.device),
-    )
-    return offset * factor
+    # Python scalars keep it all on the offsets' device: no tensor built on the host.
+    return offset * torch.where(toward, rule.toward, rule.away).to(offset.dtype)
 
 
 @dataclass(frozen=True)

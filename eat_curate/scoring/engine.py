@@ -14,15 +14,24 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 from eat_curate.io.sources import SourceItem
 from eat_curate.runs import RunInfo, RunSummary
 from eat_curate.scoring.predictor import Predictor
 from eat_curate.scoring.progress import Progress
-from eat_curate.scoring.tasks import DecodedItem, chunked, decode_item, pending_items, score_entries
+from eat_curate.scoring.tasks import (
+    DecodedItem,
+    chunked,
+    decode_item,
+    decode_read_items,
+    pending_items,
+    read_item,
+    score_entries,
+)
 
 
 def default_workers() -> int:
@@ -35,6 +44,7 @@ class EngineOptions:
     workers: int = 0  # decode threads; 0 = one per core (at most 8)
     rescore: bool = False  # score even what the sinks already hold
     draft: bool = True  # reduced-scale JPEG decoding (see eat_curate.io.decode)
+    gpu_decode: bool = False  # JPEGs decoded in batches on the predictor's device (nvJPEG)
     lookup_chunk: int = 1000  # items per incremental lookup
 
     def __post_init__(self) -> None:
@@ -49,8 +59,9 @@ class _Batcher:
     """Collects decoded items in input order and flushes them through the model to the sinks."""
 
     def __init__(self, predictor: Predictor, sinks: Sequence, run: RunInfo, batch_size: int,
-                 summary: RunSummary, progress: Progress) -> None:
+                 summary: RunSummary, progress: Progress, finish: Callable[[list], list[DecodedItem]]) -> None:
         self.predictor = predictor
+        self.finish = finish  # turns what the pool produced into decoded items (the GPU decodes here)
         self.sinks = sinks
         self.run = run
         self.batch_size = batch_size
@@ -70,7 +81,7 @@ class _Batcher:
     def flush(self) -> None:
         if not self.pending:
             return
-        records = score_entries(self.pending, self.predictor, self.predictor.model_id, self.run.run_id)
+        records = score_entries(self.finish(self.pending), self.predictor, self.predictor.model_id, self.run.run_id)
         for sink in self.sinks:
             sink.write(records)
         for record in records:
@@ -98,10 +109,17 @@ class LocalEngine:
     ) -> RunSummary:
         """Score ``items`` into ``sinks``, counting into ``summary`` (kept up to date if interrupted)."""
         options = self.options
-        batcher = _Batcher(self.predictor, sinks, run, options.batch_size, summary, progress)
-        window: deque[Future[DecodedItem]] = deque()
-        in_flight = max(2 * options.batch_size, 4 * options.workers)
         size = self.predictor.input_size
+        if options.gpu_decode:
+            from eat_curate.scoring.gpu_decode import GpuJpegDecoder
+
+            decoder = GpuJpegDecoder(size, self.predictor.device, draft=options.draft)
+            task, finish = partial(read_item, with_header=True), partial(decode_read_items, decoder=decoder)
+        else:
+            task, finish = partial(decode_item, size=size, draft=options.draft), list
+        batcher = _Batcher(self.predictor, sinks, run, options.batch_size, summary, progress, finish)
+        window: deque[Future] = deque()
+        in_flight = max(2 * options.batch_size, 4 * options.workers)
         started = time.perf_counter()
         pool = ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="decode")
         try:
@@ -111,7 +129,7 @@ class LocalEngine:
                     summary.skipped += len(chunk) - len(todo)
                     progress.skip(len(chunk) - len(todo))
                 for item in todo:
-                    window.append(pool.submit(decode_item, item, size, options.draft))
+                    window.append(pool.submit(task, item))
                     while len(window) >= in_flight:
                         batcher.add(window.popleft().result())
             while window:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from eat_curate.io.decode import DecodedImage, decode_image
+from eat_curate.io.decode import DecodedImage, ImageHeader, decode_image, read_header
 from eat_curate.io.sources import SourceItem, SourceReadError, read_bytes
 from eat_curate.records import ScoreRecord
 from eat_curate.scoring.predictor import Prediction
@@ -33,12 +33,42 @@ class DecodedItem:
 
 def decode_item(item: SourceItem, size: int, draft: bool = True) -> DecodedItem:
     """Read and decode one input; never raises for bad input (the failure is in the result)."""
+    read = read_item(item)
+    if not read.ok:
+        return DecodedItem(item, read.failure)
+    return DecodedItem(item, decode_image(read.data, size=size, draft=draft))
+
+
+@dataclass
+class ReadItem:
+    """An input's bytes, read but not decoded yet (the GPU decodes them batch by batch)."""
+
+    item: SourceItem
+    data: bytes | None
+    failure: DecodedImage | None = None  # set when the bytes could not be read
+    header: ImageHeader | None = None  # read beside the bytes, in the reading thread
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+
+def read_item(item: SourceItem, with_header: bool = False) -> ReadItem:
+    """The bytes of ``item`` (and, for GPU decoding, its parsed header); never raises for bad input."""
     try:
         data = read_bytes(item)
+        return ReadItem(item, data, header=read_header(data) if with_header else None)
     except SourceReadError as error:
         failed = DecodedImage(content_hash=None, bytes=item.size, error_kind="unreadable", error=error.reason)
-        return DecodedItem(item, failed)
-    return DecodedItem(item, decode_image(data, size=size, draft=draft))
+        return ReadItem(item, None, failed)
+
+
+def decode_read_items(entries: Sequence[ReadItem], decoder) -> list[DecodedItem]:
+    """Decode a batch of read inputs together (``decoder.decode(list of bytes)``), keeping read failures."""
+    readable = [entry for entry in entries if entry.ok]
+    headers = [entry.header for entry in readable]
+    decoded = iter(decoder.decode([entry.data for entry in readable], headers if all(headers) else None))
+    return [DecodedItem(entry.item, next(decoded) if entry.ok else entry.failure) for entry in entries]
 
 
 def _base_record(entry: DecodedItem, model_id: str, run_id: str) -> ScoreRecord:

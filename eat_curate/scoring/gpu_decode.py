@@ -1,0 +1,108 @@
+"""JPEG decoding on the GPU (nvJPEG through ``torchvision.io.decode_jpeg``) for the GPU scoring path.
+
+The CPU reads the bytes and the header (hash, dimensions, EXIF orientation and
+capture time: no pixels); the GPU decodes a whole batch of JPEGs at once,
+turns each upright and squashes it to the model's input with antialiased
+bicubic resampling. Anything the GPU path does not take — other formats,
+CMYK JPEGs, files nvJPEG rejects — goes through the CPU decoder
+(:func:`eat_curate.io.decode.decode_image`), so every input still gets exactly
+one result of the same kind.
+
+The pixels differ from Pillow's by resampling rounding only (about one grey
+level on average; see tests/test_gpu_decode.py), so scores agree to a few
+thousandths. The same class runs on the CPU with libjpeg-turbo, which is how
+its logic is tested on machines without a GPU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from eat_curate.io.decode import DecodedImage, ImageHeader, decode_image, read_header
+from eat_curate.io.phash import phash
+
+GPU_JPEG_MODES = ("RGB", "L")  # YCbCr and greyscale JPEGs; CMYK/YCCK go to the CPU
+
+
+def upright_chw(image: torch.Tensor, orientation: int) -> torch.Tensor:
+    """A (C, H, W) image turned upright by EXIF orientation (as Pillow's ImageOps.exif_transpose)."""
+    height, width = 1, 2
+    if orientation == 2:
+        return image.flip(width)
+    if orientation == 3:
+        return image.flip(height, width)
+    if orientation == 4:
+        return image.flip(height)
+    if orientation == 5:
+        return image.transpose(height, width)
+    if orientation == 6:
+        return image.rot90(-1, dims=(height, width))
+    if orientation == 7:
+        return image.transpose(height, width).flip(height, width)
+    if orientation == 8:
+        return image.rot90(1, dims=(height, width))
+    return image
+
+
+class GpuJpegDecoder:
+    """Decodes batches of encoded images to (size, size, 3) uint8 model pixels, JPEGs on ``device``."""
+
+    def __init__(self, size: int, device: torch.device | str = "cuda", draft: bool = True) -> None:
+        import torchvision.io
+
+        self.size = size
+        self.device = torch.device(device)
+        self.draft = draft  # for the CPU fallback only: nvJPEG always decodes at full size
+        self._decode_jpeg = torchvision.io.decode_jpeg
+        self._rgb = torchvision.io.ImageReadMode.RGB
+        # Perceptual hashes of a batch in parallel (Pillow releases the GIL), off the GPU's critical path.
+        self._hashing = ThreadPoolExecutor(max_workers=8, thread_name_prefix="phash")
+
+    def _resize(self, image: torch.Tensor) -> torch.Tensor:
+        resized = F.interpolate(image.unsqueeze(0).float(), size=(self.size, self.size), mode="bicubic",
+                                antialias=True, align_corners=False)
+        return resized.squeeze(0).round_().clamp_(0, 255).to(torch.uint8)
+
+    def _decode_on_device(self, datas: Sequence[bytes]) -> list[torch.Tensor | None]:
+        """Decoded (3, H, W) uint8 tensors, None for those nvJPEG refuses."""
+        tensors = [torch.frombuffer(bytearray(data), dtype=torch.uint8) for data in datas]
+        try:
+            return list(self._decode_jpeg(tensors, mode=self._rgb, device=self.device))
+        except RuntimeError:  # one bad file fails the whole batch call: retry one by one
+            decoded = []
+            for tensor in tensors:
+                try:
+                    decoded.append(self._decode_jpeg(tensor, mode=self._rgb, device=self.device))
+                except RuntimeError:
+                    decoded.append(None)
+            return decoded
+
+    def decode(self, datas: Sequence[bytes], headers: Sequence[ImageHeader] | None = None) -> list[DecodedImage]:
+        """One result per input, in order. ``headers``: already parsed by the reading threads, if at hand."""
+        headers = list(headers) if headers is not None else [read_header(data) for data in datas]
+        on_device = [
+            i for i, header in enumerate(headers)
+            if header.facts.ok and header.facts.format == "JPEG" and header.mode in GPU_JPEG_MODES
+        ]
+        results: list[DecodedImage | None] = [None] * len(datas)
+        if on_device:
+            decoded = self._decode_on_device([datas[i] for i in on_device])
+            ready = [(i, image) for i, image in zip(on_device, decoded) if image is not None]
+            if ready:
+                pixels = torch.stack([self._resize(upright_chw(image, headers[i].orientation)) for i, image in ready])
+                pixels = pixels.permute(0, 2, 3, 1).contiguous().cpu().numpy()  # one transfer for the batch
+                hashes = self._hashing.map(lambda array: phash(Image.fromarray(array)), pixels)
+                for (i, _), array, perceptual in zip(ready, pixels, hashes):
+                    facts = headers[i].facts
+                    facts.pixels, facts.phash = array, perceptual
+                    results[i] = facts
+        for i, data in enumerate(datas):
+            if results[i] is None:  # not a JPEG the GPU takes, or refused by nvJPEG: the CPU decoder decides
+                results[i] = decode_image(data, size=self.size, draft=self.draft)
+        return results
+
