@@ -44,6 +44,15 @@ class RunSummary:
     ended_at: datetime | None = None
     outputs: list[str] = field(default_factory=list)
 
+    def count(self, records) -> None:
+        """Add written records (successes, and failures by kind) to the counts."""
+        for record in records:
+            if record.ok:
+                self.ok += 1
+            else:
+                self.failed += 1
+                self.failed_by_kind[record.error_kind] += 1
+
     @property
     def scored(self) -> int:
         """Images that went through the model or failed trying (skipped ones excluded)."""

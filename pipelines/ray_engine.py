@@ -179,8 +179,13 @@ class RayEngine:
         options: EngineOptions | None = None,
         ray_options: RayOptions | None = None,
         predictor_factory: Callable = build_predictor,
+        keep_actors: bool = False,
     ) -> None:
         self.model_folder = Path(model_folder)
+        # Keep the actors (and their loaded models) between runs of this engine, for a
+        # driver that scores again and again in one Ray session; close() ends them.
+        self.keep_actors = keep_actors
+        self._actors: list = []
         self.card = read_card(self.model_folder)
         self.options = options or EngineOptions()
         self.ray_options = ray_options or RayOptions()
@@ -223,7 +228,8 @@ class RayEngine:
         import ray
 
         options, ray_options = self.options, self.ray_options
-        actors = self._start_actors(run)
+        actors = self._actors or self._start_actors(run)
+        self._actors = actors
         if options.gpu_decode:
             prepare = ray.remote(read_batch).options(num_cpus=ray_options.decode_cpus, max_retries=3)
         else:
@@ -252,30 +258,35 @@ class RayEngine:
                     restarts += 1
                 for sink in sinks:
                     sink.write(records)
-                for record in records:
-                    if record.ok:
-                        summary.ok += 1
-                    else:
-                        summary.failed += 1
-                        summary.failed_by_kind[record.error_kind] += 1
+                summary.count(records)
                 progress.advance(records)
                 progress.note(actors=len(actors), restarts=restarts)
 
-        for chunk in chunked(items, options.lookup_chunk):
-            todo = chunk if options.rescore else pending_items(chunk, sinks, self.card.model_id)
-            if len(todo) < len(chunk):
-                summary.skipped += len(chunk) - len(todo)
-                progress.skip(len(chunk) - len(todo))
-            for group in chunked(todo, options.batch_size):
-                index = min(range(len(actors)), key=load.__getitem__)
-                decoded = prepare.remote(group) if options.gpu_decode else prepare.remote(group, size, options.draft)
-                # The weights reference is wrapped in a list so Ray passes it unresolved.
-                ref = actors[index].score.remote(decoded, [self._weights], self.card.model_id, run.run_id)
-                in_flight[ref] = index
-                load[index] += 1
-                while len(in_flight) >= limit:
-                    collect(1)
-        while in_flight:
-            collect(1)
-        for actor in actors:
+        try:
+            for chunk in chunked(items, options.lookup_chunk):
+                todo = chunk if options.rescore else pending_items(chunk, sinks, self.card.model_id)
+                if len(todo) < len(chunk):
+                    summary.skipped += len(chunk) - len(todo)
+                    progress.skip(len(chunk) - len(todo))
+                for group in chunked(todo, options.batch_size):
+                    index = min(range(len(actors)), key=load.__getitem__)
+                    decoded = prepare.remote(group) if options.gpu_decode else prepare.remote(group, size, options.draft)
+                    # The weights reference is wrapped in a list so Ray passes it unresolved.
+                    ref = actors[index].score.remote(decoded, [self._weights], self.card.model_id, run.run_id)
+                    in_flight[ref] = index
+                    load[index] += 1
+                    while len(in_flight) >= limit:
+                        collect(1)
+            while in_flight:
+                collect(1)
+        finally:
+            if not self.keep_actors:
+                self.close()
+
+    def close(self) -> None:
+        """End the scoring actors (a run does this itself unless ``keep_actors``)."""
+        import ray
+
+        for actor in self._actors:
             ray.kill(actor, no_restart=True)
+        self._actors = []

@@ -37,21 +37,23 @@ _ONEDNN_LINEAR = _onednn_linear_available()
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, gelu: bool = False) -> torch.Tensor:
-    """``F.linear`` (optionally followed by exact GELU), routed through oneDNN for fp32 CPU inference.
+    """``F.linear`` (optionally followed by exact GELU), through oneDNN for CPU inference.
 
     PyTorch sends fp32 CPU matmuls to MKL, which runs at about half of
-    oneDNN's speed on AMD CPUs; oneDNN also fuses the GELU. The op has no
-    autograd, so training and autocast (whose bf16 matmuls already use
-    oneDNN) take the plain path. Results agree to float rounding.
+    oneDNN's speed on AMD CPUs, and runs GELU as a separate pass; oneDNN's
+    linear fuses it. Under CPU bf16 autocast the same op runs in bf16 (what
+    autocast would do, plus the fusion). The op has no autograd, so training
+    takes the plain path. Results agree with ``F.linear`` to float rounding.
     """
-    if (
-        _ONEDNN_LINEAR
-        and x.device.type == "cpu"
-        and x.dtype == torch.float32
-        and not torch.is_grad_enabled()
-        and not torch.is_autocast_enabled("cpu")
-    ):
-        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "gelu" if gelu else "none", [], "none" if gelu else "")
+    if _ONEDNN_LINEAR and x.device.type == "cpu" and not torch.is_grad_enabled():
+        if torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16:
+            low = torch.bfloat16
+            x, weight = x.to(low), weight.to(low)
+            bias = bias.to(low) if bias is not None else None
+        if x.dtype == weight.dtype and x.dtype in (torch.float32, torch.bfloat16):
+            return torch.ops.mkldnn._linear_pointwise(
+                x, weight, bias, "gelu" if gelu else "none", [], "none" if gelu else ""
+            )
     y = F.linear(x, weight, bias)
     return F.gelu(y) if gelu else y
 

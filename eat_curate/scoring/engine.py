@@ -84,12 +84,7 @@ class _Batcher:
         records = score_entries(self.finish(self.pending), self.predictor, self.predictor.model_id, self.run.run_id)
         for sink in self.sinks:
             sink.write(records)
-        for record in records:
-            if record.ok:
-                self.summary.ok += 1
-            else:
-                self.summary.failed += 1
-                self.summary.failed_by_kind[record.error_kind] += 1
+        self.summary.count(records)
         self.progress.advance(records)
         self.pending.clear()
         self.decoded_ok = 0
