@@ -1,0 +1,202 @@
+"""What a training run does: one flat, validated record, from a YAML file and command-line flags.
+
+The defaults are the paper's AVA recipe (Adam, lr 1e-5, x0.1 every 5 epochs,
+20 epochs, batch 16, random horizontal flip, EMD loss), with EAT's explore
+phase over the first learning-rate stage. ``training/configs/*.yaml`` hold
+named variants; flags given on the command line override the file.
+"""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+
+from eat_curate.errors import EatCurateError
+from eat_curate.model.presets import PRESETS
+from eat_curate.model.steering import SteeringRule, SteeringSchedule
+
+SCHEDULES = ("step", "cosine", "constant")
+OPTIMIZERS = ("adam", "adamw")
+PRECISIONS = ("fp32", "bf16")
+LOSSES = ("auto", "emd", "mse")
+EMD_VARIANTS = ("per-sample", "published")
+ENGINES = ("local", "ray")
+CONFIGS_DIR = Path(__file__).parent / "configs"
+
+
+class ConfigError(EatCurateError):
+    """A training configuration is invalid; the message names the setting."""
+
+
+@dataclass
+class TrainConfig:
+    # Data
+    data: str | None = None  # label file: AVA.txt, TAD66K CSV, or a CSV/Parquet table
+    images: str | None = None  # folder the label file's image names are relative to
+    label_format: str = "auto"  # auto | ava | tad66k | table
+    train_ids: str | None = None  # official split: ids of training images
+    test_ids: str | None = None  # official split: ids of test images
+    # Model
+    preset: str | None = None  # None: tiny, or the --init model's preset
+    init: str | None = None  # a store model to start from (DAT ImageNet import, or an EAT to fine-tune)
+    name: str | None = None  # store name of the trained model
+    drop_path: float | None = None  # None: the preset's rate
+    # Optimisation
+    epochs: int = 20
+    batch_size: int = 16
+    lr: float = 1e-5
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    schedule: str = "step"  # step: x step_gamma every step_epochs; cosine: warm-up then cosine; constant
+    step_epochs: int = 5
+    step_gamma: float = 0.1
+    warmup_epochs: float = 0.0
+    precision: str = "fp32"  # fp32 | bf16 (autocast)
+    clip_grad: float | None = None  # max global gradient norm
+    loss: str = "auto"  # auto: EMD on votes, MSE on score/10 for single scores
+    emd: str = "per-sample"  # per-sample: mean over images of each image's EMD; published: one sqrt of the batch mean
+    # Augmentation
+    flip: bool = True  # random horizontal flip
+    crop_from: int | None = None  # resize to this size, then a random crop to the model's input (TAD66K: 256)
+    # Offset steering: explore (weaken offsets heading into the interest quadrant), then exploit
+    explore_epochs: int = 5
+    explore_toward: float = 0.25
+    explore_away: float = 1.0
+    exploit_toward: float = 1.0
+    exploit_away: float = 1.0
+    # Run
+    seed: int = 0
+    device: str = "auto"
+    threads: int | None = None  # torch CPU threads (None: torch's choice)
+    loader_workers: int = 2  # decoding processes per training process
+    checkpoint_dir: str | None = None
+    resume: bool = False
+    # Engine
+    engine: str = "local"  # local | ray
+    workers: int = 1  # Ray Train workers (DDP); the batch size is per worker
+    gpus_per_worker: float = 0.0
+    cpus_per_worker: float = 1.0
+
+    def __post_init__(self) -> None:
+        self._check_choice("schedule", SCHEDULES)
+        self._check_choice("optimizer", OPTIMIZERS)
+        self._check_choice("precision", PRECISIONS)
+        self._check_choice("loss", LOSSES)
+        self._check_choice("emd", EMD_VARIANTS)
+        self._check_choice("engine", ENGINES)
+        for name in ("epochs", "batch_size", "step_epochs", "workers"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("lr", "cpus_per_worker"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("weight_decay", "warmup_epochs", "explore_epochs", "loader_workers", "gpus_per_worker"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}")
+        for name in ("explore_toward", "explore_away", "exploit_toward", "exploit_away"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"steering factor {name} must not be negative, got {getattr(self, name)}")
+        if not 0 < self.step_gamma <= 1:
+            raise ConfigError(f"step_gamma must be in (0, 1], got {self.step_gamma}")
+        if self.clip_grad is not None and self.clip_grad <= 0:
+            raise ConfigError(f"clip_grad must be positive, got {self.clip_grad}")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"threads must be at least 1, got {self.threads}")
+        if self.preset is not None and self.preset not in PRESETS:
+            raise ConfigError(f"preset {self.preset!r} is not one of {', '.join(sorted(PRESETS))}")
+
+    def _check_choice(self, name: str, choices: tuple[str, ...]) -> None:
+        if getattr(self, name) not in choices:
+            raise ConfigError(f"{name} {getattr(self, name)!r} is not one of {', '.join(choices)}")
+
+    @property
+    def steering_schedule(self) -> SteeringSchedule:
+        return SteeringSchedule(
+            explore_epochs=self.explore_epochs,
+            explore=SteeringRule(self.explore_toward, self.explore_away),
+            exploit=SteeringRule(self.exploit_toward, self.exploit_away),
+        )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def resume_conflicts(self, saved: dict) -> list[str]:
+        """Settings of a checkpoint's run that this config changes in a way that would change its result."""
+        conflicts = [
+            f"{key}: {saved.get(key)!r} -> {value!r}"
+            for key, value in self.to_dict().items()
+            if key not in RESUMABLE_CHANGES and saved.get(key) != value
+        ]
+        # More epochs continue a step or constant schedule unchanged, but stretch a cosine one.
+        if self.schedule == "cosine" and saved.get("epochs") != self.epochs:
+            conflicts.append(f"epochs: {saved.get('epochs')!r} -> {self.epochs!r} (would stretch the cosine schedule)")
+        return conflicts
+
+
+# Settings a resumed run may change: where and how it runs, not what it computes.
+RESUMABLE_CHANGES = frozenset(
+    {"resume", "epochs", "threads", "device", "loader_workers", "checkpoint_dir", "engine", "workers",
+     "gpus_per_worker", "cpus_per_worker"}
+)
+
+
+# Each setting's type, evaluated (the annotations are strings under postponed evaluation).
+SETTING_TYPES: dict[str, object] = typing.get_type_hints(TrainConfig)
+
+
+def _coerce(name: str, value: object) -> object:
+    """A YAML or flag value as its setting's type (YAML 1.1 reads ``1e-5`` as a string)."""
+    if value is None:
+        return None
+    hint = SETTING_TYPES[name]
+    kinds = [kind for kind in (typing.get_args(hint) or (hint,)) if kind is not type(None)]
+    for kind in kinds:
+        if isinstance(value, bool) != (kind is bool):
+            continue  # no silent true -> 1.0 or "yes" -> True
+        if kind is int and isinstance(value, float) and not value.is_integer():
+            continue
+        try:
+            return kind(value)
+        except (TypeError, ValueError):
+            continue
+    expected = " or ".join(getattr(kind, "__name__", str(kind)) for kind in kinds)
+    raise ConfigError(f"setting {name}: {value!r} is not a valid {expected}")
+
+
+def read_config_file(path: Path | str) -> dict:
+    """Settings from a YAML file (a flat mapping of TrainConfig fields; '-' and '_' are the same)."""
+    path = Path(path)
+    if not path.is_file() and (CONFIGS_DIR / f"{path}.yaml").is_file():
+        path = CONFIGS_DIR / f"{path}.yaml"  # a bundled config by name: `--config ava`
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        bundled = ", ".join(sorted(p.stem for p in CONFIGS_DIR.glob("*.yaml")))
+        raise ConfigError(f"config file {path} does not exist (bundled configs: {bundled})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of settings")
+    settings = {str(key).replace("-", "_"): value for key, value in data.items()}
+    unknown = sorted(set(settings) - set(SETTING_TYPES))
+    if unknown:
+        raise ConfigError(f"config file {path}: unknown settings {', '.join(unknown)}")
+    return settings
+
+
+def build_config(file: Path | str | None = None, **overrides: object) -> TrainConfig:
+    """A config from an optional YAML file, then ``overrides`` (None means: not given)."""
+    settings = read_config_file(file) if file is not None else {}
+    settings.update({key: value for key, value in overrides.items() if value is not None})
+    unknown = sorted(set(settings) - set(SETTING_TYPES))
+    if unknown:
+        raise ConfigError(f"unknown settings {', '.join(unknown)}")
+    return TrainConfig(**{key: _coerce(key, value) for key, value in settings.items()})
+
+
+def config_from_dict(data: dict) -> TrainConfig:
+    """Rebuild a config from ``to_dict`` output (a checkpoint or a Ray worker's arguments)."""
+    return TrainConfig(**{key: value for key, value in data.items() if key in SETTING_TYPES})

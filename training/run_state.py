@@ -1,0 +1,161 @@
+"""A training run's folder: the per-epoch checkpoint, the best weights and the metrics CSV.
+
+``last.pt`` holds everything needed to continue exactly where the run
+stopped: weights, optimizer and scheduler state, the RNG states, the best
+epoch so far and the metrics history. It is written with ``torch.save`` of
+plain tensors and containers and read back with ``weights_only=True``, so a
+checkpoint can never carry code. Every file is written to a temporary name
+and renamed into place: a crash mid-write leaves the previous one intact.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import pickle
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from eat_curate.errors import EatCurateError
+
+CHECKPOINT_FILE = "last.pt"
+BEST_WEIGHTS_FILE = "best.safetensors"
+METRICS_FILE = "metrics.csv"
+SUMMARY_FILE = "summary.json"  # written when a run finishes: best epoch, data, test metrics
+STATE_FORMAT = 1
+
+
+class CheckpointError(EatCurateError):
+    """A run folder's checkpoint is missing, unreadable or from another configuration."""
+
+
+@dataclass
+class EpochRecord:
+    """One row of the metrics CSV."""
+
+    epoch: int  # counted from 1
+    phase: str  # explore | exploit
+    lr: float  # at the epoch's last step
+    train_loss: float
+    train_images: int
+    images_per_s: float
+    decode_failures: int
+    val_srcc: float
+    val_plcc: float
+    val_accuracy: float
+    val_emd: float | None
+    val_count: int
+    toward_share: float | None  # share of sampling displacement heading into the interest quadrant
+    seconds: float
+
+    @classmethod
+    def columns(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+def _replace_atomically(path: Path, write) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    write(temporary)
+    os.replace(temporary, path)
+
+
+def write_metrics_csv(folder: Path, history: list[EpochRecord]) -> Path:
+    path = folder / METRICS_FILE
+
+    def write(target: Path) -> None:
+        with open(target, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=EpochRecord.columns())
+            writer.writeheader()
+            for record in history:
+                writer.writerow(asdict(record))
+
+    _replace_atomically(path, write)
+    return path
+
+
+def read_metrics_csv(folder: Path) -> list[EpochRecord]:
+    """The metrics CSV back as records (empty cells are None)."""
+    kinds = {f.name: f.type for f in fields(EpochRecord)}
+
+    def parse(name: str, text: str) -> object:
+        if text == "":
+            return None
+        if name == "phase":
+            return text
+        return int(text) if kinds[name] == "int" else float(text)
+
+    with open(folder / METRICS_FILE, newline="") as handle:
+        return [EpochRecord(**{k: parse(k, v) for k, v in row.items()}) for row in csv.DictReader(handle)]
+
+
+def write_summary(folder: Path, summary: dict) -> Path:
+    path = folder / SUMMARY_FILE
+    _replace_atomically(path, lambda target: target.write_text(json.dumps(summary, indent=2) + "\n"))
+    return path
+
+
+def read_summary(folder: Path) -> dict:
+    path = folder / SUMMARY_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing: the run did not finish")
+    return json.loads(path.read_text())
+
+
+def save_best_weights(folder: Path, state: dict[str, torch.Tensor]) -> None:
+    tensors = {key: value.detach().to("cpu").contiguous() for key, value in state.items()}
+    _replace_atomically(folder / BEST_WEIGHTS_FILE, lambda target: save_file(tensors, str(target)))
+
+
+def load_best_weights(folder: Path) -> dict[str, torch.Tensor]:
+    path = folder / BEST_WEIGHTS_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing: no epoch of this run was eligible as the best")
+    return load_file(str(path))
+
+
+def rng_state() -> dict:
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(folder: Path, state: dict) -> Path:
+    path = folder / CHECKPOINT_FILE
+    _replace_atomically(path, lambda target: torch.save({"format": STATE_FORMAT, **state}, target))
+    return path
+
+
+def load_checkpoint(folder: Path) -> dict:
+    path = folder / CHECKPOINT_FILE
+    if not path.is_file():
+        raise CheckpointError(f"cannot resume: {path} does not exist (no epoch of this run finished)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
+        raise CheckpointError(f"cannot resume: {path} is not a readable checkpoint ({exc})") from None
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        raise CheckpointError(f"cannot resume: {path} is not a checkpoint of this version of eat-curate")
+    return state
+
+
+def has_checkpoint(folder: Path) -> bool:
+    return (folder / CHECKPOINT_FILE).is_file()
+
+
+def history_to_state(history: list[EpochRecord]) -> list[dict]:
+    return [asdict(record) for record in history]
+
+
+def history_from_state(rows: list[dict]) -> list[EpochRecord]:
+    return [EpochRecord(**row) for row in rows]

@@ -1,0 +1,456 @@
+"""The training loop: one process, or one rank of a DDP group (Ray Train runs the same code).
+
+Per epoch: set the steering rule of the phase, train (a progress bar with
+loss, lr and img/s), validate, append a row to ``metrics.csv``, keep the
+best weights by validation SRCC, and checkpoint. At the end the best epoch
+is evaluated on the test split and saved to the model store with its card.
+
+Determinism: the data order and augmentation follow from (seed, epoch) and
+the checkpoint restores weights, optimizer, scheduler and RNG state, so a run
+resumed after a crash ends exactly where the uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from eat_curate.errors import EatCurateError
+from eat_curate.model.checkpoint import ModelCard
+from eat_curate.model.eat import EAT, score_moments
+from eat_curate.model.model_store import ModelStore
+from eat_curate.model.presets import get_preset
+from eat_curate.scoring.predictor import resolve_device
+from eat_curate.scoring.preprocess import normalize_batch
+from training import run_state
+from training.config import ConfigError, TrainConfig
+from training.datasets import (
+    Augmentation,
+    DataSplit,
+    ScoredImages,
+    clean,
+    epoch_order,
+    load_id_lists,
+    make_loader,
+    split_items,
+)
+from training.distributed import SINGLE_PROCESS, DistributedContext
+from training.evaluation import Predictions, metrics_of, predict
+from training.labels import LabelSet, read_labels
+from training.losses import emd_loss, score_mse_loss
+from training.metrics import ScoreMetrics
+from training.run_state import EpochRecord
+from training.schedule import make_scheduler
+
+
+class TrainingError(EatCurateError):
+    """Training cannot start or continue; the message says why."""
+
+
+@dataclass
+class TrainingData:
+    labels: LabelSet
+    split: DataSplit
+    dropped: Counter  # images left out before training, by reason
+
+    def summary(self) -> dict:
+        return {
+            "labels": str(self.labels.source),
+            "format": self.labels.format,
+            "target": self.labels.target,
+            "labelled": len(self.labels),
+            "dropped": dict(self.dropped),
+            "split": self.split.method,
+            "sizes": self.split.sizes(),
+            "unassigned": self.split.unassigned,
+        }
+
+
+@dataclass
+class TrainResult:
+    card: ModelCard | None  # None on every process but the main one
+    best_epoch: int  # counted from 1
+    history: list[EpochRecord]
+    run_dir: Path
+    data: dict
+    test_metrics: ScoreMetrics | None = None
+
+
+def prepare_data(config: TrainConfig, progress: bool = True) -> TrainingData:
+    """Read, clean and split the labels of ``config``."""
+    if not config.data:
+        raise ConfigError("no training data: give --data (a label file) and --images (its image folder)")
+    labels = read_labels(config.data, config.images, config.label_format)
+    cleaned = clean(labels, progress=progress)
+    train_ids, test_ids = load_id_lists(config.train_ids, config.test_ids)
+    split = split_items(cleaned.items, config.seed, train_ids, test_ids)
+    if not split.train or not split.val:
+        raise TrainingError(
+            f"too few usable images to train: {split.sizes()} after leaving out {dict(cleaned.dropped) or 'none'}"
+        )
+    return TrainingData(labels, split, cleaned.dropped)
+
+
+def default_run_dir(store: ModelStore, name: str) -> Path:
+    """Checkpoints live beside the model store: ``<store>/../training/<name>``."""
+    return store.root.parent / "training" / name
+
+
+def build_model(config: TrainConfig, store: ModelStore) -> tuple[EAT, str]:
+    """A fresh seeded EAT of the preset, or one started from a store model; and where it came from."""
+    torch.manual_seed(config.seed)
+    if config.init is None:
+        return EAT(get_preset(config.preset or "tiny"), drop_path_rate=config.drop_path), "random init"
+    loaded = store.load(config.init)
+    card = loaded.card
+    if config.preset is not None and config.preset != card.preset:
+        raise ConfigError(f"--preset {config.preset} contradicts --init {config.init}, a {card.preset} model")
+    model = EAT(card.preset_spec(), head_mode=card.head_mode, drop_path_rate=config.drop_path)
+    model.load_state_dict(loaded.model.state_dict())
+    return model, f"{card.name} ({card.model_id})"
+
+
+def _device(name: str) -> torch.device:
+    try:
+        return resolve_device(name)
+    except (ValueError, RuntimeError) as exc:
+        raise ConfigError(f"device {name!r}: {exc}") from None
+
+
+def ensure_name_is_free(config: TrainConfig, store: ModelStore, overwrite: bool) -> None:
+    """Refuse up front, not after hours of training, to replace an existing model."""
+    if not config.name:
+        raise ConfigError("give the trained model a name (--name)")
+    if not overwrite and config.name in store.names():
+        raise TrainingError(
+            f"model {config.name!r} already exists in {store.root}; choose another --name or pass --force"
+        )
+
+
+def _loss_kind(config: TrainConfig, target: str) -> str:
+    kind = config.loss if config.loss != "auto" else ("emd" if target == "votes" else "mse")
+    if kind == "emd" and target != "votes":
+        raise ConfigError("--loss emd needs vote distributions; these labels are single scores (use mse)")
+    return kind
+
+
+class Trainer:
+    def __init__(
+        self,
+        config: TrainConfig,
+        store: ModelStore,
+        data: TrainingData,
+        context: DistributedContext = SINGLE_PROCESS,
+        device: torch.device | None = None,
+        progress: bool = True,
+        log: Callable[[str], None] = tqdm.write,
+        on_epoch: Callable[[EpochRecord], None] | None = None,
+        overwrite: bool = False,
+    ) -> None:
+        if not config.name:
+            raise ConfigError("give the trained model a name (--name)")
+        if config.explore_epochs >= config.epochs:
+            raise ConfigError(
+                f"the explore phase ({config.explore_epochs} epochs) must end before the last of "
+                f"{config.epochs} epochs, so the model is validated as it will score (with the exploit rule)"
+            )
+        self.config = config
+        self.store = store
+        self.data = data
+        self.context = context
+        self.device = device or _device(config.device)
+        self.progress = progress and context.is_main
+        self.log = log if context.is_main else (lambda message: None)
+        self.on_epoch = on_epoch
+        self.overwrite = overwrite
+        self.run_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else default_run_dir(store, config.name)
+        self.loss_kind = _loss_kind(config, data.labels.target)
+        self.schedule = config.steering_schedule
+
+        self.module, self.init_source = build_model(config, store)
+        self.module.to(self.device)
+        self.network: torch.nn.Module = self.module
+        if context.is_distributed:
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            self.network = torch.nn.parallel.DistributedDataParallel(self.module, device_ids=device_ids)
+        size = self.module.preset.image_size
+        target = data.labels.target
+        augmentation = Augmentation(flip=config.flip, crop_from=config.crop_from)
+        if config.crop_from is not None and config.crop_from < size:
+            raise ConfigError(f"crop_from {config.crop_from} is smaller than the model's input {size}")
+        self.train_set = ScoredImages(data.split.train, target, size, augmentation, config.seed)
+        self.val_set = ScoredImages(data.split.val, target, size)
+        self.test_set = ScoredImages(data.split.test, target, size)
+        share = epoch_order(len(self.train_set), 0, 0, context.rank, context.world)
+        self.steps_per_epoch = math.ceil(len(share) / config.batch_size)
+        optimizer_class = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+        self.optimizer = optimizer_class(self.module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.scheduler = make_scheduler(self.optimizer, config, self.steps_per_epoch)
+        self.history: list[EpochRecord] = []
+        self.best_epoch = 0  # counted from 1; 0 = none yet
+        self.best_srcc = -math.inf
+        self.start_epoch = 0
+
+    # --- checkpoints -------------------------------------------------------------
+
+    def _prepare_run_dir(self) -> None:
+        if self.config.resume:
+            self._restore(run_state.load_checkpoint(self.run_dir))
+            return
+        if run_state.has_checkpoint(self.run_dir):
+            raise TrainingError(
+                f"{self.run_dir} already holds a checkpoint of a run: pass --resume to continue it, "
+                "or --checkpoint-dir for a new run"
+            )
+        if self.context.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+
+    def _restore(self, state: dict) -> None:
+        conflicts = self.config.resume_conflicts(json.loads(state["config"]))
+        if conflicts:
+            raise run_state.CheckpointError(f"cannot resume {self.run_dir}: settings changed ({'; '.join(conflicts)})")
+        self.module.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        run_state.restore_rng_state(state["rng"])
+        self.history = run_state.history_from_state(state["history"])
+        self.best_epoch, self.best_srcc = state["best_epoch"], state["best_srcc"]
+        self.start_epoch = state["epoch"]
+        self.log(f"resuming {self.run_dir} after epoch {self.start_epoch} of {self.config.epochs}")
+
+    def _checkpoint(self, epoch: int) -> None:
+        if not self.context.is_main:
+            return
+        run_state.save_checkpoint(
+            self.run_dir,
+            {
+                "epoch": epoch + 1,
+                "config": json.dumps(self.config.to_dict()),
+                "model": self.module.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "rng": run_state.rng_state(),
+                "history": run_state.history_to_state(self.history),
+                "best_epoch": self.best_epoch,
+                "best_srcc": self.best_srcc,
+            },
+        )
+
+    # --- one epoch ---------------------------------------------------------------
+
+    def _loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        distribution = self.module.distribution(logits)
+        if self.loss_kind == "emd":
+            return emd_loss(distribution, targets, self.config.emd)
+        mean, _ = score_moments(distribution)
+        return score_mse_loss(mean, targets)
+
+    def _train_epoch(self, epoch: int) -> tuple[float, int, int, float]:
+        """Mean loss, images, decode failures and img/s of one epoch (over all processes)."""
+        config, context = self.config, self.context
+        self.network.train()
+        self.train_set.set_epoch(epoch)
+        order = epoch_order(len(self.train_set), config.seed, epoch, context.rank, context.world)
+        loader = make_loader(self.train_set, order, config.batch_size, config.loader_workers, config.seed + epoch)
+        bar = tqdm(
+            loader,
+            desc=f"epoch {epoch + 1}/{config.epochs}",
+            unit="batch",
+            disable=not self.progress,
+            leave=False,
+        )
+        loss_sum, images, failures = 0.0, 0, 0
+        started = time.perf_counter()
+        for batch in bar:
+            failures += len(batch.failures)
+            self.optimizer.zero_grad(set_to_none=True)
+            if len(batch):
+                pixels = normalize_batch(batch.pixels, self.device)
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
+                    logits = self.network(pixels)
+                loss = self._loss(logits, batch.targets.to(self.device))
+            else:
+                # Every sample of this batch failed to decode. Under DDP every process must
+                # still take the step, so take it with zero gradients.
+                loss = sum(p.sum() for p in self.module.parameters()) * 0.0
+            loss.backward()
+            if config.clip_grad is not None:
+                torch.nn.utils.clip_grad_norm_(self.module.parameters(), config.clip_grad)
+            self.optimizer.step()
+            self.scheduler.step()
+            loss_sum += loss.item() * len(batch)
+            images += len(batch)
+            rate = images * context.world / (time.perf_counter() - started)  # all processes, roughly
+            lr = self.scheduler.get_last_lr()[0]
+            bar.set_postfix(loss=f"{loss_sum / max(images, 1):.4f}", lr=f"{lr:.2e}", img_s=f"{rate:.1f}")
+        seconds = time.perf_counter() - started
+        total_images = int(context.sum(images))
+        total_loss = context.sum(loss_sum)
+        return total_loss / max(total_images, 1), total_images, int(context.sum(failures)), total_images / seconds
+
+    def _validate(self, epoch: int) -> tuple[ScoreMetrics, float | None, int]:
+        context = self.context
+        order = list(range(len(self.val_set)))[context.rank :: context.world]
+        mine = predict(
+            self.module,
+            self.val_set,
+            order,
+            self.device,
+            self.config.precision,
+            batch_size=max(self.config.batch_size, 32),
+            workers=self.config.loader_workers,
+            progress=self.progress,
+            description=f"validating {epoch + 1}",
+        )
+        predictions = Predictions.merge(context.gather(mine))
+        if len(predictions.mean) == 0:
+            raise TrainingError("no validation image could be decoded")
+        return metrics_of(predictions, self.val_set), predictions.toward_share, sum(predictions.failures.values())
+
+    def _is_eligible(self, epoch: int) -> bool:
+        # Explore epochs ran with another steering rule than the model will score with.
+        return epoch >= self.config.explore_epochs
+
+    # --- the run -----------------------------------------------------------------
+
+    def run(self) -> TrainResult:
+        config = self.config
+        self._prepare_run_dir()
+        self.context.barrier()
+        for epoch in range(self.start_epoch, config.epochs):
+            started = time.perf_counter()
+            rule = self.schedule.rule_at(epoch)
+            self.module.set_steering(rule)
+            loss, images, failures, rate = self._train_epoch(epoch)
+            metrics, toward_share, val_failures = self._validate(epoch)
+            record = EpochRecord(
+                epoch=epoch + 1,
+                phase="explore" if epoch < self.schedule.explore_epochs else "exploit",
+                lr=self.scheduler.get_last_lr()[0],
+                train_loss=loss,
+                train_images=images,
+                images_per_s=rate,
+                decode_failures=failures + val_failures,
+                val_srcc=metrics.srcc,
+                val_plcc=metrics.plcc,
+                val_accuracy=metrics.accuracy,
+                val_emd=metrics.mean_emd,
+                val_count=metrics.count,
+                toward_share=toward_share,
+                seconds=time.perf_counter() - started,
+            )
+            self.history.append(record)
+            srcc = metrics.srcc if not math.isnan(metrics.srcc) else -math.inf
+            if self._is_eligible(epoch) and (self.best_epoch == 0 or srcc > self.best_srcc):
+                self.best_epoch, self.best_srcc = epoch + 1, srcc
+                if self.context.is_main:
+                    run_state.save_best_weights(self.run_dir, self.module.state_dict())
+            if self.context.is_main:
+                run_state.write_metrics_csv(self.run_dir, self.history)
+            self._checkpoint(epoch)
+            self.log(_epoch_line(record, config.epochs, self.best_epoch == epoch + 1))
+            if self.on_epoch is not None:
+                self.on_epoch(record)
+        return self._finish()
+
+    def _finish(self) -> TrainResult:
+        self.context.barrier()  # the best weights are on disk before anyone reads them
+        self.module.load_state_dict(run_state.load_best_weights(self.run_dir))
+        self.module.set_steering(self.schedule.exploit)
+        test_metrics = None
+        if self.test_set.items:
+            order = list(range(len(self.test_set)))[self.context.rank :: self.context.world]
+            precision, workers = self.config.precision, self.config.loader_workers
+            mine = predict(self.module, self.test_set, order, self.device, precision, workers=workers)
+            test_metrics = metrics_of(Predictions.merge(self.context.gather(mine)), self.test_set)
+        result = TrainResult(None, self.best_epoch, self.history, self.run_dir, self.data.summary(), test_metrics)
+        if self.context.is_main:
+            result.card = self.store.save(self.module.cpu(), self._card(test_metrics), overwrite=self.overwrite)
+            run_state.write_summary(
+                self.run_dir,
+                {
+                    "model_id": result.card.model_id,
+                    "best_epoch": self.best_epoch,
+                    "data": result.data,
+                    "test_metrics": test_metrics.to_dict() if test_metrics else None,
+                },
+            )
+            self.log(f"saved {result.card.model_id} (best epoch {self.best_epoch}) to {self.store.root}")
+        return result
+
+    def _card(self, test_metrics: ScoreMetrics | None) -> ModelCard:
+        config, best = self.config, self.history[self.best_epoch - 1]
+        metrics = {
+            "best_epoch": self.best_epoch,
+            "val": {
+                "srcc": best.val_srcc,
+                "plcc": best.val_plcc,
+                "accuracy": best.val_accuracy,
+                "mean_emd": best.val_emd,
+                "count": best.val_count,
+            },
+        }
+        if test_metrics is not None:
+            metrics["test"] = test_metrics.summary()
+        summary = self.data.summary()
+        return ModelCard(
+            name=config.name,
+            preset=self.module.preset.name,
+            architecture=self.module.preset.to_dict(),
+            steering_mode="scheduled",
+            steering_schedule=self.schedule.to_dict(),
+            trained=True,
+            source=f"eat-curate train from {self.init_source}",
+            training_data=f"{summary['format']} labels {summary['labels']} ({summary['target']})",
+            metrics=metrics,
+            scope="trained by eat-curate; see metrics and training_data for what it was trained and validated on",
+            extra={
+                "split": summary["split"],
+                "split_seed": config.seed,
+                "split_sizes": summary["sizes"],
+                "dropped_images": summary["dropped"],
+                "epochs": config.epochs,
+                "best_epoch": self.best_epoch,
+                "loss": self.loss_kind if self.loss_kind == "mse" else f"emd ({config.emd})",
+                "config": config.to_dict(),
+            },
+        )
+
+
+def _epoch_line(record: EpochRecord, epochs: int, best: bool) -> str:
+    emd = f" emd {record.val_emd:.4f}" if record.val_emd is not None else ""
+    share = f" toward {record.toward_share:.3f}" if record.toward_share is not None else ""
+    failures = f" decode failures {record.decode_failures}" if record.decode_failures else ""
+    return (
+        f"epoch {record.epoch}/{epochs} [{record.phase}] loss {record.train_loss:.4f} lr {record.lr:.2e} "
+        f"{record.images_per_s:.1f} img/s | val srcc {record.val_srcc:.4f} plcc {record.val_plcc:.4f} "
+        f"acc {record.val_accuracy:.3f}{emd}{share}{failures}{' *best' if best else ''}"
+    )
+
+
+def train(
+    config: TrainConfig,
+    store: ModelStore,
+    context: DistributedContext = SINGLE_PROCESS,
+    device: torch.device | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = tqdm.write,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+    overwrite: bool = False,
+) -> TrainResult:
+    """Train EAT as ``config`` says and save the best epoch to ``store`` under ``config.name``."""
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    if context.is_main:
+        ensure_name_is_free(config, store, overwrite)
+    data = prepare_data(config, progress=progress and context.is_main)
+    trainer = Trainer(config, store, data, context, device, progress, log, on_epoch, overwrite)
+    return trainer.run()
