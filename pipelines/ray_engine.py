@@ -35,7 +35,8 @@ from eat_curate.scoring.tasks import (
     chunked,
     decode_item,
     decode_read_items,
-    pending_items,
+    deliver,
+    items_to_score,
     read_item,
     score_entries,
 )
@@ -58,6 +59,7 @@ class RayOptions:
     device: str = "auto"
     dtype: str = "auto"
     batches_per_actor: int = 2  # queued on each actor: one computing, one ready
+    decode_chunk: int = 4  # images per decode task
     local_cpus: int | None = None  # CPUs of an embedded local Ray (default: all)
 
 
@@ -96,9 +98,13 @@ class ScoringActor:
         self.incarnation = f"{os.getpid()}@{time.time():.3f}"
 
     def score(
-        self, entries: list, weights: list, model_id: str, run_id: str
+        self, weights: list, model_id: str, run_id: str, *parts: list
     ) -> tuple[str, list[ScoreRecord]]:
-        """Score decoded items, or read items decoded here on the GPU (``gpu_decode``)."""
+        """Score one batch, given as the outputs of several decode tasks (``parts``, resolved by Ray).
+
+        Items are decoded, or only read when this actor decodes on the GPU (``gpu_decode``).
+        """
+        entries = [entry for part in parts for entry in part]
         if self.predictor is None:
             import ray
 
@@ -235,16 +241,19 @@ class RayEngine:
         else:
             prepare = ray.remote(decode_batch).options(num_cpus=ray_options.decode_cpus, max_retries=3)
         cluster_cpus = ray.cluster_resources().get("CPU", 1)
-        limit = len(actors) * ray_options.batches_per_actor + max(2, int(cluster_cpus / max(ray_options.decode_cpus, 0.1)))
+        # Batches in flight: enough to keep every actor busy and every decode slot filled.
+        decode_slots = cluster_cpus / max(ray_options.decode_cpus, 0.1)
+        limit = len(actors) * ray_options.batches_per_actor + max(1, math.ceil(decode_slots * ray_options.decode_chunk / options.batch_size))
         in_flight: dict = {}  # score result ref -> actor index
         load = [0] * len(actors)
         incarnations: dict[int, str] = {}
         restarts = 0
         size = self.card.input_size
 
-        def collect(block_for: int) -> None:
+        def collect() -> None:
+            """Wait for a batch to come back and deliver its records."""
             nonlocal restarts
-            ready, _ = ray.wait(list(in_flight), num_returns=block_for)
+            ready, _ = ray.wait(list(in_flight), num_returns=1)
             for ref in ready:
                 index = in_flight.pop(ref)
                 load[index] -= 1
@@ -256,29 +265,28 @@ class RayEngine:
                 if incarnations.setdefault(index, incarnation) != incarnation:
                     incarnations[index] = incarnation
                     restarts += 1
-                for sink in sinks:
-                    sink.write(records)
-                summary.count(records)
-                progress.advance(records)
+                deliver(records, sinks, summary, progress)
                 progress.note(actors=len(actors), restarts=restarts)
 
         try:
-            for chunk in chunked(items, options.lookup_chunk):
-                todo = chunk if options.rescore else pending_items(chunk, sinks, self.card.model_id)
-                if len(todo) < len(chunk):
-                    summary.skipped += len(chunk) - len(todo)
-                    progress.skip(len(chunk) - len(todo))
-                for group in chunked(todo, options.batch_size):
-                    index = min(range(len(actors)), key=load.__getitem__)
-                    decoded = prepare.remote(group) if options.gpu_decode else prepare.remote(group, size, options.draft)
-                    # The weights reference is wrapped in a list so Ray passes it unresolved.
-                    ref = actors[index].score.remote(decoded, [self._weights], self.card.model_id, run.run_id)
-                    in_flight[ref] = index
-                    load[index] += 1
-                    while len(in_flight) >= limit:
-                        collect(1)
+            todo = items_to_score(items, sinks, self.card.model_id, options.rescore, options.lookup_chunk,
+                                  summary, progress)
+            for group in chunked(todo, options.batch_size):
+                index = min(range(len(actors)), key=load.__getitem__)
+                # Decode in small tasks, so decoding spreads over more cores and the
+                # first batch is ready sooner; the actor gets them all as one batch.
+                parts = [
+                    prepare.remote(part) if options.gpu_decode else prepare.remote(part, size, options.draft)
+                    for part in chunked(group, ray_options.decode_chunk)
+                ]
+                # The weights reference is wrapped in a list so Ray passes it unresolved.
+                ref = actors[index].score.remote([self._weights], self.card.model_id, run.run_id, *parts)
+                in_flight[ref] = index
+                load[index] += 1
+                while len(in_flight) >= limit:
+                    collect()
             while in_flight:
-                collect(1)
+                collect()
         finally:
             if not self.keep_actors:
                 self.close()

@@ -81,8 +81,9 @@ def bench_model(
         runners["ours_bf16"] = run_ours_bf16
         with torch.autocast("cpu", dtype=torch.bfloat16):
             low = ours(images)
-        mean_low, _ = score_moments(ours.distribution(low))
-        mean_full, _ = score_moments(ours.distribution(ours(images)))
+        # Scored as our models score (softmax head): the raw published head has no fixed scale.
+        mean_low, _ = score_moments(low.float().softmax(dim=-1))
+        mean_full, _ = score_moments(ours(images).softmax(dim=-1))
         score_diff = (mean_low - mean_full).abs().mean().item()
     rates = interleaved_rates(runners, rounds=rounds)
     base = rates["published"]
@@ -98,4 +99,92 @@ def bench_model(
         bf16_ratio=rates["ours_bf16"] / base if with_bf16 else None,
         max_abs_logit_diff_fp32=logit_diff,
         mean_abs_score_diff_bf16=score_diff,
+    )
+
+
+# --- one preset against another (e.g. the built-in model's nano against tiny) ------------
+
+
+@dataclass
+class PresetSpeedRow:
+    dtype: str
+    baseline_img_s: float
+    preset_img_s: float
+    ratio: float
+
+
+@dataclass
+class PresetSpeedResult:
+    preset: str
+    baseline: str
+    batch_size: int
+    threads: int
+    rounds: int
+    rows: list[PresetSpeedRow]
+    preset_weights_mb: float  # as float16 safetensors, as built-in models ship
+    baseline_weights_mb: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _fp16_megabytes(model: EAT) -> float:
+    return sum(value.numel() * (2 if value.is_floating_point() else value.element_size())
+               for value in model.state_dict().values()) / 1e6
+
+
+@torch.inference_mode()
+def bench_presets(
+    preset: str = "nano",
+    baseline: str = "tiny",
+    batch_size: int = 8,
+    dtypes: tuple[str, ...] = ("fp32", "bf16"),
+    rounds: int = 7,
+    threads: int | None = None,
+    seed: int = 0,
+) -> PresetSpeedResult:
+    """Scoring forward img/s of ``preset`` against ``baseline`` (random weights), both timed in the same rounds.
+
+    The forward is the predictor's: eval mode, channels-last input, bf16
+    autocast for bf16.
+    """
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    models = {name: EAT(name).eval() for name in (baseline, preset)}
+    sizes = {get_preset(name).image_size for name in models}
+    if len(sizes) != 1:
+        raise ValueError(f"presets {preset} and {baseline} take different input sizes: {sorted(sizes)}")
+    side = sizes.pop()
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.randn(batch_size, 3, side, side, generator=generator).contiguous(memory_format=torch.channels_last)
+
+    def runner(name: str, dtype: str):
+        def run() -> int:
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bf16"):
+                models[name](images)
+            return batch_size
+
+        return run
+
+    runners = {(name, dtype): runner(name, dtype) for dtype in dtypes for name in models}
+    rates = interleaved_rates({f"{name}/{dtype}": run for (name, dtype), run in runners.items()}, rounds=rounds)
+    rows = [
+        PresetSpeedRow(
+            dtype,
+            rates[f"{baseline}/{dtype}"],
+            rates[f"{preset}/{dtype}"],
+            rates[f"{preset}/{dtype}"] / rates[f"{baseline}/{dtype}"],
+        )
+        for dtype in dtypes
+    ]
+    return PresetSpeedResult(
+        preset=preset,
+        baseline=baseline,
+        batch_size=batch_size,
+        threads=torch.get_num_threads(),
+        rounds=rounds,
+        rows=rows,
+        preset_weights_mb=_fp16_megabytes(models[preset]),
+        baseline_weights_mb=_fp16_megabytes(models[baseline]),
     )

@@ -50,7 +50,44 @@ def bench_model_command(preset: str, batch_size: int, dtype: str, rounds: int, t
         click.echo(f"  eat-curate (bf16)         {result.ours_bf16_img_s:8.2f} img/s   {result.bf16_ratio:.2f}x")
     click.echo(f"  same outputs: max |logit diff| fp32 {result.max_abs_logit_diff_fp32:.2e}")
     if result.mean_abs_score_diff_bf16 is not None:
-        click.echo(f"  bf16 vs fp32: mean |score diff| {result.mean_abs_score_diff_bf16:.4f} (random weights)")
+        click.echo(f"  bf16 vs fp32: mean |score diff| {result.mean_abs_score_diff_bf16:.4f} (softmax head, random weights)")
+
+
+@bench.command("presets")
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), default="nano", show_default=True,
+              help="The preset to measure.")
+@click.option("--baseline", type=click.Choice(sorted(PRESETS)), default="tiny", show_default=True,
+              help="The preset it is compared with, timed in the same rounds.")
+@click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True)
+@click.option("--dtype", type=click.Choice(["fp32", "bf16", "both"]), default="both", show_default=True,
+              help="Forward in fp32, bf16 autocast, or both.")
+@click.option("--rounds", type=click.IntRange(1), default=7, show_default=True, help="Timed rounds (median).")
+@click.option("--threads", type=click.IntRange(1), default=None, help="torch threads (default: torch's choice).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def bench_presets_command(preset: str, baseline: str, batch_size: int, dtype: str, rounds: int,
+                          threads: int | None, as_json: bool) -> None:
+    """Scoring speed of one preset against another (default: nano, the built-in model's, against tiny).
+
+    Both run the predictor's forward on random weights, taking turns every
+    round so machine noise hits both; prints img/s per dtype, the ratio, and
+    each model's size as float16 weights. `score --dtype auto` runs bf16 on
+    CPUs with fast bf16 (AVX512-BF16/AMX), fp32 on others.
+    """
+    from eat_curate.benchmarks.model_speed import bench_presets
+    from eat_curate.scoring.predictor import cpu_has_fast_bf16
+
+    dtypes = ("fp32", "bf16") if dtype == "both" else (dtype,)
+    result = bench_presets(preset, baseline, batch_size, dtypes, rounds, threads)
+    if as_json:
+        click.echo(to_json(result.to_dict()))
+        return
+    click.echo(f"EAT-{preset} against EAT-{baseline}, batch {batch_size}, {result.threads} threads, "
+               f"median of {rounds} rounds (scoring forward, random weights)")
+    for row in result.rows:
+        click.echo(f"  {row.dtype}  {baseline} {row.baseline_img_s:8.2f} img/s   {preset} {row.preset_img_s:8.2f} img/s"
+                   f"   {row.ratio:.2f}x")
+    click.echo(f"  weights as float16: {baseline} {result.baseline_weights_mb:.1f} MB, {preset} {result.preset_weights_mb:.1f} MB")
+    click.echo(f"  `score --dtype auto` runs {'bf16' if cpu_has_fast_bf16() else 'fp32'} on this CPU")
 
 
 @bench.command("decode")

@@ -25,10 +25,10 @@ from eat_curate.scoring.predictor import Predictor
 from eat_curate.scoring.progress import Progress
 from eat_curate.scoring.tasks import (
     DecodedItem,
-    chunked,
     decode_item,
     decode_read_items,
-    pending_items,
+    deliver,
+    items_to_score,
     read_item,
     score_entries,
 )
@@ -82,10 +82,7 @@ class _Batcher:
         if not self.pending:
             return
         records = score_entries(self.finish(self.pending), self.predictor, self.predictor.model_id, self.run.run_id)
-        for sink in self.sinks:
-            sink.write(records)
-        self.summary.count(records)
-        self.progress.advance(records)
+        deliver(records, self.sinks, self.summary, self.progress)
         self.pending.clear()
         self.decoded_ok = 0
 
@@ -118,15 +115,12 @@ class LocalEngine:
         started = time.perf_counter()
         pool = ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="decode")
         try:
-            for chunk in chunked(items, options.lookup_chunk):
-                todo = chunk if options.rescore else pending_items(chunk, sinks, self.predictor.model_id)
-                if len(todo) < len(chunk):
-                    summary.skipped += len(chunk) - len(todo)
-                    progress.skip(len(chunk) - len(todo))
-                for item in todo:
-                    window.append(pool.submit(task, item))
-                    while len(window) >= in_flight:
-                        batcher.add(window.popleft().result())
+            todo = items_to_score(items, sinks, self.predictor.model_id, options.rescore, options.lookup_chunk,
+                                  summary, progress)
+            for item in todo:
+                window.append(pool.submit(task, item))
+                while len(window) >= in_flight:
+                    batcher.add(window.popleft().result())
             while window:
                 batcher.add(window.popleft().result())
             batcher.flush()

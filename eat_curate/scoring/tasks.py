@@ -125,6 +125,30 @@ def chunked(items: Iterable[SourceItem], size: int) -> Iterator[list[SourceItem]
         yield chunk
 
 
+def deliver(records: Sequence[ScoreRecord], sinks: Sequence, summary, progress) -> None:
+    """Write ``records`` to every sink, then count and report them (in that order: counted means saved)."""
+    for sink in sinks:
+        sink.write(records)
+    summary.count(records)
+    progress.advance(records)
+
+
+def items_to_score(
+    items: Iterable[SourceItem], sinks: Sequence, model_id: str, rescore: bool, lookup_chunk: int,
+    summary, progress,
+) -> Iterator[SourceItem]:
+    """The items that need scoring, streamed; the others are counted as skipped (incremental runs).
+
+    Looked up in chunks of ``lookup_chunk`` so each sink answers with one query per chunk.
+    """
+    for chunk in chunked(items, lookup_chunk):
+        todo = chunk if rescore else pending_items(chunk, sinks, model_id)
+        if len(todo) < len(chunk):
+            summary.skipped += len(chunk) - len(todo)
+            progress.skip(len(chunk) - len(todo))
+        yield from todo
+
+
 def pending_items(chunk: Sequence[SourceItem], sinks: Sequence, model_id: str) -> list[SourceItem]:
     """The items of ``chunk`` that some sink still lacks (scored by this model, unchanged)."""
     done: set[str] | None = None
