@@ -36,7 +36,6 @@ CREATE TABLE images (
 	updated_at DATETIME NOT NULL,
 	PRIMARY KEY (image_id)
 );
-CREATE INDEX ix_images_album ON images (album);
 CREATE INDEX ix_images_content_hash ON images (content_hash);
 CREATE INDEX ix_images_path ON images (path);
 
@@ -95,7 +94,6 @@ CREATE TABLE scores (
 	scored_content_hash VARCHAR(64),
 	PRIMARY KEY (image_id, model_id)
 );
-CREATE INDEX ix_scores_model_album_mean ON scores (model_id, album, mean);
 CREATE INDEX ix_scores_model_album_rank ON scores (model_id, album, mean DESC, image_id);
 CREATE INDEX ix_scores_model_mean ON scores (model_id, mean);
 

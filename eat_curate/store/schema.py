@@ -52,7 +52,6 @@ images = sa.Table(
     sa.Column("extra", sa.Text),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_images_path", "path"),
-    sa.Index("ix_images_album", "album"),
     sa.Index("ix_images_content_hash", "content_hash"),
 )
 
@@ -72,8 +71,7 @@ scores = sa.Table(
     sa.Column("scored_bytes", sa.BigInteger),
     sa.Column("scored_mtime", sa.Float(53)),
     sa.Column("scored_content_hash", sa.String(64)),
-    sa.Index("ix_scores_model_album_mean", "model_id", "album", "mean"),
-    sa.Index("ix_scores_model_mean", "model_id", "mean"),
+    sa.Index("ix_scores_model_mean", "model_id", "mean"),  # filters by score across albums
 )
 
 # The read side's order (album ranks, album statistics): rows of one model and album by
