@@ -115,3 +115,24 @@ def pg_url() -> str:
         with admin.connect() as connection:
             connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def library(tmp_path_factory):
+    """The read side's photo library (tests/read_library.py): albums, a burst, copies, a corrupt file."""
+    from read_library import write_library
+
+    return write_library(tmp_path_factory.mktemp("library"))
+
+
+@pytest.fixture(scope="session")
+def databases(library, micro_model_path, tmp_path_factory):
+    """That library scored by real `score` runs into SQLite and PostgreSQL: {backend: --db value}."""
+    from read_library import score_into, temporary_pg_database
+
+    sqlite_path = tmp_path_factory.mktemp("db") / "photos.db"
+    with temporary_pg_database() as pg_url:
+        dbs = {"sqlite": str(sqlite_path), "postgresql": pg_url}
+        for db in dbs.values():
+            score_into(db, library.root, model_path=micro_model_path)
+        yield dbs

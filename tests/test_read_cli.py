@@ -16,22 +16,7 @@ import pytest
 
 from eat_curate.store.queries import Selection, select_images
 from eat_curate.store.reading import read_connection, resolve_model
-from read_library import HOSTILE_ALBUM, LOOKALIKE_ALBUM, invoke, score_into, temporary_pg_database, write_library
-
-
-@pytest.fixture(scope="module")
-def library(tmp_path_factory):
-    return write_library(tmp_path_factory.mktemp("library"))
-
-
-@pytest.fixture(scope="module")
-def databases(library, micro_model_path, tmp_path_factory):
-    sqlite_path = tmp_path_factory.mktemp("db") / "photos.db"
-    with temporary_pg_database() as pg_url:
-        dbs = {"sqlite": str(sqlite_path), "postgresql": pg_url}
-        for db in dbs.values():
-            score_into(db, library.root, model_path=micro_model_path)
-        yield dbs
+from read_library import HOSTILE_ALBUM, LOOKALIKE_ALBUM, invoke, score_into
 
 
 @pytest.fixture

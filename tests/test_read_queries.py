@@ -28,26 +28,10 @@ from eat_curate.store.queries import (
 )
 from eat_curate.store.reading import ModelChoiceError, read_connection, resolve_model
 from eat_curate.store.views import generate_views_sql
-from read_library import HOSTILE_ALBUM, LOOKALIKE_ALBUM, score_into, temporary_pg_database, write_library
+from read_library import HOSTILE_ALBUM, LOOKALIKE_ALBUM, score_into, temporary_pg_database
 
 SQL_FOLDER = Path(__file__).resolve().parents[1] / "sql"
 BACKENDS = ("sqlite", "postgresql")
-
-
-@pytest.fixture(scope="module")
-def library(tmp_path_factory):
-    return write_library(tmp_path_factory.mktemp("library"))
-
-
-@pytest.fixture(scope="module")
-def databases(library, micro_model_path, tmp_path_factory):
-    """The same library scored into SQLite and into PostgreSQL: {backend: --db value}."""
-    sqlite_path = tmp_path_factory.mktemp("db") / "photos.db"
-    with temporary_pg_database() as pg_url:
-        dbs = {"sqlite": str(sqlite_path), "postgresql": pg_url}
-        for db in dbs.values():
-            score_into(db, library.root, model_path=micro_model_path)
-        yield dbs
 
 
 @pytest.fixture(params=BACKENDS)
