@@ -50,6 +50,26 @@ def micro_model_path(model_store: ModelStore) -> Path:
     return model_store.resolve("micro")
 
 
+@pytest.fixture(scope="session")
+def synthetic_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """40 images with vote labels (tests/synthetic_aesthetics.py) for training runs; read it, never write into it."""
+    from synthetic_aesthetics import generate
+
+    folder = tmp_path_factory.mktemp("synthetic")
+    generate(folder, 40, seed=3)
+    return folder
+
+
+@pytest.fixture
+def nano_store(tmp_path: Path) -> ModelStore:
+    """A store holding ``nano`` (untrained, seed 0): the starting point of a training run."""
+    from synthetic_aesthetics import NANO_PRESET
+
+    store = ModelStore(tmp_path / "models")
+    store.init(NANO_PRESET, "nano", seed=0)
+    return store
+
+
 def make_photo(path: Path, size: tuple[int, int] = (320, 240), seed: int = 0, fmt: str | None = None, **save) -> Path:
     """A small photo-like image (smooth gradients plus noise), saved with Pillow."""
     rng = np.random.default_rng(seed)

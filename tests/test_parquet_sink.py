@@ -2,7 +2,8 @@
 
 A run's records go to a journal that survives kill -9; the end of the run
 (or the next run, after a crash) merges them into the output, the newest row
-of each (path, model) winning.
+of each (path, model) winning. What every sink owes (one row per image and
+model, the latest winning, already_scored) is in test_sink_contract.py.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import textwrap
 from dataclasses import replace
 from datetime import datetime
@@ -21,71 +21,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from eat_curate.io.sources import SourceItem
 from eat_curate.records import PARQUET_SCHEMA, ScoreRecord, records_to_table
-from eat_curate.runs import RunInfo, RunSummary
+from eat_curate.runs import RunSummary
 from eat_curate.store.errors import StoreError
 from eat_curate.store.journal import Journal, read_journal
 from eat_curate.store.parquet_sink import ParquetSink
 from eat_curate.store.run_history import runs_from_parquet
 from eat_curate.store.sinks import open_sinks
-
-MODEL = "micro@000000000000"
-
-
-def success(
-    i: int, model: str = MODEL, run: str = "run-1", size: int | None = None, mtime: float = 1.0e9
-) -> ScoreRecord:
-    mean = 1 + (i % 90) / 10
-    return ScoreRecord(
-        image_id=f"img-{i}",
-        path=f"/photos/{i}.jpg",
-        album=f"album-{i % 3}",
-        model_id=model,
-        run_id=run,
-        content_hash=f"{i:064x}",
-        bytes=size if size is not None else 1000 + i,
-        mtime=mtime,
-        probabilities=[0.1] * 10,
-        mean=mean,
-        std=1.5,
-    )
-
-
-def failure(i: int, model: str = MODEL, run: str = "run-1") -> ScoreRecord:
-    return ScoreRecord(
-        image_id=f"img-{i}",
-        path=f"/photos/{i}.jpg",
-        album=f"album-{i % 3}",
-        model_id=model,
-        run_id=run,
-        bytes=1000 + i,
-        mtime=1.0e9,
-        error_kind="truncated",
-        error="image file is truncated",
-    )
-
-
-def item(i: int, size: int | None = None, mtime: float = 1.0e9) -> SourceItem:
-    return SourceItem(
-        key=f"/photos/{i}.jpg", image_id=f"img-{i}", album=None, size=size if size else 1000 + i, mtime=mtime
-    )
-
-
-def run_info(run_id: str = "run-1", model: str = MODEL) -> RunInfo:
-    return RunInfo(run_id=run_id, model_id=model, model_name="micro", model_sha256="0" * 64, sources=["/photos"])
+from sink_records import MODEL, failure, item, run_info, score_run, start_python, success
 
 
 def write_run(out, batches: list[list[ScoreRecord]], run_id: str = "run-1", **sink_options) -> None:
-    sink = ParquetSink(out, **sink_options)
-    run = run_info(run_id)
-    sink.register_model({"name": "micro", "preset": "micro", "sha256": "0" * 64})
-    sink.begin_run(run)
-    for batch in batches:
-        sink.write(batch)
-    ok = sum(record.ok for batch in batches for record in batch)
-    sink.end_run(run, RunSummary(ok=ok, failed=sum(len(b) for b in batches) - ok), "completed")
-    sink.close()
+    score_run(ParquetSink(out, **sink_options), batches, run_id)
 
 
 def paths(out) -> list[str]:
@@ -122,84 +69,12 @@ def test_the_output_is_merged_in_row_groups_from_parts(tmp_path):
     assert metadata.num_row_groups == 4  # 300 + 300 + 300 + 100
 
 
-def test_a_retried_error_is_replaced_by_its_success(tmp_path):
+def test_the_last_record_of_a_path_wins_across_parts(tmp_path):
     out = tmp_path / "scores.parquet"
-    write_run(out, [[failure(1), success(2)]], run_id="run-1")
-    assert by_path(out)["/photos/1.jpg"]["error_kind"] == "truncated"
-
-    write_run(out, [[success(1, run="run-2")]], run_id="run-2")
-
-    rows = by_path(out)
-    assert len(rows) == 2
-    assert rows["/photos/1.jpg"]["error_kind"] is None
-    assert rows["/photos/1.jpg"]["run_id"] == "run-2"
-    assert rows["/photos/2.jpg"]["run_id"] == "run-1"
-
-
-def test_within_one_run_the_last_record_of_a_path_wins(tmp_path):
-    out = tmp_path / "scores.parquet"
-    write_run(out, [[failure(7)], [success(8)], [success(7)]], rows_per_part=1)
+    write_run(out, [[failure(7)], [success(8)], [success(7)]], rows_per_part=1)  # a part per record
 
     rows = by_path(out)
     assert len(rows) == 2 and rows["/photos/7.jpg"]["error_kind"] is None
-
-
-def test_two_models_keep_a_row_each_for_the_same_image(tmp_path):
-    out = tmp_path / "scores.parquet"
-    write_run(out, [[success(1, model="a@1"), success(1, model="b@2")]])
-    table = pq.read_table(out).to_pylist()
-    assert sorted(row["model_id"] for row in table) == ["a@1", "b@2"]
-
-
-# --- incremental re-runs --------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("stored", "asked", "model", "skipped"),
-    [
-        pytest.param(success(1), item(1), MODEL, True, id="unchanged"),
-        pytest.param(success(1), item(1, size=5), MODEL, False, id="size-changed"),
-        pytest.param(success(1), item(1, mtime=2.0e9), MODEL, False, id="mtime-changed"),
-        pytest.param(failure(1), item(1), MODEL, False, id="error-rows-are-retried"),
-        pytest.param(success(1), item(1), "other@1", False, id="other-model"),
-        pytest.param(
-            success(1),
-            SourceItem(key="/photos/1.jpg", image_id="img-1", album=None, content_hash=f"{1:064x}"),
-            MODEL,
-            True,
-            id="embedded-bytes-same-hash",
-        ),
-        pytest.param(
-            success(1),
-            SourceItem(key="/photos/1.jpg", image_id="img-1", album=None, content_hash="f" * 64),
-            MODEL,
-            False,
-            id="embedded-bytes-other-hash",
-        ),
-        pytest.param(success(1), item(2), MODEL, False, id="other-path"),
-    ],
-)
-def test_already_scored_means_a_success_of_this_model_for_the_unchanged_image(tmp_path, stored, asked, model, skipped):
-    out = tmp_path / "scores.parquet"
-    write_run(out, [[stored]])
-    sink = ParquetSink(out)
-    try:
-        assert sink.already_scored([asked], model) == ({asked.key} if skipped else set())
-    finally:
-        sink.close()
-
-
-def test_already_scored_answers_10000_unchanged_items_from_the_existing_output(tmp_path):
-    out = tmp_path / "scores.parquet"
-    write_run(out, [[success(i) for i in range(k, k + 1000)] for k in range(0, 10_000, 1000)])
-    sink = ParquetSink(out)
-    try:
-        done = set()
-        for k in range(0, 10_000, 1000):
-            done |= sink.already_scored([item(i) for i in range(k, k + 1000)], MODEL)
-    finally:
-        sink.close()
-    assert len(done) == 10_000
 
 
 # --- run history ----------------------------------------------------------------------------------
@@ -220,37 +95,19 @@ def test_every_run_and_the_model_card_are_kept_in_the_file_metadata(tmp_path):
     assert [run["run_id"] for run in runs_from_parquet(str(out))] == ["20260102T000000Z-bbbb", "20260101T000000Z-aaaa"]
 
 
-def test_closing_without_end_run_keeps_the_rows_and_records_the_run_as_interrupted(tmp_path):
-    out = tmp_path / "scores.parquet"
-    sink = ParquetSink(out)
-    sink.begin_run(run_info())
-    sink.write([success(1), success(2)])
-    sink.close()
-
-    assert sorted(paths(out)) == ["/photos/1.jpg", "/photos/2.jpg"]
-    assert [run["status"] for run in runs_from_parquet(str(out))] == ["interrupted"]
-
-
-# --- crashes --------------------------------------------------------------------------------------
-
 WRITER = textwrap.dedent(
     """
     import sys
-    from eat_curate.records import ScoreRecord
-    from eat_curate.runs import RunInfo, RunSummary
+    from eat_curate.runs import RunSummary
     from eat_curate.store.parquet_sink import ParquetSink
+    from sink_records import run_info, success
 
     out, batches, rows = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     sink = ParquetSink(out, rows_per_part=350, row_group_rows=200)
-    run = RunInfo(run_id="crashing", model_id="micro@000000000000", model_name="micro",
-                  model_sha256="0" * 64, sources=["/photos"])
+    run = run_info("crashing")
     sink.begin_run(run)
     for b in range(batches):
-        sink.write([
-            ScoreRecord(image_id=f"img-{i}", path=f"/photos/{i}.jpg", album="a", model_id=run.model_id,
-                        run_id=run.run_id, bytes=1000 + i, mtime=1.0e9, probabilities=[0.1] * 10, mean=5.5, std=1.0)
-            for i in range(b * rows, (b + 1) * rows)
-        ])
+        sink.write([success(i, run=run.run_id) for i in range(b * rows, (b + 1) * rows)])
         print(b, flush=True)  # acknowledged: write() has returned
     print("merging", flush=True)
     sink.end_run(run, RunSummary(ok=batches * rows), "completed")
@@ -261,9 +118,7 @@ WRITER = textwrap.dedent(
 
 def kill_after(out: Path, batches: int, rows: int, line: str) -> int:
     """Run WRITER, kill -9 it right after it prints ``line``; returns how many batches it acknowledged."""
-    child = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(out), str(batches), str(rows)], stdout=subprocess.PIPE, text=True
-    )
+    child = start_python(WRITER, str(out), str(batches), str(rows), stdout=subprocess.PIPE)
     acknowledged = 0
     for printed in child.stdout:
         printed = printed.strip()

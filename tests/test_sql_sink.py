@@ -1,7 +1,9 @@
-"""SqlSink on a real SQLite file and a real PostgreSQL database: idempotent batched upserts.
+"""SqlSink on a real SQLite file and a real PostgreSQL database: the tables, crashes, concurrency, the schema.
 
 Each test that takes ``db`` runs twice: once on a fresh SQLite file, once on
-a fresh PostgreSQL database (dropped afterwards).
+a fresh PostgreSQL database (dropped afterwards). What every sink owes
+(idempotent writes, the latest record winning, already_scored) is in
+test_sink_contract.py.
 """
 
 from __future__ import annotations
@@ -10,25 +12,19 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import textwrap
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from eat_curate.io.sources import SourceItem
-from eat_curate.records import ScoreRecord
-from eat_curate.runs import RunInfo, RunSummary
+from eat_curate.runs import RunSummary
 from eat_curate.store import schema
 from eat_curate.store.database import create_or_upgrade, database_url
 from eat_curate.store.errors import StoreError
 from eat_curate.store.sinks import open_sinks
 from eat_curate.store.sql_sink import SqlSink
-
-MODEL = "micro@000000000000"
-CARD = {"name": "micro", "preset": "micro", "sha256": "0" * 64, "head_mode": "softmax", "trained": False}
+from sink_records import CARD, MODEL, MTIME, failure, item, query, run_info, score_run, start_python, success
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -38,78 +34,11 @@ def db(request, tmp_path) -> str:
     return request.getfixturevalue("pg_url")
 
 
-def success(i: int, model: str = MODEL, run: str = "run-1", album: str | None = None, mean: float = 5.5) -> ScoreRecord:
-    return ScoreRecord(
-        image_id=f"img-{i}",
-        path=f"/photos/{i}.jpg",
-        album=album or f"album-{i % 3}",
-        model_id=model,
-        run_id=run,
-        content_hash=f"{i:064x}",
-        bytes=1000 + i,
-        mtime=1.0e9 + 0.25,
-        width=640,
-        height=480,
-        format="JPEG",
-        probabilities=[0.05] * 5 + [0.15] * 5,
-        mean=mean,
-        std=1.25,
-        extra={"camera": "x100"},
-    )
-
-
-def failure(i: int, model: str = MODEL, run: str = "run-1") -> ScoreRecord:
-    return ScoreRecord(
-        image_id=f"img-{i}",
-        path=f"/photos/{i}.jpg",
-        album=f"album-{i % 3}",
-        model_id=model,
-        run_id=run,
-        bytes=1000 + i,
-        mtime=1.0e9 + 0.25,
-        error_kind="truncated",
-        error="image file is truncated",
-    )
-
-
-def item(i: int, size: int | None = None, mtime: float = 1.0e9 + 0.25) -> SourceItem:
-    return SourceItem(key=f"/photos/{i}.jpg", image_id=f"img-{i}", album=None, size=size or 1000 + i, mtime=mtime)
-
-
-def run_info(run_id: str = "run-1") -> RunInfo:
-    return RunInfo(
-        run_id=run_id,
-        model_id=MODEL,
-        model_name="micro",
-        model_sha256="0" * 64,
-        sources=["/photos"],
-        options={"batch_size": 16},
-    )
-
-
-def query(db: str, sql: str) -> list[dict]:
-    engine = sa.create_engine(database_url(db))
-    try:
-        with engine.connect() as connection:
-            return [dict(row) for row in connection.execute(sa.text(sql)).mappings()]
-    finally:
-        engine.dispose()
-
-
-def write(db: str, *batches: list[ScoreRecord]) -> None:
-    sink = SqlSink(db)
-    try:
-        for batch in batches:
-            sink.write(batch)
-    finally:
-        sink.close()
-
-
 # --- what a write leaves in the tables --------------------------------------------------------------
 
 
 def test_a_write_fills_images_and_scores_with_the_album_copied_in(db):
-    write(db, [success(1, album="trips"), success(2, album="family")])
+    score_run(SqlSink(db), [[success(1, album="trips"), success(2, album="family")]])
 
     scores = query(db, "SELECT image_id, album, p1, p10, mean, std, scored_bytes FROM scores ORDER BY image_id")
     assert [(r["image_id"], r["album"], r["scored_bytes"]) for r in scores] == [
@@ -123,121 +52,12 @@ def test_a_write_fills_images_and_scores_with_the_album_copied_in(db):
         {
             "path": "/photos/1.jpg",
             "bytes": 1001,
-            "mtime": 1.0e9 + 0.25,
+            "mtime": MTIME,
             "width": 640,
             "format": "JPEG",
             "extra": '{"camera": "x100"}',
         }
     ]
-
-
-def test_writing_the_same_records_twice_leaves_the_same_rows(db):
-    batch = [success(i) for i in range(50)] + [failure(i) for i in range(50, 60)]
-    write(db, batch)
-    first = [query(db, f"SELECT * FROM {table} ORDER BY image_id") for table in ("scores", "errors")]
-    write(db, batch)
-    second = [query(db, f"SELECT * FROM {table} ORDER BY image_id") for table in ("scores", "errors")]
-
-    assert (len(first[0]), len(first[1])) == (50, 10)
-    assert first == second
-    assert query(db, "SELECT COUNT(*) AS n FROM images") == [{"n": 60}]
-
-
-def test_a_success_removes_the_error_it_retries_and_an_error_removes_the_score_it_replaces(db):
-    write(db, [failure(1), success(2)])
-    write(db, [success(1, run="run-2"), failure(2, run="run-2")])
-
-    assert query(db, "SELECT image_id, run_id FROM scores") == [{"image_id": "img-1", "run_id": "run-2"}]
-    assert query(db, "SELECT image_id, kind, message FROM errors") == [
-        {"image_id": "img-2", "kind": "truncated", "message": "image file is truncated"}
-    ]
-
-
-def test_within_one_batch_the_last_record_of_an_image_wins(db):
-    write(db, [success(1, mean=3.0), failure(2), success(1, mean=8.0), success(2)])
-
-    assert query(db, "SELECT image_id, mean FROM scores ORDER BY image_id") == [
-        {"image_id": "img-1", "mean": 8.0},
-        {"image_id": "img-2", "mean": 5.5},
-    ]
-    assert query(db, "SELECT COUNT(*) AS n FROM errors") == [{"n": 0}]
-
-
-def test_scores_of_two_models_live_side_by_side(db):
-    write(db, [success(1, model="a@1", mean=4.0), success(1, model="b@2", mean=7.0)])
-    assert query(db, "SELECT model_id, mean FROM scores ORDER BY model_id") == [
-        {"model_id": "a@1", "mean": 4.0},
-        {"model_id": "b@2", "mean": 7.0},
-    ]
-
-
-# --- incremental re-runs --------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("stored", "asked", "model", "skipped"),
-    [
-        pytest.param(success(1), item(1), MODEL, True, id="unchanged"),
-        pytest.param(success(1), item(1, size=5), MODEL, False, id="size-changed"),
-        pytest.param(success(1), item(1, mtime=2.0e9), MODEL, False, id="mtime-changed"),
-        pytest.param(failure(1), item(1), MODEL, False, id="error-rows-are-retried"),
-        pytest.param(success(1), item(1), "other@1", False, id="other-model"),
-        pytest.param(
-            success(1),
-            SourceItem(key="/photos/1.jpg", image_id="img-1", album=None, content_hash=f"{1:064x}"),
-            MODEL,
-            True,
-            id="embedded-bytes-same-hash",
-        ),
-        pytest.param(
-            success(1),
-            SourceItem(key="/photos/1.jpg", image_id="img-1", album=None, content_hash="f" * 64),
-            MODEL,
-            False,
-            id="embedded-bytes-other-hash",
-        ),
-        pytest.param(
-            success(1),
-            SourceItem(key="/moved/1.jpg", image_id="img-1", album=None, size=1001, mtime=1.0e9 + 0.25),
-            MODEL,
-            False,
-            id="same-id-other-path",
-        ),
-    ],
-)
-def test_already_scored_means_a_success_of_this_model_for_the_unchanged_image(tmp_path, stored, asked, model, skipped):
-    db = str(tmp_path / "photos.db")
-    write(db, [stored])
-    sink = SqlSink(db)
-    try:
-        assert sink.already_scored([asked], model) == ({asked.key} if skipped else set())
-    finally:
-        sink.close()
-
-
-def test_an_image_changed_since_a_model_scored_it_is_not_skipped_even_after_another_model_saw_it(db):
-    write(db, [success(1, model="a@1")])
-    changed = replace(success(1, model="b@2"), bytes=2222)  # b scores the image's new version
-    write(db, [changed])
-    sink = SqlSink(db)
-    try:
-        assert sink.already_scored([item(1, size=2222)], "a@1") == set()
-        assert sink.already_scored([item(1, size=2222)], "b@2") == {"/photos/1.jpg"}
-    finally:
-        sink.close()
-
-
-@pytest.mark.postgres
-def test_already_scored_checks_10000_items_in_chunks_of_1000(pg_url):
-    write(pg_url, *[[success(i) for i in range(k, k + 1000)] for k in range(0, 10_000, 1000)])
-    sink = SqlSink(pg_url)
-    try:
-        done = set()
-        for k in range(0, 10_000, 1000):
-            done |= sink.already_scored([item(i) for i in range(k, k + 1000)], MODEL)
-    finally:
-        sink.close()
-    assert len(done) == 10_000
 
 
 # --- runs and models ------------------------------------------------------------------------------
@@ -272,34 +92,20 @@ def test_runs_are_recorded_from_start_to_end_and_the_model_once(db):
     assert json.loads(models[0]["card"]) == CARD
 
 
-def test_an_unknown_run_status_is_a_bug_not_a_row(tmp_path):
-    sink = SqlSink(str(tmp_path / "photos.db"))
-    try:
-        with pytest.raises(ValueError, match="unknown run status"):
-            sink.end_run(run_info(), RunSummary(), "finished")
-    finally:
-        sink.close()
-
-
 # --- crashes and concurrency ------------------------------------------------------------------------
 
 WRITER = textwrap.dedent(
     """
     import sys
-    from eat_curate.records import ScoreRecord
     from eat_curate.store.sql_sink import SqlSink
+    from sink_records import success
 
     db, first, batches, rows = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     sink = SqlSink(db)
     print("ready", flush=True)
     for b in range(batches):
         start = first + b * rows
-        sink.write([
-            ScoreRecord(image_id=f"img-{i}", path=f"/photos/{i}.jpg", album="a", model_id="micro@000000000000",
-                        run_id="writer", bytes=1000 + i, mtime=1.0e9 + 0.25, probabilities=[0.1] * 10,
-                        mean=5.5, std=1.0)
-            for i in range(start, start + rows)
-        ])
+        sink.write([success(i, run="writer") for i in range(start, start + rows)])
         print(b, flush=True)  # acknowledged: write() has returned
     sink.close()
     """
@@ -307,8 +113,7 @@ WRITER = textwrap.dedent(
 
 
 def start_writer(db: str, first: int, batches: int, rows: int) -> subprocess.Popen:
-    command = [sys.executable, "-c", WRITER, db, str(first), str(batches), str(rows)]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return start_python(WRITER, db, str(first), str(batches), str(rows), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def test_kill_9_loses_no_acknowledged_batch_and_the_rerun_fills_in_without_duplicates(db):
@@ -352,7 +157,7 @@ def test_two_processes_writing_one_sqlite_file_at_once_both_finish(tmp_path):
 
 
 def test_a_database_from_a_newer_eat_curate_is_refused_untouched(db):
-    write(db, [success(1)])
+    score_run(SqlSink(db), [[success(1)]])
     engine = sa.create_engine(database_url(db))
     with engine.begin() as connection:
         connection.execute(schema.eat_meta.update().values(value="99"))
@@ -448,6 +253,6 @@ def test_an_sqlite_file_in_a_missing_folder_or_a_non_database_file_is_refused(tm
 
 def test_a_plain_path_means_an_sqlite_file_there(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    write("photos.db", [success(1)])
+    score_run(SqlSink("photos.db"), [[success(1)]])
     assert Path(tmp_path / "photos.db").is_file()
     assert str(database_url("photos.db")) == f"sqlite:///{tmp_path}/photos.db"

@@ -24,26 +24,10 @@ from conftest import make_photo
 from eat_curate.cli import cli
 from eat_curate.model.model_store import ModelStore
 from eat_curate.scoring.predictor import Predictor
-from synthetic_aesthetics import NANO_PRESET, generate
 
 REPO = Path(__file__).resolve().parents[1]
 # Columns of metrics.csv that are timings, which differ between two identical runs.
 TIMING_COLUMNS = {"images_per_s", "seconds"}
-
-
-@pytest.fixture(scope="module")
-def synthetic_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("synthetic")
-    generate(folder, 40, seed=3)
-    return folder
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> ModelStore:
-    """A store holding ``nano``, untrained: the starting point of every run here."""
-    store = ModelStore(tmp_path / "models")
-    store.init(NANO_PRESET, "nano", seed=0)
-    return store
 
 
 def train_args(data: Path, store: ModelStore, name: str, *extra: str) -> list[str]:
@@ -79,11 +63,11 @@ def read_metrics(run_dir: Path, without_timings: bool = False) -> list[dict]:
     return rows
 
 
-def test_training_saves_the_best_epoch_with_a_complete_card(synthetic_set: Path, store: ModelStore) -> None:
-    code, output = run_cli(*train_args(synthetic_set, store, "eat-synthetic"))
+def test_training_saves_the_best_epoch_with_a_complete_card(synthetic_set: Path, nano_store: ModelStore) -> None:
+    code, output = run_cli(*train_args(synthetic_set, nano_store, "eat-synthetic"))
 
     assert code == 0, output
-    card = store.card("eat-synthetic")
+    card = nano_store.card("eat-synthetic")
     assert card.trained and card.preset == "nano"
     assert card.steering_mode == "scheduled"
     assert card.steering_schedule == {
@@ -96,7 +80,7 @@ def test_training_saves_the_best_epoch_with_a_complete_card(synthetic_set: Path,
     assert card.extra["split_seed"] == 0 and card.extra["epochs"] == 3
     assert card.extra["config"]["lr"] == 1e-3
 
-    run_dir = store.root.parent / "training" / "eat-synthetic"
+    run_dir = nano_store.root.parent / "training" / "eat-synthetic"
     rows = read_metrics(run_dir)
     assert [row["epoch"] for row in rows] == ["1", "2", "3"]
     assert [row["phase"] for row in rows] == ["explore", "exploit", "exploit"]
@@ -112,12 +96,12 @@ def test_training_saves_the_best_epoch_with_a_complete_card(synthetic_set: Path,
     assert "epoch 3/3 [exploit]" in output  # a line of validation metrics per epoch
 
     # The stored model scores, with the exploit rule of its schedule.
-    predictor = Predictor.from_store("eat-synthetic", store, device="cpu", dtype="fp32")
+    predictor = Predictor.from_store("eat-synthetic", nano_store, device="cpu", dtype="fp32")
     assert {block.steering.toward for block in predictor.model.deformable_blocks()} == {1.0}
 
 
 def test_missing_and_broken_images_are_left_out_and_counted(
-    tmp_path: Path, synthetic_set: Path, store: ModelStore
+    tmp_path: Path, synthetic_set: Path, nano_store: ModelStore
 ) -> None:
     data = tmp_path / "data"
     (data / "images").mkdir(parents=True)
@@ -134,7 +118,7 @@ def test_missing_and_broken_images_are_left_out_and_counted(
     header = "path," + ",".join(f"votes_{i}" for i in range(1, 11)) + ",split"
     (data / "labels.csv").write_text("\n".join([header, *good, *bad]) + "\n")
 
-    code, output = run_cli(*train_args(data, store, "with-bad-data", "--epochs", "2", "--json"), stdout_only=True)
+    code, output = run_cli(*train_args(data, nano_store, "with-bad-data", "--epochs", "2", "--json"), stdout_only=True)
 
     assert code == 0, output
     summary = json.loads(output)
@@ -146,33 +130,35 @@ def test_missing_and_broken_images_are_left_out_and_counted(
     assert [int(row["train_images"]) for row in rows] == [34, 34]
 
 
-def test_a_malformed_label_file_stops_before_training_with_its_line_number(tmp_path: Path, store: ModelStore) -> None:
+def test_a_malformed_label_file_stops_before_training_with_its_line_number(
+    tmp_path: Path, nano_store: ModelStore
+) -> None:
     (tmp_path / "images").mkdir()
     (tmp_path / "labels.csv").write_text("path,score\na.jpg,5\nb.jpg,high\n")
 
-    code, output = run_cli(*train_args(tmp_path, store, "never"))
+    code, output = run_cli(*train_args(tmp_path, nano_store, "never"))
 
     assert code == 1
     assert output.strip().splitlines()[-1].endswith("labels.csv:3: score 'high' is not a number")
-    assert "never" not in store.names()
+    assert "never" not in nano_store.names()
 
 
-def test_an_existing_model_or_run_is_never_overwritten_by_accident(synthetic_set: Path, store: ModelStore) -> None:
-    code, output = run_cli(*train_args(synthetic_set, store, "nano"))
+def test_an_existing_model_or_run_is_never_overwritten_by_accident(synthetic_set: Path, nano_store: ModelStore) -> None:
+    code, output = run_cli(*train_args(synthetic_set, nano_store, "nano"))
     assert code == 1 and "model 'nano' already exists" in output
 
-    code, _ = run_cli(*train_args(synthetic_set, store, "first", "--epochs", "2"))
+    code, _ = run_cli(*train_args(synthetic_set, nano_store, "first", "--epochs", "2"))
     assert code == 0
-    store.remove("first")
-    code, output = run_cli(*train_args(synthetic_set, store, "first", "--epochs", "2"))
+    nano_store.remove("first")
+    code, output = run_cli(*train_args(synthetic_set, nano_store, "first", "--epochs", "2"))
     assert code == 1 and "already holds a checkpoint" in output and "--resume" in output
 
-    code, output = run_cli(*train_args(synthetic_set, store, "other", "--resume"))
+    code, output = run_cli(*train_args(synthetic_set, nano_store, "other", "--resume"))
     assert code == 1 and "cannot resume" in output and "does not exist" in output
 
 
-def test_resuming_with_other_settings_is_refused(synthetic_set: Path, store: ModelStore, tmp_path: Path) -> None:
-    first_run = train_args(synthetic_set, store, "a", "--epochs", "2", "--checkpoint-dir", str(tmp_path / "run"))
+def test_resuming_with_other_settings_is_refused(synthetic_set: Path, nano_store: ModelStore, tmp_path: Path) -> None:
+    first_run = train_args(synthetic_set, nano_store, "a", "--epochs", "2", "--checkpoint-dir", str(tmp_path / "run"))
     assert run_cli(*first_run)[0] == 0
 
     code, output = run_cli(*first_run, "--resume", "--lr", "5e-4", "--force")
@@ -192,11 +178,11 @@ def _wait_for_checkpoint(process: subprocess.Popen, run_dir: Path, timeout: floa
 
 
 def test_a_run_killed_mid_training_resumes_to_exactly_the_uninterrupted_result(
-    synthetic_set: Path, store: ModelStore, tmp_path: Path
+    synthetic_set: Path, nano_store: ModelStore, tmp_path: Path
 ) -> None:
     crashed_dir, clean_dir = tmp_path / "crashed", tmp_path / "clean"
     args = ["--schedule", "cosine", "--warmup-epochs", "0.5", "--drop-path", "0.1", "--explore-epochs", "1"]
-    crashing = train_args(synthetic_set, store, "resumed", "--checkpoint-dir", str(crashed_dir), *args)
+    crashing = train_args(synthetic_set, nano_store, "resumed", "--checkpoint-dir", str(crashed_dir), *args)
 
     process = subprocess.Popen(
         [sys.executable, "-m", "eat_curate.cli", *crashing],
@@ -211,29 +197,29 @@ def test_a_run_killed_mid_training_resumes_to_exactly_the_uninterrupted_result(
     process.wait()
     epochs_done = torch.load(crashed_dir / "last.pt", weights_only=True)["epoch"]
     assert process.returncode == -signal.SIGKILL
-    assert epochs_done < 3 and "resumed" not in store.names()
+    assert epochs_done < 3 and "resumed" not in nano_store.names()
 
     code, output = run_cli(*crashing, "--resume")
     assert code == 0, output
     assert f"resuming {crashed_dir} after epoch {epochs_done} of 3" in output
-    uninterrupted = train_args(synthetic_set, store, "uninterrupted", "--checkpoint-dir", str(clean_dir), *args)
+    uninterrupted = train_args(synthetic_set, nano_store, "uninterrupted", "--checkpoint-dir", str(clean_dir), *args)
     code, output = run_cli(*uninterrupted)
     assert code == 0, output
 
-    assert store.card("resumed").sha256 == store.card("uninterrupted").sha256
+    assert nano_store.card("resumed").sha256 == nano_store.card("uninterrupted").sha256
     assert read_metrics(crashed_dir, without_timings=True) == read_metrics(clean_dir, without_timings=True)
 
 
 def test_the_explore_phase_weakens_offsets_heading_into_the_interest_quadrant(
-    synthetic_set: Path, store: ModelStore
+    synthetic_set: Path, nano_store: ModelStore
 ) -> None:
     """toward_share: the share of sampling displacement heading into the interest point's quadrant."""
     steered = ["--epochs", "2", "--explore-epochs", "1", "--explore-toward", "0.25", "--explore-away", "1"]
     unsteered = ["--epochs", "2", "--explore-epochs", "1", "--explore-toward", "1", "--explore-away", "1"]
-    assert run_cli(*train_args(synthetic_set, store, "steered", *steered))[0] == 0
-    assert run_cli(*train_args(synthetic_set, store, "unsteered", *unsteered))[0] == 0
+    assert run_cli(*train_args(synthetic_set, nano_store, "steered", *steered))[0] == 0
+    assert run_cli(*train_args(synthetic_set, nano_store, "unsteered", *unsteered))[0] == 0
 
-    runs = store.root.parent / "training"
+    runs = nano_store.root.parent / "training"
     with_steering = [float(row["toward_share"]) for row in read_metrics(runs / "steered")]
     without = [float(row["toward_share"]) for row in read_metrics(runs / "unsteered")]
 
@@ -243,39 +229,45 @@ def test_the_explore_phase_weakens_offsets_heading_into_the_interest_quadrant(
 
 
 def test_bf16_clipping_published_emd_and_decoding_workers_train_together(
-    synthetic_set: Path, store: ModelStore
+    synthetic_set: Path, nano_store: ModelStore
 ) -> None:
     code, output = run_cli(
-        *train_args(synthetic_set, store, "variant", "--epochs", "2", "--precision", "bf16", "--clip-grad", "1.0",
+        *train_args(synthetic_set, nano_store, "variant", "--epochs", "2", "--precision", "bf16", "--clip-grad", "1.0",
                     "--emd", "published", "--optimizer", "adamw", "--weight-decay", "0.05", "--loader-workers", "1")
     )  # fmt: skip
     assert code == 0, output
-    card = store.card("variant")
+    card = nano_store.card("variant")
     assert card.extra["loss"] == "emd (published)"
     assert card.extra["config"]["precision"] == "bf16"
 
 
-def test_single_scores_train_with_mse_and_random_crops(tmp_path: Path, synthetic_set: Path, store: ModelStore) -> None:
+def test_single_scores_train_with_mse_and_random_crops(
+    tmp_path: Path, synthetic_set: Path, nano_store: ModelStore
+) -> None:
     with open(synthetic_set / "labels.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     scores = "".join(f"{row['path']},{float(row['true_score']):.2f}\n" for row in rows)
     (tmp_path / "scores.csv").write_text("image,score\n" + scores)
     data = ["--data", str(tmp_path / "scores.csv"), "--format", "tad66k"]
 
-    code, output = run_cli(*train_args(synthetic_set, store, "tad-style", "--epochs", "2", "--crop-from", "256"), *data)
+    code, output = run_cli(
+        *train_args(synthetic_set, nano_store, "tad-style", "--epochs", "2", "--crop-from", "256"), *data
+    )
 
     assert code == 0, output
-    card = store.card("tad-style")
+    card = nano_store.card("tad-style")
     assert card.extra["loss"] == "mse"
     assert card.metrics["val"]["mean_emd"] is None  # single scores have no distribution to compare
-    code, output = run_cli(*train_args(synthetic_set, store, "wrong-loss", "--loss", "emd"), *data)
+    code, output = run_cli(*train_args(synthetic_set, nano_store, "wrong-loss", "--loss", "emd"), *data)
     assert code == 1 and "--loss emd needs vote distributions" in output
 
 
-def test_evaluate_reports_the_papers_metrics_and_a_calibration_table(synthetic_set: Path, store: ModelStore) -> None:
-    assert run_cli(*train_args(synthetic_set, store, "to-evaluate", "--epochs", "2"))[0] == 0
+def test_evaluate_reports_the_papers_metrics_and_a_calibration_table(
+    synthetic_set: Path, nano_store: ModelStore
+) -> None:
+    assert run_cli(*train_args(synthetic_set, nano_store, "to-evaluate", "--epochs", "2"))[0] == 0
     data = ["--data", str(synthetic_set / "labels.csv"), "--images", str(synthetic_set / "images")]
-    common = ["--models-dir", str(store.root), "--loader-workers", "0", "--no-progress"]
+    common = ["--models-dir", str(nano_store.root), "--loader-workers", "0", "--no-progress"]
 
     code, output = run_cli("evaluate", "--model", "to-evaluate", *data, *common)
     assert code == 0, output

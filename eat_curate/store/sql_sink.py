@@ -142,6 +142,7 @@ class SqlSink:
         self._batches: BatchWriter | None = None
         self._card: dict | None = None
         self._registered: set[str] = set()
+        self._open_run: RunInfo | None = None  # begun and not yet ended
 
     def __repr__(self) -> str:
         return f"SqlSink({describe(self.url)!r})"
@@ -179,6 +180,7 @@ class SqlSink:
     def begin_run(self, run: RunInfo) -> None:
         """Record ``run`` as running (and register its model)."""
         self._save_run(run_record(run, "running"))
+        self._open_run = run
 
     def already_scored(self, items: Sequence[SourceItem], model_id: str) -> set[str]:
         """Keys of ``items`` with a current success of ``model_id`` (rule: ``store.incremental``)."""
@@ -219,8 +221,18 @@ class SqlSink:
     def end_run(self, run: RunInfo, summary: RunSummary, status: str) -> None:
         """Record the run's outcome: status, counts, speed, end time, outputs."""
         self._save_run(run_record(run, status, summary))
+        self._open_run = None
 
     def close(self) -> None:
+        """Record a run that was begun and never ended as interrupted, and release the connections."""
+        try:
+            if self._open_run is not None:
+                self._save_run(run_record(self._open_run, "interrupted"))
+                self._open_run = None
+        finally:
+            self._dispose()
+
+    def _dispose(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
