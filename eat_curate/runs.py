@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import uuid
 from collections import Counter
@@ -27,6 +28,7 @@ class RunInfo:
     sources: list[str]
     engine: str = "local"
     host: str = field(default_factory=socket.gethostname)
+    pid: int = field(default_factory=os.getpid)  # with host: tells a crashed run from a live one
     started_at: datetime = field(default_factory=utc_now)
     options: dict = field(default_factory=dict)
 

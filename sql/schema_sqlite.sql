@@ -57,6 +57,7 @@ CREATE TABLE runs (
 	status VARCHAR(16) NOT NULL,
 	engine VARCHAR(16) NOT NULL,
 	host TEXT NOT NULL,
+	pid INTEGER,
 	sources TEXT NOT NULL,
 	options TEXT NOT NULL,
 	started_at DATETIME NOT NULL,

@@ -12,7 +12,9 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -90,6 +92,21 @@ def test_runs_are_recorded_from_start_to_end_and_the_model_once(db):
         (MODEL, "micro", "micro", False)
     ]
     assert json.loads(models[0]["card"]) == CARD
+
+
+def test_a_run_whose_process_died_is_marked_interrupted_by_the_next_run(db):
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    crashed = replace(run_info("crashed"), pid=int(gone.stdout))  # a process that has exited: as after kill -9
+    live = replace(run_info("live"), started_at=crashed.started_at, pid=os.getpid())
+    for run in (crashed, live):
+        sink = SqlSink(db)
+        sink.begin_run(run)
+        sink._open_run = None  # leave it "running", as a killed process would
+        sink.close()
+
+    SqlSink(db).begin_run(run_info("next"))
+    statuses = {row["run_id"]: row["status"] for row in query(db, "SELECT run_id, status FROM runs")}
+    assert statuses == {"crashed": "interrupted", "live": "running", "next": "running"}
 
 
 # --- crashes and concurrency ------------------------------------------------------------------------

@@ -117,6 +117,7 @@ runs = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("engine", sa.String(16), nullable=False),
     sa.Column("host", sa.Text, nullable=False),
+    sa.Column("pid", sa.Integer),  # the driver's process id on host, to find runs a crash left "running"
     sa.Column("sources", sa.Text, nullable=False),  # JSON list
     sa.Column("options", sa.Text, nullable=False),  # JSON object
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),

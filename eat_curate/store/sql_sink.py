@@ -14,6 +14,7 @@ the card lands in ``models`` once per model id.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TypeVar
@@ -133,6 +134,16 @@ def model_row(model_id: str, card: dict) -> dict:
     }
 
 
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
 class SqlSink:
     """Writes ScoreRecords and runs to ``db`` (a path or an SQLAlchemy URL); see the module doc."""
 
@@ -178,9 +189,25 @@ class SqlSink:
             connection.execute(upsert_statement(engine.dialect.name, schema.runs), [sql_run_row(record)])
 
     def begin_run(self, run: RunInfo) -> None:
-        """Record ``run`` as running (and register its model)."""
+        """Record ``run`` as running (and register its model); runs a crash left "running" become interrupted."""
+        self._mark_crashed_runs(run.host)
         self._save_run(run_record(run, "running"))
         self._open_run = run
+
+    def _mark_crashed_runs(self, host: str) -> None:
+        """Runs of this host still "running" whose process is gone were killed (kill -9, power loss)."""
+        engine, _ = self._ready()
+        runs = schema.runs
+        with engine.connect() as connection:
+            candidates = connection.execute(
+                sa.select(runs.c.run_id, runs.c.pid).where(runs.c.status == "running", runs.c.host == host)
+            ).all()
+        crashed = [row.run_id for row in candidates if row.pid is not None and not process_alive(row.pid)]
+        if crashed:
+            with write_transaction(engine) as connection:
+                connection.execute(
+                    runs.update().where(runs.c.run_id.in_(crashed), runs.c.status == "running").values(status="interrupted")
+                )
 
     def already_scored(self, items: Sequence[SourceItem], model_id: str) -> set[str]:
         """Keys of ``items`` with a current success of ``model_id`` (rule: ``store.incremental``)."""
