@@ -47,7 +47,7 @@ def fetch_debian_wallpapers(cache_dir: Path) -> list[Path]:
             raise PhotoFetchError(
                 f"`{tool}` is not available: fetching Debian's wallpaper photos needs a Debian or Ubuntu system"
             )
-    cache_dir = Path(cache_dir)
+    cache_dir = Path(cache_dir).absolute()  # dpkg runs inside it: relative paths would break
     debs = cache_dir / "debs"
     unpacked = cache_dir / "unpacked"
     debs.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ older one.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -97,7 +98,7 @@ def _configure_sqlite_connection(dbapi_connection: sqlite3.Connection, _record: 
     dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (see _begin_sqlite_transaction)
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_S * 1000}")
-    cursor.execute("PRAGMA journal_mode = WAL")
+    _switch_to_wal(cursor)
     # In WAL mode NORMAL survives any process crash; only a power cut may lose the last commits.
     cursor.execute("PRAGMA synchronous = NORMAL")
     # 64 MB of page cache (default 2 MB): index pages of a million-image database stay in memory
@@ -108,6 +109,20 @@ def _configure_sqlite_connection(dbapi_connection: sqlite3.Connection, _record: 
     cursor.execute("PRAGMA wal_autocheckpoint = 16384")
     cursor.execute(f"PRAGMA journal_size_limit = {64 << 20}")
     cursor.close()
+
+
+def _switch_to_wal(cursor: sqlite3.Cursor) -> None:
+    # Switching a new file to WAL needs an exclusive lock, and SQLite may answer "database is
+    # locked" at once, without the busy handler, while another process creates the same file.
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _begin_sqlite_transaction(connection: sa.Connection) -> None:
