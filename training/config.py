@@ -58,6 +58,9 @@ class TrainConfig:
     clip_grad: float | None = None  # max global gradient norm
     loss: str = "auto"  # auto: EMD on votes, MSE on score/10 for single scores
     emd: str = "per-sample"  # per-sample: mean over images of each image's EMD; published: one sqrt of the batch mean
+    ranking_weight: float = 0.0  # weight of the pairwise ranking loss within groups (generated defects); 0: off
+    ranking_margin: float = 0.5  # the better picture of a pair must lead by this x the difference of their targets
+    ranking_tie_weight: float = 0.0  # pulls together same-target pictures of a group (mirror, re-encoding)
     # Augmentation
     flip: bool = True  # random horizontal flip
     crop_from: int | None = None  # resize to this size, then a random crop to the model's input (TAD66K: 256)
@@ -93,7 +96,8 @@ class TrainConfig:
         for name in ("lr", "cpus_per_worker"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("weight_decay", "warmup_epochs", "explore_epochs", "loader_workers", "gpus_per_worker"):
+        for name in ("weight_decay", "warmup_epochs", "explore_epochs", "loader_workers", "gpus_per_worker",
+                     "ranking_weight", "ranking_margin", "ranking_tie_weight"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}")
         for name in ("explore_toward", "explore_away", "exploit_toward", "exploit_away"):

@@ -212,15 +212,21 @@ class ScoredImages(torch.utils.data.Dataset):
 class Batch:
     pixels: torch.Tensor  # (B, S, S, 3) uint8
     targets: torch.Tensor  # (B, 10) distributions or (B,) scores
-    indices: torch.Tensor  # (B,) positions in the dataset
+    indices: torch.Tensor  # (B,) positions in the dataset (shared by the members of a group)
     failures: list[str]  # decode error kinds of the samples dropped from this batch
 
     def __len__(self) -> int:
         return len(self.indices)
 
 
-def collate(samples: list[dict]) -> Batch:
-    """Stack the decoded samples; dropped ones leave only their error kind."""
+def collate(samples: list[dict | list[dict]]) -> Batch:
+    """Stack the decoded samples; dropped ones leave only their error kind.
+
+    A dataset item may also be a *group*: a list of samples that must share a
+    batch (a photo and its degraded versions). Its members are flattened into
+    the batch and keep the item's index, which is how the loss finds them.
+    """
+    samples = [member for sample in samples for member in (sample if isinstance(sample, list) else [sample])]
     good = [sample for sample in samples if "error" not in sample]
     failures = [sample["error"] for sample in samples if "error" in sample]
     if not good:

@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import torch
 from tqdm import tqdm
@@ -47,6 +48,7 @@ from training.evaluation import Predictions, metrics_of, predict
 from training.labels import LabelSet, read_labels
 from training.losses import emd_loss, score_mse_loss
 from training.metrics import ScoreMetrics
+from training.ranking import pairwise_ranking_loss
 from training.run_state import EpochRecord
 from training.schedule import make_scheduler
 
@@ -56,10 +58,56 @@ class TrainingError(EatCurateError):
 
 
 @dataclass
+class DataSets:
+    """What one run trains on, picks its best epoch by, and reports at the end (may be empty)."""
+
+    train: torch.utils.data.Dataset
+    val: torch.utils.data.Dataset
+    test: torch.utils.data.Dataset
+
+
+class TrainingSource(Protocol):
+    """What the trainer needs from its data.
+
+    :class:`TrainingData` (a label file) is one; the built-in model's recipe
+    supplies generated defects (``training.recipes``). Datasets yield sample
+    dicts for :func:`training.datasets.collate` (or groups of them); the
+    validation and test sets also offer ``items`` with ``score`` (and
+    ``distribution()`` for vote targets), as ``ScoredImages`` does.
+    """
+
+    @property
+    def target(self) -> str: ...  # "votes" (10-bin distributions) or "score"
+
+    def datasets(self, config: TrainConfig, image_size: int) -> DataSets: ...
+
+    def summary(self) -> dict: ...  # for summary.json and the card: at least split, sizes, dropped
+
+    def describe(self) -> str: ...  # the card's training_data line
+
+
+@dataclass
 class TrainingData:
     labels: LabelSet
     split: DataSplit
     dropped: Counter  # images left out before training, by reason
+
+    @property
+    def target(self) -> str:
+        return self.labels.target
+
+    def datasets(self, config: TrainConfig, image_size: int) -> DataSets:
+        if config.crop_from is not None and config.crop_from < image_size:
+            raise ConfigError(f"crop_from {config.crop_from} is smaller than the model's input {image_size}")
+        augmentation = Augmentation(flip=config.flip, crop_from=config.crop_from)
+        return DataSets(
+            ScoredImages(self.split.train, self.target, image_size, augmentation, config.seed),
+            ScoredImages(self.split.val, self.target, image_size),
+            ScoredImages(self.split.test, self.target, image_size),
+        )
+
+    def describe(self) -> str:
+        return f"{self.labels.format} labels {self.labels.source} ({self.target})"
 
     def summary(self) -> dict:
         return {
@@ -147,7 +195,7 @@ class Trainer:
         self,
         config: TrainConfig,
         store: ModelStore,
-        data: TrainingData,
+        data: TrainingSource,
         context: DistributedContext = SINGLE_PROCESS,
         device: torch.device | None = None,
         progress: bool = True,
@@ -172,7 +220,7 @@ class Trainer:
         self.on_epoch = on_epoch
         self.overwrite = overwrite
         self.run_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else default_run_dir(store, config.name)
-        self.loss_kind = _loss_kind(config, data.labels.target)
+        self.loss_kind = _loss_kind(config, data.target)
         self.schedule = config.steering_schedule
 
         self.module, self.init_source = build_model(config, store)
@@ -181,14 +229,8 @@ class Trainer:
         if context.is_distributed:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             self.network = torch.nn.parallel.DistributedDataParallel(self.module, device_ids=device_ids)
-        size = self.module.preset.image_size
-        target = data.labels.target
-        augmentation = Augmentation(flip=config.flip, crop_from=config.crop_from)
-        if config.crop_from is not None and config.crop_from < size:
-            raise ConfigError(f"crop_from {config.crop_from} is smaller than the model's input {size}")
-        self.train_set = ScoredImages(data.split.train, target, size, augmentation, config.seed)
-        self.val_set = ScoredImages(data.split.val, target, size)
-        self.test_set = ScoredImages(data.split.test, target, size)
+        sets = data.datasets(config, self.module.preset.image_size)
+        self.train_set, self.val_set, self.test_set = sets.train, sets.val, sets.test
         share = epoch_order(len(self.train_set), 0, 0, context.rank, context.world)
         self.steps_per_epoch = math.ceil(len(share) / config.batch_size)
         optimizer_class = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
@@ -246,12 +288,21 @@ class Trainer:
 
     # --- one epoch ---------------------------------------------------------------
 
-    def _loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def _loss(self, logits: torch.Tensor, targets: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+        """EMD (vote targets) or MSE (score targets), plus the weighted ranking loss within groups."""
         distribution = self.module.distribution(logits)
-        if self.loss_kind == "emd":
-            return emd_loss(distribution, targets, self.config.emd)
         mean, _ = score_moments(distribution)
-        return score_mse_loss(mean, targets)
+        if self.loss_kind == "emd":
+            loss = emd_loss(distribution, targets, self.config.emd)
+        else:
+            loss = score_mse_loss(mean, targets)
+        if self.config.ranking_weight > 0:
+            target_mean = score_moments(targets)[0] if targets.dim() == 2 else targets
+            ranking = pairwise_ranking_loss(
+                mean, target_mean, groups, self.config.ranking_margin, tie_weight=self.config.ranking_tie_weight
+            )
+            loss = loss + self.config.ranking_weight * ranking
+        return loss
 
     def _train_epoch(self, epoch: int) -> tuple[float, int, int, float]:
         """Mean loss, images, decode failures and img/s of one epoch (over all processes)."""
@@ -276,7 +327,7 @@ class Trainer:
                 pixels = normalize_batch(batch.pixels, self.device)
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
                     logits = self.network(pixels)
-                loss = self._loss(logits, batch.targets.to(self.device))
+                loss = self._loss(logits, batch.targets.to(self.device), batch.indices.to(self.device))
             else:
                 # Every sample of this batch failed to decode. Under DDP every process must
                 # still take the step, so take it with zero gradients.
@@ -409,7 +460,7 @@ class Trainer:
             steering_schedule=self.schedule.to_dict(),
             trained=True,
             source=f"eat-curate train from {self.init_source}",
-            training_data=f"{summary['format']} labels {summary['labels']} ({summary['target']})",
+            training_data=self.data.describe(),
             metrics=metrics,
             scope="trained by eat-curate; see metrics and training_data for what it was trained and validated on",
             extra={
@@ -419,10 +470,18 @@ class Trainer:
                 "dropped_images": summary["dropped"],
                 "epochs": config.epochs,
                 "best_epoch": self.best_epoch,
-                "loss": self.loss_kind if self.loss_kind == "mse" else f"emd ({config.emd})",
+                "loss": self._loss_description(),
                 "config": config.to_dict(),
             },
         )
+
+    def _loss_description(self) -> str:
+        config = self.config
+        loss = self.loss_kind if self.loss_kind == "mse" else f"emd ({config.emd})"
+        if config.ranking_weight > 0:
+            loss += f" + {config.ranking_weight} x pairwise ranking (margin {config.ranking_margin} x target gap"
+            loss += f", ties x {config.ranking_tie_weight})" if config.ranking_tie_weight else ")"
+        return loss
 
 
 def _epoch_line(record: EpochRecord, epochs: int, best: bool) -> str:

@@ -518,6 +518,11 @@ def _create(preset: str, pretrained: bool = False, **kwargs) -> EAT:
 
 
 @register_model
+def eat_nano(pretrained: bool = False, **kwargs) -> EAT:
+    return _create("nano", pretrained, **kwargs)
+
+
+@register_model
 def eat_tiny(pretrained: bool = False, **kwargs) -> EAT:
     return _create("tiny", pretrained, **kwargs)
 

@@ -1,0 +1,42 @@
+"""The built-in model recipe's own steps: the photo split, float16 rounding, and its command line."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from eat_curate.errors import EatCurateError
+from eat_curate.model import EAT
+from training.recipes.default_model import Recipe, main, round_to_float16, split_photos
+
+NAMES = [f"photo{i:02d}" for i in range(23)]
+
+
+def test_whole_photographs_are_split_disjointly_and_the_same_way_every_time():
+    recipe = Recipe()
+    splits = split_photos(NAMES, recipe)
+    assert (len(splits["val"]), len(splits["test"])) == (recipe.val_photos, recipe.test_photos)
+    assert sorted(splits["train"] + splits["val"] + splits["test"]) == NAMES
+    assert split_photos(list(reversed(NAMES)), recipe) == splits  # the order they were found in does not matter
+    assert split_photos(NAMES, Recipe(split_seed=1)) != splits
+
+
+def test_too_few_photographs_to_hold_any_out_is_an_error():
+    with pytest.raises(EatCurateError, match="too few"):
+        split_photos(NAMES[:6], Recipe())
+
+
+def test_rounded_weights_are_exactly_what_a_float16_file_gives_back(micro_preset):
+    model = EAT(micro_preset)
+    round_to_float16(model)
+    for value in model.state_dict().values():
+        if value.is_floating_point():
+            assert torch.equal(value, value.to(torch.float16).to(value.dtype))
+
+
+def test_the_command_explains_itself():
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for option in ("--cache", "--out", "--work", "--device", "--resume", "--epochs", "--lr"):
+        assert option in result.output

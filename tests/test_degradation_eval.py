@@ -1,0 +1,94 @@
+"""The held-out figures of a model trained on generated defects: what they count and when targets are missed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from eat_curate.model import EAT
+from eat_curate.samples import landscape
+from training.degradation_eval import (
+    MEDIUM_STRENGTH,
+    SEEDS,
+    STRENGTHS,
+    evaluate_defects,
+    evaluation_probes,
+    evaluation_views,
+    summarise,
+)
+from training.degradation_targets import CLEAN_MEAN, target_mean
+from training.degradations import DEFECTS
+from training.degraded_data import SourcePhoto
+
+SIZES = [(480, 320), (320, 480)]
+NAMES = ["wide", "tall"]
+
+
+@pytest.fixture(scope="module")
+def probes():
+    return evaluation_probes(SIZES)
+
+
+def oracle_scores(probes) -> np.ndarray:
+    """What a perfect model would say: each probe's target mean (clean, mirrored and re-encoded: 8)."""
+    return np.array([target_mean([probe.strength]) if probe.kind == "defect" else CLEAN_MEAN for probe in probes])
+
+
+def test_every_view_gets_a_clean_a_mirrored_a_reencoded_and_each_defect_at_each_strength(probes):
+    views = sum(len(evaluation_views(size)) for size in SIZES)
+    per_view = 3 + len(DEFECTS) * len(STRENGTHS) * len(SEEDS)
+    assert len(probes) == views * per_view
+    assert {probe.kind for probe in probes} == {"clean", "jpeg95", "mirror", "defect"}
+
+
+def test_a_perfect_model_meets_every_target(probes):
+    report = summarise(probes, oracle_scores(probes), NAMES)
+    assert report.failures == []
+    assert [row.defect for row in report.defects] == list(DEFECTS)
+    for row in report.defects:
+        assert row.pairwise_accuracy == 1.0 and row.srcc == pytest.approx(1.0)
+        assert row.mean_score["0"] == CLEAN_MEAN and row.mean_score["1"] == target_mean([1.0])
+    assert report.stability.jpeg95_mean == 0 and report.stability.mirror_max == 0
+    assert "(target missed)" not in report.table()
+
+
+def test_a_model_blind_to_one_defect_misses_only_that_target(probes):
+    scores = oracle_scores(probes)
+    blind = [i for i, probe in enumerate(probes) if probe.defect == "noise"]
+    scores[blind] = CLEAN_MEAN + 0.01 * np.arange(len(blind)) % 0.5  # noise never lowers the score
+    report = summarise(probes, scores, NAMES)
+    (missed,) = [row for row in report.defects if not row.meets_targets]
+    assert missed.defect == "noise" and missed.pairwise_accuracy < 0.5
+    assert report.failures == [f"noise: pairwise accuracy {missed.pairwise_accuracy:.3f}, SRCC {missed.srcc:.3f}"]
+    assert "| noise (target missed) |" in report.table()
+
+
+def test_pairs_compare_each_view_with_its_own_defect_at_medium_strength(probes):
+    scores = oracle_scores(probes)
+    first_view = [i for i, probe in enumerate(probes) if probe.kind == "defect" and probe.view == 0
+                  and probe.sample.photo == 0 and probe.strength == MEDIUM_STRENGTH and probe.defect == "tilt"]
+    scores[first_view] = 9.5  # one view's tilted copies outscore it
+    row = next(row for row in summarise(probes, scores, NAMES).defects if row.defect == "tilt")
+    views = sum(len(evaluation_views(size)) for size in SIZES)
+    assert row.pairs == views * len(SEEDS)
+    assert row.pairwise_accuracy == pytest.approx(1 - len(first_view) / row.pairs)
+
+
+def test_a_moved_score_under_reencoding_or_mirroring_misses_stability(probes):
+    scores = oracle_scores(probes)
+    scores[[i for i, probe in enumerate(probes) if probe.kind == "mirror"]] = CLEAN_MEAN - 0.3
+    report = summarise(probes, scores, NAMES)
+    assert report.stability.mirror_mean == pytest.approx(0.3) and report.stability.jpeg95_mean == 0
+    assert report.failures == ["stability: JPEG q95 0.000, mirror 0.300"]
+
+
+def test_evaluate_defects_scores_every_probe_with_the_model(micro_preset):
+    torch.manual_seed(0)
+    model = EAT(micro_preset).eval()
+    photos = [SourcePhoto("scene", landscape(1, size=(480, 320)))]
+    report = evaluate_defects(model, photos, torch.device("cpu"), batch_size=64, progress=False)
+    assert report.photos == ["scene"] and len(report.defects) == len(DEFECTS)
+    assert all(1.0 <= row.mean_score["0"] <= 10.0 for row in report.defects)
+    assert report.stability.views == len(evaluation_views((480, 320)))
+    assert report.failures  # an untrained model is blind to its defects

@@ -1,0 +1,237 @@
+"""How well a model orders photos by their generated defects, on photos it never trained on.
+
+For every held-out photo, five clean views (the full frame and four crops of
+80% of each side, one per corner) are scored, as are versions of each view
+with one defect at strengths 0.25, 0.5, 0.75 and 1 (two seeds each), a JPEG
+re-encoding at quality 95 and a mirror image. Per defect type:
+
+- **pairwise accuracy** at medium strength (0.5): the share of (view, seed)
+  pairs where the clean view scores strictly higher than its degraded copy;
+- **SRCC**: Spearman's correlation between the score and the target mean
+  (which falls linearly with strength), pooled over all views and seeds of
+  the type, the clean views counting as strength 0 — so it also demands that
+  the score's drop with strength outweigh the differences between photos.
+
+Stability: how far a clean view's score moves when it is re-encoded at JPEG
+quality 95, and when it is mirrored (mean and largest absolute change).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+
+from eat_curate.model.eat import EAT
+from training.degradation_targets import target_mean
+from training.degradations import DEFECTS, Defect
+from training.degraded_data import DegradedImages, DegradedSample, SourcePhoto
+from training.evaluation import predict
+from training.views import View, full_frame, sub_view
+
+MEDIUM_STRENGTH = 0.5
+STRENGTHS = (0.25, 0.5, 0.75, 1.0)
+SEEDS = (0, 1)
+CORNERS = ((-1, -1), (1, -1), (-1, 1), (1, 1))
+STABILITY_QUALITY = 95
+
+# What the built-in model must reach on held-out photos (issue 7).
+REQUIRED_PAIRWISE_ACCURACY = 0.9
+REQUIRED_SRCC = 0.8
+REQUIRED_STABILITY = 0.1
+
+
+def evaluation_views(size: tuple[int, int]) -> list[View]:
+    frame = full_frame(size)
+    return [frame] + [sub_view(frame, 0.8, corner) for corner in CORNERS]
+
+
+def validation_samples(sizes: list[tuple[int, int]]) -> list[DegradedSample]:
+    """A small fixed set for choosing the best epoch: full frame and centre crop, each defect at 0.5 and 1."""
+    samples = []
+    for photo, size in enumerate(sizes):
+        frame = full_frame(size)
+        for view in (frame, sub_view(frame, 0.8, (0, 0))):
+            samples.append(DegradedSample(photo, view))
+            samples += [DegradedSample(photo, view, (Defect(name, s),)) for name in DEFECTS for s in (0.5, 1.0)]
+    return samples
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One evaluation picture and what it tests."""
+
+    sample: DegradedSample
+    kind: str  # clean | defect | jpeg95 | mirror
+    view: int  # which view of its photo (0 = the full frame)
+    defect: str | None = None
+    strength: float = 0.0
+
+
+def evaluation_probes(sizes: list[tuple[int, int]]) -> list[Probe]:
+    probes = []
+    for photo, size in enumerate(sizes):
+        for index, view in enumerate(evaluation_views(size)):
+            clean = DegradedSample(photo, view)
+            probes.append(Probe(clean, "clean", index))
+            probes.append(Probe(replace(clean, recompress=STABILITY_QUALITY), "jpeg95", index))
+            probes.append(Probe(replace(clean, view=replace(view, mirrored=True)), "mirror", index))
+            for name in DEFECTS:
+                for strength in STRENGTHS:
+                    for seed in SEEDS:
+                        sample = DegradedSample(photo, view, (Defect(name, strength),), seed)
+                        probes.append(Probe(sample, "defect", index, name, strength))
+    return probes
+
+
+@dataclass
+class DefectFigures:
+    defect: str
+    pairwise_accuracy: float  # at MEDIUM_STRENGTH
+    pairs: int
+    srcc: float  # score vs target mean, clean views included as strength 0
+    samples: int
+    mean_score: dict[str, float]  # strength ("0", "0.25", ...) -> mean predicted score
+
+    @property
+    def meets_targets(self) -> bool:
+        return self.pairwise_accuracy >= REQUIRED_PAIRWISE_ACCURACY and self.srcc >= REQUIRED_SRCC
+
+
+@dataclass
+class Stability:
+    jpeg95_mean: float
+    jpeg95_max: float
+    mirror_mean: float
+    mirror_max: float
+    views: int
+
+    @property
+    def meets_targets(self) -> bool:
+        return self.jpeg95_mean <= REQUIRED_STABILITY and self.mirror_mean <= REQUIRED_STABILITY
+
+
+@dataclass
+class DefectReport:
+    photos: list[str]
+    defects: list[DefectFigures]
+    stability: Stability
+    clean_mean: float  # mean score of the clean views
+    clean_std: float
+    failures: list[str] = field(default_factory=list)  # targets missed, in words
+
+    def to_dict(self) -> dict:
+        return {
+            "photos": self.photos,
+            "defects": {figures.defect: _without_name(asdict(figures)) for figures in self.defects},
+            "stability": asdict(self.stability),
+            "clean_mean": self.clean_mean,
+            "clean_std": self.clean_std,
+            "targets": {
+                "pairwise_accuracy": REQUIRED_PAIRWISE_ACCURACY,
+                "srcc": REQUIRED_SRCC,
+                "stability": REQUIRED_STABILITY,
+            },
+            "failures": self.failures,
+        }
+
+    def table(self) -> str:
+        """A Markdown table: one row per defect type, then the stability figures."""
+        header = "| defect | pairwise acc. @0.5 | SRCC | mean score at 0 / 0.25 / 0.5 / 0.75 / 1 |"
+        lines = [header, "|---|---|---|---|"]
+        for row in self.defects:
+            scores = " / ".join(f"{row.mean_score[key]:.2f}" for key in _strength_keys())
+            flag = "" if row.meets_targets else " (target missed)"
+            lines.append(f"| {row.defect}{flag} | {row.pairwise_accuracy:.3f} ({row.pairs} pairs) | {row.srcc:.3f} | {scores} |")
+        stability = self.stability
+        lines.append("")
+        lines.append(
+            f"Stability over {stability.views} clean views: JPEG q95 re-encode moves the score by "
+            f"{stability.jpeg95_mean:.3f} on average (largest {stability.jpeg95_max:.3f}); "
+            f"mirroring by {stability.mirror_mean:.3f} (largest {stability.mirror_max:.3f})."
+        )
+        lines.append(f"Clean views score {self.clean_mean:.2f} +- {self.clean_std:.2f} (target {target_mean(()):.1f}).")
+        return "\n".join(lines)
+
+
+def _without_name(figures: dict) -> dict:
+    return {key: value for key, value in figures.items() if key != "defect"}
+
+
+def _strength_keys() -> list[str]:
+    return ["0"] + [f"{s:g}" for s in STRENGTHS]
+
+
+def summarise(probes: list[Probe], scores: np.ndarray, photo_names: list[str]) -> DefectReport:
+    """The report from every probe's predicted mean score (``scores[i]`` belongs to ``probes[i]``)."""
+    clean: dict[tuple[int, int], float] = {}
+    for probe, score in zip(probes, scores):
+        if probe.kind == "clean":
+            clean[(probe.sample.photo, probe.view)] = float(score)
+    jpeg, mirror = [], []
+    by_defect: dict[str, list[tuple[Probe, float]]] = defaultdict(list)
+    for probe, score in zip(probes, scores):
+        reference = clean[(probe.sample.photo, probe.view)]
+        if probe.kind == "jpeg95":
+            jpeg.append(abs(float(score) - reference))
+        elif probe.kind == "mirror":
+            mirror.append(abs(float(score) - reference))
+        elif probe.kind == "defect":
+            by_defect[probe.defect].append((probe, float(score)))
+    rows = []
+    clean_scores = list(clean.values())
+    for name in DEFECTS:
+        entries = by_defect[name]
+        medium = [(p, s) for p, s in entries if p.strength == MEDIUM_STRENGTH]
+        wins = [clean[(p.sample.photo, p.view)] > s for p, s in medium]
+        strengths = [0.0] * len(clean_scores) + [p.strength for p, _ in entries]
+        predicted = clean_scores + [s for _, s in entries]
+        targets = [target_mean([s]) for s in strengths]
+        srcc = float(spearmanr(predicted, targets)[0]) if np.ptp(predicted) > 0 else math.nan
+        means = {"0": float(np.mean(clean_scores))}
+        for strength in STRENGTHS:
+            means[f"{strength:g}"] = float(np.mean([s for p, s in entries if p.strength == strength]))
+        rows.append(DefectFigures(name, float(np.mean(wins)), len(wins), srcc, len(predicted), means))
+    stability = Stability(
+        float(np.mean(jpeg)), float(np.max(jpeg)), float(np.mean(mirror)), float(np.max(mirror)), len(clean)
+    )
+    failures = [
+        f"{row.defect}: pairwise accuracy {row.pairwise_accuracy:.3f}, SRCC {row.srcc:.3f}"
+        for row in rows
+        if not row.meets_targets
+    ]
+    if not stability.meets_targets:
+        failures.append(f"stability: JPEG q95 {stability.jpeg95_mean:.3f}, mirror {stability.mirror_mean:.3f}")
+    return DefectReport(
+        photos=photo_names,
+        defects=rows,
+        stability=stability,
+        clean_mean=float(np.mean(clean_scores)),
+        clean_std=float(np.std(clean_scores)),
+        failures=failures,
+    )
+
+
+def evaluate_defects(
+    model: EAT,
+    photos: list[SourcePhoto],
+    device: torch.device,
+    precision: str = "fp32",
+    batch_size: int = 32,
+    workers: int = 0,
+    progress: bool = True,
+) -> DefectReport:
+    """Score every probe of ``photos`` with ``model`` (as it is: weights, steering) and summarise."""
+    probes = evaluation_probes([photo.image.size for photo in photos])
+    dataset = DegradedImages(photos, [probe.sample for probe in probes], model.preset.image_size)
+    predictions = predict(
+        model, dataset, list(range(len(dataset))), device, precision, batch_size, workers, progress,
+        description="held-out defects",
+    )
+    scores = np.empty(len(probes), dtype=np.float64)
+    scores[predictions.indices] = predictions.mean
+    return summarise(probes, scores, [photo.name for photo in photos])

@@ -1,0 +1,218 @@
+"""Datasets of source photographs with generated defects, labelled by :mod:`training.degradation_targets`.
+
+- :class:`DegradedGroups` (training): each item is a *group* drawn afresh
+  every epoch: one clean view of a training photo (a random crop or the full
+  frame, maybe mirrored) and versions of that same view with one or two
+  defects at random strengths, or a harmless re-encoding. The trainer keeps a
+  group in one batch, so a ranking loss can compare a photo with its own
+  degraded versions.
+- :class:`DegradedImages` (validation, evaluation): a fixed list of
+  :class:`DegradedSample`, one picture per item.
+
+Samples are (224 x 224 x 3 uint8 pixels, target distribution), made with the
+same ``resize_for_model`` as scoring. Everything is drawn from (seed, epoch,
+item), so a sample is the same in whichever process makes it and after a
+resume.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+from PIL import Image
+
+from eat_curate.scoring.preprocess import resize_for_model
+from training.degradation_targets import target_distribution, target_mean
+from training.degradations import DEFECTS, Defect, apply_pixel_defects, degraded_view
+from training.views import View, full_frame, render, source_extent
+
+WORKING_SHORT_SIDE = 256  # defects are made at this size, then squashed to the model's input like any photo
+
+
+@dataclass(frozen=True)
+class SourcePhoto:
+    name: str
+    image: Image.Image = field(repr=False)  # RGB, decoded once
+
+
+@dataclass(frozen=True)
+class DegradedSample:
+    """One labelled picture: a view of a source photo, its defects, and how it was re-encoded."""
+
+    photo: int  # index into the dataset's photos
+    view: View
+    defects: tuple[Defect, ...] = ()
+    seed: int = 0
+    recompress: int | None = None  # JPEG quality of a final harmless re-encoding, if any
+
+    @property
+    def score(self) -> float:
+        """The target mean score (what ``training.evaluation.metrics_of`` compares with)."""
+        return target_mean(defect.strength for defect in self.defects)
+
+    def distribution(self) -> np.ndarray:
+        return target_distribution(self.score)
+
+    @property
+    def is_clean(self) -> bool:
+        return not any(defect.strength > 0 for defect in self.defects)
+
+
+def render_sample(
+    photos: Sequence[SourcePhoto],
+    sample: DegradedSample,
+    image_size: int,
+    rendered: dict[tuple[int, View], np.ndarray] | None = None,
+) -> np.ndarray:
+    """(S, S, 3) uint8 model pixels of ``sample``.
+
+    ``rendered`` caches views already cut from their photo: the members of a
+    group mostly share one, and cutting it is the costly step.
+    """
+    source = photos[sample.photo].image
+    framed = degraded_view(sample.view, sample.defects, source.size, sample.seed)
+    key = (sample.photo, framed)
+    if rendered is None or key not in rendered:
+        pixels = np.asarray(render(source, framed, WORKING_SHORT_SIDE))
+        if rendered is not None:
+            rendered[key] = pixels
+    else:
+        pixels = rendered[key]
+    picture = Image.fromarray(apply_pixel_defects(pixels, sample.defects, sample.seed))
+    if sample.recompress is not None:
+        buffer = io.BytesIO()
+        picture.save(buffer, format="JPEG", quality=sample.recompress)
+        picture = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+    return resize_for_model(picture, image_size)
+
+
+def _item(
+    photos: Sequence[SourcePhoto],
+    sample: DegradedSample,
+    index: int,
+    image_size: int,
+    rendered: dict[tuple[int, View], np.ndarray] | None = None,
+) -> dict:
+    return {
+        "index": index,
+        "pixels": torch.from_numpy(render_sample(photos, sample, image_size, rendered)),
+        "target": torch.from_numpy(sample.distribution()),
+    }
+
+
+class DegradedImages(torch.utils.data.Dataset):
+    """A fixed list of degraded samples, one picture per item (validation and evaluation)."""
+
+    target = "votes"  # samples carry 10-bin distributions, as AVA's votes do
+
+    def __init__(self, photos: Sequence[SourcePhoto], items: Sequence[DegradedSample], image_size: int) -> None:
+        self.photos = list(photos)
+        self.items = list(items)
+        self.image_size = image_size
+
+    def set_epoch(self, epoch: int) -> None:
+        """Fixed samples: the epoch changes nothing."""
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> dict:
+        return _item(self.photos, self.items[index], index, self.image_size)
+
+
+# --- training groups -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GroupPlan:
+    """How training groups are drawn."""
+
+    size: int = 4  # pictures per group: the clean view and size - 1 variants of it
+    full_frame_share: float = 0.25  # clean views that are the whole photo; the rest are random crops
+    min_crop: float = 0.7  # a clean crop keeps at least this share of the photo's width and height
+    harmless_share: float = 0.25  # variants only mirrored and/or re-encoded (JPEG quality 88-97): same target
+    two_defect_share: float = 0.25  # defective variants that carry two defects instead of one
+    min_strength: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.size < 2:
+            raise ValueError(f"a group needs the clean view and at least one variant, got size {self.size}")
+
+
+def random_clean_view(size: tuple[int, int], plan: GroupPlan, rng: np.random.Generator) -> View:
+    """The full frame or a random crop of at least ``plan.min_crop`` of each side, mirrored half the time."""
+    mirrored = bool(rng.random() < 0.5)
+    frame = full_frame(size)
+    if rng.random() < plan.full_frame_share:
+        return replace(frame, mirrored=mirrored)
+    extent_w, extent_h = source_extent(size)
+    scale = rng.uniform(plan.min_crop, 1.0)
+    stretch = math.sqrt(rng.uniform(0.85, 1.18))  # a slightly different aspect ratio
+    width = min(extent_w, extent_w * scale * stretch)
+    height = min(extent_h, extent_h * scale / stretch)
+    cx = rng.uniform(width / 2, extent_w - width / 2)
+    cy = rng.uniform(height / 2, extent_h - height / 2)
+    return View(cx, cy, width, height, mirrored=mirrored)
+
+
+def random_variant(view: View, photo: int, plan: GroupPlan, rng: np.random.Generator) -> DegradedSample:
+    """``view`` harmlessly changed (mirrored, re-encoded or both), or with one or two defects at random strengths."""
+    seed = int(rng.integers(2**31))
+    if rng.random() < plan.harmless_share:
+        change = int(rng.integers(3))  # 0: mirror, 1: re-encode, 2: both
+        if change != 1:
+            view = replace(view, mirrored=not view.mirrored)
+        quality = int(rng.integers(88, 98)) if change != 0 else None
+        return DegradedSample(photo, view, seed=seed, recompress=quality)
+    count = 2 if rng.random() < plan.two_defect_share else 1
+    names = rng.choice(len(DEFECTS), size=count, replace=False)
+    defects = tuple(Defect(DEFECTS[i], float(rng.uniform(plan.min_strength, 1.0))) for i in sorted(names))
+    return DegradedSample(photo, view, defects, seed)
+
+
+def plan_group(sizes: Sequence[tuple[int, int]], plan: GroupPlan, rng: np.random.Generator) -> list[DegradedSample]:
+    """One training group: a clean view of a random photo first, then its variants."""
+    photo = int(rng.integers(len(sizes)))
+    view = random_clean_view(sizes[photo], plan, rng)
+    return [DegradedSample(photo, view)] + [random_variant(view, photo, plan, rng) for _ in range(plan.size - 1)]
+
+
+class DegradedGroups(torch.utils.data.Dataset):
+    """Training groups drawn afresh every epoch; ``len`` is the number of groups per epoch."""
+
+    target = "votes"
+
+    def __init__(
+        self,
+        photos: Sequence[SourcePhoto],
+        groups_per_epoch: int,
+        image_size: int,
+        plan: GroupPlan = GroupPlan(),
+        seed: int = 0,
+    ) -> None:
+        self.photos = list(photos)
+        self.sizes = [photo.image.size for photo in self.photos]
+        self.groups_per_epoch = groups_per_epoch
+        self.image_size = image_size
+        self.plan = plan
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.groups_per_epoch
+
+    def group(self, index: int) -> list[DegradedSample]:
+        return plan_group(self.sizes, self.plan, np.random.default_rng((self.seed, self.epoch, index)))
+
+    def __getitem__(self, index: int) -> list[dict]:
+        """The group's samples; each carries ``index``, which is how the trainer knows they belong together."""
+        rendered: dict[tuple[int, View], np.ndarray] = {}
+        return [_item(self.photos, sample, index, self.image_size, rendered) for sample in self.group(index)]

@@ -1,0 +1,128 @@
+"""The built-in model's card: what it was trained on, what its score measures and what it does not."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from eat_curate.model.checkpoint import ModelCard
+from training.degradation_eval import DefectReport
+from training.degradation_targets import CLEAN_MEAN, DROP_AT_FULL_STRENGTH, FLOOR_MEAN, SPREAD
+from training.degradations import DEFECTS
+from training.recipes.wallpaper_photos import PhotoFile
+
+SCOPE = (
+    "technical and compositional soundness relative to well-made photos (focus, noise, exposure, contrast, "
+    "colour cast, compression, tilt, off-subject crops); not taste, subject or AVA-style beauty"
+)
+
+NOT_MEASURED = (
+    "Taste, subject matter, emotion, originality, or the AVA notion of beauty: it never saw a human rating. "
+    "Two sound photos of different scenes get similar scores; a sharp, well-exposed photo of nothing "
+    "interesting scores high."
+)
+
+REPLACE_WITH = (
+    "For aesthetic scores, import the published EAT AVA weights (`eat-curate models import eat_ava.pth "
+    "--preset base --name eat-ava`) or train on AVA (`eat-curate train --config ava ...`), then score with "
+    "`--model eat-ava`. A model in your store named like this one shadows it."
+)
+
+DEFECT_AMOUNTS = {
+    "gaussian_blur": "Gaussian blur, sigma 3.5 px at 1",
+    "motion_blur": "straight motion streak, 1 + 19 px at 1, seeded direction",
+    "noise": "shot + read noise in linear light, per channel; std ~0.12 at mid-grey at 1",
+    "underexposure": "-3.5 stops at 1",
+    "overexposure": "+2.5 stops at 1, highlights clipped",
+    "low_contrast": "tonal range squeezed toward mid-grey, to 25% at 1",
+    "colour_cast": "channel gains exp(+-1) along a seeded hue at 1, brightness kept",
+    "jpeg": "JPEG quality 30 * (1/6)^strength: 30 near 0, 12 at 0.5, 5 at 1",
+    "tilt": "rotation up to 12 degrees either way at 1 (same centre; shrunk only as the photo requires)",
+    "off_subject_crop": "crop of 1 - 0.6 x strength of each side pushed to a corner or an edge",
+    "oversaturation": "chroma x (1 + 2.5 x strength)",
+}
+
+
+def training_data_line(photos: list[PhotoFile], splits: dict[str, list[str]], versions: dict[str, str]) -> str:
+    packages = Counter(photo.package for photo in photos)
+    used = ", ".join(f"{package} {versions.get(package, '?')} ({count})" for package, count in sorted(packages.items()))
+    return (
+        f"{len(photos)} real photographs from Debian's wallpaper packages [{used}]; "
+        f"{len(splits['train'])} for training, {len(splits['val'])} to pick the epoch, "
+        f"{len(splits['test'])} held out for the reported figures. Training images: random crops and full "
+        f"frames of the training photos and copies with 1-2 of {len(DEFECTS)} generated defects at random "
+        "strengths; no human ratings."
+    )
+
+
+def description(report: DefectReport, photos: list[PhotoFile], splits: dict[str, list[str]]) -> str:
+    return "\n\n".join(
+        [
+            "A small EAT (preset nano) that ships with eat-curate so that `eat-curate score` gives useful "
+            "culling scores out of the box. It was trained without human ratings: on real photographs and "
+            "copies of them with controlled defects (the degradation-ranking route to aesthetic features "
+            "of the self-supervised aesthetics literature).",
+            f"What the score measures: {SCOPE.split(';')[0]}. An untouched photo like the training photos "
+            f"scores about {CLEAN_MEAN:.0f}; each defect lowers the score in proportion to its strength, "
+            f"{DROP_AT_FULL_STRENGTH:.0f} points at full strength; defects add up (never below "
+            f"{FLOOR_MEAN}). Use it to find the blurred, shaken, noisy, badly exposed, flat, tinted, "
+            "over-compressed, tilted and badly cropped shots of an album.",
+            f"What it does not measure: {NOT_MEASURED}",
+            f"Trained on: {len(splits['train'])} photographs ({', '.join(splits['train'])}); epoch chosen on "
+            f"{', '.join(splits['val'])}; figures below from {', '.join(splits['test'])}, never seen in "
+            "training. Licences: see extra.photographs (GPL-2+ per Debian's copyright files; KDE's own "
+            "metadata says LGPLv3).",
+            "Held-out figures (pairwise accuracy: clean view scored above its copy with the defect at "
+            "strength 0.5; SRCC: score against target over strengths 0-1):\n\n" + report.table(),
+            f"How to replace it: {REPLACE_WITH}",
+        ]
+    )
+
+
+def build_card(
+    name: str,
+    preset: str,
+    trainer_card: ModelCard,
+    report: DefectReport,
+    photos: list[PhotoFile],
+    splits: dict[str, list[str]],
+    versions: dict[str, str],
+    recipe: dict,
+) -> ModelCard:
+    """The final card, from the trainer's card (architecture, steering, validation) and the held-out report."""
+    split_of = {photo: split for split, names in splits.items() for photo in names}
+    return ModelCard(
+        name=name,
+        preset=preset,
+        architecture=trainer_card.architecture,
+        head_mode=trainer_card.head_mode,
+        steering_mode=trainer_card.steering_mode,
+        steering_schedule=trainer_card.steering_schedule,
+        trained=True,
+        source="python -m training.recipes.default_model (eat-curate's own recipe; see extra.recipe)",
+        training_data=training_data_line(photos, splits, versions),
+        metrics={"held_out_defects": report.to_dict(), "trainer": trainer_card.metrics},
+        scope=SCOPE,
+        license=(
+            "training photographs: GPL-2+ per the Debian copyright files of mate-backgrounds and "
+            "plasma-workspace-wallpapers (KDE's metadata.json: LGPLv3); see extra.photographs"
+        ),
+        extra={
+            "description": description(report, photos, splits),
+            "not_measured": NOT_MEASURED,
+            "replace_with": REPLACE_WITH,
+            "targets": {
+                "clean_mean": CLEAN_MEAN,
+                "drop_at_full_strength": DROP_AT_FULL_STRENGTH,
+                "floor_mean": FLOOR_MEAN,
+                "spread_bins": SPREAD,
+                "rule": "mean = max(clean - drop x sum of strengths, floor); a Gaussian over bins 1-10 with that mean",
+            },
+            "defects": DEFECT_AMOUNTS,
+            "photographs": [
+                {**photo.to_dict(), "split": split_of.get(photo.name)}
+                for photo in photos
+            ],
+            "packages": {package: versions.get(package) for package in sorted({p.package for p in photos})},
+            "recipe": recipe,
+        },
+    )
