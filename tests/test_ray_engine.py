@@ -171,7 +171,10 @@ def ray_head(tmp_path):
     dashboard = free_port()
     command = [str(Path(sys.executable).with_name("ray")), "start", "--head", "--block", "--port", str(free_port()),
                "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard), "--num-cpus", "2",
-               "--include-dashboard", "true"]
+               "--include-dashboard", "true",
+               # Ray's fixed defaults (agent 52365, client server 10001) may be taken by the embedded
+               # cluster of other tests; the job agent then never serves and every submit is refused.
+               "--dashboard-agent-listen-port", str(free_port()), "--ray-client-server-port", str(free_port())]
     log = open(tmp_path / "ray-head.log", "w")
     head = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     address = f"http://127.0.0.1:{dashboard}"
@@ -207,8 +210,8 @@ def test_ray_job_submit_of_the_job_entrypoint_to_sqlite_and_postgresql(
                   sys.executable, "-m", "pipelines.score_job", "--source", str(photo_folder),
                   "--model", str(micro_model_path), "--db", target, "--batch-size", "2",
                   "--cpus-per-actor", "0.5", "--decode-cpus", "0.25"]
-        # The dashboard answers before its job agent is up; on a loaded machine that takes minutes.
-        deadline = time.monotonic() + 240
+        # The dashboard answers before its job agent is up; on a loaded machine that takes a while.
+        deadline = time.monotonic() + 120
         while True:
             done = subprocess.run(submit, env=env, capture_output=True, text=True, timeout=300)
             if "No available agent" not in done.stderr + done.stdout or time.monotonic() > deadline:
