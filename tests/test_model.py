@@ -1,7 +1,5 @@
 """The EAT network: shapes, distributions, batch invariance, agreement with the published forward."""
 
-import dataclasses
-
 import pytest
 import timm
 import torch
@@ -196,32 +194,3 @@ def test_unknown_preset_and_head_mode_are_clear_errors():
         get_preset("huge")
     with pytest.raises(ValueError, match="unknown head mode"):
         EAT("tiny", head_mode="sigmoid")
-
-
-# --- the convolutional stem ----------------------------------------------------------------
-
-
-def test_the_conv_stem_gives_the_patch_stems_token_map(micro_preset):
-    conv = EAT(dataclasses.replace(micro_preset, stem="conv")).eval()
-    patch = EAT(micro_preset).eval()
-    images = torch.randn(2, 3, 224, 224)
-    with torch.inference_mode():
-        assert conv.forward_features(images).shape == patch.forward_features(images).shape
-    assert {name.split(".")[1] for name, _ in conv.named_parameters() if name.startswith("patch_proj.")} == {
-        "conv1", "norm1", "conv2", "norm2"
-    }
-
-
-def test_with_the_conv_stem_an_images_output_still_ignores_its_batch_mates(micro_preset):
-    torch.manual_seed(0)
-    model = EAT(dataclasses.replace(micro_preset, stem="conv")).eval()
-    images = torch.randn(8, 3, 224, 224)
-    with torch.inference_mode():
-        together = model(images)
-        alone = torch.cat([model(images[i : i + 1]) for i in range(3)])
-    assert (together[:3] - alone).abs().max().item() <= 1e-5
-
-
-def test_an_unknown_stem_is_a_clear_error(micro_preset):
-    with pytest.raises(ValueError, match="unknown stem 'pixel'"):
-        dataclasses.replace(micro_preset, stem="pixel")

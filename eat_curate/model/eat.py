@@ -87,21 +87,6 @@ class ChannelLayerNorm(nn.Module):
         return self.norm(x)
 
 
-class ConvStem(nn.Module):
-    """(B, 3, S, S) images -> (B, S/4, S/4, dim) tokens by two 3x3 stride-2 convolutions (preset stem "conv")."""
-
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, dim // 2, 3, 2, 1)
-        self.norm1 = ChannelLayerNorm(dim // 2)  # not BatchNorm: a score must not depend on batch-mates
-        self.conv2 = nn.Conv2d(dim // 2, dim, 3, 2, 1)
-        self.norm2 = ChannelLayerNorm(dim)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = F.gelu(self.norm1(self.conv1(images).permute(0, 2, 3, 1)))
-        return self.norm2(self.conv2(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1))
-
-
 class TokenMLP(nn.Module):
     def __init__(self, dim: int, ratio: int) -> None:
         super().__init__()
@@ -386,12 +371,9 @@ class EAT(nn.Module):
         rate = preset.drop_path_rate if drop_path_rate is None else drop_path_rate
         rates = torch.linspace(0, rate, sum(preset.depths)).tolist()
 
-        if preset.stem == "conv":
-            self.patch_proj = ConvStem(dims[0])
-        else:
-            self.patch_proj = nn.Sequential(
-                nn.Conv2d(3, dims[0], preset.patch_size, preset.patch_size), ChannelLayerNorm(dims[0])
-            )
+        self.patch_proj = nn.Sequential(
+            nn.Conv2d(3, dims[0], preset.patch_size, preset.patch_size), ChannelLayerNorm(dims[0])
+        )
         self.stages = nn.ModuleList()
         for i in range(4):
             start = sum(preset.depths[:i])
@@ -431,10 +413,8 @@ class EAT(nn.Module):
         self, images: torch.Tensor, points: list[DeformablePoints] | None = None
     ) -> torch.Tensor:
         """(B, 3, S, S) images -> (B, H, W, C) final feature map; fills ``points`` when given."""
-        if isinstance(self.patch_proj, ConvStem):
-            x = self.patch_proj(images)
-        else:
-            x = self.patch_proj[1](self.patch_proj[0](images).permute(0, 2, 3, 1))
+        x = self.patch_proj[0](images).permute(0, 2, 3, 1)
+        x = self.patch_proj[1](x)
         for i, stage in enumerate(self.stages):
             stage_points: list | None = [] if points is not None else None
             x = stage(x, stage_points)

@@ -10,9 +10,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 
-STEMS = ("patch", "conv")
-
-
 @dataclass(frozen=True)
 class EATPreset:
     name: str
@@ -23,11 +20,6 @@ class EATPreset:
     drop_path_rate: float
     image_size: int = 224
     patch_size: int = 4
-    # "patch": the published patchify (one patch_size x patch_size convolution). "conv": two
-    # 3x3 stride-2 convolutions instead, which learn fine texture (focus, noise) in far fewer
-    # steps when training from scratch (Xiao et al. 2021, "Early convolutions help transformers
-    # see better"); no published checkpoint uses it.
-    stem: str = "patch"
     window_size: int = 7
     mlp_ratio: int = 4
     offset_range_factor: float = 2.0
@@ -37,10 +29,6 @@ class EATPreset:
     stage_specs: tuple[tuple[str, ...], ...] = field(default=())
 
     def __post_init__(self) -> None:
-        if self.stem not in STEMS:
-            raise ValueError(f"preset {self.name}: unknown stem {self.stem!r}; expected one of {', '.join(STEMS)}")
-        if self.stem == "conv" and self.patch_size != 4:
-            raise ValueError(f"preset {self.name}: the conv stem downsamples by 4, not {self.patch_size}")
         if not self.stage_specs:
             specs = (
                 ("L", "S") * (self.depths[0] // 2),
