@@ -158,6 +158,47 @@ def test_an_actor_killed_mid_run_is_replaced_and_nothing_is_lost(ray_local, micr
     assert progress.notes["restarts"] >= 1
 
 
+def test_a_decode_task_whose_worker_dies_is_retried(ray_local, micro_model_path, tmp_path, monkeypatch):
+    import pipelines.ray_engine as ray_engine
+    from eat_curate.scoring.engine import EngineOptions
+    from pipelines.ray_engine import RayEngine, RayOptions
+
+    folder = tmp_path / "photos"
+    for i in range(12):
+        make_photo(folder / f"p{i:02d}.jpg", size=(120, 90), seed=i)
+    crashed = tmp_path / "crashed"
+    decode = ray_engine.decode_batch
+
+    def decode_or_die_once(items, size, draft):
+        if not crashed.exists():  # the first decode task takes its worker process down with it
+            crashed.touch()
+            os._exit(1)
+        return decode(items, size, draft)
+
+    monkeypatch.setattr(ray_engine, "decode_batch", decode_or_die_once)
+    engine = RayEngine(micro_model_path, EngineOptions(batch_size=4),
+                       RayOptions(cpus_per_actor=0.5, decode_cpus=0.25, actors=1))
+    out = tmp_path / "retried.parquet"
+    score_with(engine, folder, out)
+
+    assert crashed.exists()
+    table = pq.read_table(out).to_pylist()
+    assert sorted(Path(row["path"]).name for row in table) == [f"p{i:02d}.jpg" for i in range(12)]
+    assert all(row["error"] is None for row in table)
+
+
+def score_with(engine, folder: Path, out: Path) -> None:
+    from eat_curate.io.sources import iter_items
+    from eat_curate.model.checkpoint import read_card
+    from eat_curate.runs import RunInfo, new_run_id
+    from eat_curate.scoring.run import execute_run
+    from eat_curate.store.sinks import open_sinks
+
+    card = read_card(engine.model_folder)
+    run = RunInfo(new_run_id(), card.model_id, card.name, card.sha256, [str(folder)], engine="ray")
+    execute_run(engine, iter_items([str(folder)]), open_sinks(out=str(out), db=None), run, card, RecordingProgress())
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
