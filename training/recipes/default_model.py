@@ -246,16 +246,19 @@ def run_recipe(
               help="Override the recipe's groups per epoch (quick trials).")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Override the recipe's peak learning rate (trials).")
+@click.option("--ranking-margin", type=click.FloatRange(min=0), default=None,
+              help="Override the recipe's ranking margin, in units of the target gap (trials).")
 @click.option("--resume", is_flag=True,
               help="Continue the run whose checkpoint is in --work (a finished run: measure and write OUT again).")
 def main(cache: Path, out: Path, work: Path, device: str, threads: int | None, workers: int,
-         epochs: int | None, groups_per_epoch: int | None, lr: float | None, resume: bool) -> None:
+         epochs: int | None, groups_per_epoch: int | None, lr: float | None, ranking_margin: float | None,
+         resume: bool) -> None:
     """Train eat-curate's built-in model on real photographs with generated defects, and write it to OUT.
 
     Prints the validation line of every epoch and, at the end, the held-out
     figures per defect type (also written to WORK/report.md and into the card).
     """
-    overrides = {"epochs": epochs, "groups_per_epoch": groups_per_epoch, "lr": lr}
+    overrides = {"epochs": epochs, "groups_per_epoch": groups_per_epoch, "lr": lr, "ranking_margin": ranking_margin}
     recipe = replace(Recipe(), **{key: value for key, value in overrides.items() if value is not None})
     try:
         report, folder = run_recipe(recipe, cache, out, work, device, threads, workers, resume)
