@@ -1,4 +1,4 @@
--- eat-curate schema version 1 for SQLite.
+-- eat-curate schema version 2 for SQLite.
 -- Generated from eat_curate/store/schema.py by `eat-curate db ddl --dialect sqlite`. Do not edit by hand.
 -- `eat-curate db init --db URL` creates the same tables (and upgrades older databases).
 
@@ -98,4 +98,4 @@ CREATE TABLE scores (
 CREATE INDEX ix_scores_model_album_rank ON scores (model_id, album, mean DESC, image_id);
 CREATE INDEX ix_scores_model_mean ON scores (model_id, mean);
 
-INSERT INTO eat_meta ("key", value) VALUES ('schema_version', '1');
+INSERT INTO eat_meta ("key", value) VALUES ('schema_version', '2');

@@ -207,10 +207,39 @@ def test_an_older_database_is_upgraded_by_its_migrations_in_order(tmp_path):
 def test_a_missing_migration_leaves_the_database_as_it_was(tmp_path):
     engine = sa.create_engine(database_url(str(tmp_path / "photos.db")))
     create_or_upgrade(engine)
-    with pytest.raises(StoreError, match="no migration from schema version 1 to 2"):
-        create_or_upgrade(engine, migrations={}, target=schema.SCHEMA_VERSION + 1)
+    current = schema.SCHEMA_VERSION
+    with pytest.raises(StoreError, match=f"no migration from schema version {current} to {current + 1}"):
+        create_or_upgrade(engine, migrations={}, target=current + 1)
     engine.dispose()
-    assert query(str(tmp_path / "photos.db"), "SELECT value FROM eat_meta") == [{"value": "1"}]
+    assert query(str(tmp_path / "photos.db"), "SELECT value FROM eat_meta") == [{"value": str(current)}]
+
+
+def make_version_1_database(db: str) -> None:
+    """The tables as the first release (schema version 1) created them: no runs.pid, two more indexes."""
+    engine = sa.create_engine(database_url(db))
+    with engine.begin() as connection:
+        schema.metadata.create_all(connection)
+        connection.execute(sa.text("ALTER TABLE runs DROP COLUMN pid"))
+        connection.execute(sa.text("CREATE INDEX ix_images_album ON images (album)"))
+        connection.execute(sa.text("CREATE INDEX ix_scores_model_album_mean ON scores (model_id, album, mean)"))
+        connection.execute(schema.eat_meta.insert().values(key="schema_version", value="1"))
+    engine.dispose()
+
+
+def test_a_version_1_database_is_upgraded_on_first_write_and_records_runs_again(db):
+    make_version_1_database(db)
+
+    score_run(SqlSink(db), [[success(1)]])
+
+    assert query(db, "SELECT value FROM eat_meta WHERE key = 'schema_version'") == [{"value": str(schema.SCHEMA_VERSION)}]
+    assert [row["status"] for row in query(db, "SELECT status, pid FROM runs")] == ["completed"]
+    assert query(db, "SELECT pid FROM runs")[0]["pid"] == os.getpid()
+    engine = sa.create_engine(database_url(db))
+    with engine.connect() as connection:
+        indexes = {index["name"] for table in ("images", "scores") for index in sa.inspect(connection).get_indexes(table)}
+    engine.dispose()
+    assert not indexes & {"ix_images_album", "ix_scores_model_album_mean"}
+    assert {"ix_images_path", "ix_scores_model_album_rank"} <= indexes
 
 
 def test_tables_with_our_names_but_not_ours_are_refused(tmp_path):

@@ -33,11 +33,19 @@ PG_CONNECT_TIMEOUT_S = 5
 _PG_SCHEMA_LOCK = 0x6561_7463_7572_6174
 _SQLITE_HEADER = b"SQLite format 3\x00"
 
-# MIGRATIONS[n] upgrades a database at schema version n to n + 1, inside the upgrade transaction.
-# Version 1 is the first released schema, so there is nothing to migrate yet; a v2 adds
-# ``MIGRATIONS[1] = _v1_to_v2`` beside a bump of schema.SCHEMA_VERSION.
+# MIGRATIONS[n] upgrades a database at schema version n to n + 1, inside the upgrade transaction;
+# each bump of schema.SCHEMA_VERSION adds its step here.
 Migration = Callable[[sa.Connection], None]
-MIGRATIONS: dict[int, Migration] = {}
+
+
+def _v1_to_v2(connection: sa.Connection) -> None:
+    """Runs record their driver's process id; two indexes no query used are gone."""
+    connection.execute(sa.text("ALTER TABLE runs ADD COLUMN pid INTEGER"))
+    connection.execute(sa.text("DROP INDEX IF EXISTS ix_images_album"))
+    connection.execute(sa.text("DROP INDEX IF EXISTS ix_scores_model_album_mean"))
+
+
+MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2}
 
 
 # --- URLs --------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from eat_curate.store.bytewise import bytewise
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: runs.pid; see store.database.MIGRATIONS
 NUM_BINS = 10
 
 metadata = sa.MetaData()
