@@ -150,13 +150,14 @@ def jpeg_quality(strength: float) -> int:
 
 def jpeg_blocking(pixels: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
     """Heavy compression: a JPEG round trip at :func:`jpeg_quality`."""
-    return jpeg_round_trip(pixels, jpeg_quality(strength))
+    return from_uint8(jpeg_round_trip(to_uint8(pixels), jpeg_quality(strength)))
 
 
 def jpeg_round_trip(pixels: np.ndarray, quality: int) -> np.ndarray:
+    """(H, W, 3) uint8 ``pixels`` as they come back from a JPEG file of ``quality``."""
     buffer = io.BytesIO()
-    Image.fromarray(to_uint8(pixels)).save(buffer, format="JPEG", quality=quality)
-    return from_uint8(np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")))
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality)
+    return np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
 
 
 PixelDefect = Callable[[np.ndarray, float, np.random.Generator], np.ndarray]
@@ -252,12 +253,23 @@ def apply_pixel_defects(pixels: np.ndarray, defects: Sequence[Defect], seed: int
 
 
 def degrade(
-    source: Image.Image, view: View, defects: Sequence[Defect], seed: int, short_side: int = 256
+    source: Image.Image,
+    view: View,
+    defects: Sequence[Defect],
+    seed: int,
+    short_side: int = 256,
+    rendered: dict[View, np.ndarray] | None = None,
 ) -> np.ndarray:
     """(H, W, 3) uint8: ``view`` of ``source`` with ``defects``, ``short_side`` pixels on its short side.
 
     With no defects (or only strength 0) this is exactly the rendered view.
+    ``rendered`` caches the views already cut from this ``source`` at this
+    ``short_side`` (cutting is the costly step; a photo's variants mostly share one).
     """
     framed = degraded_view(view, defects, source.size, seed)
-    pixels = np.asarray(render(source, framed, short_side))
+    pixels = rendered.get(framed) if rendered is not None else None
+    if pixels is None:
+        pixels = np.asarray(render(source, framed, short_side))
+        if rendered is not None:
+            rendered[framed] = pixels
     return apply_pixel_defects(pixels, defects, seed)

@@ -17,7 +17,6 @@ resume.
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -28,8 +27,8 @@ from PIL import Image
 
 from eat_curate.scoring.preprocess import resize_for_model
 from training.degradation_targets import target_distribution, target_mean
-from training.degradations import DEFECTS, Defect, apply_pixel_defects, degraded_view
-from training.views import View, full_frame, render, source_extent
+from training.degradations import DEFECTS, Defect, degrade, jpeg_round_trip
+from training.views import View, full_frame, source_extent
 
 WORKING_SHORT_SIDE = 256  # defects are made at this size, then squashed to the model's input like any photo
 
@@ -67,28 +66,14 @@ def render_sample(
     photos: Sequence[SourcePhoto],
     sample: DegradedSample,
     image_size: int,
-    rendered: dict[tuple[int, View], np.ndarray] | None = None,
+    rendered: dict[View, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """(S, S, 3) uint8 model pixels of ``sample``.
-
-    ``rendered`` caches views already cut from their photo: the members of a
-    group mostly share one, and cutting it is the costly step.
-    """
+    """(S, S, 3) uint8 model pixels of ``sample``; ``rendered``: see :func:`training.degradations.degrade`."""
     source = photos[sample.photo].image
-    framed = degraded_view(sample.view, sample.defects, source.size, sample.seed)
-    key = (sample.photo, framed)
-    if rendered is None or key not in rendered:
-        pixels = np.asarray(render(source, framed, WORKING_SHORT_SIDE))
-        if rendered is not None:
-            rendered[key] = pixels
-    else:
-        pixels = rendered[key]
-    picture = Image.fromarray(apply_pixel_defects(pixels, sample.defects, sample.seed))
+    pixels = degrade(source, sample.view, sample.defects, sample.seed, WORKING_SHORT_SIDE, rendered)
     if sample.recompress is not None:
-        buffer = io.BytesIO()
-        picture.save(buffer, format="JPEG", quality=sample.recompress)
-        picture = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
-    return resize_for_model(picture, image_size)
+        pixels = jpeg_round_trip(pixels, sample.recompress)
+    return resize_for_model(Image.fromarray(pixels), image_size)
 
 
 def _item(
@@ -96,7 +81,7 @@ def _item(
     sample: DegradedSample,
     index: int,
     image_size: int,
-    rendered: dict[tuple[int, View], np.ndarray] | None = None,
+    rendered: dict[View, np.ndarray] | None = None,
 ) -> dict:
     return {
         "index": index,
@@ -214,5 +199,5 @@ class DegradedGroups(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> list[dict]:
         """The group's samples; each carries ``index``, which is how the trainer knows they belong together."""
-        rendered: dict[tuple[int, View], np.ndarray] = {}
+        rendered: dict[View, np.ndarray] = {}  # views of the group's one photo
         return [_item(self.photos, sample, index, self.image_size, rendered) for sample in self.group(index)]
