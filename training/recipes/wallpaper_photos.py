@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from eat_curate.benchmarks.photos import WALLPAPER_PACKAGES
 from eat_curate.errors import EatCurateError
 from eat_curate.io.decode import open_image
 
@@ -46,7 +47,6 @@ PHOTOGRAPHS: dict[str, str] = {
         )
     },
 }
-PACKAGES = ("gnome-backgrounds", "mate-backgrounds", "plasma-workspace-wallpapers")
 SAME_PICTURE_DIFFERENCE = 6.0  # mean |difference| of 32x32 grey thumbnails (0-255) below which two files are one picture
 
 
@@ -79,7 +79,7 @@ class PhotoFile:
 
 def package_of(path: Path) -> str | None:
     for part in path.parts:
-        if part in PACKAGES:
+        if part in WALLPAPER_PACKAGES:
             return part
     return None
 
