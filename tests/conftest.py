@@ -61,12 +61,12 @@ def synthetic_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def nano_store(tmp_path: Path) -> ModelStore:
-    """A store holding ``nano`` (untrained, seed 0): the starting point of a training run."""
-    from synthetic_aesthetics import NANO_PRESET
+def pico_store(tmp_path: Path) -> ModelStore:
+    """A store holding ``pico`` (untrained, seed 0): the starting point of a training run."""
+    from synthetic_aesthetics import PICO_PRESET
 
     store = ModelStore(tmp_path / "models")
-    store.init(NANO_PRESET, "nano", seed=0)
+    store.init(PICO_PRESET, "pico", seed=0)
     return store
 
 

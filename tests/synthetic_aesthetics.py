@@ -42,10 +42,11 @@ MAX_BLUR = 3.0
 WEIGHTS = {"sharpness": 0.4, "exposure": 0.35, "contrast": 0.15, "composition": 0.1}
 VOTE_COLUMNS = [f"votes_{i}" for i in range(1, 11)]
 
-# The smallest EAT with every block kind (L, S and deformable D): about 60 training img/s on
-# one CPU thread, small enough to learn this set from scratch in a couple of minutes.
-NANO_PRESET = EATPreset(
-    name="nano",
+# A test-only preset, far smaller than the real `nano`: the smallest EAT with every block kind
+# (L, S and deformable D), about 60 training img/s on one CPU thread, small enough to learn this
+# set from scratch in a couple of minutes.
+PICO_PRESET = EATPreset(
+    name="pico",
     dims=(16, 32, 64, 128),
     depths=(1, 1, 2, 2),
     heads=(1, 2, 4, 8),

@@ -2,7 +2,7 @@
 
 The set's true scores follow from sharpness, exposure, contrast and
 composition (see ``synthetic_aesthetics``); votes are sampled around them.
-A short CPU run of the nano preset (8 epochs of 504 images, one thread)
+A short CPU run of the pico preset (8 epochs of 504 images, one thread)
 reaches a validation SRCC of at least 0.9: about 0.95, in about a minute on
 this 2-core machine when it is quiet (the test prints the time and the SRCC
 of every epoch).
@@ -20,7 +20,7 @@ from scipy.stats import spearmanr
 from eat_curate.model.model_store import ModelStore
 from eat_curate.scoring.predictor import Predictor, cpu_has_fast_bf16
 from eat_curate.scoring.preprocess import resize_for_model
-from synthetic_aesthetics import NANO_PRESET, generate
+from synthetic_aesthetics import PICO_PRESET, generate
 from training.config import TrainConfig
 from training.trainer import train
 
@@ -51,11 +51,11 @@ def test_a_small_eat_learns_synthetic_aesthetics_to_srcc_0_9(tmp_path: Path) -> 
     started = time.monotonic()
     truth = generate(tmp_path / "data", TRAIN_IMAGES + VAL_IMAGES, seed=0, val_count=VAL_IMAGES)
     store = ModelStore(tmp_path / "models")
-    store.init(NANO_PRESET, "nano", seed=0)
+    store.init(PICO_PRESET, "pico", seed=0)
     config = TrainConfig(
         data=str(tmp_path / "data" / "labels.csv"),
         images=str(tmp_path / "data" / "images"),
-        init="nano",
+        init="pico",
         name="eat-synthetic",
         **RECIPE,
     )

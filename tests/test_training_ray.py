@@ -34,7 +34,7 @@ def local_ray(tmp_path_factory: pytest.TempPathFactory):
 
 def config(data: Path, name: str, **settings) -> TrainConfig:
     return TrainConfig(
-        data=str(data / "labels.csv"), images=str(data / "images"), init="nano", name=name, **RAY_CONFIG, **settings
+        data=str(data / "labels.csv"), images=str(data / "images"), init="pico", name=name, **RAY_CONFIG, **settings
     )
 
 
@@ -43,13 +43,13 @@ def figures(history) -> list[tuple[float, ...]]:
 
 
 def test_one_ray_worker_trains_exactly_like_the_plain_run(
-    local_ray, synthetic_set: Path, nano_store: ModelStore, tmp_path: Path
+    local_ray, synthetic_set: Path, pico_store: ModelStore, tmp_path: Path
 ) -> None:
     from training.ray_train import train_with_ray
 
-    plain = train(config(synthetic_set, "plain", checkpoint_dir=str(tmp_path / "plain")), nano_store, progress=False)
+    plain = train(config(synthetic_set, "plain", checkpoint_dir=str(tmp_path / "plain")), pico_store, progress=False)
     one_worker = config(synthetic_set, "on-ray", engine="ray", workers=1, checkpoint_dir=str(tmp_path / "ray"))
-    on_ray = train_with_ray(one_worker, nano_store, progress=False)
+    on_ray = train_with_ray(one_worker, pico_store, progress=False)
 
     assert figures(on_ray.history) == figures(plain.history)
     assert on_ray.card.metrics == plain.card.metrics
@@ -57,7 +57,7 @@ def test_one_ray_worker_trains_exactly_like_the_plain_run(
 
 
 def test_two_ray_workers_share_each_epoch_and_save_one_model(
-    local_ray, synthetic_set: Path, nano_store: ModelStore, tmp_path: Path
+    local_ray, synthetic_set: Path, pico_store: ModelStore, tmp_path: Path
 ) -> None:
     run_dir = tmp_path / "ddp"
     result = CliRunner().invoke(
@@ -65,9 +65,9 @@ def test_two_ray_workers_share_each_epoch_and_save_one_model(
         [
             "train", "--engine", "ray", "--workers", "2", "--cpus-per-worker", "0.5",
             "--data", str(synthetic_set / "labels.csv"), "--images", str(synthetic_set / "images"),
-            "--init", "nano", "--name", "ddp",
+            "--init", "pico", "--name", "ddp",
             "--epochs", "2", "--explore-epochs", "1", "--lr", "1e-3", "--threads", "1", "--loader-workers", "0",
-            "--checkpoint-dir", str(run_dir), "--models-dir", str(nano_store.root), "--no-progress", "--json",
+            "--checkpoint-dir", str(run_dir), "--models-dir", str(pico_store.root), "--no-progress", "--json",
         ],  # fmt: skip
     )
 
@@ -75,7 +75,7 @@ def test_two_ray_workers_share_each_epoch_and_save_one_model(
     # Ray relays its processes' own lines into stdout too; the command's JSON comes last.
     lines = result.stdout.splitlines()
     summary = json.loads("\n".join(lines[len(lines) - 1 - lines[::-1].index("{") :]))
-    assert summary["model_id"] == nano_store.card("ddp").model_id and nano_store.card("ddp").trained
+    assert summary["model_id"] == pico_store.card("ddp").model_id and pico_store.card("ddp").trained
     assert summary["data"]["sizes"] == {"train": 36, "val": 2, "test": 2}
     # 36 training images: each of the two ranks trains on its 18 of every epoch's shuffle.
     assert [record.train_images for record in read_metrics_csv(run_dir)] == [36, 36]

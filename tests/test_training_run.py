@@ -1,6 +1,6 @@
 """`eat-curate train` and `eat-curate evaluate`, end to end on real files with a real (small) EAT.
 
-Runs are short (a small synthetic set, a few epochs of the nano preset on one
+Runs are short (a small synthetic set, a few epochs of the pico preset on one
 CPU thread); what they check is the machinery: the run folder, the model
 card, bad data, crash and resume, the explore phase, and evaluation.
 """
@@ -35,7 +35,7 @@ def train_args(data: Path, store: ModelStore, name: str, *extra: str) -> list[st
         "train",
         "--data", str(data / "labels.csv"),
         "--images", str(data / "images"),
-        "--init", "nano",
+        "--init", "pico",
         "--name", name,
         "--epochs", "3",
         "--explore-epochs", "1",
@@ -63,12 +63,12 @@ def read_metrics(run_dir: Path, without_timings: bool = False) -> list[dict]:
     return rows
 
 
-def test_training_saves_the_best_epoch_with_a_complete_card(synthetic_set: Path, nano_store: ModelStore) -> None:
-    code, output = run_cli(*train_args(synthetic_set, nano_store, "eat-synthetic"))
+def test_training_saves_the_best_epoch_with_a_complete_card(synthetic_set: Path, pico_store: ModelStore) -> None:
+    code, output = run_cli(*train_args(synthetic_set, pico_store, "eat-synthetic"))
 
     assert code == 0, output
-    card = nano_store.card("eat-synthetic")
-    assert card.trained and card.preset == "nano"
+    card = pico_store.card("eat-synthetic")
+    assert card.trained and card.preset == "pico"
     assert card.steering_mode == "scheduled"
     assert card.steering_schedule == {
         "explore_epochs": 1,
@@ -80,7 +80,7 @@ def test_training_saves_the_best_epoch_with_a_complete_card(synthetic_set: Path,
     assert card.extra["split_seed"] == 0 and card.extra["epochs"] == 3
     assert card.extra["config"]["lr"] == 1e-3
 
-    run_dir = nano_store.root.parent / "training" / "eat-synthetic"
+    run_dir = pico_store.root.parent / "training" / "eat-synthetic"
     rows = read_metrics(run_dir)
     assert [row["epoch"] for row in rows] == ["1", "2", "3"]
     assert [row["phase"] for row in rows] == ["explore", "exploit", "exploit"]
@@ -96,12 +96,12 @@ def test_training_saves_the_best_epoch_with_a_complete_card(synthetic_set: Path,
     assert "epoch 3/3 [exploit]" in output  # a line of validation metrics per epoch
 
     # The stored model scores, with the exploit rule of its schedule.
-    predictor = Predictor.from_store("eat-synthetic", nano_store, device="cpu", dtype="fp32")
+    predictor = Predictor.from_store("eat-synthetic", pico_store, device="cpu", dtype="fp32")
     assert {block.steering.toward for block in predictor.model.deformable_blocks()} == {1.0}
 
 
 def test_missing_and_broken_images_are_left_out_and_counted(
-    tmp_path: Path, synthetic_set: Path, nano_store: ModelStore
+    tmp_path: Path, synthetic_set: Path, pico_store: ModelStore
 ) -> None:
     data = tmp_path / "data"
     (data / "images").mkdir(parents=True)
@@ -118,7 +118,7 @@ def test_missing_and_broken_images_are_left_out_and_counted(
     header = "path," + ",".join(f"votes_{i}" for i in range(1, 11)) + ",split"
     (data / "labels.csv").write_text("\n".join([header, *good, *bad]) + "\n")
 
-    code, output = run_cli(*train_args(data, nano_store, "with-bad-data", "--epochs", "2", "--json"), stdout_only=True)
+    code, output = run_cli(*train_args(data, pico_store, "with-bad-data", "--epochs", "2", "--json"), stdout_only=True)
 
     assert code == 0, output
     summary = json.loads(output)
@@ -131,34 +131,34 @@ def test_missing_and_broken_images_are_left_out_and_counted(
 
 
 def test_a_malformed_label_file_stops_before_training_with_its_line_number(
-    tmp_path: Path, nano_store: ModelStore
+    tmp_path: Path, pico_store: ModelStore
 ) -> None:
     (tmp_path / "images").mkdir()
     (tmp_path / "labels.csv").write_text("path,score\na.jpg,5\nb.jpg,high\n")
 
-    code, output = run_cli(*train_args(tmp_path, nano_store, "never"))
+    code, output = run_cli(*train_args(tmp_path, pico_store, "never"))
 
     assert code == 1
     assert output.strip().splitlines()[-1].endswith("labels.csv:3: score 'high' is not a number")
-    assert "never" not in nano_store.names()
+    assert "never" not in pico_store.names()
 
 
-def test_an_existing_model_or_run_is_never_overwritten_by_accident(synthetic_set: Path, nano_store: ModelStore) -> None:
-    code, output = run_cli(*train_args(synthetic_set, nano_store, "nano"))
-    assert code == 1 and "model 'nano' already exists" in output
+def test_an_existing_model_or_run_is_never_overwritten_by_accident(synthetic_set: Path, pico_store: ModelStore) -> None:
+    code, output = run_cli(*train_args(synthetic_set, pico_store, "pico"))
+    assert code == 1 and "model 'pico' already exists" in output
 
-    code, _ = run_cli(*train_args(synthetic_set, nano_store, "first", "--epochs", "2"))
+    code, _ = run_cli(*train_args(synthetic_set, pico_store, "first", "--epochs", "2"))
     assert code == 0
-    nano_store.remove("first")
-    code, output = run_cli(*train_args(synthetic_set, nano_store, "first", "--epochs", "2"))
+    pico_store.remove("first")
+    code, output = run_cli(*train_args(synthetic_set, pico_store, "first", "--epochs", "2"))
     assert code == 1 and "already holds a checkpoint" in output and "--resume" in output
 
-    code, output = run_cli(*train_args(synthetic_set, nano_store, "other", "--resume"))
+    code, output = run_cli(*train_args(synthetic_set, pico_store, "other", "--resume"))
     assert code == 1 and "cannot resume" in output and "does not exist" in output
 
 
-def test_resuming_with_other_settings_is_refused(synthetic_set: Path, nano_store: ModelStore, tmp_path: Path) -> None:
-    first_run = train_args(synthetic_set, nano_store, "a", "--epochs", "2", "--checkpoint-dir", str(tmp_path / "run"))
+def test_resuming_with_other_settings_is_refused(synthetic_set: Path, pico_store: ModelStore, tmp_path: Path) -> None:
+    first_run = train_args(synthetic_set, pico_store, "a", "--epochs", "2", "--checkpoint-dir", str(tmp_path / "run"))
     assert run_cli(*first_run)[0] == 0
 
     code, output = run_cli(*first_run, "--resume", "--lr", "5e-4", "--force")
@@ -178,11 +178,11 @@ def _wait_for_checkpoint(process: subprocess.Popen, run_dir: Path, timeout: floa
 
 
 def test_a_run_killed_mid_training_resumes_to_exactly_the_uninterrupted_result(
-    synthetic_set: Path, nano_store: ModelStore, tmp_path: Path
+    synthetic_set: Path, pico_store: ModelStore, tmp_path: Path
 ) -> None:
     crashed_dir, clean_dir = tmp_path / "crashed", tmp_path / "clean"
     args = ["--schedule", "cosine", "--warmup-epochs", "0.5", "--drop-path", "0.1", "--explore-epochs", "1"]
-    crashing = train_args(synthetic_set, nano_store, "resumed", "--checkpoint-dir", str(crashed_dir), *args)
+    crashing = train_args(synthetic_set, pico_store, "resumed", "--checkpoint-dir", str(crashed_dir), *args)
 
     process = subprocess.Popen(
         [sys.executable, "-m", "eat_curate.cli", *crashing],
@@ -197,29 +197,29 @@ def test_a_run_killed_mid_training_resumes_to_exactly_the_uninterrupted_result(
     process.wait()
     epochs_done = torch.load(crashed_dir / "last.pt", weights_only=True)["epoch"]
     assert process.returncode == -signal.SIGKILL
-    assert epochs_done < 3 and "resumed" not in nano_store.names()
+    assert epochs_done < 3 and "resumed" not in pico_store.names()
 
     code, output = run_cli(*crashing, "--resume")
     assert code == 0, output
     assert f"resuming {crashed_dir} after epoch {epochs_done} of 3" in output
-    uninterrupted = train_args(synthetic_set, nano_store, "uninterrupted", "--checkpoint-dir", str(clean_dir), *args)
+    uninterrupted = train_args(synthetic_set, pico_store, "uninterrupted", "--checkpoint-dir", str(clean_dir), *args)
     code, output = run_cli(*uninterrupted)
     assert code == 0, output
 
-    assert nano_store.card("resumed").sha256 == nano_store.card("uninterrupted").sha256
+    assert pico_store.card("resumed").sha256 == pico_store.card("uninterrupted").sha256
     assert read_metrics(crashed_dir, without_timings=True) == read_metrics(clean_dir, without_timings=True)
 
 
 def test_the_explore_phase_weakens_offsets_heading_into_the_interest_quadrant(
-    synthetic_set: Path, nano_store: ModelStore
+    synthetic_set: Path, pico_store: ModelStore
 ) -> None:
     """toward_share: the share of sampling displacement heading into the interest point's quadrant."""
     steered = ["--epochs", "2", "--explore-epochs", "1", "--explore-toward", "0.25", "--explore-away", "1"]
     unsteered = ["--epochs", "2", "--explore-epochs", "1", "--explore-toward", "1", "--explore-away", "1"]
-    assert run_cli(*train_args(synthetic_set, nano_store, "steered", *steered))[0] == 0
-    assert run_cli(*train_args(synthetic_set, nano_store, "unsteered", *unsteered))[0] == 0
+    assert run_cli(*train_args(synthetic_set, pico_store, "steered", *steered))[0] == 0
+    assert run_cli(*train_args(synthetic_set, pico_store, "unsteered", *unsteered))[0] == 0
 
-    runs = nano_store.root.parent / "training"
+    runs = pico_store.root.parent / "training"
     with_steering = [float(row["toward_share"]) for row in read_metrics(runs / "steered")]
     without = [float(row["toward_share"]) for row in read_metrics(runs / "unsteered")]
 
@@ -229,20 +229,20 @@ def test_the_explore_phase_weakens_offsets_heading_into_the_interest_quadrant(
 
 
 def test_bf16_clipping_published_emd_and_decoding_workers_train_together(
-    synthetic_set: Path, nano_store: ModelStore
+    synthetic_set: Path, pico_store: ModelStore
 ) -> None:
     code, output = run_cli(
-        *train_args(synthetic_set, nano_store, "variant", "--epochs", "2", "--precision", "bf16", "--clip-grad", "1.0",
+        *train_args(synthetic_set, pico_store, "variant", "--epochs", "2", "--precision", "bf16", "--clip-grad", "1.0",
                     "--emd", "published", "--optimizer", "adamw", "--weight-decay", "0.05", "--loader-workers", "1")
     )  # fmt: skip
     assert code == 0, output
-    card = nano_store.card("variant")
+    card = pico_store.card("variant")
     assert card.extra["loss"] == "emd (published)"
     assert card.extra["config"]["precision"] == "bf16"
 
 
 def test_single_scores_train_with_mse_and_random_crops(
-    tmp_path: Path, synthetic_set: Path, nano_store: ModelStore
+    tmp_path: Path, synthetic_set: Path, pico_store: ModelStore
 ) -> None:
     with open(synthetic_set / "labels.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -251,23 +251,23 @@ def test_single_scores_train_with_mse_and_random_crops(
     data = ["--data", str(tmp_path / "scores.csv"), "--format", "tad66k"]
 
     code, output = run_cli(
-        *train_args(synthetic_set, nano_store, "tad-style", "--epochs", "2", "--crop-from", "256"), *data
+        *train_args(synthetic_set, pico_store, "tad-style", "--epochs", "2", "--crop-from", "256"), *data
     )
 
     assert code == 0, output
-    card = nano_store.card("tad-style")
+    card = pico_store.card("tad-style")
     assert card.extra["loss"] == "mse"
     assert card.metrics["val"]["mean_emd"] is None  # single scores have no distribution to compare
-    code, output = run_cli(*train_args(synthetic_set, nano_store, "wrong-loss", "--loss", "emd"), *data)
+    code, output = run_cli(*train_args(synthetic_set, pico_store, "wrong-loss", "--loss", "emd"), *data)
     assert code == 1 and "--loss emd needs vote distributions" in output
 
 
 def test_evaluate_reports_the_papers_metrics_and_a_calibration_table(
-    synthetic_set: Path, nano_store: ModelStore
+    synthetic_set: Path, pico_store: ModelStore
 ) -> None:
-    assert run_cli(*train_args(synthetic_set, nano_store, "to-evaluate", "--epochs", "2"))[0] == 0
+    assert run_cli(*train_args(synthetic_set, pico_store, "to-evaluate", "--epochs", "2"))[0] == 0
     data = ["--data", str(synthetic_set / "labels.csv"), "--images", str(synthetic_set / "images")]
-    common = ["--models-dir", str(nano_store.root), "--loader-workers", "0", "--no-progress"]
+    common = ["--models-dir", str(pico_store.root), "--loader-workers", "0", "--no-progress"]
 
     code, output = run_cli("evaluate", "--model", "to-evaluate", *data, *common)
     assert code == 0, output
