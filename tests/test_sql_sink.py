@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -59,6 +60,74 @@ def test_a_write_fills_images_and_scores_with_the_album_copied_in(db):
             "format": "JPEG",
             "extra": '{"camera": "x100"}',
         }
+    ]
+
+
+def test_one_sink_moving_between_new_and_existing_rows_leaves_each_image_s_latest_outcome(db):
+    # PostgreSQL inserts new rows with a plain INSERT and falls back to the upsert when a key exists,
+    # then upserts for a while: these batches take each of those ways, with scores and errors
+    # superseding each other on the way.
+    sink = SqlSink(db)
+    try:
+        sink.write([success(i) for i in range(10)] + [failure(10)])  # all new
+        sink.write([success(i, run="run-2", mean=7.0) for i in range(5, 15)])  # 5..10 exist; 10 was an error
+        sink.write([success(i) for i in range(20, 25)])  # new, right after a conflict
+        sink.write([failure(20), success(30), failure(31)])  # an error replaces a score; new error rows
+        sink.write([success(31, run="run-3"), failure(20, run="run-3")])  # a score replaces an error; error again
+        sink.write([success(i, run="run-4") for i in range(40, 45)])  # new again
+    finally:
+        sink.close()
+
+    scores = {row["image_id"]: (row["run_id"], row["mean"]) for row in query(db, "SELECT * FROM scores")}
+    expected = {f"img-{i}": ("run-1", 5.5) for i in [*range(5), *range(21, 25), 30]}
+    expected |= {f"img-{i}": ("run-2", 7.0) for i in range(5, 15)}
+    expected |= {"img-31": ("run-3", 5.5)} | {f"img-{i}": ("run-4", 5.5) for i in range(40, 45)}
+    assert scores == expected
+    assert query(db, "SELECT image_id, run_id, kind FROM errors") == [
+        {"image_id": "img-20", "run_id": "run-3", "kind": "truncated"}
+    ]
+    images = query(db, "SELECT image_id, bytes FROM images")
+    assert sorted(row["image_id"] for row in images) == sorted([*expected, "img-20"])
+    assert all(row["bytes"] == 1000 + int(row["image_id"][4:]) for row in images)
+
+
+@pytest.mark.postgres
+def test_a_row_another_writer_commits_meanwhile_is_updated_not_a_conflict(pg_url):
+    other = sa.create_engine(database_url(pg_url))
+    create_or_upgrade(other)
+    failed = []
+
+    def write(sink: SqlSink) -> None:
+        try:
+            sink.write([success(1, run="mine"), success(2, run="mine")])
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            failed.append(error)
+
+    try:
+        with other.connect() as connection:
+            transaction = connection.begin()
+            connection.execute(sa.text(
+                "INSERT INTO images (image_id, path, updated_at) VALUES ('img-1', '/elsewhere/1.jpg', now())"
+            ))
+            sink = SqlSink(pg_url)
+            writer = threading.Thread(target=write, args=(sink,))
+            writer.start()
+            writer.join(timeout=1)
+            assert writer.is_alive()  # waits on the other writer's uncommitted img-1
+            transaction.commit()
+        writer.join(timeout=30)
+        assert not writer.is_alive() and not failed, failed
+        sink.close()
+    finally:
+        other.dispose()
+
+    assert query(pg_url, "SELECT image_id, path FROM images ORDER BY image_id") == [
+        {"image_id": "img-1", "path": "/photos/1.jpg"},
+        {"image_id": "img-2", "path": "/photos/2.jpg"},
+    ]
+    assert [row["image_id"] for row in query(pg_url, "SELECT image_id FROM scores ORDER BY image_id")] == [
+        "img-1",
+        "img-2",
     ]
 
 

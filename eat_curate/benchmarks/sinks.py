@@ -32,8 +32,8 @@ from eat_curate.runs import RunInfo, RunSummary
 from eat_curate.store import schema
 from eat_curate.store.database import create_engine, create_or_upgrade, database_url, describe, write_transaction
 from eat_curate.store.parquet_sink import ParquetSink
-from eat_curate.store.sql_sink import SqlSink, image_row, score_row
-from eat_curate.store.sql_writers import upsert_statement
+from eat_curate.store.sql_sink import SqlSink
+from eat_curate.store.sql_writers import image_row, score_row, upsert_statement
 
 DEFAULT_PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 MODEL_ID = "bench@000000000000"

@@ -16,25 +16,18 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Sequence
-from datetime import datetime
 from typing import TypeVar
 
 import sqlalchemy as sa
 
 from eat_curate.io.sources import SourceItem
-from eat_curate.records import NUM_BINS, ScoreRecord, utc_now
+from eat_curate.records import ScoreRecord, utc_now
 from eat_curate.runs import RunInfo, RunSummary
 from eat_curate.store import schema
 from eat_curate.store.database import create_engine, create_or_upgrade, database_url, describe, write_transaction
 from eat_curate.store.incremental import item_version, stored_versions
 from eat_curate.store.run_history import run_record, sql_run_row
-from eat_curate.store.sql_writers import (
-    BatchWriter,
-    RowBatch,
-    batch_writer_for,
-    insert_if_absent_statement,
-    upsert_statement,
-)
+from eat_curate.store.sql_writers import BatchWriter, batch_writer_for, insert_if_absent_statement, upsert_statement
 
 # Ids per lookup query: far below SQLite's 32,766 and PostgreSQL's 65,535 bound parameters.
 _LOOKUP_CHUNK = 10_000
@@ -60,65 +53,6 @@ T = TypeVar("T")
 def _chunks(values: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
-
-
-def _int(value) -> int | None:
-    return None if value is None else int(value)
-
-
-def _float(value) -> float | None:
-    return None if value is None else float(value)
-
-
-def image_row(record: ScoreRecord, now: datetime) -> dict:
-    # int()/float(): engines may hand over NumPy scalars, which drivers do not all accept.
-    return {
-        "image_id": record.image_id,
-        "path": record.path,
-        "album": record.album,
-        "content_hash": record.content_hash,
-        "bytes": _int(record.bytes),
-        "mtime": _float(record.mtime),
-        "width": _int(record.width),
-        "height": _int(record.height),
-        "oriented_width": _int(record.oriented_width),
-        "oriented_height": _int(record.oriented_height),
-        "format": record.format,
-        "phash": _int(record.phash),
-        "captured_at": record.captured_at,
-        "extra": json.dumps(record.extra, ensure_ascii=False, default=str) if record.extra else None,
-        "updated_at": now,
-    }
-
-
-def score_row(record: ScoreRecord) -> dict:
-    if record.probabilities is None or len(record.probabilities) != NUM_BINS:
-        raise ValueError(f"record for {record.path} has no {NUM_BINS}-bin distribution but no error either")
-    row = {
-        "image_id": record.image_id,
-        "model_id": record.model_id,
-        "album": record.album,
-        "run_id": record.run_id,
-        "mean": float(record.mean),
-        "std": float(record.std),
-        "scored_at": record.scored_at,
-        "scored_bytes": _int(record.bytes),
-        "scored_mtime": _float(record.mtime),
-        "scored_content_hash": record.content_hash,
-    }
-    row.update({f"p{i}": float(p) for i, p in enumerate(record.probabilities, start=1)})
-    return row
-
-
-def error_row(record: ScoreRecord) -> dict:
-    return {
-        "image_id": record.image_id,
-        "model_id": record.model_id,
-        "run_id": record.run_id,
-        "kind": record.error_kind,
-        "message": record.error or "",
-        "at": record.scored_at,
-    }
 
 
 def model_row(model_id: str, card: dict) -> dict:
@@ -235,13 +169,8 @@ class SqlSink:
         if not records:
             return
         engine, batches = self._ready()
-        latest = {(record.image_id, record.model_id): record for record in records}.values()
-        now = utc_now()
-        batch = RowBatch(
-            images=list({record.image_id: image_row(record, now) for record in latest}.values()),
-            scores=[score_row(record) for record in latest if record.ok],
-            errors=[error_row(record) for record in latest if not record.ok],
-        )
+        latest = list({(record.image_id, record.model_id): record for record in records}.values())
+        batch = batches.rows(latest, utc_now())
         with write_transaction(engine) as connection:
             batches.write(connection, batch)
 
