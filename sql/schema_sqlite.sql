@@ -1,4 +1,4 @@
--- eat-curate schema version 2 for SQLite.
+-- eat-curate schema version 3 for SQLite.
 -- Generated from eat_curate/store/schema.py by `eat-curate db ddl --dialect sqlite`. Do not edit by hand.
 -- `eat-curate db init --db URL` creates the same tables (and upgrades older databases).
 
@@ -36,7 +36,6 @@ CREATE TABLE images (
 	updated_at DATETIME NOT NULL,
 	PRIMARY KEY (image_id)
 );
-CREATE INDEX ix_images_content_hash ON images (content_hash);
 CREATE INDEX ix_images_path ON images (path);
 
 CREATE TABLE models (
@@ -96,6 +95,5 @@ CREATE TABLE scores (
 	PRIMARY KEY (image_id, model_id)
 );
 CREATE INDEX ix_scores_model_album_rank ON scores (model_id, album, mean DESC, image_id);
-CREATE INDEX ix_scores_model_mean ON scores (model_id, mean);
 
-INSERT INTO eat_meta ("key", value) VALUES ('schema_version', '2');
+INSERT INTO eat_meta ("key", value) VALUES ('schema_version', '3');

@@ -283,20 +283,32 @@ def test_a_missing_migration_leaves_the_database_as_it_was(tmp_path):
     assert query(str(tmp_path / "photos.db"), "SELECT value FROM eat_meta") == [{"value": str(current)}]
 
 
-def make_version_1_database(db: str) -> None:
-    """The tables as the first release (schema version 1) created them: no runs.pid, two more indexes."""
+# Indexes of older versions that later ones dropped: (version that dropped it, name, definition).
+_DROPPED_INDEXES = [
+    (2, "ix_images_album", "images (album)"),
+    (2, "ix_scores_model_album_mean", "scores (model_id, album, mean)"),
+    (3, "ix_images_content_hash", "images (content_hash)"),
+    (3, "ix_scores_model_mean", "scores (model_id, mean)"),
+]
+
+
+def make_old_database(db: str, version: int) -> None:
+    """The tables as schema ``version`` (1 or 2) created them: version 1 had no runs.pid; both had more indexes."""
     engine = sa.create_engine(database_url(db))
     with engine.begin() as connection:
         schema.metadata.create_all(connection)
-        connection.execute(sa.text("ALTER TABLE runs DROP COLUMN pid"))
-        connection.execute(sa.text("CREATE INDEX ix_images_album ON images (album)"))
-        connection.execute(sa.text("CREATE INDEX ix_scores_model_album_mean ON scores (model_id, album, mean)"))
-        connection.execute(schema.eat_meta.insert().values(key="schema_version", value="1"))
+        if version < 2:
+            connection.execute(sa.text("ALTER TABLE runs DROP COLUMN pid"))
+        for dropped_in, name, definition in _DROPPED_INDEXES:
+            if dropped_in > version:
+                connection.execute(sa.text(f"CREATE INDEX {name} ON {definition}"))
+        connection.execute(schema.eat_meta.insert().values(key="schema_version", value=str(version)))
     engine.dispose()
 
 
-def test_a_version_1_database_is_upgraded_on_first_write_and_records_runs_again(db):
-    make_version_1_database(db)
+@pytest.mark.parametrize("version", [1, 2])
+def test_an_older_database_is_upgraded_on_first_write_and_records_runs_again(db, version):
+    make_old_database(db, version)
 
     score_run(SqlSink(db), [[success(1)]])
 
@@ -307,8 +319,8 @@ def test_a_version_1_database_is_upgraded_on_first_write_and_records_runs_again(
     with engine.connect() as connection:
         indexes = {index["name"] for table in ("images", "scores") for index in sa.inspect(connection).get_indexes(table)}
     engine.dispose()
-    assert not indexes & {"ix_images_album", "ix_scores_model_album_mean"}
-    assert {"ix_images_path", "ix_scores_model_album_rank"} <= indexes
+    assert not indexes & {name for _, name, _ in _DROPPED_INDEXES}
+    assert indexes == {"ix_images_path", "ix_scores_model_album_rank"}
 
 
 def test_tables_with_our_names_but_not_ours_are_refused(tmp_path):

@@ -45,7 +45,13 @@ def _v1_to_v2(connection: sa.Connection) -> None:
     connection.execute(sa.text("DROP INDEX IF EXISTS ix_scores_model_album_mean"))
 
 
-MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2}
+def _v2_to_v3(connection: sa.Connection) -> None:
+    """Two indexes no query reads, which every write paid for, are gone (by content hash; scores by model and mean)."""
+    connection.execute(sa.text("DROP INDEX IF EXISTS ix_images_content_hash"))
+    connection.execute(sa.text("DROP INDEX IF EXISTS ix_scores_model_mean"))
+
+
+MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 # --- URLs --------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from eat_curate.store.bytewise import bytewise
 
-SCHEMA_VERSION = 2  # 2: runs.pid; see store.database.MIGRATIONS
+SCHEMA_VERSION = 3  # 2: runs.pid; 3: two write-only indexes dropped; see store.database.MIGRATIONS
 NUM_BINS = 10
 
 metadata = sa.MetaData()
@@ -52,7 +52,6 @@ images = sa.Table(
     sa.Column("extra", sa.Text),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_images_path", "path"),
-    sa.Index("ix_images_content_hash", "content_hash"),
 )
 
 scores = sa.Table(
@@ -71,7 +70,6 @@ scores = sa.Table(
     sa.Column("scored_bytes", sa.BigInteger),
     sa.Column("scored_mtime", sa.Float(53)),
     sa.Column("scored_content_hash", sa.String(64)),
-    sa.Index("ix_scores_model_mean", "model_id", "mean"),  # filters by score across albums
 )
 
 # The read side's order (album ranks, album statistics): rows of one model and album by
