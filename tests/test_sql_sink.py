@@ -239,6 +239,19 @@ def test_two_processes_writing_one_sqlite_file_at_once_both_finish(tmp_path):
     assert query(db, "SELECT COUNT(*) AS n FROM images") == [{"n": 7500}]
 
 
+@pytest.mark.postgres
+def test_two_processes_writing_the_same_images_into_postgresql_at_once_both_finish(pg_url):
+    # Both race to create the tables, then write images 1000..4999 at about the same time: new rows
+    # go in with a plain INSERT, and a key the other writer commits first makes the batch an upsert.
+    writers = [start_writer(pg_url, first, 25, 200) for first in (0, 1000)]
+    results = [writer.communicate(timeout=120) for writer in writers]
+
+    for writer, (_, stderr) in zip(writers, results):
+        assert writer.returncode == 0, stderr
+    assert query(pg_url, "SELECT COUNT(*) AS n, COUNT(DISTINCT image_id) AS ids FROM scores") == [{"n": 6000, "ids": 6000}]
+    assert query(pg_url, "SELECT COUNT(*) AS n FROM images") == [{"n": 6000}]
+
+
 # --- the schema version -------------------------------------------------------------------------------
 
 
