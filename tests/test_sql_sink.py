@@ -91,6 +91,18 @@ def test_one_sink_moving_between_new_and_existing_rows_leaves_each_image_s_lates
     assert all(row["bytes"] == 1000 + int(row["image_id"][4:]) for row in images)
 
 
+def test_a_success_without_a_distribution_is_refused_and_its_batch_writes_nothing(db):
+    score_run(SqlSink(db), [[success(1)]])
+    broken = replace(success(3), probabilities=None)
+    sink = SqlSink(db)
+    try:
+        with pytest.raises(ValueError, match="img-3|/photos/3.jpg"):
+            sink.write([success(1, run="run-2", mean=9.0), success(2), broken])
+    finally:
+        sink.close()
+    assert query(db, "SELECT image_id, run_id FROM scores") == [{"image_id": "img-1", "run_id": "run-1"}]
+    assert query(db, "SELECT image_id FROM images") == [{"image_id": "img-1"}]
+
 @pytest.mark.postgres
 def test_a_row_another_writer_commits_meanwhile_is_updated_not_a_conflict(pg_url):
     other = sa.create_engine(database_url(pg_url))

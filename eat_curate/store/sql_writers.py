@@ -6,24 +6,26 @@ in the batch), ``scores`` from the successes and ``errors`` from the failures.
 Each table is upserted by primary key; a score removes the error it
 supersedes and an error the score it supersedes.
 
-A writer turns the records into rows (``rows``, outside any transaction:
-a bad record fails before anything is sent) and applies them inside the
-caller's transaction (``write``).
+A writer checks the records and prepares their rows (``rows``, outside any
+transaction: a bad record fails before anything is sent) and applies them
+inside the caller's transaction (``write``).
 
 - SQLite: an ``executemany`` of ``INSERT ... ON CONFLICT DO UPDATE`` (and of
   ``DELETE``) per table: prepared once, the rows stream through it.
-- PostgreSQL: one binary ``COPY`` of one tuple per record (built straight from
-  the record, no dict) into a session-private staging table, then one round
-  trip of set-based ``INSERT ... SELECT ... ON CONFLICT DO UPDATE`` and
-  ``DELETE ... USING`` statements for the three tables. The staging table is
-  created once per connection and emptied at every commit, so one batch per
-  transaction.
+- PostgreSQL: one binary ``COPY`` of one tuple per record (built from the
+  record while the COPY streams, no dict) into a session-private staging
+  table, then one round trip of set-based statements for the three tables:
+  a plain ``INSERT ... SELECT`` where the keys are expected to be new (falling
+  back to ``INSERT ... SELECT ... ON CONFLICT DO UPDATE`` on a unique
+  violation, see ``PostgresBatchWriter``), and ``DELETE ... USING`` for the
+  superseded rows. The staging table is created once per connection and
+  emptied at every commit, so one batch per transaction.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
@@ -245,11 +247,8 @@ _NO_SCORE = (None,) * (NUM_BINS + 2)
 
 def _staged_row(record: ScoreRecord, now: datetime, is_image: bool) -> tuple:
     """The staging row of ``record``: what image_row and score_row or error_row hold, as one tuple."""
-    if record.error_kind is None:
-        probabilities = record.probabilities
-        if probabilities is None or len(probabilities) != NUM_BINS:
-            raise ValueError(f"record for {record.path} has no {NUM_BINS}-bin distribution but no error either")
-        outcome = (*map(float, probabilities), float(record.mean), float(record.std), record.scored_at, None, None)
+    if record.error_kind is None:  # PostgresBatchWriter.rows checked the distribution
+        outcome = (*map(float, record.probabilities), float(record.mean), float(record.std), record.scored_at, None, None)
     else:
         outcome = (*_NO_SCORE, record.scored_at, record.error_kind, record.error or "")
     extra = record.extra
@@ -335,7 +334,7 @@ class _InsertFirst:
 
 @dataclass
 class StagedBatch:
-    rows: list[tuple]  # one per record, see _STAGED_COLUMNS
+    rows: Iterator[tuple]  # one per record, see _STAGED_COLUMNS; read once, by the COPY
     scores: bool  # holds a success
     errors: bool  # holds a failure
 
@@ -388,8 +387,12 @@ class PostgresBatchWriter:
         self._insert_first = {step.table: _InsertFirst() for step in (self._images, self._scores, self._errors)}
 
     def rows(self, records: Sequence[ScoreRecord], now: datetime) -> StagedBatch:
+        for record in records:
+            if record.error_kind is None and (record.probabilities is None or len(record.probabilities) != NUM_BINS):
+                raise ValueError(f"record for {record.path} has no {NUM_BINS}-bin distribution but no error either")
         last = {record.image_id: position for position, record in enumerate(records)}
-        rows = [_staged_row(record, now, last[record.image_id] == position) for position, record in enumerate(records)]
+        # Built while the COPY streams (the server stores the first rows while later ones are built).
+        rows = (_staged_row(record, now, last[record.image_id] == position) for position, record in enumerate(records))
         failed = sum(record.error_kind is not None for record in records)
         return StagedBatch(rows, scores=failed < len(records), errors=failed > 0)
 
