@@ -34,6 +34,9 @@ def _onednn_linear_available() -> bool:
 
 
 _ONEDNN_LINEAR = _onednn_linear_available()
+# oneDNN has no bf16 inner product on CPUs without AVX512 (it refuses to build one); autocast's own
+# bf16 matmul still runs there, emulated.
+_ONEDNN_BF16_LINEAR = _ONEDNN_LINEAR and torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, gelu: bool = False) -> torch.Tensor:
@@ -47,6 +50,9 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, gel
     """
     if _ONEDNN_LINEAR and x.device.type == "cpu" and not torch.is_grad_enabled():
         if torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16:
+            if not _ONEDNN_BF16_LINEAR:
+                y = F.linear(x, weight, bias)  # autocast runs it in bf16
+                return F.gelu(y) if gelu else y
             low = torch.bfloat16
             x, weight = x.to(low), weight.to(low)
             bias = bias.to(low) if bias is not None else None
