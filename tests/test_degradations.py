@@ -208,6 +208,18 @@ def test_groups_are_a_clean_view_and_its_variants_drawn_from_seed_epoch_and_inde
     assert batch.targets.shape == (8, 10)
 
 
+def test_a_ladder_group_is_one_defect_at_rising_strengths_of_one_view(photos):
+    groups = DegradedGroups(photos, groups_per_epoch=8, image_size=64, plan=GroupPlan(size=4, ladder_share=1.0))
+    for index in range(8):
+        clean, *ladder = groups.group(index)
+        assert clean.is_clean
+        assert {member.view for member in ladder} == {clean.view}
+        assert len({member.defects[0].name for member in ladder}) == 1
+        strengths = [member.defects[0].strength for member in ladder]
+        assert strengths == sorted(strengths) and len(set(strengths)) == 3
+        assert [member.score for member in ladder] == sorted((m.score for m in ladder), reverse=True)
+
+
 def test_fixed_images_label_each_sample_with_its_target(photos):
     frame = full_frame(photos[0].image.size)
     samples = [DegradedSample(0, frame), DegradedSample(0, frame, (Defect("noise", 1.0),), seed=3)]
@@ -279,3 +291,18 @@ def test_the_trainer_trains_on_generated_groups_with_the_ranking_loss(tmp_path, 
     assert card.training_data == "drawn landscapes with generated defects"
     assert "pairwise ranking" in card.extra["loss"] and card.extra["split"] == "scene0 held out"
     assert card.metrics["val"]["count"] == 5
+
+
+def test_a_fresh_model_can_start_from_a_whitened_dct_patch_embedding(tmp_path, photos):
+    config = TrainConfig(
+        preset="nano", name="dct-start", epochs=2, explore_epochs=1, batch_size=2, loss="emd", loss_weight=0.1,
+        ranking_weight=1.0, stem_init="dct", loader_workers=0, checkpoint_dir=str(tmp_path / "run"), seed=0,
+    )
+    trainer = Trainer(config, ModelStore(tmp_path / "models"), _GeneratedDefects(photos), progress=False,
+                      log=lambda line: None)
+    filters = trainer.module.patch_proj[0].weight.detach().reshape(48, 3, 16)
+    mean_filter = filters[0, 0] / filters[0, 0].norm()  # the first filter: the red channel's mean, flat
+    assert torch.allclose(mean_filter, torch.full((16,), 0.25), atol=1e-6)
+    assert filters[0, 1:].abs().max() == 0  # it sees no other colour
+    assert "DCT patch embedding whitened on" in trainer.init_source
+    assert trainer._loss_description().startswith("0.1 x emd")

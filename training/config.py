@@ -21,6 +21,7 @@ from eat_curate.model.steering import SteeringRule, SteeringSchedule
 SCHEDULES = ("step", "cosine", "constant")
 OPTIMIZERS = ("adam", "adamw")
 PRECISIONS = ("fp32", "bf16")
+STEM_INITS = ("random", "dct")
 LOSSES = ("auto", "emd", "mse")
 EMD_VARIANTS = ("per-sample", "published")
 ENGINES = ("local", "ray")
@@ -44,6 +45,7 @@ class TrainConfig:
     init: str | None = None  # a store model to start from (DAT ImageNet import, or an EAT to fine-tune)
     name: str | None = None  # store name of the trained model
     drop_path: float | None = None  # None: the preset's rate
+    stem_init: str = "random"  # random | dct: patch embedding started as a DCT filter bank (training.stem_init)
     # Optimisation
     epochs: int = 20
     batch_size: int = 16
@@ -58,6 +60,7 @@ class TrainConfig:
     clip_grad: float | None = None  # max global gradient norm
     loss: str = "auto"  # auto: EMD on votes, MSE on score/10 for single scores
     emd: str = "per-sample"  # per-sample: mean over images of each image's EMD; published: one sqrt of the batch mean
+    loss_weight: float = 1.0  # weight of the EMD / MSE term; below 1 the ranking loss leads (generated defects)
     ranking_weight: float = 0.0  # weight of the pairwise ranking loss within groups (generated defects); 0: off
     ranking_margin: float = 0.5  # the better picture of a pair must lead by this x the difference of their targets
     ranking_tie_weight: float = 0.0  # pulls together same-target pictures of a group (mirror, re-encoding)
@@ -88,6 +91,7 @@ class TrainConfig:
         self._check_choice("optimizer", OPTIMIZERS)
         self._check_choice("precision", PRECISIONS)
         self._check_choice("loss", LOSSES)
+        self._check_choice("stem_init", STEM_INITS)
         self._check_choice("emd", EMD_VARIANTS)
         self._check_choice("engine", ENGINES)
         for name in ("epochs", "batch_size", "step_epochs", "workers"):
@@ -97,7 +101,7 @@ class TrainConfig:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         for name in ("weight_decay", "warmup_epochs", "explore_epochs", "loader_workers", "gpus_per_worker",
-                     "ranking_weight", "ranking_margin", "ranking_tie_weight"):
+                     "loss_weight", "ranking_weight", "ranking_margin", "ranking_tie_weight"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}")
         for name in ("explore_toward", "explore_away", "exploit_toward", "exploit_away"):
@@ -109,6 +113,8 @@ class TrainConfig:
             raise ConfigError(f"clip_grad must be positive, got {self.clip_grad}")
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"threads must be at least 1, got {self.threads}")
+        if self.init is not None and self.stem_init != "random":
+            raise ConfigError(f"stem_init {self.stem_init!r} starts a fresh model; --init {self.init} already has weights")
         if self.preset is not None and self.preset not in PRESETS:
             raise ConfigError(f"preset {self.preset!r} is not one of {', '.join(sorted(PRESETS))}")
 

@@ -123,10 +123,13 @@ class GroupPlan:
     harmless_share: float = 0.25  # variants only mirrored and/or re-encoded (JPEG quality 88-97): same target
     two_defect_share: float = 0.25  # defective variants that carry two defects instead of one
     min_strength: float = 0.1
+    ladder_share: float = 0.0  # groups that are one defect at rising strengths instead of mixed variants
 
     def __post_init__(self) -> None:
         if self.size < 2:
             raise ValueError(f"a group needs the clean view and at least one variant, got size {self.size}")
+        if not 0.0 <= self.ladder_share <= 1.0:
+            raise ValueError(f"ladder_share must be in [0, 1], got {self.ladder_share}")
 
 
 def random_clean_view(size: tuple[int, int], plan: GroupPlan, rng: np.random.Generator) -> View:
@@ -160,10 +163,29 @@ def random_variant(view: View, photo: int, plan: GroupPlan, rng: np.random.Gener
     return DegradedSample(photo, view, defects, seed)
 
 
+def defect_ladder(view: View, photo: int, plan: GroupPlan, rng: np.random.Generator) -> list[DegradedSample]:
+    """``plan.size - 1`` copies of ``view`` with one defect type at rising random strengths.
+
+    Every pair of a ladder (clean view included) compares the same defect at
+    two strengths, so each group teaches one defect's whole scale; mixed
+    groups spread their few pairs over all types, and the subtle defects
+    (focus, noise, compression) are then learned far more slowly than the
+    loud ones (exposure, contrast).
+    """
+    name = DEFECTS[int(rng.integers(len(DEFECTS)))]
+    strengths = np.sort(rng.uniform(plan.min_strength, 1.0, size=plan.size - 1))
+    return [
+        DegradedSample(photo, view, (Defect(name, float(strength)),), int(rng.integers(2**31)))
+        for strength in strengths
+    ]
+
+
 def plan_group(sizes: Sequence[tuple[int, int]], plan: GroupPlan, rng: np.random.Generator) -> list[DegradedSample]:
-    """One training group: a clean view of a random photo first, then its variants."""
+    """One training group: a clean view of a random photo first, then its variants (mixed, or a defect ladder)."""
     photo = int(rng.integers(len(sizes)))
     view = random_clean_view(sizes[photo], plan, rng)
+    if plan.ladder_share > 0 and rng.random() < plan.ladder_share:
+        return [DegradedSample(photo, view)] + defect_ladder(view, photo, plan, rng)
     return [DegradedSample(photo, view)] + [random_variant(view, photo, plan, rng) for _ in range(plan.size - 1)]
 
 

@@ -50,6 +50,7 @@ from training.losses import emd_loss, score_mse_loss
 from training.metrics import ScoreMetrics
 from training.ranking import pairwise_ranking_loss
 from training.run_state import EpochRecord
+from training.stem_init import init_stem_as_dct
 from training.schedule import make_scheduler
 
 
@@ -166,6 +167,20 @@ def build_model(config: TrainConfig, store: ModelStore) -> tuple[EAT, str]:
     return model, f"{card.name} ({card.model_id})"
 
 
+def whitening_pictures(train_set: torch.utils.data.Dataset, seed: int, count: int = 64) -> torch.Tensor:
+    """(N, S, S, 3) uint8: about ``count`` pictures of the first epoch's first items (a group gives all its members)."""
+    pictures: list[torch.Tensor] = []
+    for index in epoch_order(len(train_set), seed, 0):
+        item = train_set[index]
+        members = item if isinstance(item, list) else [item]
+        pictures += [member["pixels"] for member in members if "error" not in member]
+        if len(pictures) >= count:
+            break
+    if not pictures:
+        raise TrainingError("no training picture could be decoded to start the DCT patch embedding from")
+    return torch.stack(pictures[:count])
+
+
 def _device(name: str) -> torch.device:
     try:
         return resolve_device(name)
@@ -231,6 +246,10 @@ class Trainer:
             self.network = torch.nn.parallel.DistributedDataParallel(self.module, device_ids=device_ids)
         sets = data.datasets(config, self.module.preset.image_size)
         self.train_set, self.val_set, self.test_set = sets.train, sets.val, sets.test
+        if config.stem_init == "dct":
+            pictures = whitening_pictures(self.train_set, config.seed)
+            init_stem_as_dct(self.module, normalize_batch(pictures, self.device))
+            self.init_source += f", DCT patch embedding whitened on {len(pictures)} training pictures"
         share = epoch_order(len(self.train_set), 0, 0, context.rank, context.world)
         self.steps_per_epoch = math.ceil(len(share) / config.batch_size)
         optimizer_class = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
@@ -296,6 +315,7 @@ class Trainer:
             loss = emd_loss(distribution, targets, self.config.emd)
         else:
             loss = score_mse_loss(mean, targets)
+        loss = self.config.loss_weight * loss
         if self.config.ranking_weight > 0:
             target_mean = score_moments(targets)[0] if targets.dim() == 2 else targets
             ranking = pairwise_ranking_loss(
@@ -478,6 +498,8 @@ class Trainer:
     def _loss_description(self) -> str:
         config = self.config
         loss = self.loss_kind if self.loss_kind == "mse" else f"emd ({config.emd})"
+        if config.loss_weight != 1:
+            loss = f"{config.loss_weight} x {loss}"
         if config.ranking_weight > 0:
             loss += f" + {config.ranking_weight} x pairwise ranking (margin {config.ranking_margin} x target gap"
             loss += f", ties x {config.ranking_tie_weight})" if config.ranking_tie_weight else ")"
