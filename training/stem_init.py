@@ -19,6 +19,7 @@ import torch
 
 from eat_curate.model.eat import EAT
 
+
 def dct_basis(size: int) -> torch.Tensor:
     """(size * size, size, size) orthonormal 2-D DCT-II basis, lowest frequencies first (the mean is index 0)."""
     positions = torch.arange(size, dtype=torch.float64)

@@ -38,6 +38,7 @@ from training.datasets import (
     DataSplit,
     ScoredImages,
     clean,
+    collate,
     epoch_order,
     load_id_lists,
     make_loader,
@@ -50,8 +51,8 @@ from training.losses import emd_loss, score_mse_loss
 from training.metrics import ScoreMetrics
 from training.ranking import pairwise_ranking_loss
 from training.run_state import EpochRecord
-from training.stem_init import init_stem_as_dct
 from training.schedule import make_scheduler
+from training.stem_init import init_stem_as_dct
 
 
 class TrainingError(EatCurateError):
@@ -169,16 +170,15 @@ def build_model(config: TrainConfig, store: ModelStore) -> tuple[EAT, str]:
 
 def whitening_pictures(train_set: torch.utils.data.Dataset, seed: int, count: int = 64) -> torch.Tensor:
     """(N, S, S, 3) uint8: about ``count`` pictures of the first epoch's first items (a group gives all its members)."""
-    pictures: list[torch.Tensor] = []
+    items, pictures = [], 0
     for index in epoch_order(len(train_set), seed, 0):
-        item = train_set[index]
-        members = item if isinstance(item, list) else [item]
-        pictures += [member["pixels"] for member in members if "error" not in member]
-        if len(pictures) >= count:
+        items.append(train_set[index])
+        pictures += len(collate(items[-1:]))  # a group's members, less any that failed to decode
+        if pictures >= count:
             break
     if not pictures:
         raise TrainingError("no training picture could be decoded to start the DCT patch embedding from")
-    return torch.stack(pictures[:count])
+    return collate(items).pixels[:count]
 
 
 def _device(name: str) -> torch.device:

@@ -87,9 +87,14 @@ def image_row(record: ScoreRecord, now: datetime) -> dict:
     }
 
 
-def score_row(record: ScoreRecord) -> dict:
-    if record.probabilities is None or len(record.probabilities) != NUM_BINS:
+def require_distribution(record: ScoreRecord) -> None:
+    """A success must carry its 10-bin distribution; refused before anything of its batch is sent."""
+    if record.ok and (record.probabilities is None or len(record.probabilities) != NUM_BINS):
         raise ValueError(f"record for {record.path} has no {NUM_BINS}-bin distribution but no error either")
+
+
+def score_row(record: ScoreRecord) -> dict:
+    require_distribution(record)
     row = {
         "image_id": record.image_id,
         "model_id": record.model_id,
@@ -247,7 +252,7 @@ _NO_SCORE = (None,) * (NUM_BINS + 2)
 
 def _staged_row(record: ScoreRecord, now: datetime, is_image: bool) -> tuple:
     """The staging row of ``record``: what image_row and score_row or error_row hold, as one tuple."""
-    if record.error_kind is None:  # PostgresBatchWriter.rows checked the distribution
+    if record.error_kind is None:  # PostgresBatchWriter.rows required the distribution
         outcome = (*map(float, record.probabilities), float(record.mean), float(record.std), record.scored_at, None, None)
     else:
         outcome = (*_NO_SCORE, record.scored_at, record.error_kind, record.error or "")
@@ -388,8 +393,7 @@ class PostgresBatchWriter:
 
     def rows(self, records: Sequence[ScoreRecord], now: datetime) -> StagedBatch:
         for record in records:
-            if record.error_kind is None and (record.probabilities is None or len(record.probabilities) != NUM_BINS):
-                raise ValueError(f"record for {record.path} has no {NUM_BINS}-bin distribution but no error either")
+            require_distribution(record)
         last = {record.image_id: position for position, record in enumerate(records)}
         # Built while the COPY streams (the server stores the first rows while later ones are built).
         rows = (_staged_row(record, now, last[record.image_id] == position) for position, record in enumerate(records))
