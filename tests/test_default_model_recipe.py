@@ -38,5 +38,13 @@ def test_rounded_weights_are_exactly_what_a_float16_file_gives_back(micro_preset
 def test_the_command_explains_itself():
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0
-    for option in ("--cache", "--out", "--work", "--device", "--resume", "--epochs", "--lr"):
+    for option in ("--cache", "--out", "--work", "--device", "--resume", "--epochs", "--lr", "--defects"):
         assert option in result.output
+
+
+def test_an_unknown_defect_type_is_refused_before_anything_is_fetched(tmp_path):
+    result = CliRunner().invoke(main, ["--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "out"),
+                                       "--defects", "gaussian_blur,focus"])
+    assert result.exit_code == 2
+    assert "--defects" in result.output and "focus" in result.output
+    assert not (tmp_path / "cache").exists()

@@ -220,6 +220,26 @@ def test_a_ladder_group_is_one_defect_at_rising_strengths_of_one_view(photos):
         assert [member.score for member in ladder] == sorted((m.score for m in ladder), reverse=True)
 
 
+@pytest.mark.parametrize("ladder_share", [0.0, 1.0])
+def test_a_plan_draws_only_the_defect_types_it_names(photos, ladder_share):
+    plan = GroupPlan(size=4, ladder_share=ladder_share, harmless_share=0.0, defects=("gaussian_blur", "noise"))
+    groups = DegradedGroups(photos, groups_per_epoch=16, image_size=64, plan=plan)
+    drawn = {defect.name for index in range(16) for member in groups.group(index) for defect in member.defects}
+    assert drawn == {"gaussian_blur", "noise"}
+
+
+def test_a_plan_of_one_defect_type_gives_single_defect_variants(photos):
+    plan = GroupPlan(size=4, harmless_share=0.0, two_defect_share=1.0, defects=("jpeg",))
+    members = [member for index in range(4) for member in DegradedGroups(photos, 4, 64, plan).group(index)[1:]]
+    assert all([defect.name for defect in member.defects] == ["jpeg"] for member in members)
+
+
+@pytest.mark.parametrize("defects", [(), ("focus",)])
+def test_a_plan_refuses_unknown_or_no_defect_types(defects):
+    with pytest.raises(ValueError, match="non-empty subset"):
+        GroupPlan(defects=defects)
+
+
 def test_fixed_images_label_each_sample_with_its_target(photos):
     frame = full_frame(photos[0].image.size)
     samples = [DegradedSample(0, frame), DegradedSample(0, frame, (Defect("noise", 1.0),), seed=3)]

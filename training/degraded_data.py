@@ -124,8 +124,12 @@ class GroupPlan:
     two_defect_share: float = 0.25  # defective variants that carry two defects instead of one
     min_strength: float = 0.1
     ladder_share: float = 0.0  # groups that are one defect at rising strengths instead of mixed variants
+    defects: tuple[str, ...] = DEFECTS  # the defect types drawn (all of them, or a subset for trials and curricula)
 
     def __post_init__(self) -> None:
+        unknown = [name for name in self.defects if name not in DEFECTS]
+        if not self.defects or unknown:
+            raise ValueError(f"defects must be a non-empty subset of {', '.join(DEFECTS)}; got {self.defects}")
         if self.size < 2:
             raise ValueError(f"a group needs the clean view and at least one variant, got size {self.size}")
         if not 0.0 <= self.ladder_share <= 1.0:
@@ -157,9 +161,9 @@ def random_variant(view: View, photo: int, plan: GroupPlan, rng: np.random.Gener
             view = replace(view, mirrored=not view.mirrored)
         quality = int(rng.integers(88, 98)) if change != 0 else None
         return DegradedSample(photo, view, seed=seed, recompress=quality)
-    count = 2 if rng.random() < plan.two_defect_share else 1
-    names = rng.choice(len(DEFECTS), size=count, replace=False)
-    defects = tuple(Defect(DEFECTS[i], float(rng.uniform(plan.min_strength, 1.0))) for i in sorted(names))
+    count = 2 if rng.random() < plan.two_defect_share and len(plan.defects) > 1 else 1
+    names = rng.choice(len(plan.defects), size=count, replace=False)
+    defects = tuple(Defect(plan.defects[i], float(rng.uniform(plan.min_strength, 1.0))) for i in sorted(names))
     return DegradedSample(photo, view, defects, seed)
 
 
@@ -172,7 +176,7 @@ def defect_ladder(view: View, photo: int, plan: GroupPlan, rng: np.random.Genera
     (focus, noise, compression) are then learned far more slowly than the
     loud ones (exposure, contrast).
     """
-    name = DEFECTS[int(rng.integers(len(DEFECTS)))]
+    name = plan.defects[int(rng.integers(len(plan.defects)))]
     strengths = np.sort(rng.uniform(plan.min_strength, 1.0, size=plan.size - 1))
     return [
         DegradedSample(photo, view, (Defect(name, float(strength)),), int(rng.integers(2**31)))

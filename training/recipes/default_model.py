@@ -267,11 +267,14 @@ def run_recipe(
               help="Override the recipe's peak learning rate (trials).")
 @click.option("--ranking-margin", type=click.FloatRange(min=0), default=None,
               help="Override the recipe's ranking margin, in units of the target gap (trials).")
+@click.option("--defects", default=None, metavar="NAME,...",
+              help="Train on these defect types only (trials: does one type learn on its own?); "
+                   "the held-out table still measures every type.")
 @click.option("--resume", is_flag=True,
               help="Continue the run whose checkpoint is in --work (a finished run: measure and write OUT again).")
 def main(cache: Path, out: Path, work: Path, device: str, threads: int | None, workers: int,
          epochs: int | None, groups_per_epoch: int | None, lr: float | None, ranking_margin: float | None,
-         resume: bool) -> None:
+         defects: str | None, resume: bool) -> None:
     """Train eat-curate's built-in model on real photographs with generated defects, and write it to OUT.
 
     Prints the validation line of every epoch and, at the end, the held-out
@@ -279,6 +282,11 @@ def main(cache: Path, out: Path, work: Path, device: str, threads: int | None, w
     """
     overrides = {"epochs": epochs, "groups_per_epoch": groups_per_epoch, "lr": lr, "ranking_margin": ranking_margin}
     recipe = replace(Recipe(), **{key: value for key, value in overrides.items() if value is not None})
+    if defects is not None:
+        try:
+            recipe = replace(recipe, group=replace(recipe.group, defects=tuple(defects.split(","))))
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--defects") from None
     try:
         report, folder = run_recipe(recipe, cache, out, work, device, threads, workers, resume)
     except EatCurateError as error:
