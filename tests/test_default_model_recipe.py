@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 from click.testing import CliRunner
 
 from eat_curate.errors import EatCurateError
 from eat_curate.model import EAT
+from training.degradations import DEFECTS
+from training.degraded_data import CurriculumStage
 from training.recipes.default_model import Recipe, main, round_to_float16, split_photos
 
 NAMES = [f"photo{i:02d}" for i in range(23)]
@@ -33,6 +37,13 @@ def test_rounded_weights_are_exactly_what_a_float16_file_gives_back(micro_preset
     for value in model.state_dict().values():
         if value.is_floating_point():
             assert torch.equal(value, value.to(torch.float16).to(value.dtype))
+
+
+def test_the_recipe_teaches_focus_first_and_every_defect_type_in_the_end():
+    stages = replace(Recipe(), epochs=20).curriculum_stages()
+    assert stages[0] == CurriculumStage(0, ("gaussian_blur", "motion_blur"))
+    assert [stage.first_epoch for stage in stages] == sorted(stage.first_epoch for stage in stages)
+    assert set(stages[-1].defects) == set(DEFECTS) and stages[-1].first_epoch < 20
 
 
 def test_the_command_explains_itself():

@@ -32,7 +32,15 @@ from training.degradations import (
     degraded_view,
     jpeg_quality,
 )
-from training.degraded_data import DegradedGroups, DegradedImages, DegradedSample, GroupPlan, SourcePhoto
+from training.degraded_data import (
+    CurriculumStage,
+    DegradedGroups,
+    DegradedImages,
+    DegradedSample,
+    GroupPlan,
+    SourcePhoto,
+    stage_defects,
+)
 from training.ranking import pairwise_ranking_loss
 from training.trainer import DataSets, Trainer
 from training.views import View, fits, full_frame, render, rotated, sub_view
@@ -234,10 +242,36 @@ def test_a_plan_of_one_defect_type_gives_single_defect_variants(photos):
     assert all([defect.name for defect in member.defects] == ["jpeg"] for member in members)
 
 
-@pytest.mark.parametrize("defects", [(), ("focus",)])
+@pytest.mark.parametrize("defects", [(), ("focus",), ("noise", "noise")])
 def test_a_plan_refuses_unknown_or_no_defect_types(defects):
     with pytest.raises(ValueError, match="non-empty subset"):
         GroupPlan(defects=defects)
+
+
+def test_a_curriculum_changes_the_defect_types_drawn_with_the_epoch(photos):
+    curriculum = [CurriculumStage(0, ("gaussian_blur",)), CurriculumStage(2, ("noise", "jpeg"))]
+    plan = GroupPlan(size=4, ladder_share=1.0)
+    groups = DegradedGroups(photos, groups_per_epoch=12, image_size=64, plan=plan, curriculum=curriculum)
+
+    def drawn(epoch: int) -> set[str]:
+        groups.set_epoch(epoch)
+        return {defect.name for index in range(12) for member in groups.group(index) for defect in member.defects}
+
+    assert drawn(0) == drawn(1) == {"gaussian_blur"}
+    assert drawn(2) == drawn(5) == {"noise", "jpeg"}
+
+
+def test_before_its_first_stage_a_curriculum_leaves_the_plan_as_it_is():
+    curriculum = [CurriculumStage(3, ("noise",)), CurriculumStage(1, ("jpeg",))]
+    assert stage_defects(curriculum, 0) is None
+    assert stage_defects(curriculum, 1) == stage_defects(curriculum, 2) == ("jpeg",)
+    assert stage_defects(curriculum, 3) == ("noise",)
+    assert stage_defects([], 7) is None
+
+
+def test_a_curriculum_naming_an_unknown_defect_is_refused_up_front(photos):
+    with pytest.raises(ValueError, match="non-empty subset"):
+        DegradedGroups(photos, 4, 64, curriculum=[CurriculumStage(0, ("focus",))])
 
 
 def test_fixed_images_label_each_sample_with_its_target(photos):

@@ -128,7 +128,7 @@ class GroupPlan:
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.defects if name not in DEFECTS]
-        if not self.defects or unknown:
+        if not self.defects or unknown or len(set(self.defects)) < len(self.defects):
             raise ValueError(f"defects must be a non-empty subset of {', '.join(DEFECTS)}; got {self.defects}")
         if self.size < 2:
             raise ValueError(f"a group needs the clean view and at least one variant, got size {self.size}")
@@ -193,8 +193,28 @@ def plan_group(sizes: Sequence[tuple[int, int]], plan: GroupPlan, rng: np.random
     return [DegradedSample(photo, view)] + [random_variant(view, photo, plan, rng) for _ in range(plan.size - 1)]
 
 
+@dataclass(frozen=True)
+class CurriculumStage:
+    """From epoch ``first_epoch`` (0-based) on, groups draw only ``defects``."""
+
+    first_epoch: int
+    defects: tuple[str, ...]
+
+
+def stage_defects(curriculum: Sequence[CurriculumStage], epoch: int) -> tuple[str, ...] | None:
+    """The defect types of the latest stage begun by ``epoch``; None before the first stage (or with none)."""
+    begun = [stage for stage in curriculum if stage.first_epoch <= epoch]
+    return max(begun, key=lambda stage: stage.first_epoch).defects if begun else None
+
+
 class DegradedGroups(torch.utils.data.Dataset):
-    """Training groups drawn afresh every epoch; ``len`` is the number of groups per epoch."""
+    """Training groups drawn afresh every epoch; ``len`` is the number of groups per epoch.
+
+    With a ``curriculum``, the defect types drawn change with the epoch
+    (e.g. focus alone first: learnt together from the start, blur and noise
+    pull the first features in opposite directions); otherwise, and before
+    its first stage, ``plan.defects``.
+    """
 
     target = "votes"
 
@@ -205,6 +225,7 @@ class DegradedGroups(torch.utils.data.Dataset):
         image_size: int,
         plan: GroupPlan = GroupPlan(),
         seed: int = 0,
+        curriculum: Sequence[CurriculumStage] = (),
     ) -> None:
         self.photos = list(photos)
         self.sizes = [photo.image.size for photo in self.photos]
@@ -212,6 +233,9 @@ class DegradedGroups(torch.utils.data.Dataset):
         self.image_size = image_size
         self.plan = plan
         self.seed = seed
+        self.curriculum = tuple(curriculum)
+        for stage in self.curriculum:
+            replace(plan, defects=stage.defects)  # refuses unknown names now, not in a loader worker
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -220,8 +244,13 @@ class DegradedGroups(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return self.groups_per_epoch
 
+    def plan_at(self, epoch: int) -> GroupPlan:
+        defects = stage_defects(self.curriculum, epoch)
+        return self.plan if defects is None else replace(self.plan, defects=defects)
+
     def group(self, index: int) -> list[DegradedSample]:
-        return plan_group(self.sizes, self.plan, np.random.default_rng((self.seed, self.epoch, index)))
+        plan = self.plan_at(self.epoch)
+        return plan_group(self.sizes, plan, np.random.default_rng((self.seed, self.epoch, index)))
 
     def __getitem__(self, index: int) -> list[dict]:
         """The group's samples; each carries ``index``, which is how the trainer knows they belong together."""
