@@ -238,7 +238,8 @@ def test_a_plan_draws_only_the_defect_types_it_names(photos, ladder_share):
 
 def test_a_plan_of_one_defect_type_gives_single_defect_variants(photos):
     plan = GroupPlan(size=4, harmless_share=0.0, two_defect_share=1.0, defects=("jpeg",))
-    members = [member for index in range(4) for member in DegradedGroups(photos, 4, 64, plan).group(index)[1:]]
+    groups = DegradedGroups(photos, 4, 64, plan)
+    members = [member for index in range(4) for member in groups.group(index)[1:]]
     assert all([defect.name for defect in member.defects] == ["jpeg"] for member in members)
 
 

@@ -234,8 +234,8 @@ class DegradedGroups(torch.utils.data.Dataset):
         self.plan = plan
         self.seed = seed
         self.curriculum = tuple(curriculum)
-        for stage in self.curriculum:
-            replace(plan, defects=stage.defects)  # refuses unknown names now, not in a loader worker
+        # One plan per stage, made (and its defect names checked) here, not for every group in a loader worker.
+        self._stage_plans = {stage.defects: replace(plan, defects=stage.defects) for stage in self.curriculum}
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -246,11 +246,10 @@ class DegradedGroups(torch.utils.data.Dataset):
 
     def plan_at(self, epoch: int) -> GroupPlan:
         defects = stage_defects(self.curriculum, epoch)
-        return self.plan if defects is None else replace(self.plan, defects=defects)
+        return self.plan if defects is None else self._stage_plans[defects]
 
     def group(self, index: int) -> list[DegradedSample]:
-        plan = self.plan_at(self.epoch)
-        return plan_group(self.sizes, plan, np.random.default_rng((self.seed, self.epoch, index)))
+        return plan_group(self.sizes, self.plan_at(self.epoch), np.random.default_rng((self.seed, self.epoch, index)))
 
     def __getitem__(self, index: int) -> list[dict]:
         """The group's samples; each carries ``index``, which is how the trainer knows they belong together."""

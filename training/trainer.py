@@ -170,15 +170,17 @@ def build_model(config: TrainConfig, store: ModelStore) -> tuple[EAT, str]:
 
 def whitening_pictures(train_set: torch.utils.data.Dataset, seed: int, count: int = 64) -> torch.Tensor:
     """(N, S, S, 3) uint8: about ``count`` pictures of the first epoch's first items (a group gives all its members)."""
-    items, pictures = [], 0
+    parts, pictures = [], 0
     for index in epoch_order(len(train_set), seed, 0):
-        items.append(train_set[index])
-        pictures += len(collate(items[-1:]))  # a group's members, less any that failed to decode
+        pixels = collate([train_set[index]]).pixels  # a group's members, less any that failed to decode
+        if len(pixels):
+            parts.append(pixels)
+            pictures += len(pixels)
         if pictures >= count:
             break
-    if not pictures:
+    if not parts:
         raise TrainingError("no training picture could be decoded to start the DCT patch embedding from")
-    return collate(items).pixels[:count]
+    return torch.cat(parts)[:count]
 
 
 def _device(name: str) -> torch.device:

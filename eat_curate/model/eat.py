@@ -49,14 +49,13 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, gel
     takes the plain path. Results agree with ``F.linear`` to float rounding.
     """
     if _ONEDNN_LINEAR and x.device.type == "cpu" and not torch.is_grad_enabled():
-        if torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16:
-            if not _ONEDNN_BF16_LINEAR:
-                y = F.linear(x, weight, bias)  # autocast runs it in bf16
-                return F.gelu(y) if gelu else y
+        bf16 = torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+        onednn = _ONEDNN_BF16_LINEAR or not bf16  # else the plain path below, which autocast runs in bf16
+        if bf16 and onednn:
             low = torch.bfloat16
             x, weight = x.to(low), weight.to(low)
             bias = bias.to(low) if bias is not None else None
-        if x.dtype == weight.dtype and x.dtype in (torch.float32, torch.bfloat16):
+        if onednn and x.dtype == weight.dtype and x.dtype in (torch.float32, torch.bfloat16):
             return torch.ops.mkldnn._linear_pointwise(
                 x, weight, bias, "gelu" if gelu else "none", [], "none" if gelu else ""
             )
