@@ -59,3 +59,8 @@ def test_an_unknown_defect_type_is_refused_before_anything_is_fetched(tmp_path):
     assert result.exit_code == 2
     assert "--defects" in result.output and "focus" in result.output
     assert not (tmp_path / "cache").exists()
+
+
+def test_the_recipe_keeps_its_last_epoch_rather_than_one_two_validation_photos_picked(tmp_path):
+    config = Recipe().train_config(tmp_path, "cpu", "fp32", threads=None, workers=0, resume=False)
+    assert config.keep_epoch == "last"

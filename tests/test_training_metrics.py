@@ -125,6 +125,7 @@ def test_the_bundled_ava_config_is_the_papers_recipe() -> None:
         ("lr: fast\n", "setting lr: 'fast' is not a valid float"),
         ("schedule: linear\n", "schedule 'linear' is not one of step, cosine, constant"),
         ("epochs: 0\n", "epochs must be at least 1"),
+        ("keep_epoch: first\n", "keep_epoch 'first' is not one of best, last"),
         ("- lr\n", "must hold a mapping"),
         ("lr: [1\n", "not valid YAML"),
     ],

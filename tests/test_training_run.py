@@ -100,6 +100,25 @@ def test_training_saves_the_best_epoch_with_a_complete_card(synthetic_set: Path,
     assert {block.steering.toward for block in predictor.model.deformable_blocks()} == {1.0}
 
 
+def test_keep_epoch_last_saves_the_last_epoch_whatever_its_validation(
+    synthetic_set: Path, pico_store: ModelStore
+) -> None:
+    code, output = run_cli(*train_args(synthetic_set, pico_store, "eat-last", "--keep-epoch", "last"))
+
+    assert code == 0, output
+    card = pico_store.card("eat-last")
+    run_dir = pico_store.root.parent / "training" / "eat-last"
+    last = read_metrics(run_dir)[-1]
+    assert card.metrics["best_epoch"] == 3 == card.extra["best_epoch"]
+    assert card.metrics["val"]["srcc"] == pytest.approx(float(last["val_srcc"]))
+    assert card.extra["config"]["keep_epoch"] == "last"
+    # The saved weights are the last checkpoint's.
+    saved = Predictor.from_store("eat-last", pico_store, device="cpu", dtype="fp32").model.state_dict()
+    final = torch.load(run_dir / "last.pt", weights_only=False, map_location="cpu")["model"]
+    shared = saved.keys() & final.keys()
+    assert shared and all(torch.equal(saved[key], final[key]) for key in shared)
+
+
 def test_missing_and_broken_images_are_left_out_and_counted(
     tmp_path: Path, synthetic_set: Path, pico_store: ModelStore
 ) -> None:

@@ -25,6 +25,7 @@ STEM_INITS = ("random", "dct")
 LOSSES = ("auto", "emd", "mse")
 EMD_VARIANTS = ("per-sample", "published")
 ENGINES = ("local", "ray")
+KEEP_EPOCHS = ("best", "last")
 CONFIGS_DIR = Path(__file__).parent / "configs"
 
 
@@ -56,6 +57,9 @@ class TrainConfig:
     step_epochs: int = 5
     step_gamma: float = 0.1
     warmup_epochs: float = 0.0
+    # best: the exploit epoch with the highest validation SRCC; last: the last epoch (a schedule that ends at
+    # lr 0, with a validation set too small to tell epochs apart)
+    keep_epoch: str = "best"
     precision: str = "fp32"  # fp32 | bf16 (autocast)
     clip_grad: float | None = None  # max global gradient norm
     loss: str = "auto"  # auto: EMD on votes, MSE on score/10 for single scores
@@ -94,6 +98,7 @@ class TrainConfig:
         self._check_choice("stem_init", STEM_INITS)
         self._check_choice("emd", EMD_VARIANTS)
         self._check_choice("engine", ENGINES)
+        self._check_choice("keep_epoch", KEEP_EPOCHS)
         for name in ("epochs", "batch_size", "step_epochs", "workers"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")

@@ -2,8 +2,8 @@
 
 Per epoch: set the steering rule of the phase, train (a progress bar with
 loss, lr and img/s), validate, append a row to ``metrics.csv``, keep the
-best weights by validation SRCC, and checkpoint. At the end the best epoch
-is evaluated on the test split and saved to the model store with its card.
+best weights by validation SRCC (or the last epoch's: ``keep_epoch``), and
+checkpoint. At the end the kept epoch is evaluated on the test split and saved to the model store with its card.
 
 Determinism: the data order and augmentation follow from (seed, epoch) and
 the checkpoint restores weights, optimizer, scheduler and RNG state, so a run
@@ -392,6 +392,10 @@ class Trainer:
         # Explore epochs ran with another steering rule than the model will score with.
         return epoch >= self.config.explore_epochs
 
+    def _keeps(self, srcc: float) -> bool:
+        """Whether an eligible epoch with validation ``srcc`` replaces the kept one."""
+        return self.config.keep_epoch == "last" or self.best_epoch == 0 or srcc > self.best_srcc
+
     # --- the run -----------------------------------------------------------------
 
     def run(self) -> TrainResult:
@@ -422,7 +426,7 @@ class Trainer:
             )
             self.history.append(record)
             srcc = metrics.srcc if not math.isnan(metrics.srcc) else -math.inf
-            if self._is_eligible(epoch) and (self.best_epoch == 0 or srcc > self.best_srcc):
+            if self._is_eligible(epoch) and self._keeps(srcc):
                 self.best_epoch, self.best_srcc = epoch + 1, srcc
                 if self.context.is_main:
                     run_state.save_best_weights(self.run_dir, self.module.state_dict())
@@ -456,7 +460,8 @@ class Trainer:
                     "test_metrics": test_metrics.to_dict() if test_metrics else None,
                 },
             )
-            self.log(f"saved {result.card.model_id} (best epoch {self.best_epoch}) to {self.store.root}")
+            kept = f"{self.config.keep_epoch} epoch {self.best_epoch}"
+            self.log(f"saved {result.card.model_id} ({kept}) to {self.store.root}")
         return result
 
     def _card(self, test_metrics: ScoreMetrics | None) -> ModelCard:

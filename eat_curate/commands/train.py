@@ -91,6 +91,12 @@ def _data_options(function):
     "--step-gamma", type=click.FloatRange(0, 1, min_open=True), help="Step schedule: lr factor  [default: 0.1]."
 )
 @click.option("--warmup-epochs", type=click.FloatRange(0), help="Cosine warm-up, may be fractional  [default: 0].")
+@click.option(
+    "--keep-epoch",
+    type=click.Choice(["best", "last"]),
+    help="The epoch saved: best: the exploit epoch with the highest validation SRCC; last: the last epoch "
+    "(when the validation set is too small to tell epochs apart)  [default: best].",
+)
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), help="bf16: autocast  [default: fp32].")
 @click.option("--clip-grad", type=click.FloatRange(0, min_open=True), help="Clip the global gradient norm to this.")
 @click.option(
@@ -176,8 +182,9 @@ def train(
     Every epoch prints its validation metrics, appends to metrics.csv and
     checkpoints the run; after a crash, the same command with --resume
     continues and ends where the uninterrupted run would have. The exploit
-    epoch with the best validation SRCC is saved, with its card (data, split,
-    metrics, steering schedule), as --name; scoring then uses the exploit rule.
+    epoch with the best validation SRCC (or, with --keep-epoch last, the last
+    epoch) is saved, with its card (data, split, metrics, steering schedule),
+    as --name; scoring then uses the exploit rule.
 
     \b
     Examples:
@@ -217,7 +224,8 @@ def train(
     data = result.data
     dropped = ", ".join(f"{count} {reason}" for reason, count in sorted(data["dropped"].items())) or "none"
     click.echo(f"data: {data['labelled']} labelled, left out: {dropped}; split {data['sizes']} ({data['split']})")
-    click.echo(f"saved {summary['model_id']}: best epoch {result.best_epoch}, run folder {result.run_dir}")
+    kept = f"{config.keep_epoch} epoch {result.best_epoch}"
+    click.echo(f"saved {summary['model_id']}: {kept}, run folder {result.run_dir}")
     rows = [{"split": "val", **summary["val"]}]
     if summary["test"]:
         rows.append({"split": "test", **summary["test"]})

@@ -42,19 +42,28 @@ DEFECT_AMOUNTS = {
 }
 
 
-def training_data_line(photos: list[PhotoFile], splits: dict[str, list[str]], versions: dict[str, str]) -> str:
+def validation_role(keep_epoch: str) -> str:
+    """What the validation photos were used for."""
+    return "to pick the epoch" if keep_epoch == "best" else "to follow each epoch (the last one is kept)"
+
+
+def training_data_line(
+    photos: list[PhotoFile], splits: dict[str, list[str]], versions: dict[str, str], keep_epoch: str
+) -> str:
     packages = Counter(photo.package for photo in photos)
     used = ", ".join(f"{package} {versions.get(package, '?')} ({count})" for package, count in sorted(packages.items()))
     return (
         f"{len(photos)} real photographs from Debian's wallpaper packages [{used}]; "
-        f"{len(splits['train'])} for training, {len(splits['val'])} to pick the epoch, "
+        f"{len(splits['train'])} for training, {len(splits['val'])} {validation_role(keep_epoch)}, "
         f"{len(splits['test'])} held out for the reported figures. Training images: random crops and full "
         f"frames of the training photos and copies with 1-2 of {len(DEFECTS)} generated defects at random "
         "strengths; no human ratings."
     )
 
 
-def description(report: DefectReport, photos: list[PhotoFile], splits: dict[str, list[str]]) -> str:
+def description(
+    report: DefectReport, photos: list[PhotoFile], splits: dict[str, list[str]], keep_epoch: str
+) -> str:
     return "\n\n".join(
         [
             "A small EAT (preset nano) that ships with eat-curate so that `eat-curate score` gives useful "
@@ -67,8 +76,9 @@ def description(report: DefectReport, photos: list[PhotoFile], splits: dict[str,
             f"{FLOOR_MEAN}). Use it to find the blurred, shaken, noisy, badly exposed, flat, tinted, "
             "over-compressed, tilted and badly cropped shots of an album.",
             f"What it does not measure: {NOT_MEASURED}",
-            f"Trained on: {len(splits['train'])} photographs ({', '.join(splits['train'])}); epoch chosen on "
-            f"{', '.join(splits['val'])}; figures below from {', '.join(splits['test'])}, never seen in "
+            f"Trained on: {len(splits['train'])} photographs ({', '.join(splits['train'])}); "
+            f"{', '.join(splits['val'])} {validation_role(keep_epoch)}; "
+            f"figures below from {', '.join(splits['test'])}, never seen in "
             "training. Licences: see extra.photographs (GPL-2+ per Debian's copyright files; KDE's own "
             "metadata says LGPLv3).",
             "Held-out figures (pairwise accuracy: clean view scored above its copy with the defect at "
@@ -99,7 +109,7 @@ def build_card(
         steering_schedule=trainer_card.steering_schedule,
         trained=True,
         source="python -m training.recipes.default_model (eat-curate's own recipe; see extra.recipe)",
-        training_data=training_data_line(photos, splits, versions),
+        training_data=training_data_line(photos, splits, versions, recipe["keep_epoch"]),
         metrics={"held_out_defects": report.to_dict(), "trainer": trainer_card.metrics},
         scope=SCOPE,
         license=(
@@ -107,7 +117,7 @@ def build_card(
             "plasma-workspace-wallpapers (KDE's metadata.json: LGPLv3); see extra.photographs"
         ),
         extra={
-            "description": description(report, photos, splits),
+            "description": description(report, photos, splits, recipe["keep_epoch"]),
             "not_measured": NOT_MEASURED,
             "replace_with": REPLACE_WITH,
             "targets": {
