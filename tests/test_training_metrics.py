@@ -144,3 +144,11 @@ def test_resuming_may_change_where_a_run_runs_but_not_what_it_computes() -> None
     assert TrainConfig(lr=2e-4, epochs=5).resume_conflicts(saved) == ["lr: 0.0001 -> 0.0002"]
     cosine = TrainConfig(lr=1e-4, epochs=5, schedule="cosine").to_dict()
     assert "stretch the cosine" in TrainConfig(lr=1e-4, epochs=8, schedule="cosine").resume_conflicts(cosine)[0]
+
+
+def test_a_checkpoint_older_than_a_setting_resumes_as_if_it_had_the_default() -> None:
+    saved = TrainConfig(lr=1e-4).to_dict()
+    del saved["keep_epoch"]  # written before the setting existed: the best epoch was kept
+
+    assert TrainConfig(lr=1e-4).resume_conflicts(saved) == []
+    assert TrainConfig(lr=1e-4, keep_epoch="last").resume_conflicts(saved) == ["keep_epoch: 'best' -> 'last'"]

@@ -140,10 +140,12 @@ class TrainConfig:
 
     def resume_conflicts(self, saved: dict) -> list[str]:
         """Settings of a checkpoint's run that this config changes in a way that would change its result."""
+        # A setting the checkpoint lacks is newer than the run, which then ran with its default.
+        ran_with = {**asdict(TrainConfig()), **saved}
         conflicts = [
-            f"{key}: {saved.get(key)!r} -> {value!r}"
+            f"{key}: {ran_with[key]!r} -> {value!r}"
             for key, value in self.to_dict().items()
-            if key not in RESUMABLE_CHANGES and saved.get(key) != value
+            if key not in RESUMABLE_CHANGES and ran_with[key] != value
         ]
         # More epochs continue a step or constant schedule unchanged, but stretch a cosine one.
         if self.schedule == "cosine" and saved.get("epochs") != self.epochs:

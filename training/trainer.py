@@ -3,7 +3,8 @@
 Per epoch: set the steering rule of the phase, train (a progress bar with
 loss, lr and img/s), validate, append a row to ``metrics.csv``, keep the
 best weights by validation SRCC (or the last epoch's: ``keep_epoch``), and
-checkpoint. At the end the kept epoch is evaluated on the test split and saved to the model store with its card.
+checkpoint. At the end the kept epoch is evaluated on the test split and
+saved to the model store with its card.
 
 Determinism: the data order and augmentation follow from (seed, epoch) and
 the checkpoint restores weights, optimizer, scheduler and RNG state, so a run
