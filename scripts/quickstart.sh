@@ -17,14 +17,6 @@ python -m pip install -q -e .
 
 [ -d sample-photos ] || eat-curate samples sample-photos
 
-MODEL_ARGS=()
-if ! eat-curate models list --json | python -c 'import json,sys; sys.exit(0 if any(m["default"] for m in json.load(sys.stdin)) else 1)'; then
-  # No model ships with this version: make an untrained one so the pipeline runs end to end.
-  # Its scores are random and mean nothing; see README, "Models", for real weights.
-  eat-curate models list --json | python -c 'import json,sys; sys.exit(0 if any(m["name"] == "quickstart-untrained" for m in json.load(sys.stdin)) else 1)' \
-    || eat-curate models init --preset tiny --name quickstart-untrained --seed 0
-  MODEL_ARGS=(--model quickstart-untrained)
-fi
-
-eat-curate score sample-photos --out scores.parquet --db photos.db "${MODEL_ARGS[@]}"
+# No --model: the package's built-in culling model (`eat-curate models info culling-nano` says what it measures).
+eat-curate score sample-photos --out scores.parquet --db photos.db
 eat-curate rank --db photos.db --top 3

@@ -1,6 +1,7 @@
 """Model files, the store and foreign-weight import: safe, verified, all-or-nothing."""
 
 import json
+import os
 import pickle
 from dataclasses import replace
 from pathlib import Path
@@ -54,6 +55,18 @@ def test_init_save_and_load_round_trip(tmp_path, micro_preset):
     fresh = EAT(micro_preset)
     for key, value in fresh.state_dict().items():
         assert torch.equal(loaded.model.state_dict()[key], value), key
+
+
+def test_the_weights_are_as_readable_as_the_card_so_a_shared_store_works(tmp_path, micro_preset):
+    store = ModelStore(tmp_path / "models")
+    previous = os.umask(0o022)  # the usual one; the card's permissions follow it
+    try:
+        store.init(micro_preset, "shared", seed=0)
+    finally:
+        os.umask(previous)
+    folder = store.resolve("shared")
+    mode = (folder / "model.safetensors").stat().st_mode & 0o777
+    assert mode == (folder / "card.json").stat().st_mode & 0o777 and mode & 0o044  # group and others may read
 
 
 def test_same_seed_same_weights_different_seed_different_hash(tmp_path, micro_preset):

@@ -10,9 +10,11 @@ from click.testing import CliRunner
 
 from eat_curate.errors import EatCurateError
 from eat_curate.model import EAT
+from training.degradation_eval import DefectFigures, DefectReport, Stability
 from training.degradations import DEFECTS
 from training.degraded_data import CurriculumStage
 from training.recipes.default_model import Recipe, main, round_to_float16, split_photos
+from training.recipes.model_card import NOT_TASTE, measured_line, scope_line
 
 NAMES = [f"photo{i:02d}" for i in range(23)]
 
@@ -64,3 +66,26 @@ def test_an_unknown_defect_type_is_refused_before_anything_is_fetched(tmp_path):
 def test_the_recipe_keeps_its_last_epoch_rather_than_one_two_validation_photos_picked(tmp_path):
     config = Recipe().train_config(tmp_path, "cpu", "fp32", threads=None, workers=0, resume=False)
     assert config.keep_epoch == "last"
+
+
+def report_where(pairwise: dict[str, float]) -> DefectReport:
+    """A held-out report: every type at pairwise accuracy 1 and SRCC 0.9 unless ``pairwise`` says otherwise."""
+    rows = [DefectFigures(name, pairwise.get(name, 1.0), 20, 0.9, 100, {}) for name in DEFECTS]
+    failures = [f"{name}: pairwise accuracy {value:.3f}, SRCC 0.900" for name, value in pairwise.items()]
+    return DefectReport(["held-out"], rows, Stability(0.05, 0.1, 0.02, 0.05, 20), 8.0, 0.3, failures)
+
+
+def test_the_scope_line_says_which_defect_types_the_held_out_photos_showed_it_catches():
+    line = scope_line(report_where({"noise": 0.6, "tilt": 0.35}))
+    caught, unreliable = line.split("unreliable on")
+    assert "focus blur" in caught and "JPEG blocking" in caught and "noise" not in caught
+    assert "noise" in unreliable and "tilt" in unreliable and "focus blur" not in unreliable
+    assert line.endswith(NOT_TASTE)
+
+    assert "unreliable" not in scope_line(report_where({}))
+    assert "catches no defect type reliably" in scope_line(report_where(dict.fromkeys(DEFECTS, 0.5)))
+
+
+def test_the_card_names_the_targets_a_model_misses():
+    assert "Targets missed" not in measured_line(report_where({}))
+    assert "tilt: pairwise accuracy 0.350" in measured_line(report_where({"tilt": 0.35}))

@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections import Counter
 
 from eat_curate.model.checkpoint import ModelCard
-from training.degradation_eval import DefectReport
+from training.degradation_eval import REQUIRED_PAIRWISE_ACCURACY, REQUIRED_SRCC, REQUIRED_STABILITY, DefectReport
 from training.degradation_targets import CLEAN_MEAN, DROP_AT_FULL_STRENGTH, FLOOR_MEAN, SPREAD
 from training.degradations import DEFECTS
 from training.recipes.wallpaper_photos import PhotoFile
 
-SCOPE = (
+MEASURES = (
     "technical and compositional soundness relative to well-made photos (focus, noise, exposure, contrast, "
-    "colour cast, compression, tilt, off-subject crops); not taste, subject or AVA-style beauty"
+    "colour cast, compression, tilt, off-subject crops)"
 )
+NOT_TASTE = "not taste, subject or AVA-style beauty"
 
 NOT_MEASURED = (
     "Taste, subject matter, emotion, originality, or the AVA notion of beauty: it never saw a human rating. "
@@ -26,6 +27,21 @@ REPLACE_WITH = (
     "--preset base --name eat-ava`) or train on AVA (`eat-curate train --config ava ...`), then score with "
     "`--model eat-ava`. A model in your store named like this one shadows it."
 )
+
+# How the scope line names each defect type.
+DEFECT_WORDS = {
+    "gaussian_blur": "focus blur",
+    "motion_blur": "camera shake",
+    "noise": "noise",
+    "underexposure": "underexposure",
+    "overexposure": "overexposure",
+    "low_contrast": "low contrast",
+    "colour_cast": "colour casts",
+    "jpeg": "JPEG blocking",
+    "tilt": "tilt",
+    "off_subject_crop": "off-subject crops",
+    "oversaturation": "over-saturation",
+}
 
 DEFECT_AMOUNTS = {
     "gaussian_blur": "Gaussian blur, sigma 3.5 px at 1",
@@ -40,6 +56,38 @@ DEFECT_AMOUNTS = {
     "off_subject_crop": "crop of 1 - 0.6 x strength of each side pushed to a corner or an edge",
     "oversaturation": "chroma x (1 + 2.5 x strength)",
 }
+
+
+def caught_and_missed(report: DefectReport) -> tuple[list[str], list[str]]:
+    """Defect types the model ranks below their clean photo at medium strength on held-out photos, and the rest."""
+    caught = [row.defect for row in report.defects if row.pairwise_accuracy >= REQUIRED_PAIRWISE_ACCURACY]
+    return caught, [row.defect for row in report.defects if row.defect not in caught]
+
+
+def scope_line(report: DefectReport) -> str:
+    """The one line ``score`` prints: what the score is, what it catches as measured, what it is not."""
+    caught, missed = caught_and_missed(report)
+    parts = ["technical soundness learnt from generated defects"]
+    parts.append("catches " + (", ".join(DEFECT_WORDS[name] for name in caught) if caught else "no defect type reliably"))
+    if missed:
+        parts.append("unreliable on " + ", ".join(DEFECT_WORDS[name] for name in missed))
+    return "; ".join(parts) + "; " + NOT_TASTE
+
+
+def measured_line(report: DefectReport) -> str:
+    """The held-out figures in words: which types it catches and which targets it misses."""
+    caught, missed = caught_and_missed(report)
+    words = ", ".join(DEFECT_WORDS[name] for name in caught) or "none"
+    line = (
+        f"On photographs it never trained on, it scores a photo above its copy with a medium-strength defect "
+        f"in at least {REQUIRED_PAIRWISE_ACCURACY:.0%} of cases for: {words}"
+    )
+    if missed:
+        line += f"; not reliably for: {', '.join(DEFECT_WORDS[name] for name in missed)}"
+    if report.failures:
+        targets = f"pairwise accuracy {REQUIRED_PAIRWISE_ACCURACY}, SRCC {REQUIRED_SRCC}, stability {REQUIRED_STABILITY}"
+        line += f". Targets missed ({targets}): " + "; ".join(report.failures)
+    return line + "."
 
 
 def validation_role(keep_epoch: str) -> str:
@@ -70,11 +118,13 @@ def description(
             "culling scores out of the box. It was trained without human ratings: on real photographs and "
             "copies of them with controlled defects (the degradation-ranking route to aesthetic features "
             "of the self-supervised aesthetics literature).",
-            f"What the score measures: {SCOPE.split(';')[0]}. An untouched photo like the training photos "
+            f"What the score measures: {MEASURES}. An untouched photo like the training photos "
             f"scores about {CLEAN_MEAN:.0f}; each defect lowers the score in proportion to its strength, "
             f"{DROP_AT_FULL_STRENGTH:.0f} points at full strength; defects add up (never below "
-            f"{FLOOR_MEAN}). Use it to find the blurred, shaken, noisy, badly exposed, flat, tinted, "
-            "over-compressed, tilted and badly cropped shots of an album.",
+            f"{FLOOR_MEAN}). It was trained to find the blurred, shaken, noisy, badly exposed, flat, tinted, "
+            "over-compressed, tilted and badly cropped shots of an album; which of them it finds in new photos, "
+            "the next paragraph and the figures below say.",
+            measured_line(report),
             f"What it does not measure: {NOT_MEASURED}",
             f"Trained on: {len(splits['train'])} photographs ({', '.join(splits['train'])}); "
             f"{', '.join(splits['val'])} {validation_role(keep_epoch)}; "
@@ -111,7 +161,7 @@ def build_card(
         source="python -m training.recipes.default_model (eat-curate's own recipe; see extra.recipe)",
         training_data=training_data_line(photos, splits, versions, recipe["keep_epoch"]),
         metrics={"held_out_defects": report.to_dict(), "trainer": trainer_card.metrics},
-        scope=SCOPE,
+        scope=scope_line(report),
         license=(
             "training photographs: GPL-2+ per the Debian copyright files of mate-backgrounds and "
             "plasma-workspace-wallpapers (KDE's metadata.json: LGPLv3); see extra.photographs"
