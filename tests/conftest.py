@@ -70,6 +70,25 @@ def pico_store(tmp_path: Path) -> ModelStore:
     return store
 
 
+@pytest.fixture
+def run(tmp_path: Path):
+    """``eat-curate ARGS`` through click's CliRunner, with a home (and so a model store) of its own, empty."""
+    from click.testing import CliRunner
+
+    from eat_curate.cli import cli
+
+    runner = CliRunner()
+
+    def invoke(*args, expect_ok: bool = True):
+        result = runner.invoke(cli, [str(arg) for arg in args], env={"EAT_CURATE_HOME": str(tmp_path / "home")},
+                               catch_exceptions=False)
+        if expect_ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    return invoke
+
+
 def make_photo(path: Path, size: tuple[int, int] = (320, 240), seed: int = 0, fmt: str | None = None, **save) -> Path:
     """A small photo-like image (smooth gradients plus noise), saved with Pillow."""
     rng = np.random.default_rng(seed)

@@ -6,30 +6,13 @@ import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
-import pytest
-from click.testing import CliRunner
 
-from eat_curate.cli import cli
 from eat_curate.model.checkpoint import WEIGHTS_FILE
 from eat_curate.model.model_store import BUILTIN_DIR, ModelStore
 from eat_curate.samples import write_sample_photos
 
 BUILTIN = "culling-nano"
 MAX_WEIGHTS_BYTES = 30 * 1024 * 1024
-
-
-@pytest.fixture
-def run(tmp_path):
-    """The CLI with an empty model store of its own, so only the built-in model is there to find."""
-    runner = CliRunner()
-
-    def invoke(*args):
-        result = runner.invoke(cli, [str(arg) for arg in args], env={"EAT_CURATE_HOME": str(tmp_path / "home")},
-                               catch_exceptions=False)
-        assert result.exit_code == 0, result.output
-        return result
-
-    return invoke
 
 
 def test_the_package_ships_a_small_trained_nano_model_as_the_default(tmp_path):

@@ -4,23 +4,8 @@ import json
 
 import pytest
 import torch
-from click.testing import CliRunner
 
-from eat_curate.cli import cli
 from eat_curate.model.reference import PublishedEAT
-
-
-@pytest.fixture
-def run(tmp_path):
-    runner = CliRunner()
-
-    def invoke(*args, expect_ok=True):
-        result = runner.invoke(cli, [*args], env={"EAT_CURATE_HOME": str(tmp_path / "home")}, catch_exceptions=False)
-        if expect_ok:
-            assert result.exit_code == 0, result.output
-        return result
-
-    return invoke
 
 
 def test_init_list_info_remove(run, tmp_path):

@@ -58,6 +58,10 @@ DEFECT_AMOUNTS = {
 }
 
 
+def _named(defects: list[str]) -> str:
+    return ", ".join(DEFECT_WORDS[name] for name in defects)
+
+
 def caught_and_missed(report: DefectReport) -> tuple[list[str], list[str]]:
     """Defect types the model ranks below their clean photo at medium strength on held-out photos, and the rest."""
     caught = [row.defect for row in report.defects if row.pairwise_accuracy >= REQUIRED_PAIRWISE_ACCURACY]
@@ -68,22 +72,21 @@ def scope_line(report: DefectReport) -> str:
     """The one line ``score`` prints: what the score is, what it catches as measured, what it is not."""
     caught, missed = caught_and_missed(report)
     parts = ["technical soundness learnt from generated defects"]
-    parts.append("catches " + (", ".join(DEFECT_WORDS[name] for name in caught) if caught else "no defect type reliably"))
+    parts.append("catches " + (_named(caught) if caught else "no defect type reliably"))
     if missed:
-        parts.append("unreliable on " + ", ".join(DEFECT_WORDS[name] for name in missed))
+        parts.append("unreliable on " + _named(missed))
     return "; ".join(parts) + "; " + NOT_TASTE
 
 
 def measured_line(report: DefectReport) -> str:
     """The held-out figures in words: which types it catches and which targets it misses."""
     caught, missed = caught_and_missed(report)
-    words = ", ".join(DEFECT_WORDS[name] for name in caught) or "none"
     line = (
         f"On photographs it never trained on, it scores a photo above its copy with a medium-strength defect "
-        f"in at least {REQUIRED_PAIRWISE_ACCURACY:.0%} of cases for: {words}"
+        f"in at least {REQUIRED_PAIRWISE_ACCURACY:.0%} of cases for: {_named(caught) or 'none'}"
     )
     if missed:
-        line += f"; not reliably for: {', '.join(DEFECT_WORDS[name] for name in missed)}"
+        line += f"; not reliably for: {_named(missed)}"
     if report.failures:
         targets = f"pairwise accuracy {REQUIRED_PAIRWISE_ACCURACY}, SRCC {REQUIRED_SRCC}, stability {REQUIRED_STABILITY}"
         line += f". Targets missed ({targets}): " + "; ".join(report.failures)
