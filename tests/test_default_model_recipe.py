@@ -8,6 +8,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from eat_curate.benchmarks.photos import WALLPAPER_PACKAGES
 from eat_curate.errors import EatCurateError
 from eat_curate.model import EAT
 from training.degradation_eval import DefectFigures, DefectReport, Stability
@@ -15,6 +16,7 @@ from training.degradations import DEFECTS
 from training.degraded_data import CurriculumStage
 from training.recipes.default_model import Recipe, main, round_to_float16, split_photos
 from training.recipes.model_card import NOT_TASTE, measured_line, scope_line
+from training.recipes.wallpaper_photos import PHOTO_PACKAGES
 
 NAMES = [f"photo{i:02d}" for i in range(23)]
 
@@ -51,7 +53,8 @@ def test_the_recipe_teaches_focus_first_and_every_defect_type_in_the_end():
 def test_the_command_explains_itself():
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0
-    for option in ("--cache", "--out", "--work", "--device", "--resume", "--epochs", "--lr", "--defects"):
+    for option in ("--cache", "--out", "--work", "--device", "--resume", "--epochs", "--lr", "--defects",
+                   "--packages", "--test-photos"):
         assert option in result.output
 
 
@@ -61,6 +64,19 @@ def test_an_unknown_defect_type_is_refused_before_anything_is_fetched(tmp_path):
     assert result.exit_code == 2
     assert "--defects" in result.output and "focus" in result.output
     assert not (tmp_path / "cache").exists()
+
+
+def test_an_unknown_package_is_refused_before_anything_is_fetched(tmp_path):
+    result = CliRunner().invoke(main, ["--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "out"),
+                                       "--packages", "mate-backgrounds,ubuntu-wallpapers"])
+    assert result.exit_code == 2
+    assert "--packages" in result.output and "ubuntu-wallpapers" in result.output
+    assert not (tmp_path / "cache").exists()
+
+
+def test_the_shipped_model_s_recipe_takes_the_three_desktop_packages_photographs():
+    assert Recipe().packages == WALLPAPER_PACKAGES
+    assert set(WALLPAPER_PACKAGES) < set(PHOTO_PACKAGES)  # what --packages all takes
 
 
 def test_the_recipe_keeps_its_last_epoch_rather_than_one_two_validation_photos_picked(tmp_path):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from eat_curate.errors import EatCurateError
@@ -35,8 +36,8 @@ def _run(command: list[str], cwd: Path) -> None:
         raise PhotoFetchError(f"`{' '.join(command)}` failed: {reason}") from None
 
 
-def fetch_debian_wallpapers(cache_dir: Path) -> list[Path]:
-    """Download and unpack Debian's wallpaper packages into ``cache_dir``; return the photo files.
+def fetch_debian_wallpapers(cache_dir: Path, packages: Sequence[str] = WALLPAPER_PACKAGES) -> list[Path]:
+    """Download and unpack Debian's wallpaper ``packages`` into ``cache_dir``; return their photo files.
 
     Already unpacked packages are reused, so a second call does not touch the
     network. Returns the JPEG/PNG/WebP photos found, sorted; symlinks to a
@@ -52,7 +53,7 @@ def fetch_debian_wallpapers(cache_dir: Path) -> list[Path]:
     unpacked = cache_dir / "unpacked"
     debs.mkdir(parents=True, exist_ok=True)
     unpacked.mkdir(parents=True, exist_ok=True)
-    for package in WALLPAPER_PACKAGES:
+    for package in packages:
         target = unpacked / package
         if target.is_dir():
             continue
@@ -67,7 +68,7 @@ def fetch_debian_wallpapers(cache_dir: Path) -> list[Path]:
         _run(["dpkg", "-x", str(deb), str(partial)], cwd=cache_dir)
         partial.rename(target)  # only complete extractions count as cached
     photos: dict[Path, Path] = {}
-    for path in sorted(path for package in WALLPAPER_PACKAGES for path in (unpacked / package).rglob("*")):
+    for path in sorted(path for package in packages for path in (unpacked / package).rglob("*")):
         if path.suffix.lower() in PHOTO_SUFFIXES and path.stem != PREVIEW_STEM and path.is_file():
             photos.setdefault(path.resolve(), path)
     return sorted(photos.values())

@@ -3,7 +3,8 @@
     python -m training.recipes.default_model --cache .cache/wallpapers \\
         --out eat_curate/model/builtin/culling-nano [--device cuda] [--resume]
 
-1. Fetch Debian's wallpaper packages into ``--cache`` (``apt-get download`` +
+1. Fetch Debian's wallpaper packages (MATE's, KDE's and GNOME's; ``--packages``
+   adds Lomiri's for trials) into ``--cache`` (``apt-get download`` +
    ``dpkg -x``; reused when present) and keep the real photographs
    (:mod:`training.recipes.wallpaper_photos`), one file per picture.
 2. Hold out whole photographs: a seeded few validated after every epoch
@@ -27,7 +28,8 @@
 Seeded throughout: the same command gives the same model on the same
 machine. An epoch (4,000 pictures) takes about 2.7 minutes on a 2-core CPU
 with AMX (bf16, ~25 pictures/s; the network alone trains at ~31/s there,
-making the pictures takes the rest), three on a 2-core CPU with
+making the pictures takes the rest; ~4.2 minutes, ~16 pictures/s, on a
+slower 2.1 GHz AMX Xeon), three on a 2-core CPU with
 AVX512-BF16 (bf16, ~22 pictures/s) and about four and a half on a 2-core
 AVX2 CPU (fp32, ~15 pictures/s); ``--device cuda`` is much faster.
 """
@@ -44,7 +46,7 @@ import click
 import torch
 from tqdm import tqdm
 
-from eat_curate.benchmarks.photos import fetch_debian_wallpapers
+from eat_curate.benchmarks.photos import WALLPAPER_PACKAGES, fetch_debian_wallpapers
 from eat_curate.errors import EatCurateError
 from eat_curate.model.checkpoint import validate_model_name
 from eat_curate.model.model_store import ModelStore
@@ -54,7 +56,13 @@ from training.degradation_eval import DefectReport, evaluate_defects, validation
 from training.degradations import DEFECTS
 from training.degraded_data import CurriculumStage, DegradedGroups, DegradedImages, GroupPlan, SourcePhoto
 from training.recipes.model_card import build_card
-from training.recipes.wallpaper_photos import PhotoFile, load_photo, package_versions, select_photographs
+from training.recipes.wallpaper_photos import (
+    PHOTO_PACKAGES,
+    PhotoFile,
+    load_photo,
+    package_versions,
+    select_photographs,
+)
 from training.trainer import DataSets, Trainer, TrainResult
 
 DEFAULT_NAME = "culling-nano"
@@ -69,6 +77,8 @@ class Recipe:
 
     name: str = DEFAULT_NAME
     preset: str = "nano"
+    # Debian packages whose photographs are used; PHOTO_PACKAGES adds Lomiri's 14 (README: "More photographs").
+    packages: tuple[str, ...] = WALLPAPER_PACKAGES
     source_short_side: int = 1024  # photos are decoded once at this size; crops stay above the 256 px working size
     split_seed: int = 0
     val_photos: int = 2
@@ -197,7 +207,7 @@ def load_photos(
     recipe: Recipe, cache: Path, progress: bool = True, log=tqdm.write
 ) -> tuple[list[PhotoFile], dict[str, list[str]], dict[str, SourcePhoto]]:
     """The photographs (fetched into ``cache`` if needed), their split, and each one decoded once."""
-    files = select_photographs(fetch_debian_wallpapers(cache))
+    files = select_photographs(fetch_debian_wallpapers(cache, recipe.packages), recipe.packages)
     splits = split_photos([photo.name for photo in files], recipe)
     log(f"{len(files)} photographs: train {len(splits['train'])}, val {', '.join(splits['val'])}, "
         f"test {', '.join(splits['test'])}")
@@ -294,6 +304,11 @@ def run_recipe(
               help="Override the recipe's peak learning rate (trials).")
 @click.option("--ranking-margin", type=click.FloatRange(min=0), default=None,
               help="Override the recipe's ranking margin, in units of the target gap (trials).")
+@click.option("--packages", default=None, metavar="NAME,...",
+              help=f"Take the photographs of these Debian packages, or 'all' of them (trials; known: "
+                   f"{', '.join(PHOTO_PACKAGES)}). Default: {','.join(WALLPAPER_PACKAGES)}.")
+@click.option("--test-photos", type=click.IntRange(1), default=None,
+              help="Override how many whole photographs are held out for the final figures (trials).")
 @click.option("--defects", default=None, metavar="NAME,...",
               help="Train on these defect types only (trials: does one type learn on its own?); "
                    "the held-out table still measures every type.")
@@ -301,13 +316,20 @@ def run_recipe(
               help="Continue the run whose checkpoint is in --work (a finished run: measure and write OUT again).")
 def main(cache: Path, out: Path, work: Path, device: str, threads: int | None, workers: int,
          epochs: int | None, groups_per_epoch: int | None, lr: float | None, ranking_margin: float | None,
-         defects: str | None, resume: bool) -> None:
+         packages: str | None, test_photos: int | None, defects: str | None, resume: bool) -> None:
     """Train eat-curate's built-in model on real photographs with generated defects, and write it to OUT.
 
     Prints the validation line of every epoch and, at the end, the held-out
     figures per defect type (also written to WORK/report.md and into the card).
     """
-    overrides = {"epochs": epochs, "groups_per_epoch": groups_per_epoch, "lr": lr, "ranking_margin": ranking_margin}
+    overrides = {"epochs": epochs, "groups_per_epoch": groups_per_epoch, "lr": lr, "ranking_margin": ranking_margin,
+                 "test_photos": test_photos}
+    if packages is not None:
+        overrides["packages"] = PHOTO_PACKAGES if packages == "all" else tuple(packages.split(","))
+        unknown = sorted(set(overrides["packages"]) - set(PHOTO_PACKAGES))
+        if unknown:
+            raise click.BadParameter(f"unknown package {', '.join(unknown)}; known: {', '.join(PHOTO_PACKAGES)}",
+                                     param_hint="--packages")
     recipe = replace(Recipe(), **{key: value for key, value in overrides.items() if value is not None})
     if defects is not None:
         try:

@@ -112,6 +112,20 @@ def training_data_line(
     )
 
 
+def licences_line(photos: list[PhotoFile]) -> str:
+    """The training photographs' licences as their packages' copyright files state them, with counts."""
+    by_package: dict[str, Counter] = {}
+    for photo in photos:
+        by_package.setdefault(photo.package, Counter())[photo.license] += 1
+    parts = []
+    for package, licences in sorted(by_package.items()):
+        counted = ", ".join(f"{licence} x{count}" for licence, count in sorted(licences.items()))
+        parts.append(f"{package}: {counted}")
+    kde = sorted({photo.metadata_license for photo in photos if photo.metadata_license})
+    note = f" (KDE's own metadata.json: {', '.join(kde)})" if kde else ""
+    return "photographs' licences per Debian's copyright files: " + "; ".join(parts) + note
+
+
 def description(
     report: DefectReport, photos: list[PhotoFile], splits: dict[str, list[str]], keep_epoch: str
 ) -> str:
@@ -132,8 +146,7 @@ def description(
             f"Trained on: {len(splits['train'])} photographs ({', '.join(splits['train'])}); "
             f"{', '.join(splits['val'])} {validation_role(keep_epoch)}; "
             f"figures below from {', '.join(splits['test'])}, never seen in "
-            "training. Licences: see extra.photographs (GPL-2+ per Debian's copyright files; KDE's own "
-            "metadata says LGPLv3).",
+            f"training. The {licences_line(photos)}; each photo's own in extra.photographs.",
             "Held-out figures (pairwise accuracy: clean view scored above its copy with the defect at "
             "strength 0.5; SRCC: score against target over strengths 0-1):\n\n" + report.table(),
             f"How to replace it: {REPLACE_WITH}",
@@ -165,10 +178,7 @@ def build_card(
         training_data=training_data_line(photos, splits, versions, recipe["keep_epoch"]),
         metrics={"held_out_defects": report.to_dict(), "trainer": trainer_card.metrics},
         scope=scope_line(report),
-        license=(
-            "training photographs: GPL-2+ per the Debian copyright files of mate-backgrounds and "
-            "plasma-workspace-wallpapers (KDE's metadata.json: LGPLv3); see extra.photographs"
-        ),
+        license=f"training {licences_line(photos)}; see extra.photographs",
         extra={
             "description": description(report, photos, splits, recipe["keep_epoch"]),
             "not_measured": NOT_MEASURED,

@@ -1,9 +1,12 @@
 """The source photographs of the built-in model: the real photos among Debian's wallpapers.
 
-``fetch_debian_wallpapers`` returns every picture of the three packages. Most
-of GNOME's and many of KDE's and MATE's are artwork: renders, gradients,
-vector shapes, paintings (GNOME's adwaita/blobs/..., KDE's Flow, Honeywave,
-Shell, Volna, Kay, MilkyWay, Autumn, ..., MATE's abstract and desktop sets).
+``fetch_debian_wallpapers`` returns every picture of :data:`PHOTO_PACKAGES`:
+the three desktop wallpaper packages and two of Ubuntu Touch's (Lomiri's
+16.04 and 20.04 sets). Most of GNOME's and many of KDE's and MATE's are
+artwork: renders, gradients, vector shapes, paintings (GNOME's
+adwaita/blobs/..., KDE's Flow, Honeywave, Shell, Volna, Kay, MilkyWay,
+Autumn, ..., MATE's abstract and desktop sets; Lomiri's Fossa, Infinite-Sea,
+Painting-Colors, analogpattern, umang).
 Defects of such pictures say little about photographs, so only the pictures
 named in :data:`PHOTOGRAPHS` are kept; each was checked by eye to be a real
 camera photograph. The same picture shipped at several resolutions counts
@@ -12,7 +15,10 @@ once (the largest file), found by comparing small thumbnails.
 Each photo's licence and copyright are read from its package's
 ``/usr/share/doc/<package>/copyright`` (Debian's machine-readable format),
 plus, for KDE wallpapers, the licence and author in the wallpaper's own
-``metadata.json``.
+``metadata.json``. Lomiri's copyright files name each photo by its place in
+the source tree (``16.04/x.jpg``), not where it is installed
+(``usr/share/backgrounds/x.jpg``), so a pattern naming one file matches by
+file name.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -30,7 +37,11 @@ from eat_curate.benchmarks.photos import WALLPAPER_PACKAGES
 from eat_curate.errors import EatCurateError
 from eat_curate.io.decode import open_image
 
-# Picture name -> package. KDE names are the wallpaper's folder, MATE names the file stem.
+LOMIRI_16 = "lomiri-wallpapers-16.04"
+LOMIRI_20 = "lomiri-wallpapers-20.04"
+PHOTO_PACKAGES = (*WALLPAPER_PACKAGES, LOMIRI_16, LOMIRI_20)
+
+# Picture name -> package. KDE names are the wallpaper's folder, the others the file stem.
 PHOTOGRAPHS: dict[str, str] = {
     **{
         name: "mate-backgrounds"
@@ -46,6 +57,17 @@ PHOTOGRAPHS: dict[str, str] = {
             "Grey", "Kite", "OneStandsOut", "Path", "summer_1am",
         )
     },
+    **{
+        name: LOMIRI_16
+        for name in (
+            "Bridge_by_Sander_Klootwijk", "Dragonfly_by_Bolly", "Picture_0B_by_freespace",
+            "Picture_1A_by_freespace", "Wine_by_Jakkub_Mede", "aitzgorri_by_Aitzol_Berasategi",
+            "free_by_Peter_Nerlich", "friends_by_Aitzol_Berasategi", "greentock_by_Peter_Nerlich",
+            "life_by_Aitzol_Berasategi", "picosdeeuropa_by_Aitzol_Berasategi", "seeding_by_Clements_Engelhardt",
+            "sunset_by_Aitzol_Berasategi",
+        )
+    },
+    "Kleiber_by_Lukas_Baubkus": LOMIRI_20,
 }
 SAME_PICTURE_DIFFERENCE = 6.0  # mean |difference| of 32x32 grey thumbnails (0-255) below which two files are one picture
 
@@ -79,7 +101,7 @@ class PhotoFile:
 
 def package_of(path: Path) -> str | None:
     for part in path.parts:
-        if part in WALLPAPER_PACKAGES:
+        if part in PHOTO_PACKAGES:
             return part
     return None
 
@@ -143,12 +165,24 @@ def read_copyright(package_root: Path, package: str) -> list[dict]:
     return stanzas
 
 
+def matches_files_pattern(path: Path, pattern: str) -> bool:
+    """Whether a copyright file's ``Files`` pattern covers ``path`` (installed, so its source folder may differ).
+
+    A glob (``*``, ``debian/*``, ``backgrounds/*.jpg``) matches the end of the
+    path; a pattern naming one file also matches by the file's name, as the
+    source tree's folders are often not the installed ones.
+    """
+    if any(char in pattern for char in "*?["):
+        return pattern == "*" or fnmatch.fnmatch(str(path), f"*{pattern}")
+    return Path(pattern).name == path.name
+
+
 def licence_of(path: Path, package: str) -> tuple[str, str]:
     """(licence, copyright) of the copyright stanza whose ``Files`` patterns match ``path`` best (the last match)."""
     matched = ("unknown", "unknown")
     for stanza in read_copyright(_package_root(path, package), package):
         patterns = stanza.get("Files", "").split()
-        if any(fnmatch.fnmatch(str(path), f"*{pattern}") or pattern == "*" for pattern in patterns):
+        if any(matches_files_pattern(path, pattern) for pattern in patterns):
             if "License" in stanza:
                 matched = (stanza["License"].splitlines()[0], " ".join(stanza.get("Copyright", "").split()))
     return matched
@@ -167,9 +201,10 @@ def _kde_metadata(path: Path) -> tuple[str | None, str | None]:
     return plugin.get("License"), authors or None
 
 
-def select_photographs(paths: list[Path]) -> list[PhotoFile]:
-    """The real photographs among the wallpaper files, one file per picture, with licence and size."""
-    candidates = [p for p in paths if PHOTOGRAPHS.get(picture_name(p)) == package_of(p)]
+def select_photographs(paths: list[Path], packages: Sequence[str] = PHOTO_PACKAGES) -> list[PhotoFile]:
+    """The real photographs of ``packages`` among the wallpaper files, one file per picture, with licence and size."""
+    wanted = {name for name, package in PHOTOGRAPHS.items() if package in packages}
+    candidates = [p for p in paths if picture_name(p) in wanted and PHOTOGRAPHS[picture_name(p)] == package_of(p)]
     photos = []
     for path in distinct_pictures(candidates):
         package = PHOTOGRAPHS[picture_name(path)]
@@ -181,11 +216,12 @@ def select_photographs(paths: list[Path]) -> list[PhotoFile]:
             PhotoFile(picture_name(path), package, path, width, height, license_, holders, metadata_license, author)
         )
     found = {photo.name for photo in photos}
-    missing = sorted(set(PHOTOGRAPHS) - found)
+    missing = sorted(wanted - found)
     if missing:
         raise SourcePhotoError(
-            f"the wallpaper cache lacks {len(missing)} of the {len(PHOTOGRAPHS)} photographs "
-            f"({', '.join(missing[:5])}...): remove the cache folder and run the recipe again"
+            f"the wallpaper cache lacks {len(missing)} of the {len(wanted)} photographs "
+            f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}): "
+            "remove the cache folder and run the recipe again"
         )
     duplicates = len(photos) - len(found)
     if duplicates:
