@@ -58,19 +58,15 @@ def test_the_command_explains_itself():
         assert option in result.output
 
 
-def test_an_unknown_defect_type_is_refused_before_anything_is_fetched(tmp_path):
+@pytest.mark.parametrize(
+    ("option", "value", "unknown"),
+    [("--defects", "gaussian_blur,focus", "focus"), ("--packages", "mate-backgrounds,ubuntu-wallpapers", "ubuntu-wallpapers")],
+)
+def test_an_unknown_name_is_refused_before_anything_is_fetched(tmp_path, option, value, unknown):
     result = CliRunner().invoke(main, ["--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "out"),
-                                       "--defects", "gaussian_blur,focus"])
+                                       option, value])
     assert result.exit_code == 2
-    assert "--defects" in result.output and "focus" in result.output
-    assert not (tmp_path / "cache").exists()
-
-
-def test_an_unknown_package_is_refused_before_anything_is_fetched(tmp_path):
-    result = CliRunner().invoke(main, ["--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "out"),
-                                       "--packages", "mate-backgrounds,ubuntu-wallpapers"])
-    assert result.exit_code == 2
-    assert "--packages" in result.output and "ubuntu-wallpapers" in result.output
+    assert option in result.output and unknown in result.output
     assert not (tmp_path / "cache").exists()
 
 
