@@ -1,8 +1,9 @@
 """The source photographs of the built-in model: the real photos among Debian's wallpapers.
 
-``fetch_debian_wallpapers`` returns every picture of :data:`PHOTO_PACKAGES`:
-the three desktop wallpaper packages and two of Ubuntu Touch's (Lomiri's
-16.04 and 20.04 sets). Most of GNOME's and many of KDE's and MATE's are
+The recipe fetches the three desktop wallpaper packages (with ``--packages
+all``, two of Ubuntu Touch's as well: Lomiri's 16.04 and 20.04 sets, all of
+:data:`PHOTO_PACKAGES`); ``fetch_debian_wallpapers`` returns every picture
+in them. Most of GNOME's and many of KDE's and MATE's are
 artwork: renders, gradients, vector shapes, paintings (GNOME's
 adwaita/blobs/..., KDE's Flow, Honeywave, Shell, Volna, Kay, MilkyWay,
 Autumn, ..., MATE's abstract and desktop sets; Lomiri's Fossa, Infinite-Sea,
@@ -169,7 +170,7 @@ def matches_files_pattern(path: Path, pattern: str) -> bool:
     """Whether a copyright file's ``Files`` pattern covers ``path`` (installed, so its source folder may differ).
 
     A glob (``*``, ``debian/*``, ``backgrounds/*.jpg``) matches the end of the
-    path; a pattern naming one file also matches by the file's name, as the
+    path; a pattern naming one file matches any file of that name, as the
     source tree's folders are often not the installed ones.
     """
     if any(char in pattern for char in "*?["):
