@@ -56,6 +56,7 @@ from training.degradation_eval import DefectReport, evaluate_defects, validation
 from training.degradations import DEFECTS
 from training.degraded_data import CurriculumStage, DegradedGroups, DegradedImages, GroupPlan, SourcePhoto
 from training.recipes.model_card import build_card
+from training.recipes.options import cache_option, device_option, threads_option
 from training.recipes.wallpaper_photos import (
     PHOTO_PACKAGES,
     PhotoFile,
@@ -286,15 +287,14 @@ def run_recipe(
 
 
 @click.command()
-@click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=Path(".cache/wallpapers"),
-              show_default=True, help="Where the wallpaper packages are downloaded and unpacked (reused).")
+@cache_option
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="The model folder to write (model.safetensors + card.json), e.g. "
                    "eat_curate/model/builtin/culling-nano. Replaced if it exists.")
 @click.option("--work", type=click.Path(file_okay=False, path_type=Path), default=Path(".cache/default-model"),
               show_default=True, help="Checkpoints, the scratch model store and the report.")
-@click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu, cuda, ...")
-@click.option("--threads", type=click.IntRange(1), default=None, help="torch CPU threads (default: torch's choice).")
+@device_option
+@threads_option
 @click.option("--workers", type=click.IntRange(0), default=1, show_default=True,
               help="Processes generating training pictures (more on a GPU machine).")
 @click.option("--epochs", type=click.IntRange(2), default=None, help="Override the recipe's epochs (quick trials).")
