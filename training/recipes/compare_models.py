@@ -32,12 +32,10 @@ from eat_curate.model.checkpoint import ModelCard, load_model, read_card
 from eat_curate.scoring.predictor import resolve_device
 from training.degradation_eval import DefectReport, evaluate_defects
 from training.degraded_data import SourcePhoto
+from training.recipes.default_model import Recipe
 from training.recipes.model_card import caught_and_missed
 from training.recipes.options import cache_option, device_option, threads_option
 from training.recipes.wallpaper_photos import PHOTO_PACKAGES, PHOTOGRAPHS, load_photo, select_photographs
-
-SOURCE_SHORT_SIDE = 1024  # as the recipe decodes its photographs
-
 
 def trained_photos(card: ModelCard) -> set[str]:
     """The photographs a recipe model trained on, as its card lists them."""
@@ -66,7 +64,7 @@ def load_named_photos(names: Sequence[str], cache: Path) -> list[SourcePhoto]:
         raise EatCurateError(f"unknown photograph {', '.join(unknown)}; known: {', '.join(PHOTOGRAPHS)}")
     packages = tuple(package for package in PHOTO_PACKAGES if package in {PHOTOGRAPHS[name] for name in names})
     files = {photo.name: photo for photo in select_photographs(fetch_debian_wallpapers(cache, packages), packages)}
-    return [SourcePhoto(name, load_photo(files[name], SOURCE_SHORT_SIDE)) for name in names]
+    return [SourcePhoto(name, load_photo(files[name], Recipe.source_short_side)) for name in names]
 
 
 def mean_pairwise_accuracy(report: DefectReport) -> float:
