@@ -229,6 +229,25 @@ def test_a_ladder_group_is_one_defect_at_rising_strengths_of_one_view(photos):
 
 
 @pytest.mark.parametrize("ladder_share", [0.0, 1.0])
+def test_tie_variants_give_every_group_harmless_copies_of_its_clean_view(photos, ladder_share):
+    plan = GroupPlan(size=5, tie_variants=1, ladder_share=ladder_share, harmless_share=0.0)
+    groups = DegradedGroups(photos, groups_per_epoch=8, image_size=64, plan=plan)
+    for index in range(8):
+        clean, tie, *others = groups.group(index)
+        # Mirrored, re-encoded or both, never degraded: it must score what the clean view scores.
+        assert tie.defects == () and tie.score == clean.score
+        assert tie.view.mirrored != clean.view.mirrored or tie.recompress is not None
+        assert replace(tie.view, mirrored=clean.view.mirrored) == clean.view
+        assert len(others) == 3 and all(member.defects for member in others)
+
+
+def test_a_plan_keeps_a_variant_beside_its_ties():
+    GroupPlan(size=3, tie_variants=1)
+    with pytest.raises(ValueError, match="tie_variants"):
+        GroupPlan(size=3, tie_variants=2)
+
+
+@pytest.mark.parametrize("ladder_share", [0.0, 1.0])
 def test_a_plan_draws_only_the_defect_types_it_names(photos, ladder_share):
     plan = GroupPlan(size=4, ladder_share=ladder_share, harmless_share=0.0, defects=("gaussian_blur", "noise"))
     groups = DegradedGroups(photos, groups_per_epoch=16, image_size=64, plan=plan)

@@ -118,6 +118,10 @@ class GroupPlan:
     """How training groups are drawn."""
 
     size: int = 4  # pictures per group: the clean view and size - 1 variants of it
+    # Of those variants, how many are always harmless (tie pairs with the clean view), whatever else the group
+    # holds: ladders otherwise have none, and a model that never sees a re-encoded copy of a new photo
+    # scored like the original drifts under JPEG q95 (README: "Stability on new photos").
+    tie_variants: int = 0
     full_frame_share: float = 0.25  # clean views that are the whole photo; the rest are random crops
     min_crop: float = 0.7  # a clean crop keeps at least this share of the photo's width and height
     harmless_share: float = 0.25  # variants only mirrored and/or re-encoded (JPEG quality 88-97): same target
@@ -132,6 +136,10 @@ class GroupPlan:
             raise ValueError(f"defects must be a non-empty subset of {', '.join(DEFECTS)}; got {self.defects}")
         if self.size < 2:
             raise ValueError(f"a group needs the clean view and at least one variant, got size {self.size}")
+        if not 0 <= self.tie_variants <= self.size - 2:
+            raise ValueError(
+                f"tie_variants must leave at least one other variant in a group of {self.size}, got {self.tie_variants}"
+            )
         if not 0.0 <= self.ladder_share <= 1.0:
             raise ValueError(f"ladder_share must be in [0, 1], got {self.ladder_share}")
 
@@ -152,15 +160,20 @@ def random_clean_view(size: tuple[int, int], plan: GroupPlan, rng: np.random.Gen
     return View(cx, cy, width, height, mirrored=mirrored)
 
 
+def harmless_variant(view: View, photo: int, seed: int, rng: np.random.Generator) -> DegradedSample:
+    """``view`` mirrored, re-encoded (JPEG quality 88-97) or both: it must score as the clean view does."""
+    change = int(rng.integers(3))  # 0: mirror, 1: re-encode, 2: both
+    if change != 1:
+        view = replace(view, mirrored=not view.mirrored)
+    quality = int(rng.integers(88, 98)) if change != 0 else None
+    return DegradedSample(photo, view, seed=seed, recompress=quality)
+
+
 def random_variant(view: View, photo: int, plan: GroupPlan, rng: np.random.Generator) -> DegradedSample:
     """``view`` harmlessly changed (mirrored, re-encoded or both), or with one or two defects at random strengths."""
     seed = int(rng.integers(2**31))
     if rng.random() < plan.harmless_share:
-        change = int(rng.integers(3))  # 0: mirror, 1: re-encode, 2: both
-        if change != 1:
-            view = replace(view, mirrored=not view.mirrored)
-        quality = int(rng.integers(88, 98)) if change != 0 else None
-        return DegradedSample(photo, view, seed=seed, recompress=quality)
+        return harmless_variant(view, photo, seed, rng)
     count = 2 if rng.random() < plan.two_defect_share and len(plan.defects) > 1 else 1
     names = rng.choice(len(plan.defects), size=count, replace=False)
     defects = tuple(Defect(plan.defects[i], float(rng.uniform(plan.min_strength, 1.0))) for i in sorted(names))
@@ -168,7 +181,7 @@ def random_variant(view: View, photo: int, plan: GroupPlan, rng: np.random.Gener
 
 
 def defect_ladder(view: View, photo: int, plan: GroupPlan, rng: np.random.Generator) -> list[DegradedSample]:
-    """``plan.size - 1`` copies of ``view`` with one defect type at rising random strengths.
+    """``plan.size - 1 - plan.tie_variants`` copies of ``view`` with one defect type at rising random strengths.
 
     Every pair of a ladder (clean view included) compares the same defect at
     two strengths, so each group teaches one defect's whole scale; mixed
@@ -177,7 +190,7 @@ def defect_ladder(view: View, photo: int, plan: GroupPlan, rng: np.random.Genera
     loud ones (exposure, contrast).
     """
     name = plan.defects[int(rng.integers(len(plan.defects)))]
-    strengths = np.sort(rng.uniform(plan.min_strength, 1.0, size=plan.size - 1))
+    strengths = np.sort(rng.uniform(plan.min_strength, 1.0, size=plan.size - 1 - plan.tie_variants))
     return [
         DegradedSample(photo, view, (Defect(name, float(strength)),), int(rng.integers(2**31)))
         for strength in strengths
@@ -185,12 +198,14 @@ def defect_ladder(view: View, photo: int, plan: GroupPlan, rng: np.random.Genera
 
 
 def plan_group(sizes: Sequence[tuple[int, int]], plan: GroupPlan, rng: np.random.Generator) -> list[DegradedSample]:
-    """One training group: a clean view of a random photo first, then its variants (mixed, or a defect ladder)."""
+    """One training group: a clean view of a random photo first, its tie variants, then the rest (mixed, or a ladder)."""
     photo = int(rng.integers(len(sizes)))
     view = random_clean_view(sizes[photo], plan, rng)
+    ties = [harmless_variant(view, photo, int(rng.integers(2**31)), rng) for _ in range(plan.tie_variants)]
     if plan.ladder_share > 0 and rng.random() < plan.ladder_share:
-        return [DegradedSample(photo, view)] + defect_ladder(view, photo, plan, rng)
-    return [DegradedSample(photo, view)] + [random_variant(view, photo, plan, rng) for _ in range(plan.size - 1)]
+        return [DegradedSample(photo, view), *ties, *defect_ladder(view, photo, plan, rng)]
+    others = [random_variant(view, photo, plan, rng) for _ in range(plan.size - 1 - plan.tie_variants)]
+    return [DegradedSample(photo, view), *ties, *others]
 
 
 @dataclass(frozen=True)
