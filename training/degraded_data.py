@@ -143,6 +143,11 @@ class GroupPlan:
         if not 0.0 <= self.ladder_share <= 1.0:
             raise ValueError(f"ladder_share must be in [0, 1], got {self.ladder_share}")
 
+    @property
+    def drawn_variants(self) -> int:
+        """Variants per group besides the clean view and its ties: ladder rungs, or mixed variants."""
+        return self.size - 1 - self.tie_variants
+
 
 def random_clean_view(size: tuple[int, int], plan: GroupPlan, rng: np.random.Generator) -> View:
     """The full frame or a random crop of at least ``plan.min_crop`` of each side, mirrored half the time."""
@@ -181,7 +186,7 @@ def random_variant(view: View, photo: int, plan: GroupPlan, rng: np.random.Gener
 
 
 def defect_ladder(view: View, photo: int, plan: GroupPlan, rng: np.random.Generator) -> list[DegradedSample]:
-    """``plan.size - 1 - plan.tie_variants`` copies of ``view`` with one defect type at rising random strengths.
+    """``plan.drawn_variants`` copies of ``view`` with one defect type at rising random strengths.
 
     Every pair of a ladder (clean view included) compares the same defect at
     two strengths, so each group teaches one defect's whole scale; mixed
@@ -190,7 +195,7 @@ def defect_ladder(view: View, photo: int, plan: GroupPlan, rng: np.random.Genera
     loud ones (exposure, contrast).
     """
     name = plan.defects[int(rng.integers(len(plan.defects)))]
-    strengths = np.sort(rng.uniform(plan.min_strength, 1.0, size=plan.size - 1 - plan.tie_variants))
+    strengths = np.sort(rng.uniform(plan.min_strength, 1.0, size=plan.drawn_variants))
     return [
         DegradedSample(photo, view, (Defect(name, float(strength)),), int(rng.integers(2**31)))
         for strength in strengths
@@ -204,7 +209,7 @@ def plan_group(sizes: Sequence[tuple[int, int]], plan: GroupPlan, rng: np.random
     ties = [harmless_variant(view, photo, int(rng.integers(2**31)), rng) for _ in range(plan.tie_variants)]
     if plan.ladder_share > 0 and rng.random() < plan.ladder_share:
         return [DegradedSample(photo, view), *ties, *defect_ladder(view, photo, plan, rng)]
-    others = [random_variant(view, photo, plan, rng) for _ in range(plan.size - 1 - plan.tie_variants)]
+    others = [random_variant(view, photo, plan, rng) for _ in range(plan.drawn_variants)]
     return [DegradedSample(photo, view), *ties, *others]
 
 

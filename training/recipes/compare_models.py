@@ -37,6 +37,8 @@ from training.recipes.model_card import caught_and_missed
 from training.recipes.options import cache_option, device_option, threads_option
 from training.recipes.wallpaper_photos import PHOTO_PACKAGES, PHOTOGRAPHS, load_photo, select_photographs
 
+
+
 def trained_photos(card: ModelCard) -> set[str]:
     """The photographs a recipe model trained on, as its card lists them."""
     photos = card.extra.get("photographs")
