@@ -327,6 +327,19 @@ def test_ranking_loss_can_pull_same_target_pictures_together():
     assert pairwise_ranking_loss(predicted, target, groups, margin=0.5, tie_weight=2.0).item() == pytest.approx(2.0)
 
 
+
+def test_ranking_loss_can_also_order_pictures_of_different_groups():
+    target = torch.tensor([8.0, 5.0, 8.0, 5.0])  # two photos, each clean and degraded
+    groups = torch.tensor([0, 0, 1, 1])
+    # Each photo orders its own copies, but photo 1 sits lower: its clean view ties photo 0's degraded copy.
+    predicted = torch.tensor([9.0, 7.0, 7.0, 5.0], requires_grad=True)
+    assert pairwise_ranking_loss(predicted, target, groups, margin=0.5).item() == 0.0
+    loss = pairwise_ranking_loss(predicted, target, groups, margin=0.5, cross_weight=2.0)
+    # Across groups: 0 over 3 leads by 4 (needs 1.5), 2 over 1 leads by 0 (short by 1.5): mean 0.75, x 2.
+    assert loss.item() == pytest.approx(1.5)
+    loss.backward()
+    assert predicted.grad.tolist() == [0.0, 1.0, -1.0, 0.0]
+
 class _GeneratedDefects:
     """A training source over drawn landscapes, as the built-in model's recipe builds one over photos."""
 

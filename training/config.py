@@ -68,6 +68,7 @@ class TrainConfig:
     ranking_weight: float = 0.0  # weight of the pairwise ranking loss within groups (generated defects); 0: off
     ranking_margin: float = 0.5  # the better picture of a pair must lead by this x the difference of their targets
     ranking_tie_weight: float = 0.0  # pulls together same-target pictures of a group (mirror, re-encoding)
+    ranking_cross_weight: float = 0.0  # also orders pictures of different groups (one scale across photos)
     # Augmentation
     flip: bool = True  # random horizontal flip
     crop_from: int | None = None  # resize to this size, then a random crop to the model's input (TAD66K: 256)
@@ -106,7 +107,8 @@ class TrainConfig:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         for name in ("weight_decay", "warmup_epochs", "explore_epochs", "loader_workers", "gpus_per_worker",
-                     "loss_weight", "ranking_weight", "ranking_margin", "ranking_tie_weight"):
+                     "loss_weight", "ranking_weight", "ranking_margin", "ranking_tie_weight",
+                     "ranking_cross_weight"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}")
         for name in ("explore_toward", "explore_away", "exploit_toward", "exploit_away"):

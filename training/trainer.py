@@ -322,7 +322,8 @@ class Trainer:
         if self.config.ranking_weight > 0:
             target_mean = score_moments(targets)[0] if targets.dim() == 2 else targets
             ranking = pairwise_ranking_loss(
-                mean, target_mean, groups, self.config.ranking_margin, tie_weight=self.config.ranking_tie_weight
+                mean, target_mean, groups, self.config.ranking_margin,
+                tie_weight=self.config.ranking_tie_weight, cross_weight=self.config.ranking_cross_weight,
             )
             loss = loss + self.config.ranking_weight * ranking
         return loss
@@ -510,7 +511,9 @@ class Trainer:
             loss = f"{config.loss_weight} x {loss}"
         if config.ranking_weight > 0:
             loss += f" + {config.ranking_weight} x pairwise ranking (margin {config.ranking_margin} x target gap"
-            loss += f", ties x {config.ranking_tie_weight})" if config.ranking_tie_weight else ")"
+            loss += f", ties x {config.ranking_tie_weight}" if config.ranking_tie_weight else ""
+            loss += f", across groups x {config.ranking_cross_weight}" if config.ranking_cross_weight else ""
+            loss += ")"
         return loss
 
 

@@ -108,6 +108,7 @@ class Recipe:
     ranking_weight: float = 1.0
     ranking_margin: float = 0.3  # x the target gap
     ranking_tie_weight: float = 1.0
+    ranking_cross_weight: float = 0.0  # > 0: a photo's defective copies also rank below other photos' clean views
     clip_grad: float = 1.0
     seed: int = 0
 
@@ -137,6 +138,7 @@ class Recipe:
             ranking_weight=self.ranking_weight,
             ranking_margin=self.ranking_margin,
             ranking_tie_weight=self.ranking_tie_weight,
+            ranking_cross_weight=self.ranking_cross_weight,
             flip=False,  # the groups mirror their views themselves
             explore_epochs=min(max(1, round(self.explore_share * self.epochs)), self.epochs - 1),
             seed=self.seed,
