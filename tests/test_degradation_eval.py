@@ -48,6 +48,7 @@ def test_a_perfect_model_meets_every_target(probes):
     assert [row.defect for row in report.defects] == list(DEFECTS)
     for row in report.defects:
         assert row.pairwise_accuracy == 1.0 and row.srcc == pytest.approx(1.0)
+        assert row.srcc_within_photo == pytest.approx(1.0)
         assert row.mean_score["0"] == CLEAN_MEAN and row.mean_score["1"] == target_mean([1.0])
     assert report.stability.jpeg95_mean == 0 and report.stability.mirror_max == 0
     assert "(target missed)" not in report.table()
@@ -62,6 +63,15 @@ def test_a_model_blind_to_one_defect_misses_only_that_target(probes):
     assert missed.defect == "noise" and missed.pairwise_accuracy < 0.5
     assert report.failures == [f"noise: pairwise accuracy {missed.pairwise_accuracy:.3f}, SRCC {missed.srcc:.3f}"]
     assert "| noise (target missed) |" in report.table()
+
+
+def test_photos_at_different_levels_lower_the_pooled_srcc_but_not_the_srcc_within_each_photo(probes):
+    scores = oracle_scores(probes)
+    tall = [i for i, probe in enumerate(probes) if probe.sample.photo == 1]
+    scores[tall] -= 3.0  # the second photo's copies are ordered just as well, three points lower
+    for row in summarise(probes, scores, NAMES).defects:
+        assert row.srcc_within_photo == pytest.approx(1.0)
+        assert row.srcc < 0.9 and not row.meets_targets  # the target asks for one scale across photos
 
 
 def test_pairs_compare_each_view_with_its_own_defect_at_medium_strength(probes):

@@ -93,9 +93,12 @@ class DefectFigures:
     defect: str
     pairwise_accuracy: float  # at MEDIUM_STRENGTH
     pairs: int
-    srcc: float  # score vs target mean, clean views included as strength 0
+    srcc: float  # score vs target mean, clean views included as strength 0, pooled over photos (the target's)
     samples: int
     mean_score: dict[str, float]  # strength ("0", "0.25", ...) -> mean predicted score
+    # The same within each view of a photo, averaged: how well it orders one photo's copies, whatever
+    # that photo's own level (pooled SRCC also asks that photos' levels not overlap the defects' steps).
+    srcc_within_photo: float = math.nan
 
     @property
     def meets_targets(self) -> bool:
@@ -141,12 +144,13 @@ class DefectReport:
 
     def table(self) -> str:
         """A Markdown table: one row per defect type, then the stability figures."""
-        header = "| defect | pairwise acc. @0.5 | SRCC | mean score at 0 / 0.25 / 0.5 / 0.75 / 1 |"
-        lines = [header, "|---|---|---|---|"]
+        header = "| defect | pairwise acc. @0.5 | SRCC | SRCC within a photo | mean score at 0 / 0.25 / 0.5 / 0.75 / 1 |"
+        lines = [header, "|---|---|---|---|---|"]
         for row in self.defects:
             scores = " / ".join(f"{row.mean_score[key]:.2f}" for key in _strength_keys())
             flag = "" if row.meets_targets else " (target missed)"
-            lines.append(f"| {row.defect}{flag} | {row.pairwise_accuracy:.3f} ({row.pairs} pairs) | {row.srcc:.3f} | {scores} |")
+            lines.append(f"| {row.defect}{flag} | {row.pairwise_accuracy:.3f} ({row.pairs} pairs) | {row.srcc:.3f} "
+                         f"| {row.srcc_within_photo:.3f} | {scores} |")
         stability = self.stability
         lines.append("")
         lines.append(
@@ -164,6 +168,24 @@ def _without_name(figures: dict) -> dict:
 
 def _strength_keys() -> list[str]:
     return ["0"] + [f"{s:g}" for s in STRENGTHS]
+
+
+def _srcc(predicted: list[float], targets: list[float]) -> float:
+    """Spearman's rho; NaN where the scores never moved (undefined)."""
+    return float(spearmanr(predicted, targets)[0]) if np.ptp(predicted) > 0 else math.nan
+
+
+def _mean_srcc_within_views(clean: dict[tuple[int, int], float], entries: list[tuple[Probe, float]]) -> float:
+    """SRCC of score against target within each view (its clean score and its defective copies), averaged."""
+    by_view: dict[tuple[int, int], list[tuple[float, float]]] = defaultdict(list)
+    for probe, score in entries:
+        by_view[(probe.sample.photo, probe.view)].append((score, target_mean([probe.strength])))
+    values = []
+    for view, copies in by_view.items():
+        predicted = [clean[view]] + [score for score, _ in copies]
+        values.append(_srcc(predicted, [target_mean(())] + [target for _, target in copies]))
+    defined = [value for value in values if not math.isnan(value)]
+    return float(np.mean(defined)) if defined else math.nan
 
 
 def summarise(probes: list[Probe], scores: np.ndarray, photo_names: list[str]) -> DefectReport:
@@ -191,11 +213,11 @@ def summarise(probes: list[Probe], scores: np.ndarray, photo_names: list[str]) -
         strengths = [0.0] * len(clean_scores) + [p.strength for p, _ in entries]
         predicted = clean_scores + [s for _, s in entries]
         targets = [target_mean([s]) for s in strengths]
-        srcc = float(spearmanr(predicted, targets)[0]) if np.ptp(predicted) > 0 else math.nan
         means = {"0": float(np.mean(clean_scores))}
         for strength in STRENGTHS:
             means[f"{strength:g}"] = float(np.mean([s for p, s in entries if p.strength == strength]))
-        rows.append(DefectFigures(name, float(np.mean(wins)), len(wins), srcc, len(predicted), means))
+        rows.append(DefectFigures(name, float(np.mean(wins)), len(wins), _srcc(predicted, targets), len(predicted),
+                                  means, _mean_srcc_within_views(clean, entries)))
     stability = Stability(
         float(np.mean(jpeg)), float(np.max(jpeg)), float(np.mean(mirror)), float(np.max(mirror)), len(clean)
     )

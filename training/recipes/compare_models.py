@@ -10,7 +10,8 @@ knows (:data:`training.recipes.wallpaper_photos.PHOTOGRAPHS`, Lomiri's
 included) that no model's card lists as a training photo, which for models
 of the default recipe is 20 photographs. Each model gets
 :func:`training.degradation_eval.evaluate_defects`; the summary has one
-row per model: mean pairwise accuracy and SRCC over the defect types, the
+row per model: mean pairwise accuracy and SRCC over the defect types (SRCC
+pooled over the photographs, the target's, and within each photograph), the
 stability figures, the clean views' spread, and the types caught.
 """
 
@@ -36,7 +37,6 @@ from training.recipes.default_model import Recipe
 from training.recipes.model_card import caught_and_missed
 from training.recipes.options import cache_option, device_option, threads_option
 from training.recipes.wallpaper_photos import PHOTO_PACKAGES, PHOTOGRAPHS, load_photo, select_photographs
-
 
 
 def trained_photos(card: ModelCard) -> set[str]:
@@ -78,16 +78,24 @@ def mean_srcc(report: DefectReport) -> float:
     return float(np.mean([0.0 if math.isnan(row.srcc) else row.srcc for row in report.defects]))
 
 
+def mean_srcc_within_photo(report: DefectReport) -> float:
+    """Mean over the defect types of the SRCC within each photo's views (undefined counts as 0, as above)."""
+    return float(np.mean([0.0 if math.isnan(row.srcc_within_photo) else row.srcc_within_photo
+                          for row in report.defects]))
+
+
 def summary_table(reports: Sequence[tuple[str, DefectReport]]) -> str:
     """A Markdown table, one row per model: means over the defect types, stability, clean spread, types caught."""
     lines = [
-        "| model | pairwise (mean) | SRCC (mean) | JPEG q95 | mirror | clean views | types caught (pairwise >= 0.9) |",
-        "|---|---|---|---|---|---|---|",
+        "| model | pairwise (mean) | SRCC (mean) | SRCC within a photo (mean) | JPEG q95 | mirror | clean views "
+        "| types caught (pairwise >= 0.9) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, report in reports:
         caught, _ = caught_and_missed(report)
         lines.append(
             f"| {name} | {mean_pairwise_accuracy(report):.3f} | {mean_srcc(report):.3f} "
+            f"| {mean_srcc_within_photo(report):.3f} "
             f"| {report.stability.jpeg95_mean:.3f} | {report.stability.mirror_mean:.3f} "
             f"| {report.clean_mean:.2f} +- {report.clean_std:.2f} | {len(caught)}: {', '.join(caught) or '-'} |"
         )
