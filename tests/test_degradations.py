@@ -327,7 +327,6 @@ def test_ranking_loss_can_pull_same_target_pictures_together():
     assert pairwise_ranking_loss(predicted, target, groups, margin=0.5, tie_weight=2.0).item() == pytest.approx(2.0)
 
 
-
 def test_ranking_loss_can_also_order_pictures_of_different_groups():
     target = torch.tensor([8.0, 5.0, 8.0, 5.0])  # two photos, each clean and degraded
     groups = torch.tensor([0, 0, 1, 1])
@@ -339,6 +338,7 @@ def test_ranking_loss_can_also_order_pictures_of_different_groups():
     assert loss.item() == pytest.approx(1.5)
     loss.backward()
     assert predicted.grad.tolist() == [0.0, 1.0, -1.0, 0.0]
+
 
 class _GeneratedDefects:
     """A training source over drawn landscapes, as the built-in model's recipe builds one over photos."""

@@ -108,7 +108,7 @@ class Recipe:
     ranking_weight: float = 1.0
     ranking_margin: float = 0.3  # x the target gap
     ranking_tie_weight: float = 1.0
-    ranking_cross_weight: float = 0.0  # > 0: a photo's defective copies also rank below other photos' clean views
+    ranking_cross_weight: float = 0.0  # > 0: copies also rank below other photos' clean views (README: no gain)
     clip_grad: float = 1.0
     seed: int = 0
 
