@@ -24,13 +24,13 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
-from scipy.stats import spearmanr
 
 from eat_curate.model.eat import EAT
 from training.degradation_targets import target_mean
 from training.degradations import DEFECTS, Defect
 from training.degraded_data import DegradedImages, DegradedSample, SourcePhoto
 from training.evaluation import predict
+from training.metrics import rank_correlation
 from training.views import View, full_frame, sub_view
 
 MEDIUM_STRENGTH = 0.5
@@ -170,11 +170,6 @@ def _strength_keys() -> list[str]:
     return ["0"] + [f"{s:g}" for s in STRENGTHS]
 
 
-def _srcc(predicted: list[float], targets: list[float]) -> float:
-    """Spearman's rho; NaN where the scores never moved (undefined)."""
-    return float(spearmanr(predicted, targets)[0]) if np.ptp(predicted) > 0 else math.nan
-
-
 def _mean_srcc_within_views(clean: dict[tuple[int, int], float], entries: list[tuple[Probe, float]]) -> float:
     """SRCC of score against target within each view (its clean score and its defective copies), averaged."""
     by_view: dict[tuple[int, int], list[tuple[float, float]]] = defaultdict(list)
@@ -183,7 +178,7 @@ def _mean_srcc_within_views(clean: dict[tuple[int, int], float], entries: list[t
     values = []
     for view, copies in by_view.items():
         predicted = [clean[view]] + [score for score, _ in copies]
-        values.append(_srcc(predicted, [target_mean(())] + [target for _, target in copies]))
+        values.append(rank_correlation(predicted, [target_mean(())] + [target for _, target in copies]))
     defined = [value for value in values if not math.isnan(value)]
     return float(np.mean(defined)) if defined else math.nan
 
@@ -216,8 +211,8 @@ def summarise(probes: list[Probe], scores: np.ndarray, photo_names: list[str]) -
         means = {"0": float(np.mean(clean_scores))}
         for strength in STRENGTHS:
             means[f"{strength:g}"] = float(np.mean([s for p, s in entries if p.strength == strength]))
-        rows.append(DefectFigures(name, float(np.mean(wins)), len(wins), _srcc(predicted, targets), len(predicted),
-                                  means, _mean_srcc_within_views(clean, entries)))
+        rows.append(DefectFigures(name, float(np.mean(wins)), len(wins), rank_correlation(predicted, targets),
+                                  len(predicted), means, _mean_srcc_within_views(clean, entries)))
     stability = Stability(
         float(np.mean(jpeg)), float(np.max(jpeg)), float(np.mean(mirror)), float(np.max(mirror)), len(clean)
     )

@@ -63,6 +63,11 @@ def _correlation(function, predicted: np.ndarray, true: np.ndarray) -> float:
     return float(function(predicted, true)[0])
 
 
+def rank_correlation(predicted: np.ndarray | list[float], true: np.ndarray | list[float]) -> float:
+    """Spearman's rank correlation (SRCC); NaN where it is undefined (see ``_correlation``)."""
+    return _correlation(spearmanr, np.asarray(predicted), np.asarray(true))
+
+
 def binary_accuracy(predicted: np.ndarray, true: np.ndarray, threshold: float = ACCURACY_THRESHOLD) -> float:
     """Share of images on the same side of ``threshold``; ``<= threshold`` is the low class, as published."""
     return float(np.mean((predicted > threshold) == (true > threshold)))
@@ -110,7 +115,7 @@ def score_metrics(
         emd = mean_emd(np.asarray(predicted_distribution, np.float64), np.asarray(true_distribution, np.float64))
     return ScoreMetrics(
         count=len(predicted_mean),
-        srcc=_correlation(spearmanr, predicted_mean, true_mean),
+        srcc=rank_correlation(predicted_mean, true_mean),
         plcc=_correlation(pearsonr, predicted_mean, true_mean),
         accuracy=binary_accuracy(predicted_mean, true_mean, threshold),
         mean_emd=emd,

@@ -73,15 +73,18 @@ def mean_pairwise_accuracy(report: DefectReport) -> float:
     return float(np.mean([row.pairwise_accuracy for row in report.defects]))
 
 
+def _mean_correlation(values: Iterable[float]) -> float:
+    """Mean over the defect types; a type whose scores never moved (correlation undefined) counts as 0."""
+    return float(np.mean([0.0 if math.isnan(value) else value for value in values]))
+
+
 def mean_srcc(report: DefectReport) -> float:
-    """Mean over the defect types; a type whose scores never moved (SRCC undefined) counts as 0."""
-    return float(np.mean([0.0 if math.isnan(row.srcc) else row.srcc for row in report.defects]))
+    return _mean_correlation(row.srcc for row in report.defects)
 
 
 def mean_srcc_within_photo(report: DefectReport) -> float:
-    """Mean over the defect types of the SRCC within each photo's views (undefined counts as 0, as above)."""
-    return float(np.mean([0.0 if math.isnan(row.srcc_within_photo) else row.srcc_within_photo
-                          for row in report.defects]))
+    """The same for the SRCC within each photo's views."""
+    return _mean_correlation(row.srcc_within_photo for row in report.defects)
 
 
 def summary_table(reports: Sequence[tuple[str, DefectReport]]) -> str:
