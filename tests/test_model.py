@@ -5,7 +5,7 @@ import timm
 import torch
 
 from eat_curate.model import EAT, PRESETS, PUBLISHED_RULE, checkpoint_filter_fn, get_preset, score_moments
-from eat_curate.model.eat import relative_position_index, shifted_window_mask
+from eat_curate.model.eat import linear, relative_position_index, shifted_window_mask
 from eat_curate.model.reference import PublishedEAT
 from eat_curate.model.steering import SteeringRule
 
@@ -155,6 +155,23 @@ def test_bf16_autocast_stays_close_to_fp32(micro_preset):
         with torch.autocast("cpu", dtype=torch.bfloat16):
             low, _ = score_moments(model.distribution(model(images)))
     assert (full - low).abs().mean().item() < 0.01
+
+
+@pytest.mark.parametrize("gelu", [False, True])
+@pytest.mark.parametrize("bf16", [False, True])
+def test_fused_linear_agrees_with_torch_linear(gelu, bf16):
+    # Under bf16 autocast this takes oneDNN's bf16 inner product where the CPU has one, else autocast's own
+    # bf16 matmul: either way the result must stay a bf16 rounding of the plain fp32 layer.
+    torch.manual_seed(0)
+    x, weight, bias = torch.randn(2, 49, 64), torch.randn(96, 64) / 8, torch.randn(96)
+    expected = torch.nn.functional.linear(x, weight, bias)
+    expected = torch.nn.functional.gelu(expected) if gelu else expected
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        result = linear(x, weight, bias, gelu=gelu)
+    assert result.shape == expected.shape
+    assert result.dtype == (torch.bfloat16 if bf16 else torch.float32)
+    tolerance = 0.05 if bf16 else 1e-4
+    torch.testing.assert_close(result.float(), expected, atol=tolerance, rtol=tolerance)
 
 
 def test_training_mode_has_gradients_for_every_parameter(micro_preset):
