@@ -58,6 +58,16 @@ def test_models_that_trained_on_every_photo_leave_nothing_to_measure(store):
         compare.unseen_photos([read_card(everything)])
 
 
+def test_trained_photos_are_those_every_model_trained_on(store):
+    first = recipe_model(store, "first", {"train": ["Storm", "Aqua", "Dune"], "test": ["Wood"]})
+    second = recipe_model(store, "second", {"train": ["Dune", "Storm"], "val": ["Aqua"]})
+    trained = compare.photos_all_trained_on([read_card(first), read_card(second)])
+    assert trained == [name for name in PHOTOGRAPHS if name in {"Dune", "Storm"}]
+    third = recipe_model(store, "third", {"train": ["Wood"]})
+    with pytest.raises(EatCurateError, match="share no training photograph"):
+        compare.photos_all_trained_on([read_card(first), read_card(third)])
+
+
 def test_unknown_photographs_are_named_before_anything_is_fetched(tmp_path):
     with pytest.raises(EatCurateError, match="unknown photograph Nope"):
         compare.load_named_photos(["Aqua", "Nope"], tmp_path / "never-created")

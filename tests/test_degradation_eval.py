@@ -51,7 +51,8 @@ def test_a_perfect_model_meets_every_target(probes):
         assert row.srcc_within_photo == pytest.approx(1.0)
         assert row.mean_score["0"] == CLEAN_MEAN and row.mean_score["1"] == target_mean([1.0])
     assert report.stability.jpeg95_mean == 0 and report.stability.mirror_max == 0
-    assert "(target missed)" not in report.table()
+    assert report.stability.unsteady_photos() == []
+    assert "(target missed)" not in report.table() and "Photos moving" not in report.table()
 
 
 def test_a_model_blind_to_one_defect_misses_only_that_target(probes):
@@ -91,6 +92,16 @@ def test_a_moved_score_under_reencoding_or_mirroring_misses_stability(probes):
     report = summarise(probes, scores, NAMES)
     assert report.stability.mirror_mean == pytest.approx(0.3) and report.stability.jpeg95_mean == 0
     assert report.failures == ["stability: JPEG q95 0.000, mirror 0.300"]
+
+
+def test_stability_per_photo_names_the_photo_that_moves(probes):
+    scores = oracle_scores(probes)
+    scores[[i for i, p in enumerate(probes) if p.kind == "jpeg95" and p.sample.photo == 1]] = CLEAN_MEAN + 0.4
+    stability = summarise(probes, scores, NAMES).stability
+    assert stability.by_photo == {"wide": {"jpeg95": 0.0, "mirror": 0.0},
+                                  "tall": {"jpeg95": pytest.approx(0.4), "mirror": 0.0}}
+    assert [name for name, _ in stability.unsteady_photos()] == ["tall"]
+    assert "more than 0.1 (q95 / mirror): tall 0.400 / 0.000." in summarise(probes, scores, NAMES).table()
 
 
 def test_evaluate_defects_scores_every_probe_with_the_model(micro_preset):

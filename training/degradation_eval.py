@@ -13,7 +13,8 @@ re-encoding at quality 95 and a mirror image. Per defect type:
   the score's drop with strength outweigh the differences between photos.
 
 Stability: how far a clean view's score moves when it is re-encoded at JPEG
-quality 95, and when it is mirrored (mean and largest absolute change).
+quality 95, and when it is mirrored (mean and largest absolute change; the
+mean per photo too, since a few unsteady photos can carry the mean).
 """
 
 from __future__ import annotations
@@ -112,10 +113,17 @@ class Stability:
     mirror_mean: float
     mirror_max: float
     views: int
+    # photo -> {"jpeg95": mean move, "mirror": mean move} over its views: a mean can hide one unsteady photo
+    by_photo: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def meets_targets(self) -> bool:
         return self.jpeg95_mean <= REQUIRED_STABILITY and self.mirror_mean <= REQUIRED_STABILITY
+
+    def unsteady_photos(self) -> list[tuple[str, dict[str, float]]]:
+        """The photos that move by more than the target under either change, the most moved first."""
+        moved = [(name, moves) for name, moves in self.by_photo.items() if max(moves.values()) > REQUIRED_STABILITY]
+        return sorted(moved, key=lambda item: -max(item[1].values()))
 
 
 @dataclass
@@ -158,6 +166,10 @@ class DefectReport:
             f"{stability.jpeg95_mean:.3f} on average (largest {stability.jpeg95_max:.3f}); "
             f"mirroring by {stability.mirror_mean:.3f} (largest {stability.mirror_max:.3f})."
         )
+        unsteady = stability.unsteady_photos()
+        if unsteady:
+            moves = ", ".join(f"{name} {m['jpeg95']:.3f} / {m['mirror']:.3f}" for name, m in unsteady)
+            lines.append(f"Photos moving by more than {REQUIRED_STABILITY} (q95 / mirror): {moves}.")
         lines.append(f"Clean views score {self.clean_mean:.2f} +- {self.clean_std:.2f} (target {target_mean(()):.1f}).")
         return "\n".join(lines)
 
@@ -189,14 +201,12 @@ def summarise(probes: list[Probe], scores: np.ndarray, photo_names: list[str]) -
     for probe, score in zip(probes, scores):
         if probe.kind == "clean":
             clean[(probe.sample.photo, probe.view)] = float(score)
-    jpeg, mirror = [], []
+    moves: dict[str, dict[int, list[float]]] = {"jpeg95": defaultdict(list), "mirror": defaultdict(list)}
     by_defect: dict[str, list[tuple[Probe, float]]] = defaultdict(list)
     for probe, score in zip(probes, scores):
         reference = clean[(probe.sample.photo, probe.view)]
-        if probe.kind == "jpeg95":
-            jpeg.append(abs(float(score) - reference))
-        elif probe.kind == "mirror":
-            mirror.append(abs(float(score) - reference))
+        if probe.kind in moves:
+            moves[probe.kind][probe.sample.photo].append(abs(float(score) - reference))
         elif probe.kind == "defect":
             by_defect[probe.defect].append((probe, float(score)))
     rows = []
@@ -213,8 +223,13 @@ def summarise(probes: list[Probe], scores: np.ndarray, photo_names: list[str]) -
             means[f"{strength:g}"] = float(np.mean([s for p, s in entries if p.strength == strength]))
         rows.append(DefectFigures(name, float(np.mean(wins)), len(wins), rank_correlation(predicted, targets),
                                   len(predicted), means, _mean_srcc_within_views(clean, entries)))
+    jpeg, mirror = (np.concatenate(list(moves[kind].values())) for kind in ("jpeg95", "mirror"))
+    by_photo = {
+        photo_names[photo]: {kind: float(np.mean(moves[kind][photo])) for kind in moves}
+        for photo in sorted(moves["jpeg95"])
+    }
     stability = Stability(
-        float(np.mean(jpeg)), float(np.max(jpeg)), float(np.mean(mirror)), float(np.max(mirror)), len(clean)
+        float(np.mean(jpeg)), float(np.max(jpeg)), float(np.mean(mirror)), float(np.max(mirror)), len(clean), by_photo
     )
     failures = [
         f"{row.defect}: pairwise accuracy {row.pairwise_accuracy:.3f}, SRCC {row.srcc:.3f}"

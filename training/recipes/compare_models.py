@@ -13,6 +13,9 @@ of the default recipe is 20 photographs. Each model gets
 row per model: mean pairwise accuracy and SRCC over the defect types (SRCC
 pooled over the photographs, the target's, and within each photograph), the
 stability figures, the clean views' spread, and the types caught.
+``--photos trained`` measures on the photographs every model trained on
+instead: a model steady there but not on new photographs fits and does not
+generalise.
 """
 
 from __future__ import annotations
@@ -57,6 +60,15 @@ def unseen_photos(cards: Iterable[ModelCard], known: Sequence[str] = tuple(PHOTO
     if not unseen:
         raise EatCurateError("the models trained on every known photograph between them: none is left to measure on")
     return unseen
+
+
+def photos_all_trained_on(cards: Iterable[ModelCard], known: Sequence[str] = tuple(PHOTOGRAPHS)) -> list[str]:
+    """The ``known`` photographs that every card's model trained on: how steady the models are where they fit."""
+    shared = set.intersection(*(trained_photos(card) for card in cards))
+    trained = [name for name in known if name in shared]
+    if not trained:
+        raise EatCurateError("the models share no training photograph")
+    return trained
 
 
 def load_named_photos(names: Sequence[str], cache: Path) -> list[SourcePhoto]:
@@ -122,9 +134,10 @@ def compare_models(
 
 @click.command()
 @click.argument("models", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--photos", "photo_names", default="unseen", show_default=True, metavar="unseen|NAME,...",
+@click.option("--photos", "photo_names", default="unseen", show_default=True, metavar="unseen|trained|NAME,...",
               help="The photographs to measure on: 'unseen' takes every known photograph that no model's card "
-                   "lists as a training photo.")
+                   "lists as a training photo, 'trained' those every model trained on (to tell a model that "
+                   "does not fit from one that does not generalise).")
 @cache_option
 @device_option
 @threads_option
@@ -143,8 +156,9 @@ def main(models: tuple[Path, ...], photo_names: str, cache: Path, device: str, t
     if threads:
         torch.set_num_threads(threads)
     try:
-        if photo_names == "unseen":
-            names = unseen_photos([read_card(folder) for folder in models])
+        if photo_names in ("unseen", "trained"):
+            cards = [read_card(folder) for folder in models]
+            names = unseen_photos(cards) if photo_names == "unseen" else photos_all_trained_on(cards)
         else:
             names = [name for name in photo_names.split(",") if name]
         click.echo(f"{len(names)} photographs: {', '.join(names)}")
