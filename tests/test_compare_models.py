@@ -82,7 +82,7 @@ def test_the_summary_row_gives_the_means_over_the_types_and_the_types_caught():
     noise_blind[[i for i, p in enumerate(probes) if p.defect == "noise"]] = CLEAN_MEAN  # ties: never below clean
     reports = [("perfect", summarise(probes, perfect, ["scene"])), ("blind", summarise(probes, noise_blind, ["scene"]))]
     header, rule, perfect_row, blind_row = compare.summary_table(reports).splitlines()
-    assert perfect_row.startswith("| perfect | 1.000 | 1.000 | 1.000 | 0.000 | 0.000 | 8.00 +- 0.00 | 11: gaussian_blur,")
+    assert perfect_row.startswith("| perfect | 1.000 | 1.000 | 1.000 | 0.000 | 0.000 | 0.000 | 8.00 +- 0.00 | 11: gaussian_blur,")
     blind_accuracy = (len(DEFECTS) - 1) / len(DEFECTS)  # noise: no pair won
     # noise's SRCC, pooled and within each view: undefined (its scores never move), counted as 0
     assert blind_row.startswith(f"| blind | {blind_accuracy:.3f} | {blind_accuracy:.3f} | {blind_accuracy:.3f} |")

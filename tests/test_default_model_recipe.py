@@ -84,7 +84,7 @@ def report_where(pairwise: dict[str, float]) -> DefectReport:
     """A held-out report: every type at pairwise accuracy 1 and SRCC 0.9 unless ``pairwise`` says otherwise."""
     rows = [DefectFigures(name, pairwise.get(name, 1.0), 20, 0.9, 100, {}) for name in DEFECTS]
     failures = [f"{name}: pairwise accuracy {value:.3f}, SRCC 0.900" for name, value in pairwise.items()]
-    return DefectReport(["held-out"], rows, Stability(0.05, 0.1, 0.02, 0.05, 20), 8.0, 0.3, failures)
+    return DefectReport(["held-out"], rows, Stability(0.05, 0.1, 0.2, 0.3, 0.02, 0.05, 20), 8.0, 0.3, failures)
 
 
 def test_the_scope_line_says_which_defect_types_the_held_out_photos_showed_it_catches():

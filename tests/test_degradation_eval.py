@@ -11,6 +11,7 @@ from eat_curate.samples import landscape
 from training.degradation_eval import (
     MEDIUM_STRENGTH,
     SEEDS,
+    STABILITY_QUALITY,
     STRENGTHS,
     evaluate_defects,
     evaluation_probes,
@@ -35,11 +36,18 @@ def oracle_scores(probes) -> np.ndarray:
     return np.array([target_mean([probe.strength]) if probe.kind == "defect" else CLEAN_MEAN for probe in probes])
 
 
-def test_every_view_gets_a_clean_a_mirrored_a_reencoded_and_each_defect_at_each_strength(probes):
+def test_every_view_gets_a_clean_a_mirrored_two_reencoded_and_each_defect_at_each_strength(probes):
     views = sum(len(evaluation_views(size)) for size in SIZES)
-    per_view = 3 + len(DEFECTS) * len(STRENGTHS) * len(SEEDS)
+    per_view = 4 + len(DEFECTS) * len(STRENGTHS) * len(SEEDS)
     assert len(probes) == views * per_view
-    assert {probe.kind for probe in probes} == {"clean", "jpeg95", "mirror", "defect"}
+    assert {probe.kind for probe in probes} == {"clean", "photo_jpeg95", "view_jpeg95", "mirror", "defect"}
+
+
+def test_the_photo_is_resaved_before_the_view_is_cut_and_the_view_after(probes):
+    photo_resaved = next(p.sample for p in probes if p.kind == "photo_jpeg95")
+    view_resaved = next(p.sample for p in probes if p.kind == "view_jpeg95")
+    assert (photo_resaved.source_quality, photo_resaved.recompress) == (STABILITY_QUALITY, None)
+    assert (view_resaved.source_quality, view_resaved.recompress) == (None, STABILITY_QUALITY)
 
 
 def test_a_perfect_model_meets_every_target(probes):
@@ -50,7 +58,8 @@ def test_a_perfect_model_meets_every_target(probes):
         assert row.pairwise_accuracy == 1.0 and row.srcc == pytest.approx(1.0)
         assert row.srcc_within_photo == pytest.approx(1.0)
         assert row.mean_score["0"] == CLEAN_MEAN and row.mean_score["1"] == target_mean([1.0])
-    assert report.stability.jpeg95_mean == 0 and report.stability.mirror_max == 0
+    stability = report.stability
+    assert stability.photo_jpeg95_mean == stability.view_jpeg95_max == stability.mirror_max == 0
     assert report.stability.unsteady_photos() == []
     assert "(target missed)" not in report.table() and "Photos moving" not in report.table()
 
@@ -90,18 +99,28 @@ def test_a_moved_score_under_reencoding_or_mirroring_misses_stability(probes):
     scores = oracle_scores(probes)
     scores[[i for i, probe in enumerate(probes) if probe.kind == "mirror"]] = CLEAN_MEAN - 0.3
     report = summarise(probes, scores, NAMES)
-    assert report.stability.mirror_mean == pytest.approx(0.3) and report.stability.jpeg95_mean == 0
-    assert report.failures == ["stability: JPEG q95 0.000, mirror 0.300"]
+    assert report.stability.mirror_mean == pytest.approx(0.3) and report.stability.photo_jpeg95_mean == 0
+    assert report.failures == ["stability: photo re-saved at JPEG q95 0.000, mirror 0.300"]
+
+
+def test_reencoding_the_models_small_view_is_reported_but_not_a_target(probes):
+    scores = oracle_scores(probes)
+    scores[[i for i, probe in enumerate(probes) if probe.kind == "view_jpeg95"]] = CLEAN_MEAN - 0.5
+    report = summarise(probes, scores, NAMES)
+    assert report.stability.view_jpeg95_mean == pytest.approx(0.5)
+    assert report.failures == [] and report.stability.unsteady_photos() == []
+    assert "256 px view at q95 (stricter, not a target) by 0.500" in report.table()
 
 
 def test_stability_per_photo_names_the_photo_that_moves(probes):
     scores = oracle_scores(probes)
-    scores[[i for i, p in enumerate(probes) if p.kind == "jpeg95" and p.sample.photo == 1]] = CLEAN_MEAN + 0.4
+    scores[[i for i, p in enumerate(probes) if p.kind == "photo_jpeg95" and p.sample.photo == 1]] = CLEAN_MEAN + 0.4
     stability = summarise(probes, scores, NAMES).stability
-    assert stability.by_photo == {"wide": {"jpeg95": 0.0, "mirror": 0.0},
-                                  "tall": {"jpeg95": pytest.approx(0.4), "mirror": 0.0}}
+    assert stability.by_photo == {"wide": {"photo_jpeg95": 0.0, "view_jpeg95": 0.0, "mirror": 0.0},
+                                  "tall": {"photo_jpeg95": pytest.approx(0.4), "view_jpeg95": 0.0, "mirror": 0.0}}
     assert [name for name, _ in stability.unsteady_photos()] == ["tall"]
-    assert "more than 0.1 (q95 / mirror): tall 0.400 / 0.000." in summarise(probes, scores, NAMES).table()
+    table = summarise(probes, scores, NAMES).table()
+    assert "more than 0.1 (photo q95 / mirror / view q95): tall 0.400 / 0.000 / 0.000." in table
 
 
 def test_evaluate_defects_scores_every_probe_with_the_model(micro_preset):

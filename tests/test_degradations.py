@@ -39,6 +39,7 @@ from training.degraded_data import (
     DegradedSample,
     GroupPlan,
     SourcePhoto,
+    render_sample,
     stage_defects,
 )
 from training.ranking import pairwise_ranking_loss
@@ -302,6 +303,18 @@ def test_fixed_images_label_each_sample_with_its_target(photos):
     assert dataset.items[0].score == CLEAN_MEAN and dataset.items[1].score == CLEAN_MEAN - DROP_AT_FULL_STRENGTH
     assert float(noisy["target"] @ torch.arange(1.0, 11.0)) == pytest.approx(dataset.items[1].score, abs=1e-4)
     assert not torch.equal(clean["pixels"], noisy["pixels"])
+
+
+def test_a_resaved_photo_is_a_harmless_change_rendered_from_the_resaved_file(photos):
+    frame = full_frame(photos[0].image.size)
+    clean = DegradedSample(0, frame)
+    resaved = replace(clean, source_quality=95)
+    rendered: dict[View, np.ndarray] = {}
+    clean_pixels = render_sample(photos, clean, 224, rendered)
+    assert rendered  # the clean view is now cached ...
+    resaved_pixels = render_sample(photos, resaved, 224, rendered)  # ... and must not stand in for the re-saved one
+    assert resaved.score == CLEAN_MEAN
+    assert 0 < _difference(clean_pixels, resaved_pixels) < 2
 
 
 def test_ranking_loss_asks_for_score_gaps_in_proportion_to_the_target_gaps():

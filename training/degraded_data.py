@@ -48,6 +48,9 @@ class DegradedSample:
     defects: tuple[Defect, ...] = ()
     seed: int = 0
     recompress: int | None = None  # JPEG quality of a final harmless re-encoding, if any
+    # JPEG quality the source photo is re-saved at before the view is cut: the photo file re-encoded, as a
+    # user's copy of it may be (``recompress`` re-encodes the small picture the model sees, a harsher change)
+    source_quality: int | None = None
 
     @property
     def score(self) -> float:
@@ -70,6 +73,9 @@ def render_sample(
 ) -> np.ndarray:
     """(S, S, 3) uint8 model pixels of ``sample``; ``rendered``: see :func:`training.degradations.degrade`."""
     source = photos[sample.photo].image
+    if sample.source_quality is not None:
+        source = Image.fromarray(jpeg_round_trip(np.asarray(source), sample.source_quality))
+        rendered = None  # the cache holds views of the photo as it was
     pixels = degrade(source, sample.view, sample.defects, sample.seed, WORKING_SHORT_SIDE, rendered)
     if sample.recompress is not None:
         pixels = jpeg_round_trip(pixels, sample.recompress)

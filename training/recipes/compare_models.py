@@ -102,16 +102,17 @@ def mean_srcc_within_photo(report: DefectReport) -> float:
 def summary_table(reports: Sequence[tuple[str, DefectReport]]) -> str:
     """A Markdown table, one row per model: means over the defect types, stability, clean spread, types caught."""
     lines = [
-        "| model | pairwise (mean) | SRCC (mean) | SRCC within a photo (mean) | JPEG q95 | mirror | clean views "
-        "| types caught (pairwise >= 0.9) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | pairwise (mean) | SRCC (mean) | SRCC within a photo (mean) | JPEG q95 (photo) | mirror "
+        "| JPEG q95 (256 px view) | clean views | types caught (pairwise >= 0.9) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, report in reports:
         caught, _ = caught_and_missed(report)
         lines.append(
             f"| {name} | {mean_pairwise_accuracy(report):.3f} | {mean_srcc(report):.3f} "
             f"| {mean_srcc_within_photo(report):.3f} "
-            f"| {report.stability.jpeg95_mean:.3f} | {report.stability.mirror_mean:.3f} "
+            f"| {report.stability.photo_jpeg95_mean:.3f} | {report.stability.mirror_mean:.3f} "
+            f"| {report.stability.view_jpeg95_mean:.3f} "
             f"| {report.clean_mean:.2f} +- {report.clean_std:.2f} | {len(caught)}: {', '.join(caught) or '-'} |"
         )
     return "\n".join(lines)
