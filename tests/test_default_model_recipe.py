@@ -70,9 +70,9 @@ def test_an_unknown_name_is_refused_before_anything_is_fetched(tmp_path, option,
     assert not (tmp_path / "cache").exists()
 
 
-def test_the_shipped_model_s_recipe_takes_the_three_desktop_packages_photographs():
-    assert Recipe().packages == WALLPAPER_PACKAGES
-    assert set(WALLPAPER_PACKAGES) < set(PHOTO_PACKAGES)  # what --packages all takes
+def test_the_shipped_model_s_recipe_takes_every_known_package_s_photographs():
+    assert Recipe().packages == PHOTO_PACKAGES
+    assert set(WALLPAPER_PACKAGES) < set(PHOTO_PACKAGES)  # the desktops' and Lomiri's
 
 
 def test_the_recipe_keeps_its_last_epoch_rather_than_one_two_validation_photos_picked(tmp_path):

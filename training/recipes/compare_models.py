@@ -2,13 +2,14 @@
 
     python -m training.recipes.compare_models eat_curate/model/builtin/culling-nano OUT/culling-nano
 
-The held-out figures a recipe run prints come from its own four test
+The held-out figures a recipe run prints come from its own six test
 photographs, which differ from run to run when the photographs or the
-split change, and four photographs say little. This measures every model
+split change, and six photographs say little. This measures every model
 given on the same photographs: by default every photograph the recipe
 knows (:data:`training.recipes.wallpaper_photos.PHOTOGRAPHS`, Lomiri's
 included) that no model's card lists as a training photo, which for models
-of the default recipe is 20 photographs. Each model gets
+of the default recipe is 8 photographs (20 for the first recipe's, which
+trained on the desktops' 17). Each model gets
 :func:`training.degradation_eval.evaluate_defects`; the summary has one
 row per model: mean pairwise accuracy and SRCC over the defect types (SRCC
 pooled over the photographs, the target's, and within each photograph), the
