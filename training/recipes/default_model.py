@@ -16,7 +16,7 @@
    alone, then with noise and JPEG blocking, then (from 45% of the epochs)
    every defect type; a pairwise ranking loss within each group leads, EMD
    to the target distribution (:mod:`training.degradation_targets`) at half
-   its weight anchors the scale; the patch embedding starts as a
+   the ranking loss's weight anchors the scale; the patch embedding starts as a
    whitened DCT filter bank (:mod:`training.stem_init`); EAT's explore/exploit
    steering schedule, cosine learning rate to 0, bf16 only where it is fast.
    Checkpoints every epoch in ``--work``; ``--resume`` continues a stopped run.
