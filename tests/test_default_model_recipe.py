@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+import json
+from dataclasses import asdict, replace
 
 import pytest
 import torch
@@ -11,6 +12,8 @@ from click.testing import CliRunner
 from eat_curate.benchmarks.photos import WALLPAPER_PACKAGES
 from eat_curate.errors import EatCurateError
 from eat_curate.model import EAT
+from eat_curate.model.checkpoint import read_card
+from eat_curate.model.model_store import BUILTIN_DIR
 from training.degradation_eval import DefectFigures, DefectReport, Stability
 from training.degradations import DEFECTS
 from training.degraded_data import CurriculumStage
@@ -73,6 +76,13 @@ def test_an_unknown_name_is_refused_before_anything_is_fetched(tmp_path, option,
 def test_the_shipped_model_s_recipe_takes_every_known_package_s_photographs():
     assert Recipe().packages == PHOTO_PACKAGES
     assert set(WALLPAPER_PACKAGES) < set(PHOTO_PACKAGES)  # the desktops' and Lomiri's
+
+
+def test_the_built_in_model_was_trained_with_the_recipe_s_current_settings():
+    """So the command the README gives remakes the model that ships, not an older recipe's."""
+    trained_with = read_card(BUILTIN_DIR / "culling-nano").extra["recipe"]
+    settings = json.loads(json.dumps(asdict(Recipe())))  # tuples become lists, as in the card
+    assert {key: trained_with.get(key) for key in settings} == settings
 
 
 def test_the_recipe_keeps_its_last_epoch_rather_than_one_two_validation_photos_picked(tmp_path):
