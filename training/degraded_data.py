@@ -126,7 +126,8 @@ class GroupPlan:
     size: int = 4  # pictures per group: the clean view and size - 1 variants of it
     # Of those variants, how many are always harmless (tie pairs with the clean view), whatever else the group
     # holds: ladders otherwise have none, and with one in every group the model learnt to order more defect
-    # types without moving more under a JPEG q95 re-encode of new photos (README: "Stability on new photos").
+    # types without moving more under a JPEG q95 re-encode of new photos
+    # (training/recipes/README.md: "Stability on new photos").
     tie_variants: int = 0
     full_frame_share: float = 0.25  # clean views that are the whole photo; the rest are random crops
     min_crop: float = 0.7  # a clean crop keeps at least this share of the photo's width and height

@@ -90,12 +90,13 @@ class Recipe:
     groups_per_epoch: int = 800  # x 5 pictures: 4,000 an epoch
     groups_per_batch: int = 8  # x group size = images per step
     # Every group holds a harmless copy of its clean view (mirrored and/or re-encoded), taught to tie with it:
-    # ladders hold none, and without one new photos moved more under mirroring (README: "Stability on new photos").
+    # ladders hold none, and without one new photos moved more under mirroring
+    # (README.md beside this file: "Stability on new photos"; it keeps every trial's figures).
     group: GroupPlan = field(default_factory=lambda: GroupPlan(size=5, tie_variants=1, ladder_share=0.75))
     # (share of the epochs, defect types from then on): focus first, then the other detail defects, then all.
     # Learnt together from the start, blur and noise pull the first features in opposite directions and
     # focus is never learnt; a detail stage shorter than 30% of the epochs leaves noise read as good detail
-    # (README: "Why focus stalls").
+    # (README.md beside this file: "Why focus stalls").
     curriculum: tuple[tuple[float, tuple[str, ...]], ...] = (
         (0.0, FOCUS_DEFECTS), (0.15, DETAIL_DEFECTS), (0.45, DEFECTS)
     )
@@ -112,7 +113,8 @@ class Recipe:
     ranking_weight: float = 1.0
     ranking_margin: float = 0.3  # x the target gap
     ranking_tie_weight: float = 1.0
-    ranking_cross_weight: float = 0.0  # > 0: copies also rank below other photos' clean views (README: no gain)
+    # > 0: copies also rank below other photos' clean views (README.md beside this file: no gain)
+    ranking_cross_weight: float = 0.0
     clip_grad: float = 1.0
     seed: int = 0
 
