@@ -31,8 +31,9 @@ machine. An epoch (4,000 pictures) takes about 2.7 minutes on a 2-core CPU
 with AMX (bf16, ~25 pictures/s; the network alone trains at ~31/s there,
 making the pictures takes the rest; ~4.2 minutes, ~16 pictures/s, on a
 slower 2.1 GHz AMX Xeon), 1.8 to three on a 2-core EPYC with
-AVX512-BF16 (bf16, 22-39 pictures/s) and about four and a half on a 2-core
-AVX2 CPU (fp32, ~15 pictures/s); ``--device cuda`` is much faster.
+AVX512-BF16 (bf16, 22-39 pictures/s) and four and a half to seven and a
+half on 2-core AVX2 CPUs (fp32, 9-15 pictures/s); ``--device cuda`` is much
+faster.
 """
 
 from __future__ import annotations
