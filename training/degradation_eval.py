@@ -130,9 +130,13 @@ class Stability:
     # photo -> {probe kind: mean move over its views}: a mean can hide one unsteady photo
     by_photo: dict[str, dict[str, float]] = field(default_factory=dict)
 
+    def mean_move(self, kind: str) -> float:
+        """The mean move under ``kind``, one of STABILITY_PROBES."""
+        return getattr(self, f"{kind}_mean")
+
     @property
     def meets_targets(self) -> bool:
-        return self.photo_jpeg95_mean <= REQUIRED_STABILITY and self.mirror_mean <= REQUIRED_STABILITY
+        return all(self.mean_move(kind) <= REQUIRED_STABILITY for kind in TARGET_STABILITY_PROBES)
 
     def unsteady_photos(self) -> list[tuple[str, dict[str, float]]]:
         """The photos that move by more than the target under a target's change, the most moved first."""
