@@ -15,13 +15,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 from PIL import Image, ImageFile
 
 from eat_curate.cli import cli
 from eat_curate.io.decode import DEFAULT_MAX_PIXELS, DecodeError, DecodedImage, decode_image, open_image
 from eat_curate.io.folders import file_item
-from eat_curate.io.phash import dct_low_frequencies, hamming, phash
+from eat_curate.io.phash import dct_low_frequencies, hamming, phash, phash_batch
 from eat_curate.io.sources import SourceReadError, read_bytes
 from eat_curate.records import ERROR_KINDS, ScoreRecord, records_to_table
 from hostile_files import CAPTURED_AT, ROTATED_NAME, ROTATED_STORED_SIZE, encode, photo, write_hostile_folder
@@ -356,6 +357,17 @@ def test_phash_dct_matches_imagehash():
         # Same greyscale, resize and DCT underneath: its bits must come out of our coefficients exactly.
         block = dct_low_frequencies(image)[:8, :8]
         assert np.array_equal(block > np.median(block), imagehash.phash(image).hash)
+
+
+@pytest.mark.parametrize("size", [(224, 224), (480, 320), (97, 131)])
+def test_the_batched_phash_of_the_gpu_path_equals_pillows_bit_for_bit(size):
+    rng = np.random.default_rng(size[0])
+    pictures = [np.asarray(scene(seed, size)) for seed in range(12)]
+    pictures += [rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8) for _ in range(4)]  # noise
+    pictures += [np.full((size[1], size[0], 3), value, dtype=np.uint8) for value in (0, 128, 255)]  # flat
+    batch = torch.from_numpy(np.stack(pictures)).permute(0, 3, 1, 2)  # (N, 3, H, W), as the GPU path holds them
+    assert phash_batch(batch) == [phash(Image.fromarray(picture)) for picture in pictures]
+    assert phash_batch(batch[:0]) == []
 
 
 def test_decoded_images_carry_the_phash_of_their_pixels():

@@ -56,6 +56,18 @@ def test_batch_decode_agrees_with_the_cpu_decoder(tmp_path):
         assert bin((result.phash ^ reference.phash) & (2**64 - 1)).count("1") <= 6
 
 
+def test_images_of_one_size_are_resized_together_with_the_same_pixels_as_one_by_one():
+    generator = torch.Generator().manual_seed(0)
+    sizes = [(300, 400), (300, 400), (500, 260), (300, 400), (500, 260), (300, 400), (300, 400)]
+    images = [torch.randint(0, 256, (3, *size), dtype=torch.uint8, generator=generator) for size in sizes]
+    decoder = GpuJpegDecoder(224, "cpu")
+    decoder.resize_pixels = 2 * 300 * 400  # as on a GPU, with room for two 400x300 images per call
+    together = decoder._resize_all(images)
+    one_by_one = torch.cat([decoder._resize(image[None]) for image in images])
+    assert together.shape == (len(images), 3, 224, 224)
+    assert torch.equal(together, one_by_one)
+
+
 def test_every_hostile_file_still_gets_one_result_of_the_right_kind(tmp_path):
     expected = write_hostile_folder(tmp_path)
     names = sorted(name for name in expected if (tmp_path / name).is_file())
@@ -92,3 +104,4 @@ def test_the_engine_scores_the_same_with_batched_decoding(model_store, photo_fol
     assert cpu.records.keys() == batched.records.keys()
     for path, record in cpu.records.items():
         assert abs(record.mean - batched.records[path].mean) < 0.01
+

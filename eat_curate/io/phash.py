@@ -7,17 +7,27 @@ dominate), then one bit per coefficient: above the block's median or not.
 Re-encoding, resizing and small edits move a few bits; different pictures
 differ in about half of them. The hash is stored as a signed int64 (the SQL
 and Parquet integer type), so bit 63 is the sign.
+
+``phash`` hashes one Pillow image; ``phash_batch`` gives the same hashes for
+a batch of pixel tensors on their device (the GPU decoding path).
 """
 
 from __future__ import annotations
 
+import math
+from functools import lru_cache
+
 import numpy as np
+import torch
 from PIL import Image
 from scipy.fft import dctn
 
 HASH_SIDE = 8  # 8 x 8 = 64 bits
 DCT_SIDE = 32
 _MASK64 = (1 << 64) - 1
+# Coefficients closer than this count as equal, so that a flat picture (whose
+# coefficients are rounding noise around zero) gets one hash on every path.
+_DECIMALS = 6
 
 
 def dct_low_frequencies(image: Image.Image) -> np.ndarray:
@@ -29,9 +39,86 @@ def dct_low_frequencies(image: Image.Image) -> np.ndarray:
 
 def phash(image: Image.Image) -> int:
     """64-bit DCT perceptual hash of ``image`` as a signed int64."""
-    block = dct_low_frequencies(image)[1:, 1:]
-    bits = (block > np.median(block)).ravel()  # row-major: the first coefficient is the highest bit
+    return _hash_of(dct_low_frequencies(image)[1:, 1:].ravel())
+
+
+def _hash_of(block: np.ndarray) -> int:
+    """The hash of the 64 coefficients past the DC row and column, in row-major order."""
+    block = np.round(block, _DECIMALS)
+    bits = block > np.median(block)  # the first coefficient is the highest bit
     return int.from_bytes(np.packbits(bits).tobytes(), "big", signed=True)
+
+
+def phash_batch(pixels: torch.Tensor) -> list[int]:
+    """:func:`phash` of each of (N, 3, H, W) uint8 RGB images, computed together on their device.
+
+    For the GPU decoding path, where the pixels already are on the GPU: one
+    batch of small matrix products instead of a Pillow round trip per image.
+    It repeats Pillow's integer arithmetic (its greyscale weights, its 8-bit
+    LANCZOS resampling with 22-bit fixed-point weights and rounding after each
+    pass), in float64, where those integers are exact, so the hashes equal
+    :func:`phash`'s bit for bit.
+    """
+    if len(pixels) == 0:
+        return []
+    # Pillow's RGB -> L: (R*19595 + G*38470 + B*7471 + 2**15) >> 16. The weights sum to 2**16,
+    # so every partial sum stays under 2**24: exact in float32.
+    luma = torch.tensor([19595.0, 38470.0, 7471.0], device=pixels.device)
+    grey = torch.floor((torch.einsum("nchw,c->nhw", pixels.float(), luma) + 2**15) / 2**16).double()
+    height, width = grey.shape[1:]
+    rows = _pillow_lanczos_weights(width, DCT_SIDE, pixels.device)  # (32, W)
+    columns = _pillow_lanczos_weights(height, DCT_SIDE, pixels.device)  # (32, H)
+    squashed = _fixed_point_round(grey @ rows.T)  # horizontal pass first, as Pillow
+    squashed = _fixed_point_round(columns @ squashed)  # (N, 32, 32)
+    cosines = _dct_matrix(HASH_SIDE + 1, DCT_SIDE, pixels.device)
+    coefficients = cosines @ squashed @ cosines.T  # scipy's unnormalised 2-D DCT-II, first 9 x 9
+    blocks = coefficients[:, 1:, 1:].reshape(len(pixels), -1).cpu().numpy()
+    return [_hash_of(block) for block in blocks]
+
+
+_PRECISION_BITS = 22  # Pillow's fixed point for 8-bit resampling
+
+
+def _fixed_point_round(sums: torch.Tensor) -> torch.Tensor:
+    """Pillow's 8-bit rounding of a weighted sum: add half, shift right, clip to 0..255."""
+    return torch.floor((sums + 2 ** (_PRECISION_BITS - 1)) / 2**_PRECISION_BITS).clamp_(0, 255)
+
+
+def _lanczos(x: float) -> float:
+    def sinc(value: float) -> float:
+        return 1.0 if value == 0.0 else math.sin(math.pi * value) / (math.pi * value)
+
+    return sinc(x) * sinc(x / 3.0) if -3.0 <= x < 3.0 else 0.0
+
+
+@lru_cache(maxsize=16)
+def _pillow_lanczos_weights(in_size: int, out_size: int, device: torch.device) -> torch.Tensor:
+    """(out_size, in_size) weights of Pillow's LANCZOS resize along one axis, as its 22-bit integers.
+
+    Pillow's precompute_coeffs and normalize_coeffs_8bpc (Resample.c): each
+    output sample weighs the inputs within 3 x the scale of its centre,
+    normalised to sum to one, then rounded half away from zero to fixed point.
+    """
+    scale = in_size / out_size
+    filter_scale = max(scale, 1.0)
+    support = 3.0 * filter_scale
+    weights = np.zeros((out_size, in_size))
+    for out in range(out_size):
+        centre = (out + 0.5) * scale
+        first = max(int(centre - support + 0.5), 0)
+        last = min(int(centre + support + 0.5), in_size)
+        taps = np.array([_lanczos((x - centre + 0.5) / filter_scale) for x in range(first, last)])
+        if taps.sum() != 0.0:
+            taps /= taps.sum()
+        weights[out, first:last] = np.trunc(taps * 2**_PRECISION_BITS + np.where(taps < 0, -0.5, 0.5))
+    return torch.from_numpy(weights).to(device)
+
+
+@lru_cache(maxsize=4)
+def _dct_matrix(count: int, size: int, device: torch.device) -> torch.Tensor:
+    """The first ``count`` rows of the unnormalised DCT-II of length ``size``: 2 cos(pi k (2n + 1) / 2 size)."""
+    k, n = np.arange(count)[:, None], np.arange(size)[None, :]
+    return torch.from_numpy(2 * np.cos(np.pi * k * (2 * n + 1) / (2 * size))).to(device)
 
 
 def hamming(a: int, b: int) -> int:
