@@ -32,6 +32,8 @@ class EngineBenchResult:
     ray_img_s: float
     ratio: float
     dtype: str
+    device: str
+    gpu_decode: bool
     batch_size: int
     ray_actors: int
 
@@ -72,6 +74,8 @@ def bench_engines(
         ray_img_s=ray_rate,
         ratio=ray_rate / local_rate,
         dtype=local.predictor.dtype_name,
+        device=str(local.predictor.device),
+        gpu_decode=options.gpu_decode,
         batch_size=options.batch_size,
         ray_actors=len(remote.actor_names),
     )

@@ -1,12 +1,15 @@
 """GPU checks and figures, run on a CUDA machine: `PYTHONPATH=. python3 scripts/gpu_check.py --out DIR`.
 
 What only a GPU shows, in one short run (a few minutes on an H100/H200):
-1. correctness on CUDA: batch invariance (fp32), agreement with the published forward,
-   bf16 vs fp32 score deviation;
-2. forward img/s of EAT-tiny/base in bf16 and fp32, against the published forward;
+1. the Ray engine end to end (one actor holding the GPU) with EAT-base bf16, against the
+   in-process engine in the same run, with GPU (nvJPEG) and CPU decoding, on generated 2 MP JPEGs;
+2. where a batch's time goes on the GPU-decode path (stage timings, the engine's profile);
 3. JPEG decoding on the GPU (nvJPEG) and the in-process engine end to end with EAT-base
    bf16, GPU decode vs CPU decode, on generated 2 MP and 12 MP JPEGs;
-4. training img/s of EAT-base (bf16 and fp32).
+4. forward img/s of EAT-tiny/base in bf16 and fp32, against the published forward;
+5. correctness on CUDA: batch invariance (fp32), agreement with the published forward,
+   bf16 vs fp32 score deviation;
+6. training img/s of EAT-base (bf16 and fp32).
 Prints each figure as it goes and writes them all to DIR/gpu_check.json.
 """
 
@@ -16,6 +19,8 @@ import argparse
 import io
 import json
 import os
+import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -47,12 +52,25 @@ def write_jpeg(args: tuple[Path, int, int, int]) -> None:
     picture.save(path, quality=90)
 
 
-def jpeg_folder(root: Path, count: int, width: int, height: int) -> Path:
+def jpeg_folder(root: Path, count: int, width: int, height: int, unique: int = 256) -> Path:
+    """``count`` JPEGs: ``unique`` generated pictures (the slow part), copied under new names up to ``count``."""
     root.mkdir(parents=True, exist_ok=True)
-    jobs = [(root / f"img_{i:05d}.jpg", width, height, i) for i in range(count)]
+    jobs = [(root / f"img_{i:05d}.jpg", width, height, i) for i in range(min(count, unique))]
     with ProcessPoolExecutor(os.cpu_count()) as pool:
-        list(pool.map(write_jpeg, jobs, chunksize=8))
+        list(pool.map(write_jpeg, jobs, chunksize=4))
+    for i in range(len(jobs), count):
+        shutil.copyfile(jobs[i % len(jobs)][0], root / f"img_{i:05d}.jpg")
     return root
+
+
+def untrained_store(models: Path, preset: str):
+    """A model store holding an untrained model of ``preset`` under that name (speed does not need weights)."""
+    from eat_curate.model.model_store import ModelStore
+
+    store = ModelStore(models)
+    if preset not in store.names():
+        store.init(preset, preset, seed=0)
+    return store
 
 
 def synchronize(device: torch.device) -> None:
@@ -127,14 +145,12 @@ def engine_speed(device: torch.device, models: Path, folders: dict[str, Path], p
 
     from eat_curate.benchmarks.score_speed import CountingSink
     from eat_curate.io.sources import iter_items
-    from eat_curate.model.model_store import ModelStore
     from eat_curate.runs import RunInfo, RunSummary
     from eat_curate.scoring.engine import EngineOptions, LocalEngine
     from eat_curate.scoring.predictor import Predictor
     from eat_curate.scoring.progress import Progress
 
-    store = ModelStore(models)
-    store.init(preset, preset, seed=0)
+    store = untrained_store(models, preset)
     predictor = Predictor(store.load(preset), device=str(device), dtype="bf16")
     for label, folder in folders.items():
         files = sorted(folder.glob("*.jpg"))
@@ -160,6 +176,101 @@ def engine_speed(device: torch.device, models: Path, folders: dict[str, Path], p
             record(f"engine_{label}_{mode}_ok", summary.ok)
 
 
+def ray_engine_speed(device: torch.device, models: Path, folder: Path, preset: str, batch: int, workers: int,
+                     chunks: list[int]) -> None:
+    """The Ray engine (one actor holding the GPU) against the in-process engine, as `bench score --engine ray`."""
+    from eat_curate.scoring.engine import EngineOptions
+    from pipelines.bench import bench_engines
+    from pipelines.ray_engine import RayOptions, ray_session
+
+    store = untrained_store(models, preset)
+    runs = [(True, chunk) for chunk in chunks] + [(False, chunks[0])]
+    with ray_session(None, None):  # one embedded Ray for every configuration
+        for gpu_decode, chunk in runs:
+            options = EngineOptions(batch_size=batch, workers=workers, gpu_decode=gpu_decode)
+            ray_options = RayOptions(device=str(device), dtype="bf16", decode_chunk=chunk,
+                                     decode_cpus=0.5 if device.type == "cuda" else 0.25,
+                                     cpus_per_actor=1 if device.type == "cuda" else 0.5)
+            label = f"ray_{'gpu' if gpu_decode else 'cpu'}_decode_chunk{chunk}_eat_{preset}"
+            try:
+                result = bench_engines(folder, store.resolve(preset), options, ray_options, rounds=2)
+            except Exception as error:  # the other configurations still run
+                record(f"{label}_error", f"{type(error).__name__}: {error}")
+                continue
+            label += f"_{result.dtype}"
+            record(f"{label}_in_process_img_s", round(result.local_img_s, 1))
+            record(f"{label}_ray_img_s", round(result.ray_img_s, 1))
+            record(f"{label}_ratio", round(result.ratio, 3))
+            record(f"{label}_images_actors", [result.images, result.ray_actors])
+
+
+def gpu_path_stages(device: torch.device, models: Path, folder: Path, preset: str, batch: int, workers: int,
+                    out: Path) -> None:
+    """Where a batch's time goes on the GPU-decode path, stage by stage, and the engine's Python profile."""
+    import cProfile
+    import pstats
+
+    from eat_curate.benchmarks.score_speed import CountingSink
+    from eat_curate.io.decode import read_header
+    from eat_curate.io.phash import phash, phash_batch
+    from eat_curate.io.sources import iter_items
+    from eat_curate.runs import RunInfo, RunSummary
+    from eat_curate.scoring.engine import EngineOptions, LocalEngine
+    from eat_curate.scoring.gpu_decode import GpuJpegDecoder, upright_chw
+    from eat_curate.scoring.predictor import Predictor
+    from eat_curate.scoring.progress import Progress
+    from eat_curate.scoring.tasks import decode_read_items, read_item, score_entries
+    from PIL import Image
+
+    store = untrained_store(models, preset)
+    predictor = Predictor(store.load(preset), device=str(device), dtype="bf16")
+    decoder = GpuJpegDecoder(predictor.input_size, predictor.device)
+    items = list(iter_items([str(folder)]))
+    stages: dict[str, list[float]] = {}
+
+    def stage(name: str, function):
+        synchronize(device)
+        start = time.perf_counter()
+        result = function()
+        synchronize(device)
+        stages.setdefault(name, []).append(1000 * (time.perf_counter() - start))
+        return result
+
+    for repeat in range(max(1, min(4, len(items) // batch))):
+        group = items[repeat * batch : (repeat + 1) * batch]
+        datas = stage("read_bytes", lambda: [Path(item.key).read_bytes() for item in group])
+        stage("read_header", lambda: [read_header(data) for data in datas])
+        images = stage("nvjpeg_decode", lambda: decoder._decode_on_device(datas))
+        upright = [upright_chw(image, 1) for image in images]
+        stage("resize_one_by_one", lambda: torch.cat([decoder._resize(image[None]) for image in upright]))
+        pixels = stage("resize_batched", lambda: decoder._resize_all(upright))
+        stage("phash_batch_on_device", lambda: phash_batch(pixels))
+        arrays = stage("to_host", lambda: pixels.permute(0, 2, 3, 1).contiguous().cpu().numpy())
+        stage("phash_pillow_one_by_one", lambda: [phash(Image.fromarray(array)) for array in arrays])
+        stage("predict", lambda: predictor.predict(arrays))
+        reads = [read_item(item, with_header=True) for item in group]
+        decoded = stage("decode_read_items_total", lambda: decode_read_items(reads, decoder))
+        stage("score_entries_total", lambda: score_entries(decoded, predictor, predictor.model_id, "stages"))
+    for name, values in stages.items():  # the first repeat warms up
+        record(f"stage_{name}_ms_per_{batch}", round(statistics.median(values[1:] or values), 1))
+    run = RunInfo("stages", predictor.model_id, preset, "", [str(folder)])
+    for threads in sorted({4, 8, workers}):
+        engine = LocalEngine(predictor, EngineOptions(batch_size=batch, workers=threads, gpu_decode=True))
+        summary = RunSummary()
+        engine.run(items, [CountingSink()], run, Progress(), summary)
+        record(f"engine_gpu_decode_{threads}_threads_img_s", round(summary.images_per_s, 1))
+    profile = cProfile.Profile()
+    summary = RunSummary()
+    profile.enable()
+    LocalEngine(predictor, EngineOptions(batch_size=batch, workers=workers, gpu_decode=True)).run(
+        items, [CountingSink()], run, Progress(), summary)
+    profile.disable()
+    record("engine_gpu_decode_profiled_img_s", round(summary.images_per_s, 1))
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "engine_profile.txt", "w") as stream:
+        pstats.Stats(profile, stream=stream).sort_stats("tottime").print_stats(40)
+
+
 def training_speed(device: torch.device, preset: str, batch: int) -> None:
     from training.bench import bench_training
 
@@ -177,19 +288,33 @@ def main() -> None:
     parser.add_argument("--preset", default="base")
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--workers", type=int, default=16)
+    parser.add_argument("--ray-chunks", type=int, nargs="+", default=[4, 32],
+                        help="Ray: images per read task to try with GPU decoding")
     parser.add_argument("--skip", nargs="*", default=[], help="steps to leave out")
     args = parser.parse_args()
     device = torch.device(args.device)
     record("device", torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu")
     record("torch", torch.__version__)
     scratch = Path(tempfile.mkdtemp(prefix="gpucheck"))
+    folders: dict[str, Path] = {}
+
+    def jpegs() -> dict[str, Path]:
+        if not folders:
+            started = time.perf_counter()
+            folders["2mp"] = jpeg_folder(scratch / "jpeg2mp", args.images_2mp, 1632, 1224)
+            folders["12mp"] = jpeg_folder(scratch / "jpeg12mp", args.images_12mp, 4000, 3000, unique=32)
+            record("jpeg_generation_seconds", round(time.perf_counter() - started, 1))
+        return folders
+
+    # The figures most wanted first: a run cut short by its time limit keeps them.
     steps = [
-        ("model", lambda: check_model(device)),
+        ("ray", lambda: ray_engine_speed(device, scratch / "models", jpegs()["2mp"], args.preset, args.batch,
+                                         args.workers, args.ray_chunks)),
+        ("stages", lambda: gpu_path_stages(device, scratch / "models", jpegs()["2mp"], args.preset, args.batch,
+                                           args.workers, args.out)),
+        ("engine", lambda: engine_speed(device, scratch / "models", jpegs(), args.preset, args.batch, args.workers)),
         ("forward", lambda: forward_speed(device)),
-        ("engine", lambda: engine_speed(device, scratch / "models", {
-            "2mp": jpeg_folder(scratch / "jpeg2mp", args.images_2mp, 1632, 1224),
-            "12mp": jpeg_folder(scratch / "jpeg12mp", args.images_12mp, 4000, 3000),
-        }, args.preset, args.batch, args.workers)),
+        ("model", lambda: check_model(device)),
         ("training", lambda: training_speed(device, args.preset, 64 if device.type == "cuda" else 2)),
     ]
     for name, step in steps:

@@ -105,3 +105,12 @@ def test_the_engine_scores_the_same_with_batched_decoding(model_store, photo_fol
     for path, record in cpu.records.items():
         assert abs(record.mean - batched.records[path].mean) < 0.01
 
+
+def test_the_in_process_score_bench_refuses_gpu_options(photo_folder, micro_model_path):
+    from click.testing import CliRunner
+
+    from eat_curate.cli import cli
+
+    result = CliRunner().invoke(cli, ["bench", "score", str(photo_folder), "--model", str(micro_model_path),
+                                      "--gpu-decode"])
+    assert result.exit_code == 2 and "go with --engine ray" in result.output

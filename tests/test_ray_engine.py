@@ -98,6 +98,21 @@ def test_ray_engine_resumes_and_skips_like_the_in_process_engine(ray_local, phot
     assert [tuple(r) for r in runs] == [("ray", "completed", 5, 0), ("ray", "completed", 0, 5)]
 
 
+def test_the_score_bench_runs_both_engines_with_the_same_device_and_decoding(ray_local, photo_folder,
+                                                                              micro_model_path):
+    from eat_curate.cli import cli
+
+    result = CliRunner().invoke(cli, [
+        "bench", "score", str(photo_folder), "--model", str(micro_model_path), "--engine", "ray", "--device", "cpu",
+        "--gpu-decode", "--decode-chunk", "2", "--batch-size", "2", "--rounds", "1", "--json", *FRACTIONAL,
+    ])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    report = json.loads(result.stdout)
+    assert (report["images"], report["device"], report["gpu_decode"], report["ray_actors"]) == (5, "cpu", True, 1)
+    assert report["local_img_s"] > 0 and report["ray_img_s"] > 0
+    assert report["ratio"] == pytest.approx(report["ray_img_s"] / report["local_img_s"])
+
+
 class RecordingProgress:
     def __init__(self) -> None:
         self.ok = 0

@@ -346,10 +346,16 @@ def bench_read_command(rows: int, albums: int, targets: tuple[str, ...], rounds:
 @click.option("--cpus-per-actor", type=float, default=1.0, show_default=True, help="Ray: CPUs the actor reserves.")
 @click.option("--actor-threads", type=click.IntRange(1), default=None, help="Ray: torch threads of the actor.")
 @click.option("--decode-cpus", type=float, default=0.5, show_default=True, help="Ray: CPUs each decode task reserves.")
+@click.option("--decode-chunk", type=click.IntRange(1), default=None,
+              help="Ray: images per decode task (with --gpu-decode: per read task). Default: the engine's.")
+@click.option("--device", default="auto", show_default=True,
+              help="Ray: device of both engines' models: auto (CUDA when present), cpu, cuda, cuda:1, ...")
+@click.option("--gpu-decode", is_flag=True, help="Ray: both engines decode JPEGs on the GPU (nvJPEG).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def bench_score_command(folder: Path, model_ref: str, models_dir: Path | None, engine: str, batch_size: int,
                         workers: int, dtype: str, limit: int | None, camera_photos: int | None, rounds: int,
-                        cpus_per_actor: float, actor_threads: int | None, decode_cpus: float, as_json: bool) -> None:
+                        cpus_per_actor: float, actor_threads: int | None, decode_cpus: float, decode_chunk: int,
+                        device: str, gpu_decode: bool, as_json: bool) -> None:
     """End-to-end scoring img/s on the images in FOLDER, with a baseline measured in the same run.
 
     \b
@@ -357,9 +363,12 @@ def bench_score_command(folder: Path, model_ref: str, models_dir: Path | None, e
       overlapping the model, dtype auto) against a naive loop (full Pillow
       decode, resize, the same model in fp32, batch 8, no overlap).
     --engine ray: the Ray engine on an embedded local Ray against the
-      in-process engine, both with their models already loaded.
+      in-process engine, both with their models already loaded, on the same
+      device (--device) and with the same decoding (--gpu-decode).
     Nothing is written: records go to a sink that only counts them.
     """
+    if engine == "local" and (gpu_decode or device != "auto"):
+        raise click.UsageError("--device and --gpu-decode go with --engine ray (--engine local measures the CPU path)")
     store = model_store(models_dir)
     model_folder = store.resolve(model_ref)
     if camera_photos:
@@ -370,18 +379,21 @@ def bench_score_command(folder: Path, model_ref: str, models_dir: Path | None, e
         camera_size_folder([p for p in photos if p.suffix.lower() in (".jpg", ".jpeg")], folder, camera_photos)
     from eat_curate.scoring.engine import EngineOptions
 
-    options = EngineOptions(batch_size=batch_size, workers=workers)
+    options = EngineOptions(batch_size=batch_size, workers=workers, gpu_decode=gpu_decode)
     if engine == "ray":
         from pipelines.bench import bench_engines
         from pipelines.ray_engine import RayOptions
 
+        chunk = {"decode_chunk": decode_chunk} if decode_chunk else {}
         ray_options = RayOptions(cpus_per_actor=cpus_per_actor, actor_threads=actor_threads, decode_cpus=decode_cpus,
-                                 dtype=dtype, device="auto")
+                                 dtype=dtype, device=device, **chunk)
         result = bench_engines(folder, model_folder, options, ray_options, rounds=rounds, limit=limit)
         if as_json:
             click.echo(to_json(result.to_dict()))
             return
-        click.echo(f"{result.images} images, batch {result.batch_size}, {result.dtype}, median of {result.rounds} rounds")
+        decoding = "GPU (nvJPEG)" if result.gpu_decode else "CPU"
+        click.echo(f"{result.images} images, {result.device}, batch {result.batch_size}, {result.dtype}, "
+                   f"{decoding} decoding, median of {result.rounds} rounds")
         click.echo(f"  in-process engine (baseline)  {result.local_img_s:8.2f} img/s")
         click.echo(f"  Ray engine ({result.ray_actors} actor)         {result.ray_img_s:8.2f} img/s   {result.ratio:.2f}x")
         return
