@@ -10,9 +10,11 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from click.testing import CliRunner
 from PIL import Image, ImageOps
 
 from conftest import make_photo
+from eat_curate.cli import cli
 from eat_curate.io.decode import decode_image, read_header
 from eat_curate.scoring.engine import EngineOptions, LocalEngine
 from eat_curate.scoring.gpu_decode import GpuJpegDecoder, upright_chw
@@ -107,10 +109,6 @@ def test_the_engine_scores_the_same_with_batched_decoding(model_store, photo_fol
 
 
 def test_the_in_process_score_bench_refuses_gpu_options(photo_folder, micro_model_path):
-    from click.testing import CliRunner
-
-    from eat_curate.cli import cli
-
     result = CliRunner().invoke(cli, ["bench", "score", str(photo_folder), "--model", str(micro_model_path),
                                       "--gpu-decode"])
     assert result.exit_code == 2 and "go with --engine ray" in result.output
