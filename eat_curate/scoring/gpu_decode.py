@@ -78,7 +78,7 @@ class GpuJpegDecoder:
         images instead of one each, with the float copies kept to about
         ``resize_pixels``.
         """
-        resized: list[torch.Tensor | None] = [None] * len(images)
+        resized = torch.empty((len(images), 3, self.size, self.size), dtype=torch.uint8, device=self.device)
         by_size: dict[tuple[int, ...], list[int]] = defaultdict(list)
         for index, image in enumerate(images):
             by_size[tuple(image.shape)].append(index)
@@ -86,9 +86,8 @@ class GpuJpegDecoder:
             per_call = max(1, self.resize_pixels // (size[1] * size[2]))
             for first in range(0, len(indexes), per_call):
                 group = indexes[first : first + per_call]
-                for index, pixels in zip(group, self._resize(torch.stack([images[i] for i in group]))):
-                    resized[index] = pixels
-        return torch.stack(resized)
+                resized[group] = self._resize(torch.stack([images[i] for i in group]))
+        return resized
 
     def _decode_on_device(self, datas: Sequence[bytes]) -> list[torch.Tensor | None]:
         """Decoded (3, H, W) uint8 tensors, None for those nvJPEG refuses."""
