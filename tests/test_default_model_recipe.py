@@ -57,7 +57,7 @@ def test_the_command_explains_itself():
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0
     for option in ("--cache", "--out", "--work", "--device", "--resume", "--epochs", "--lr", "--defects",
-                   "--packages", "--test-photos"):
+                   "--packages", "--test-photos", "--crop-shift"):
         assert option in result.output
 
 

@@ -39,12 +39,13 @@ from training.degraded_data import (
     DegradedSample,
     GroupPlan,
     SourcePhoto,
+    random_clean_view,
     render_sample,
     stage_defects,
 )
 from training.ranking import pairwise_ranking_loss
 from training.trainer import DataSets, Trainer
-from training.views import View, fits, full_frame, render, rotated, sub_view
+from training.views import View, fits, full_frame, render, rotated, source_extent, sub_view
 
 SIZE = (480, 320)
 
@@ -240,6 +241,24 @@ def test_tie_variants_give_every_group_harmless_copies_of_its_clean_view(photos,
         assert tie.view.mirrored != clean.view.mirrored or tie.recompress is not None
         assert replace(tie.view, mirrored=clean.view.mirrored) == clean.view
         assert len(others) == 3 and all(member.defects for member in others)
+
+
+def test_clean_crops_move_off_the_photos_centre_only_as_far_as_crop_shift_allows():
+    size = (400, 300)
+    extent_w, extent_h = source_extent(size)
+
+    def offsets(crop_shift: float) -> list[float]:
+        plan = GroupPlan(full_frame_share=0.0, crop_shift=crop_shift)
+        rng = np.random.default_rng(0)
+        views = [random_clean_view(size, plan, rng) for _ in range(200)]
+        # Each crop's offset from the photo's centre, as a share of the room it leaves on that axis.
+        return [abs(view.cx - extent_w / 2) / ((extent_w - view.width) / 2) for view in views if view.width < extent_w]
+
+    assert max(offsets(0.0)) < 1e-9  # the photographer's centre
+    assert 0.45 < max(offsets(0.5)) <= 0.5
+    assert max(offsets(1.0)) > 0.95  # anywhere, up against an edge
+    with pytest.raises(ValueError, match="crop_shift"):
+        GroupPlan(crop_shift=1.5)
 
 
 def test_a_plan_keeps_a_variant_beside_its_ties():

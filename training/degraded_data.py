@@ -131,6 +131,10 @@ class GroupPlan:
     tie_variants: int = 0
     full_frame_share: float = 0.25  # clean views that are the whole photo; the rest are random crops
     min_crop: float = 0.7  # a clean crop keeps at least this share of the photo's width and height
+    # How far a clean crop's centre may move from the photo's, as a share of the room the crop leaves: 1 puts
+    # it anywhere in the frame, where a small crop against an edge looks like an off-subject crop labelled
+    # clean; 0 keeps the photographer's centre.
+    crop_shift: float = 1.0
     harmless_share: float = 0.25  # variants only mirrored and/or re-encoded (JPEG quality 88-97): same target
     two_defect_share: float = 0.25  # defective variants that carry two defects instead of one
     min_strength: float = 0.1
@@ -149,6 +153,8 @@ class GroupPlan:
             )
         if not 0.0 <= self.ladder_share <= 1.0:
             raise ValueError(f"ladder_share must be in [0, 1], got {self.ladder_share}")
+        if not 0.0 <= self.crop_shift <= 1.0:
+            raise ValueError(f"crop_shift must be in [0, 1], got {self.crop_shift}")
 
     @property
     def drawn_variants(self) -> int:
@@ -156,8 +162,15 @@ class GroupPlan:
         return self.size - 1 - self.tie_variants
 
 
+def _uniform_between(rng: np.random.Generator, low: float, high: float) -> float:
+    return float(rng.uniform(low, max(low, high)))  # at crop_shift 0 rounding can put high a hair below low
+
+
 def random_clean_view(size: tuple[int, int], plan: GroupPlan, rng: np.random.Generator) -> View:
-    """The full frame or a random crop of at least ``plan.min_crop`` of each side, mirrored half the time."""
+    """The full frame or a random crop of at least ``plan.min_crop`` of each side, mirrored half the time.
+
+    A crop's centre moves off the photo's by up to ``plan.crop_shift`` of the room the crop leaves.
+    """
     mirrored = bool(rng.random() < 0.5)
     frame = full_frame(size)
     if rng.random() < plan.full_frame_share:
@@ -167,8 +180,11 @@ def random_clean_view(size: tuple[int, int], plan: GroupPlan, rng: np.random.Gen
     stretch = math.sqrt(rng.uniform(0.85, 1.18))  # a slightly different aspect ratio
     width = min(extent_w, extent_w * scale * stretch)
     height = min(extent_h, extent_h * scale / stretch)
-    cx = rng.uniform(width / 2, extent_w - width / 2)
-    cy = rng.uniform(height / 2, extent_h - height / 2)
+    # Room the crop may not use on each side: none at crop_shift 1, so the recipe's draws are unchanged.
+    keep_x = (1.0 - plan.crop_shift) * (extent_w - width) / 2
+    keep_y = (1.0 - plan.crop_shift) * (extent_h - height) / 2
+    cx = _uniform_between(rng, width / 2 + keep_x, extent_w - width / 2 - keep_x)
+    cy = _uniform_between(rng, height / 2 + keep_y, extent_h - height / 2 - keep_y)
     return View(cx, cy, width, height, mirrored=mirrored)
 
 

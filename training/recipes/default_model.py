@@ -321,11 +321,15 @@ def run_recipe(
 @click.option("--defects", default=None, metavar="NAME,...",
               help="Train on these defect types only (trials: does one type learn on its own?); "
                    "the held-out table still measures every type.")
+@click.option("--crop-shift", type=click.FloatRange(0, 1), default=None,
+              help="Override how far clean crops may move off the photo's centre, as a share of the room they "
+                   "leave (trials; 1: anywhere, as the recipe does; 0: centred).")
 @click.option("--resume", is_flag=True,
               help="Continue the run whose checkpoint is in --work (a finished run: measure and write OUT again).")
 def main(cache: Path, out: Path, work: Path, device: str, threads: int | None, workers: int,
          epochs: int | None, groups_per_epoch: int | None, lr: float | None, ranking_margin: float | None,
-         packages: str | None, test_photos: int | None, defects: str | None, resume: bool) -> None:
+         packages: str | None, test_photos: int | None, defects: str | None, crop_shift: float | None,
+         resume: bool) -> None:
     """Train eat-curate's built-in model on real photographs with generated defects, and write it to OUT.
 
     Prints the validation line of every epoch and, at the end, the held-out
@@ -340,6 +344,8 @@ def main(cache: Path, out: Path, work: Path, device: str, threads: int | None, w
             raise click.BadParameter(f"unknown package {', '.join(unknown)}; known: {', '.join(PHOTO_PACKAGES)}",
                                      param_hint="--packages")
     recipe = replace(Recipe(), **{key: value for key, value in overrides.items() if value is not None})
+    if crop_shift is not None:
+        recipe = replace(recipe, group=replace(recipe.group, crop_shift=crop_shift))
     if defects is not None:
         try:
             recipe = replace(recipe, group=replace(recipe.group, defects=tuple(defects.split(","))), curriculum=())
