@@ -132,8 +132,8 @@ class GroupPlan:
     full_frame_share: float = 0.25  # clean views that are the whole photo; the rest are random crops
     min_crop: float = 0.7  # a clean crop keeps at least this share of the photo's width and height
     # How far a clean crop's centre may move from the photo's, as a share of the room the crop leaves: 1 puts
-    # it anywhere in the frame, where a small crop against an edge looks like an off-subject crop labelled
-    # clean; 0 keeps the photographer's centre.
+    # it anywhere in the frame, 0 keeps the photographer's centre. Centred clean crops did not make off-subject
+    # crops learnable (training/recipes/README.md: "Off-subject crops alone").
     crop_shift: float = 1.0
     harmless_share: float = 0.25  # variants only mirrored and/or re-encoded (JPEG quality 88-97): same target
     two_defect_share: float = 0.25  # defective variants that carry two defects instead of one
