@@ -202,6 +202,25 @@ def test_a_decode_task_whose_worker_dies_is_retried(ray_local, micro_model_path,
     assert all(row["error"] is None for row in table)
 
 
+def test_decode_workers_import_no_torch():
+    """Ray's decode workers import the decode tasks' module: it must not pull in torch (8 s a worker on 2 cores)."""
+    probe = "import sys, pipelines.decode_tasks; print(sorted({'torch', 'timm'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_decode_tasks_split_a_batch_over_the_decode_slots_unless_told():
+    from pipelines.ray_engine import MIN_DECODE_CHUNK, decode_chunk_size
+
+    assert decode_chunk_size(batch_size=500, decode_slots=4) == 125
+    assert decode_chunk_size(batch_size=500, decode_slots=3.5) == 143  # every image in one of 4 tasks
+    assert decode_chunk_size(batch_size=16, decode_slots=64) == MIN_DECODE_CHUNK  # a big cluster: no one-image tasks
+    assert decode_chunk_size(batch_size=16, decode_slots=0.5) == 16  # less than one slot: the batch is one task
+    assert decode_chunk_size(batch_size=500, decode_slots=4, requested=2) == 2
+
+
 def score_with(engine, folder: Path, out: Path) -> None:
     from eat_curate.io.sources import iter_items
     from eat_curate.model.checkpoint import read_card

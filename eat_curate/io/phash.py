@@ -9,18 +9,23 @@ differ in about half of them. The hash is stored as a signed int64 (the SQL
 and Parquet integer type), so bit 63 is the sign.
 
 ``phash`` hashes one Pillow image; ``phash_batch`` gives the same hashes for
-a batch of pixel tensors on their device (the GPU decoding path).
+a batch of pixel tensors on their device (the GPU decoding path). Only
+``phash_batch`` needs torch, and imports it itself: CPU decoding (Ray's decode
+workers among it) then starts without torch's seconds of import.
 """
 
 from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image
 from scipy.fft import dctn
+
+if TYPE_CHECKING:
+    import torch
 
 HASH_SIDE = 8  # 8 x 8 = 64 bits
 DCT_SIDE = 32
@@ -59,6 +64,8 @@ def phash_batch(pixels: torch.Tensor) -> list[int]:
     pass), in float64, where those integers are exact, so the hashes equal
     :func:`phash`'s bit for bit.
     """
+    import torch
+
     if len(pixels) == 0:
         return []
     # Pillow's RGB -> L: (R*19595 + G*38470 + B*7471 + 2**15) >> 16. The weights sum to 2**16,
@@ -66,11 +73,11 @@ def phash_batch(pixels: torch.Tensor) -> list[int]:
     luma = torch.tensor([19595.0, 38470.0, 7471.0], device=pixels.device)
     grey = torch.floor((torch.einsum("nchw,c->nhw", pixels.float(), luma) + 2**15) / 2**16).double()
     height, width = grey.shape[1:]
-    rows = _pillow_lanczos_weights(width, DCT_SIDE, pixels.device)  # (32, W)
-    columns = _pillow_lanczos_weights(height, DCT_SIDE, pixels.device)  # (32, H)
+    rows = torch.from_numpy(_pillow_lanczos_weights(width, DCT_SIDE)).to(pixels.device)  # (32, W)
+    columns = torch.from_numpy(_pillow_lanczos_weights(height, DCT_SIDE)).to(pixels.device)  # (32, H)
     squashed = _fixed_point_round(grey @ rows.T)  # horizontal pass first, as Pillow
     squashed = _fixed_point_round(columns @ squashed)  # (N, 32, 32)
-    cosines = _dct_matrix(HASH_SIDE + 1, DCT_SIDE, pixels.device)
+    cosines = torch.from_numpy(_dct_matrix(HASH_SIDE + 1, DCT_SIDE)).to(pixels.device)
     coefficients = cosines @ squashed @ cosines.T  # scipy's unnormalised 2-D DCT-II, first 9 x 9
     blocks = coefficients[:, 1:, 1:].reshape(len(pixels), -1).cpu().numpy()
     return [_hash_of(block) for block in blocks]
@@ -81,7 +88,7 @@ _PRECISION_BITS = 22  # Pillow's fixed point for 8-bit resampling
 
 def _fixed_point_round(sums: torch.Tensor) -> torch.Tensor:
     """Pillow's 8-bit rounding of a weighted sum: add half, shift right, clip to 0..255."""
-    return torch.floor((sums + 2 ** (_PRECISION_BITS - 1)) / 2**_PRECISION_BITS).clamp_(0, 255)
+    return ((sums + 2 ** (_PRECISION_BITS - 1)) / 2**_PRECISION_BITS).floor_().clamp_(0, 255)
 
 
 def _lanczos(x: float) -> float:
@@ -92,7 +99,7 @@ def _lanczos(x: float) -> float:
 
 
 @lru_cache(maxsize=16)
-def _pillow_lanczos_weights(in_size: int, out_size: int, device: torch.device) -> torch.Tensor:
+def _pillow_lanczos_weights(in_size: int, out_size: int) -> np.ndarray:
     """(out_size, in_size) weights of Pillow's LANCZOS resize along one axis, as its 22-bit integers.
 
     Pillow's precompute_coeffs and normalize_coeffs_8bpc (Resample.c): each
@@ -111,14 +118,14 @@ def _pillow_lanczos_weights(in_size: int, out_size: int, device: torch.device) -
         if taps.sum() != 0.0:
             taps /= taps.sum()
         weights[out, first:last] = np.trunc(taps * 2**_PRECISION_BITS + np.where(taps < 0, -0.5, 0.5))
-    return torch.from_numpy(weights).to(device)
+    return weights
 
 
 @lru_cache(maxsize=4)
-def _dct_matrix(count: int, size: int, device: torch.device) -> torch.Tensor:
+def _dct_matrix(count: int, size: int) -> np.ndarray:
     """The first ``count`` rows of the unnormalised DCT-II of length ``size``: 2 cos(pi k (2n + 1) / 2 size)."""
     k, n = np.arange(count)[:, None], np.arange(size)[None, :]
-    return torch.from_numpy(2 * np.cos(np.pi * k * (2 * n + 1) / (2 * size))).to(device)
+    return 2 * np.cos(np.pi * k * (2 * n + 1) / (2 * size))
 
 
 def hamming(a: int, b: int) -> int:

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from eat_curate.io.decode import DecodedImage, ImageHeader, decode_image, read_header
 from eat_curate.io.sources import SourceItem, SourceReadError, read_bytes
 from eat_curate.records import ScoreRecord
-from eat_curate.scoring.predictor import Prediction
+
+if TYPE_CHECKING:  # the predictor needs torch; decode workers import this module without it
+    from eat_curate.scoring.predictor import Prediction
 
 
 @dataclass
