@@ -10,8 +10,9 @@ and Parquet integer type), so bit 63 is the sign.
 
 ``phash`` hashes one Pillow image; ``phash_batch`` gives the same hashes for
 a batch of pixel tensors on their device (the GPU decoding path). Only
-``phash_batch`` needs torch, and imports it itself: CPU decoding (Ray's decode
-workers among it) then starts without torch's seconds of import.
+``phash_batch`` and its helpers need torch, and import it themselves: CPU
+decoding (Ray's decode workers among it) then starts without torch's seconds
+of import.
 """
 
 from __future__ import annotations
@@ -73,11 +74,11 @@ def phash_batch(pixels: torch.Tensor) -> list[int]:
     luma = torch.tensor([19595.0, 38470.0, 7471.0], device=pixels.device)
     grey = torch.floor((torch.einsum("nchw,c->nhw", pixels.float(), luma) + 2**15) / 2**16).double()
     height, width = grey.shape[1:]
-    rows = torch.from_numpy(_pillow_lanczos_weights(width, DCT_SIDE)).to(pixels.device)  # (32, W)
-    columns = torch.from_numpy(_pillow_lanczos_weights(height, DCT_SIDE)).to(pixels.device)  # (32, H)
+    rows = _pillow_lanczos_weights(width, DCT_SIDE, pixels.device)  # (32, W)
+    columns = _pillow_lanczos_weights(height, DCT_SIDE, pixels.device)  # (32, H)
     squashed = _fixed_point_round(grey @ rows.T)  # horizontal pass first, as Pillow
     squashed = _fixed_point_round(columns @ squashed)  # (N, 32, 32)
-    cosines = torch.from_numpy(_dct_matrix(HASH_SIDE + 1, DCT_SIDE)).to(pixels.device)
+    cosines = _dct_matrix(HASH_SIDE + 1, DCT_SIDE, pixels.device)
     coefficients = cosines @ squashed @ cosines.T  # scipy's unnormalised 2-D DCT-II, first 9 x 9
     blocks = coefficients[:, 1:, 1:].reshape(len(pixels), -1).cpu().numpy()
     return [_hash_of(block) for block in blocks]
@@ -99,13 +100,15 @@ def _lanczos(x: float) -> float:
 
 
 @lru_cache(maxsize=16)
-def _pillow_lanczos_weights(in_size: int, out_size: int) -> np.ndarray:
+def _pillow_lanczos_weights(in_size: int, out_size: int, device: torch.device) -> torch.Tensor:
     """(out_size, in_size) weights of Pillow's LANCZOS resize along one axis, as its 22-bit integers.
 
     Pillow's precompute_coeffs and normalize_coeffs_8bpc (Resample.c): each
     output sample weighs the inputs within 3 x the scale of its centre,
     normalised to sum to one, then rounded half away from zero to fixed point.
     """
+    import torch
+
     scale = in_size / out_size
     filter_scale = max(scale, 1.0)
     support = 3.0 * filter_scale
@@ -118,14 +121,16 @@ def _pillow_lanczos_weights(in_size: int, out_size: int) -> np.ndarray:
         if taps.sum() != 0.0:
             taps /= taps.sum()
         weights[out, first:last] = np.trunc(taps * 2**_PRECISION_BITS + np.where(taps < 0, -0.5, 0.5))
-    return weights
+    return torch.from_numpy(weights).to(device)  # cached on the device: no copy per batch
 
 
 @lru_cache(maxsize=4)
-def _dct_matrix(count: int, size: int) -> np.ndarray:
+def _dct_matrix(count: int, size: int, device: torch.device) -> torch.Tensor:
     """The first ``count`` rows of the unnormalised DCT-II of length ``size``: 2 cos(pi k (2n + 1) / 2 size)."""
+    import torch
+
     k, n = np.arange(count)[:, None], np.arange(size)[None, :]
-    return 2 * np.cos(np.pi * k * (2 * n + 1) / (2 * size))
+    return torch.from_numpy(2 * np.cos(np.pi * k * (2 * n + 1) / (2 * size))).to(device)
 
 
 def hamming(a: int, b: int) -> int:
