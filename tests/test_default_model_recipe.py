@@ -57,7 +57,7 @@ def test_the_command_explains_itself():
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0
     for option in ("--cache", "--out", "--work", "--device", "--resume", "--epochs", "--lr", "--defects",
-                   "--packages", "--test-photos", "--crop-shift"):
+                   "--packages", "--test-photos", "--crop-shift", "--defect-weights"):
         assert option in result.output
 
 
@@ -70,6 +70,24 @@ def test_an_unknown_name_is_refused_before_anything_is_fetched(tmp_path, option,
                                        option, value])
     assert result.exit_code == 2
     assert option in result.output and unknown in result.output
+    assert not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--defect-weights", "tilt"], "not NAME=WEIGHT"),
+        (["--defect-weights", "tilt=x"], "not NAME=WEIGHT"),
+        (["--defect-weights", "focus=2"], "focus"),
+        (["--defect-weights", "tilt=-1"], "positive"),
+        (["--defects", "gaussian_blur", "--defect-weights", "tilt=3"], "tilt is not among the defect types trained"),
+    ],
+)
+def test_bad_defect_weights_are_refused_before_anything_is_fetched(tmp_path, arguments, message):
+    result = CliRunner().invoke(main, ["--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "out"),
+                                       *arguments])
+    assert result.exit_code == 2
+    assert "--defect-weights" in result.output and message in " ".join(result.output.split())
     assert not (tmp_path / "cache").exists()
 
 

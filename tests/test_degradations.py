@@ -39,6 +39,7 @@ from training.degraded_data import (
     DegradedSample,
     GroupPlan,
     SourcePhoto,
+    plan_group,
     random_clean_view,
     render_sample,
     stage_defects,
@@ -286,6 +287,34 @@ def test_a_plan_of_one_defect_type_gives_single_defect_variants(photos):
 def test_a_plan_refuses_unknown_or_no_defect_types(defects):
     with pytest.raises(ValueError, match="non-empty subset"):
         GroupPlan(defects=defects)
+
+
+@pytest.mark.parametrize("ladder_share", [0.0, 1.0])
+def test_a_weighted_type_is_drawn_that_many_times_as_often(ladder_share):
+    plan = GroupPlan(size=3, harmless_share=0.0, two_defect_share=0.0, ladder_share=ladder_share,
+                     defects=("gaussian_blur", "noise", "tilt"), defect_weights=(("tilt", 3.0),))
+    rng = np.random.default_rng(0)
+    drawn = [member.defects[0].name for _ in range(2000) for member in plan_group([SIZE], plan, rng)[1:]]
+    tilt_share = drawn.count("tilt") / len(drawn)
+    assert 0.55 < tilt_share < 0.65  # 3 / (1 + 1 + 3)
+    assert abs(drawn.count("noise") - drawn.count("gaussian_blur")) < 0.1 * len(drawn)
+
+
+def test_equal_weights_draw_the_groups_an_unweighted_plan_draws():
+    """So the shipped recipe's groups, and the model they make, do not change."""
+    unweighted = GroupPlan(size=5, tie_variants=1, ladder_share=0.5)
+    equal = replace(unweighted, defect_weights=tuple((name, 2.0) for name in DEFECTS))
+    rng_a, rng_b = np.random.default_rng(7), np.random.default_rng(7)
+    for _ in range(50):
+        assert plan_group([SIZE], equal, rng_b) == plan_group([SIZE], unweighted, rng_a)
+
+
+@pytest.mark.parametrize(
+    "weights", [(("focus", 2.0),), (("tilt", 2.0), ("tilt", 3.0)), (("tilt", 0.0),), (("tilt", float("nan")),)]
+)
+def test_a_plan_refuses_weights_for_unknown_types_twice_or_not_positive(weights):
+    with pytest.raises(ValueError, match="defect_weights|defect weights"):
+        GroupPlan(defect_weights=weights)
 
 
 def test_a_curriculum_changes_the_defect_types_drawn_with_the_epoch(photos):

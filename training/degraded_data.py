@@ -140,11 +140,19 @@ class GroupPlan:
     min_strength: float = 0.1
     ladder_share: float = 0.0  # groups that are one defect at rising strengths instead of mixed variants
     defects: tuple[str, ...] = DEFECTS  # the defect types drawn (all of them, or a subset for trials and curricula)
+    # (type, weight) pairs: how often a type is drawn relative to the others, which weigh 1. A type that
+    # `defects` leaves out (e.g. before its curriculum stage) is not drawn whatever its weight.
+    defect_weights: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.defects if name not in DEFECTS]
         if not self.defects or unknown or len(set(self.defects)) < len(self.defects):
             raise ValueError(f"defects must be a non-empty subset of {', '.join(DEFECTS)}; got {self.defects}")
+        weighted = [name for name, _ in self.defect_weights]
+        if len(set(weighted)) < len(weighted) or any(name not in DEFECTS for name in weighted):
+            raise ValueError(f"defect_weights must name each of {', '.join(DEFECTS)} at most once; got {weighted}")
+        if any(not (math.isfinite(weight) and weight > 0) for _, weight in self.defect_weights):
+            raise ValueError(f"defect weights must be positive and finite; got {self.defect_weights}")
         if self.size < 2:
             raise ValueError(f"a group needs the clean view and at least one variant, got size {self.size}")
         if not 0 <= self.tie_variants <= self.size - 2:
@@ -160,6 +168,12 @@ class GroupPlan:
     def drawn_variants(self) -> int:
         """Variants per group besides the clean view and its ties: ladder rungs, or mixed variants."""
         return self.size - 1 - self.tie_variants
+
+    def draw_probabilities(self) -> np.ndarray | None:
+        """Each of ``defects``' chance of being drawn; None when they are equal (drawn as the recipe always was)."""
+        weights = dict(self.defect_weights)
+        drawn = np.array([weights.get(name, 1.0) for name in self.defects])
+        return None if (drawn == drawn[0]).all() else drawn / drawn.sum()
 
 
 def _uniform_between(rng: np.random.Generator, low: float, high: float) -> float:
@@ -203,7 +217,7 @@ def random_variant(view: View, photo: int, plan: GroupPlan, rng: np.random.Gener
     if rng.random() < plan.harmless_share:
         return harmless_variant(view, photo, seed, rng)
     count = 2 if rng.random() < plan.two_defect_share and len(plan.defects) > 1 else 1
-    names = rng.choice(len(plan.defects), size=count, replace=False)
+    names = rng.choice(len(plan.defects), size=count, replace=False, p=plan.draw_probabilities())
     defects = tuple(Defect(plan.defects[i], float(rng.uniform(plan.min_strength, 1.0))) for i in sorted(names))
     return DegradedSample(photo, view, defects, seed)
 
@@ -217,7 +231,10 @@ def defect_ladder(view: View, photo: int, plan: GroupPlan, rng: np.random.Genera
     (focus, noise, compression) are then learned far more slowly than the
     loud ones (exposure, contrast).
     """
-    name = plan.defects[int(rng.integers(len(plan.defects)))]
+    chances = plan.draw_probabilities()
+    # Uniform draws stay rng.integers: the shipped recipe's groups, and so its model, do not change.
+    index = rng.integers(len(plan.defects)) if chances is None else rng.choice(len(plan.defects), p=chances)
+    name = plan.defects[int(index)]
     strengths = np.sort(rng.uniform(plan.min_strength, 1.0, size=plan.drawn_variants))
     return [
         DegradedSample(photo, view, (Defect(name, float(strength)),), int(rng.integers(2**31)))

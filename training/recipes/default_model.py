@@ -295,6 +295,26 @@ def run_recipe(
     return report, out
 
 
+def with_defect_weights(recipe: Recipe, text: str) -> Recipe:
+    """``recipe`` drawing the types ``text`` names (``tilt=3,noise=0.5``) that much more or less often."""
+    weights = []
+    for item in text.split(","):
+        name, _, weight = item.partition("=")
+        try:
+            weights.append((name.strip(), float(weight)))
+        except ValueError:
+            raise click.BadParameter(f"{item!r} is not NAME=WEIGHT (e.g. tilt=3)", param_hint="--defect-weights") from None
+    trained = set(recipe.group.defects).union(*(defects for _, defects in recipe.curriculum))
+    never_drawn = [name for name, _ in weights if name in DEFECTS and name not in trained]
+    if never_drawn:
+        raise click.BadParameter(f"{', '.join(never_drawn)} is not among the defect types trained "
+                                 f"({', '.join(sorted(trained))})", param_hint="--defect-weights")
+    try:
+        return replace(recipe, group=replace(recipe.group, defect_weights=tuple(weights)))
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--defect-weights") from None
+
+
 @click.command()
 @cache_option
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
@@ -321,6 +341,9 @@ def run_recipe(
 @click.option("--defects", default=None, metavar="NAME,...",
               help="Train on these defect types only (trials: does one type learn on its own?); "
                    "the held-out table still measures every type.")
+@click.option("--defect-weights", default=None, metavar="NAME=WEIGHT,...",
+              help="Draw these defect types WEIGHT times as often as the others, which weigh 1 "
+                   "(trials: e.g. tilt=3 gives tilt three times the ladders and variants of any other type).")
 @click.option("--crop-shift", type=click.FloatRange(0, 1), default=None,
               help="Override how far clean crops may move off the photo's centre, as a share of the room they "
                    "leave (trials; 1: anywhere, as the recipe does; 0: centred).")
@@ -328,8 +351,8 @@ def run_recipe(
               help="Continue the run whose checkpoint is in --work (a finished run: measure and write OUT again).")
 def main(cache: Path, out: Path, work: Path, device: str, threads: int | None, workers: int,
          epochs: int | None, groups_per_epoch: int | None, lr: float | None, ranking_margin: float | None,
-         packages: str | None, test_photos: int | None, defects: str | None, crop_shift: float | None,
-         resume: bool) -> None:
+         packages: str | None, test_photos: int | None, defects: str | None, defect_weights: str | None,
+         crop_shift: float | None, resume: bool) -> None:
     """Train eat-curate's built-in model on real photographs with generated defects, and write it to OUT.
 
     Prints the validation line of every epoch and, at the end, the held-out
@@ -351,6 +374,8 @@ def main(cache: Path, out: Path, work: Path, device: str, threads: int | None, w
             recipe = replace(recipe, group=replace(recipe.group, defects=tuple(defects.split(","))), curriculum=())
         except ValueError as error:
             raise click.BadParameter(str(error), param_hint="--defects") from None
+    if defect_weights is not None:
+        recipe = with_defect_weights(recipe, defect_weights)
     try:
         report, folder = run_recipe(recipe, cache, out, work, device, threads, workers, resume)
     except EatCurateError as error:
