@@ -57,7 +57,8 @@ def test_the_command_explains_itself():
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0
     for option in ("--cache", "--out", "--work", "--device", "--resume", "--epochs", "--lr", "--defects",
-                   "--packages", "--test-photos", "--crop-shift", "--defect-weights"):
+                   "--packages", "--test-photos", "--crop-shift", "--defect-weights",
+                   "--tilt-same-frame"):
         assert option in result.output
 
 

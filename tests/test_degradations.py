@@ -317,6 +317,37 @@ def test_a_plan_refuses_weights_for_unknown_types_twice_or_not_positive(weights)
         GroupPlan(defect_weights=weights)
 
 
+def test_tilted_copies_are_zoomed_in_unless_the_group_is_cut_tilt_ready():
+    plan = GroupPlan(size=4, tie_variants=1, ladder_share=1.0, full_frame_share=1.0, defects=("tilt",))
+    rng = np.random.default_rng(0)
+    clean, tie, *tilted = plan_group([SIZE], plan, rng)
+    turned = [degraded_view(copy.view, copy.defects, SIZE, copy.seed) for copy in tilted]
+    assert all(view.width < 0.99 * clean.view.width for view in turned)  # shrunk to fit: zoomed in
+
+    ready = replace(plan, tilt_same_frame=True)
+    clean, tie, *tilted = plan_group([SIZE], ready, np.random.default_rng(0))
+    assert clean.view.width < full_frame(SIZE).width  # the clean view itself leaves the room a full tilt needs
+    assert tie.view == replace(clean.view, mirrored=tie.view.mirrored)
+    for copy in tilted:
+        turned = degraded_view(copy.view, copy.defects, SIZE, copy.seed)
+        assert turned.angle != 0 and fits(turned, SIZE)
+        assert (turned.cx, turned.cy, turned.width, turned.height) == pytest.approx(
+            (clean.view.cx, clean.view.cy, clean.view.width, clean.view.height)
+        )  # the same rectangle of the photo, turned
+
+
+def test_groups_without_tilt_are_drawn_alike_whether_or_not_tilt_groups_are_cut_tilt_ready():
+    plan = GroupPlan(size=4, ladder_share=0.5, defects=("gaussian_blur", "noise", "tilt"))
+    ready = replace(plan, tilt_same_frame=True)
+    rng_a, rng_b = np.random.default_rng(3), np.random.default_rng(3)
+    for _ in range(40):
+        group, ready_group = plan_group([SIZE], plan, rng_a), plan_group([SIZE], ready, rng_b)
+        if not any(defect.name == "tilt" for member in group for defect in member.defects):
+            assert ready_group == group
+        else:
+            assert [member.defects for member in ready_group] == [member.defects for member in group]
+
+
 def test_a_curriculum_changes_the_defect_types_drawn_with_the_epoch(photos):
     curriculum = [CurriculumStage(0, ("gaussian_blur",)), CurriculumStage(2, ("noise", "jpeg"))]
     plan = GroupPlan(size=4, ladder_share=1.0)

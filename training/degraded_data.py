@@ -27,7 +27,7 @@ from PIL import Image
 
 from eat_curate.scoring.preprocess import resize_for_model
 from training.degradation_targets import target_distribution, target_mean
-from training.degradations import DEFECTS, Defect, degrade, jpeg_round_trip
+from training.degradations import DEFECTS, Defect, degrade, jpeg_round_trip, tilt_ready_view
 from training.views import View, full_frame, source_extent
 
 WORKING_SHORT_SIDE = 256  # defects are made at this size, then squashed to the model's input like any photo
@@ -140,6 +140,11 @@ class GroupPlan:
     min_strength: float = 0.1
     ladder_share: float = 0.0  # groups that are one defect at rising strengths instead of mixed variants
     defects: tuple[str, ...] = DEFECTS  # the defect types drawn (all of them, or a subset for trials and curricula)
+    # True: a group that shows tilt is cut, clean view, ties and all, from the rectangle that still fits turned
+    # by the full tilt, so its tilted copies differ from the clean view by the turn alone. Otherwise a tilted
+    # copy is also zoomed in (shrunk to fit), and the network learnt that zoom, photo by photo, instead of the
+    # turn (training/recipes/README.md: "Tilt or zoom").
+    tilt_same_frame: bool = False
     # (type, weight) pairs: how often a type is drawn relative to the others, which weigh 1. A type that
     # `defects` leaves out (e.g. before its curriculum stage) is not drawn whatever its weight.
     defect_weights: tuple[tuple[str, float], ...] = ()
@@ -248,9 +253,18 @@ def plan_group(sizes: Sequence[tuple[int, int]], plan: GroupPlan, rng: np.random
     view = random_clean_view(sizes[photo], plan, rng)
     ties = [harmless_variant(view, photo, int(rng.integers(2**31)), rng) for _ in range(plan.tie_variants)]
     if plan.ladder_share > 0 and rng.random() < plan.ladder_share:
-        return [DegradedSample(photo, view), *ties, *defect_ladder(view, photo, plan, rng)]
-    others = [random_variant(view, photo, plan, rng) for _ in range(plan.drawn_variants)]
-    return [DegradedSample(photo, view), *ties, *others]
+        group = [DegradedSample(photo, view), *ties, *defect_ladder(view, photo, plan, rng)]
+    else:
+        group = [DegradedSample(photo, view), *ties, *(random_variant(view, photo, plan, rng)
+                                                        for _ in range(plan.drawn_variants))]
+    shows_tilt = any(defect.name == "tilt" for sample in group for defect in sample.defects)
+    return _cut_tilt_ready(group, sizes[photo]) if plan.tilt_same_frame and shows_tilt else group
+
+
+def _cut_tilt_ready(group: list[DegradedSample], size: tuple[int, int]) -> list[DegradedSample]:
+    """``group`` with every member's rectangle shrunk to what its tilted copies need (mirroring kept)."""
+    ready = tilt_ready_view(group[0].view, size)
+    return [replace(sample, view=replace(ready, mirrored=sample.view.mirrored)) for sample in group]
 
 
 @dataclass(frozen=True)

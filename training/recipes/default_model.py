@@ -344,6 +344,9 @@ def with_defect_weights(recipe: Recipe, text: str) -> Recipe:
 @click.option("--defect-weights", default=None, metavar="NAME=WEIGHT,...",
               help="Draw these defect types WEIGHT times as often as the others, which weigh 1 "
                    "(trials: e.g. tilt=3 gives tilt three times the ladders and variants of any other type).")
+@click.option("--tilt-same-frame", is_flag=True,
+              help="Cut a group that shows tilt, clean view and all, from the rectangle that still fits turned "
+                   "by the full tilt, so tilted copies differ by the turn alone, not also by a zoom (trials).")
 @click.option("--crop-shift", type=click.FloatRange(0, 1), default=None,
               help="Override how far clean crops may move off the photo's centre, as a share of the room they "
                    "leave (trials; 1: anywhere, as the recipe does; 0: centred).")
@@ -352,7 +355,7 @@ def with_defect_weights(recipe: Recipe, text: str) -> Recipe:
 def main(cache: Path, out: Path, work: Path, device: str, threads: int | None, workers: int,
          epochs: int | None, groups_per_epoch: int | None, lr: float | None, ranking_margin: float | None,
          packages: str | None, test_photos: int | None, defects: str | None, defect_weights: str | None,
-         crop_shift: float | None, resume: bool) -> None:
+         tilt_same_frame: bool, crop_shift: float | None, resume: bool) -> None:
     """Train eat-curate's built-in model on real photographs with generated defects, and write it to OUT.
 
     Prints the validation line of every epoch and, at the end, the held-out
@@ -369,6 +372,8 @@ def main(cache: Path, out: Path, work: Path, device: str, threads: int | None, w
     recipe = replace(Recipe(), **{key: value for key, value in overrides.items() if value is not None})
     if crop_shift is not None:
         recipe = replace(recipe, group=replace(recipe.group, crop_shift=crop_shift))
+    if tilt_same_frame:
+        recipe = replace(recipe, group=replace(recipe.group, tilt_same_frame=True))
     if defects is not None:
         try:
             recipe = replace(recipe, group=replace(recipe.group, defects=tuple(defects.split(","))), curriculum=())
