@@ -142,8 +142,8 @@ class GroupPlan:
     defects: tuple[str, ...] = DEFECTS  # the defect types drawn (all of them, or a subset for trials and curricula)
     # True: a group that shows tilt is cut, clean view, ties and all, from the rectangle that still fits turned
     # by the full tilt, so its tilted copies differ from the clean view by the turn alone. Otherwise a tilted
-    # copy is also zoomed in (shrunk to fit), and the network learnt that zoom, photo by photo, instead of the
-    # turn (training/recipes/README.md: "Tilt or zoom").
+    # copy is also zoomed in (shrunk to fit), and what the network learnt was that zoom, not the turn
+    # (training/recipes/README.md: "Tilt or zoom").
     tilt_same_frame: bool = False
     # (type, weight) pairs: how often a type is drawn relative to the others, which weigh 1. A type that
     # `defects` leaves out (e.g. before its curriculum stage) is not drawn whatever its weight.
