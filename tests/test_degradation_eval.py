@@ -13,13 +13,14 @@ from training.degradation_eval import (
     SEEDS,
     STABILITY_QUALITY,
     STRENGTHS,
+    TILT_READY_CLEAN,
     evaluate_defects,
     evaluation_probes,
     evaluation_views,
     summarise,
 )
 from training.degradation_targets import CLEAN_MEAN, target_mean
-from training.degradations import DEFECTS
+from training.degradations import DEFECTS, MAX_TILT_DEGREES, degraded_view
 from training.degraded_data import SourcePhoto
 
 SIZES = [(480, 320), (320, 480)]
@@ -38,9 +39,39 @@ def oracle_scores(probes) -> np.ndarray:
 
 def test_every_view_gets_a_clean_a_mirrored_two_reencoded_and_each_defect_at_each_strength(probes):
     views = sum(len(evaluation_views(size)) for size in SIZES)
-    per_view = 4 + len(DEFECTS) * len(STRENGTHS) * len(SEEDS)
+    per_view = 5 + len(DEFECTS) * len(STRENGTHS) * len(SEEDS)  # clean, tilt-ready clean, 3 harmless changes
     assert len(probes) == views * per_view
-    assert {probe.kind for probe in probes} == {"clean", "photo_jpeg95", "view_jpeg95", "mirror", "defect"}
+    assert {probe.kind for probe in probes} == {"clean", TILT_READY_CLEAN, "photo_jpeg95", "view_jpeg95", "mirror",
+                                                "defect"}
+
+
+def test_tilted_copies_are_turned_from_the_tilt_ready_rectangle_without_further_zoom(probes):
+    ready = {(p.sample.photo, p.view): p.sample.view for p in probes if p.kind == TILT_READY_CLEAN}
+    clean = {(p.sample.photo, p.view): p.sample.view for p in probes if p.kind == "clean"}
+    tilted = [p for p in probes if p.defect == "tilt"]
+    for probe in tilted:
+        key = (probe.sample.photo, probe.view)
+        assert probe.sample.view == ready[key]  # the defect turns this rectangle when the copy is rendered
+        framed = degraded_view(probe.sample.view, probe.sample.defects, SIZES[probe.sample.photo], probe.sample.seed)
+        assert (framed.width, framed.height) == pytest.approx((ready[key].width, ready[key].height))
+        assert abs(framed.angle) == pytest.approx(MAX_TILT_DEGREES * probe.strength)
+    full_frame, ready_frame = clean[(0, 0)], ready[(0, 0)]
+    assert ready_frame.width < full_frame.width and (ready_frame.cx, ready_frame.cy) == (full_frame.cx, full_frame.cy)
+    others = [p for p in probes if p.kind == "defect" and p.defect != "tilt"]
+    assert all(p.sample.view == clean[(p.sample.photo, p.view)] for p in others)
+
+
+def test_a_model_that_marks_tight_crops_down_does_not_pass_as_seeing_tilt(probes):
+    scores = oracle_scores(probes)
+    full_width = {(p.sample.photo, p.view): p.sample.view.width for p in probes if p.kind == "clean"}
+    zoomed = [i for i, p in enumerate(probes) if p.kind == TILT_READY_CLEAN or p.defect == "tilt"]
+    for i in zoomed:  # blind to the turn: the tighter the rectangle against the view, the lower the score
+        probe = probes[i]
+        scores[i] = CLEAN_MEAN - 4.0 * (1 - probe.sample.view.width / full_width[(probe.sample.photo, probe.view)])
+    assert all(scores[i] < CLEAN_MEAN for i in zoomed)  # against the wider clean view, every tilted copy would lose
+    tilt = next(row for row in summarise(probes, scores, NAMES).defects if row.defect == "tilt")
+    assert tilt.pairwise_accuracy == 0.0 and tilt.srcc < 0.8 and not tilt.meets_targets
+    assert tilt.mean_score["0"] == tilt.mean_score["1"] < CLEAN_MEAN
 
 
 def test_the_photo_is_resaved_before_the_view_is_cut_and_the_view_after(probes):

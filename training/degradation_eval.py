@@ -12,6 +12,13 @@ re-encodings at quality 95 and a mirror image. Per defect type:
   the type, the clean views counting as strength 0 — so it also demands that
   the score's drop with strength outweigh the differences between photos.
 
+Tilt is measured on the turn alone. A tilted copy must be shrunk to fit inside
+the photo, so a copy tilted from the view itself would also be zoomed in, and
+a model that marks every tight crop down would pass. Each view's tilted
+copies are therefore turned from its tilt-ready rectangle (the largest that
+fits the full 12-degree turn, same centre) and compared with that rectangle
+upright, which stands in for the clean view in tilt's figures.
+
 Stability: how far a clean view's score moves when the photo is re-saved as
 a JPEG of quality 95 (as decoded for training, 1024 pixels on its short
 side) and when it is mirrored: the target's two changes. Beside them, and
@@ -33,7 +40,7 @@ import torch
 
 from eat_curate.model.eat import EAT
 from training.degradation_targets import target_mean
-from training.degradations import DEFECTS, Defect
+from training.degradations import DEFECTS, Defect, tilt_ready_view
 from training.degraded_data import DegradedImages, DegradedSample, SourcePhoto
 from training.evaluation import predict
 from training.metrics import rank_correlation
@@ -71,12 +78,23 @@ def validation_samples(sizes: list[tuple[int, int]]) -> list[DegradedSample]:
     return samples
 
 
+# The clean pictures a defect's copies are judged against: the view itself, or for tilt the view's
+# tilt-ready rectangle, so that a tilted copy differs from its reference by the turn alone.
+CLEAN = "clean"
+TILT_READY_CLEAN = "tilt_ready_clean"
+
+
+def reference_kind(defect: str) -> str:
+    """The kind of clean probe that ``defect``'s copies are compared with."""
+    return TILT_READY_CLEAN if defect == "tilt" else CLEAN
+
+
 @dataclass(frozen=True)
 class Probe:
     """One evaluation picture and what it tests."""
 
     sample: DegradedSample
-    kind: str  # clean | defect | one of STABILITY_PROBES
+    kind: str  # CLEAN | TILT_READY_CLEAN | defect | one of STABILITY_PROBES
     view: int  # which view of its photo (0 = the full frame)
     defect: str | None = None
     strength: float = 0.0
@@ -87,14 +105,17 @@ def evaluation_probes(sizes: list[tuple[int, int]]) -> list[Probe]:
     for photo, size in enumerate(sizes):
         for index, view in enumerate(evaluation_views(size)):
             clean = DegradedSample(photo, view)
-            probes.append(Probe(clean, "clean", index))
+            probes.append(Probe(clean, CLEAN, index))
             probes.append(Probe(replace(clean, source_quality=STABILITY_QUALITY), "photo_jpeg95", index))
             probes.append(Probe(replace(clean, recompress=STABILITY_QUALITY), "view_jpeg95", index))
             probes.append(Probe(replace(clean, view=replace(view, mirrored=True)), "mirror", index))
+            references = {CLEAN: view, TILT_READY_CLEAN: tilt_ready_view(view, size)}
+            probes.append(Probe(DegradedSample(photo, references[TILT_READY_CLEAN]), TILT_READY_CLEAN, index))
             for name in DEFECTS:
+                reference = references[reference_kind(name)]
                 for strength in STRENGTHS:
                     for seed in SEEDS:
-                        sample = DegradedSample(photo, view, (Defect(name, strength),), seed)
+                        sample = DegradedSample(photo, reference, (Defect(name, strength),), seed)
                         probes.append(Probe(sample, "defect", index, name, strength))
     return probes
 
@@ -104,9 +125,10 @@ class DefectFigures:
     defect: str
     pairwise_accuracy: float  # at MEDIUM_STRENGTH
     pairs: int
-    srcc: float  # score vs target mean, clean views included as strength 0, pooled over photos (the target's)
+    # score vs target mean, its reference clean views (tilt: tilt-ready) as strength 0, pooled over photos
+    srcc: float
     samples: int
-    mean_score: dict[str, float]  # strength ("0", "0.25", ...) -> mean predicted score
+    mean_score: dict[str, float]  # strength ("0": the reference clean views, "0.25", ...) -> mean predicted score
     # The same within each view of a photo, averaged: how well it orders one photo's copies, whatever
     # that photo's own level (pooled SRCC also asks that photos' levels not overlap the defects' steps).
     srcc_within_photo: float = math.nan
@@ -172,6 +194,19 @@ class DefectReport:
             "failures": self.failures,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict) -> DefectReport:
+        """The report :meth:`to_dict` wrote (a model card's ``metrics.held_out_defects``, its keys sorted)."""
+        rows = data["defects"]
+        return cls(
+            photos=data["photos"],
+            defects=[DefectFigures(name, **rows[name]) for name in DEFECTS if name in rows],
+            stability=Stability(**data["stability"]),
+            clean_mean=data["clean_mean"],
+            clean_std=data["clean_std"],
+            failures=data["failures"],
+        )
+
     def table(self) -> str:
         """A Markdown table: one row per defect type, then the stability figures."""
         header = "| defect | pairwise acc. @0.5 | SRCC | SRCC within a photo | mean score at 0 / 0.25 / 0.5 / 0.75 / 1 |"
@@ -223,15 +258,16 @@ def _mean_srcc_within_views(clean: dict[tuple[int, int], float], entries: list[t
 
 def summarise(probes: list[Probe], scores: np.ndarray, photo_names: list[str]) -> DefectReport:
     """The report from every probe's predicted mean score (``scores[i]`` belongs to ``probes[i]``)."""
-    clean: dict[tuple[int, int], float] = {}
+    references: dict[str, dict[tuple[int, int], float]] = {CLEAN: {}, TILT_READY_CLEAN: {}}
     for probe, score in zip(probes, scores):
-        if probe.kind == "clean":
-            clean[(probe.sample.photo, probe.view)] = float(score)
+        if probe.kind in references:
+            references[probe.kind][(probe.sample.photo, probe.view)] = float(score)
+    clean = references[CLEAN]
     moves: dict[str, dict[int, list[float]]] = {kind: defaultdict(list) for kind in STABILITY_PROBES}
     by_defect: dict[str, list[tuple[Probe, float]]] = defaultdict(list)
     for probe, score in zip(probes, scores):
-        reference = clean[(probe.sample.photo, probe.view)]
         if probe.kind in moves:
+            reference = clean[(probe.sample.photo, probe.view)]
             moves[probe.kind][probe.sample.photo].append(abs(float(score) - reference))
         elif probe.kind == "defect":
             by_defect[probe.defect].append((probe, float(score)))
@@ -239,16 +275,18 @@ def summarise(probes: list[Probe], scores: np.ndarray, photo_names: list[str]) -
     clean_scores = list(clean.values())
     for name in DEFECTS:
         entries = by_defect[name]
+        reference = references[reference_kind(name)]
+        reference_scores = list(reference.values())
         medium = [(p, s) for p, s in entries if p.strength == MEDIUM_STRENGTH]
-        wins = [clean[(p.sample.photo, p.view)] > s for p, s in medium]
-        strengths = [0.0] * len(clean_scores) + [p.strength for p, _ in entries]
-        predicted = clean_scores + [s for _, s in entries]
+        wins = [reference[(p.sample.photo, p.view)] > s for p, s in medium]
+        strengths = [0.0] * len(reference_scores) + [p.strength for p, _ in entries]
+        predicted = reference_scores + [s for _, s in entries]
         targets = [target_mean([s]) for s in strengths]
-        means = {"0": float(np.mean(clean_scores))}
+        means = {"0": float(np.mean(reference_scores))}
         for strength in STRENGTHS:
             means[f"{strength:g}"] = float(np.mean([s for p, s in entries if p.strength == strength]))
         rows.append(DefectFigures(name, float(np.mean(wins)), len(wins), rank_correlation(predicted, targets),
-                                  len(predicted), means, _mean_srcc_within_views(clean, entries)))
+                                  len(predicted), means, _mean_srcc_within_views(reference, entries)))
     pooled = {kind: np.concatenate(list(moves[kind].values())) for kind in STABILITY_PROBES}
     by_photo = {
         photo_names[photo]: {kind: float(np.mean(moves[kind][photo])) for kind in STABILITY_PROBES}

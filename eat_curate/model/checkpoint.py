@@ -124,12 +124,18 @@ def save_model(model: EAT, card: ModelCard, folder: Path, weights_dtype: torch.d
     card.weights_dtype = str(weights_dtype).removeprefix("torch.")
     card.sha256 = sha256_of(weights)
     card.created = card.created or datetime.now(timezone.utc).isoformat(timespec="seconds")
-    card_file = folder / CARD_FILE
-    card_file.write_text(json.dumps(card.to_dict(), indent=2, sort_keys=True) + "\n")
+    card_file = write_card(card, folder)
     # safetensors creates its file readable by its owner only; a model is meant to be shared (a cluster's
     # shared path, the package's built-in folder), so give it the permissions the umask gives any file.
     weights.chmod(card_file.stat().st_mode & 0o777)
     return card
+
+
+def write_card(card: ModelCard, folder: Path) -> Path:
+    """Write ``card`` as ``folder``'s card file (keys sorted, so a card rewritten unchanged is the same file)."""
+    card_file = folder / CARD_FILE
+    card_file.write_text(json.dumps(card.to_dict(), indent=2, sort_keys=True) + "\n")
+    return card_file
 
 
 def read_card(folder: Path) -> ModelCard:

@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
+from pathlib import Path
 
 from eat_curate.model.checkpoint import ModelCard
-from training.degradation_eval import REQUIRED_PAIRWISE_ACCURACY, REQUIRED_SRCC, REQUIRED_STABILITY, DefectReport
-from training.degradation_targets import CLEAN_MEAN, DROP_AT_FULL_STRENGTH, FLOOR_MEAN, SPREAD
+from training.degradation_eval import (
+    REQUIRED_PAIRWISE_ACCURACY,
+    REQUIRED_SRCC,
+    REQUIRED_STABILITY,
+    DefectReport,
+)
+from training.degradation_targets import (
+    CLEAN_MEAN,
+    DROP_AT_FULL_STRENGTH,
+    FLOOR_MEAN,
+    SPREAD,
+)
 from training.degradations import DEFECTS
 from training.recipes.wallpaper_photos import PhotoFile
 
@@ -148,7 +160,9 @@ def description(
             f"figures below from {', '.join(splits['test'])}, never seen in "
             f"training. The {licences_line(photos)}; each photo's own in extra.photographs.",
             "Held-out figures (pairwise accuracy: clean view scored above its copy with the defect at "
-            "strength 0.5; SRCC: score against target over strengths 0-1):\n\n" + report.table(),
+            "strength 0.5; SRCC: score against target over strengths 0-1; for tilt the clean view is the "
+            "rectangle its tilted copies are turned from, so that they differ by the turn alone):\n\n"
+            + report.table(),
             f"How to replace it: {REPLACE_WITH}",
         ]
     )
@@ -198,4 +212,26 @@ def build_card(
             "packages": {package: versions.get(package) for package in sorted({p.package for p in photos})},
             "recipe": recipe,
         },
+    )
+
+
+def remeasured_card(card: ModelCard, report: DefectReport, measured_at: str) -> ModelCard:
+    """``card`` of a recipe model with its held-out figures, scope line and description from ``report``.
+
+    For when the evaluation changes after a model was trained: everything the
+    held-out figures feed is rebuilt as :func:`build_card` builds it, from the
+    photographs and recipe the card records; ``measured_at`` says when.
+    """
+    listed = card.extra["photographs"]
+    photos = [PhotoFile(**{**{k: v for k, v in photo.items() if k != "split"}, "path": Path(photo["path"])})
+              for photo in listed]
+    splits = {split: sorted(photo["name"] for photo in listed if photo["split"] == split)
+              for split in ("train", "val", "test")}
+    keep_epoch = card.extra["recipe"]["keep_epoch"]
+    return replace(
+        card,
+        metrics={**card.metrics, "held_out_defects": report.to_dict()},
+        scope=scope_line(report),
+        extra={**card.extra, "description": description(report, photos, splits, keep_epoch),
+               "held_out_measured": measured_at},
     )
