@@ -58,7 +58,7 @@ def test_the_command_explains_itself():
     assert result.exit_code == 0
     for option in ("--cache", "--out", "--work", "--device", "--resume", "--epochs", "--lr", "--defects",
                    "--packages", "--test-photos", "--crop-shift", "--defect-weights",
-                   "--tilt-same-frame"):
+                   "--tilt-same-frame", "--stem-init"):
         assert option in result.output
 
 

@@ -472,10 +472,12 @@ def test_the_trainer_trains_on_generated_groups_with_the_ranking_loss(tmp_path, 
     assert card.metrics["val"]["count"] == 5
 
 
-def test_a_fresh_model_can_start_from_a_whitened_dct_patch_embedding(tmp_path, photos):
+@pytest.mark.parametrize("stem_init, described", [("dct", "DCT patch embedding whitened on"),
+                                                   ("dct_shared", "whitened with one detail gain per colour on")])
+def test_a_fresh_model_can_start_from_a_whitened_dct_patch_embedding(tmp_path, photos, stem_init, described):
     config = TrainConfig(
         preset="nano", name="dct-start", epochs=2, explore_epochs=1, batch_size=2, loss="emd", loss_weight=0.1,
-        ranking_weight=1.0, stem_init="dct", loader_workers=0, checkpoint_dir=str(tmp_path / "run"), seed=0,
+        ranking_weight=1.0, stem_init=stem_init, loader_workers=0, checkpoint_dir=str(tmp_path / "run"), seed=0,
     )
     trainer = Trainer(config, ModelStore(tmp_path / "models"), _GeneratedDefects(photos), progress=False,
                       log=lambda line: None)
@@ -483,5 +485,5 @@ def test_a_fresh_model_can_start_from_a_whitened_dct_patch_embedding(tmp_path, p
     mean_filter = filters[0, 0] / filters[0, 0].norm()  # the first filter: the red channel's mean, flat
     assert torch.allclose(mean_filter, torch.full((16,), 0.25), atol=1e-6)
     assert filters[0, 1:].abs().max() == 0  # it sees no other colour
-    assert "DCT patch embedding whitened on" in trainer.init_source
+    assert described in trainer.init_source
     assert trainer._loss_description().startswith("0.1 x emd")

@@ -21,7 +21,7 @@ from eat_curate.model.steering import SteeringRule, SteeringSchedule
 SCHEDULES = ("step", "cosine", "constant")
 OPTIMIZERS = ("adam", "adamw")
 PRECISIONS = ("fp32", "bf16")
-STEM_INITS = ("random", "dct")
+STEM_INITS = ("random", "dct", "dct_shared")
 LOSSES = ("auto", "emd", "mse")
 EMD_VARIANTS = ("per-sample", "published")
 ENGINES = ("local", "ray")
@@ -46,7 +46,9 @@ class TrainConfig:
     init: str | None = None  # a store model to start from (DAT ImageNet import, or an EAT to fine-tune)
     name: str | None = None  # store name of the trained model
     drop_path: float | None = None  # None: the preset's rate
-    stem_init: str = "random"  # random | dct: patch embedding started as a DCT filter bank (training.stem_init)
+    # random | dct | dct_shared: patch embedding started as a DCT filter bank, each filter whitened on its own
+    # or the detail filters of a colour by one shared gain (training.stem_init)
+    stem_init: str = "random"
     # Optimisation
     epochs: int = 20
     batch_size: int = 16

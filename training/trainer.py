@@ -53,7 +53,7 @@ from training.metrics import ScoreMetrics
 from training.ranking import pairwise_ranking_loss
 from training.run_state import EpochRecord
 from training.schedule import make_scheduler
-from training.stem_init import init_stem_as_dct
+from training.stem_init import WHITENING_OF_STEM_INIT, init_stem_as_dct
 
 
 class TrainingError(EatCurateError):
@@ -249,10 +249,12 @@ class Trainer:
             self.network = torch.nn.parallel.DistributedDataParallel(self.module, device_ids=device_ids)
         sets = data.datasets(config, self.module.preset.image_size)
         self.train_set, self.val_set, self.test_set = sets.train, sets.val, sets.test
-        if config.stem_init == "dct":
+        if config.stem_init in WHITENING_OF_STEM_INIT:
             pictures = whitening_pictures(self.train_set, config.seed)
-            init_stem_as_dct(self.module, normalize_batch(pictures, self.device))
-            self.init_source += f", DCT patch embedding whitened on {len(pictures)} training pictures"
+            whitening = WHITENING_OF_STEM_INIT[config.stem_init]
+            init_stem_as_dct(self.module, normalize_batch(pictures, self.device), whitening)
+            how = " with one detail gain per colour" if whitening == "shared" else ""
+            self.init_source += f", DCT patch embedding whitened{how} on {len(pictures)} training pictures"
         share = epoch_order(len(self.train_set), 0, 0, context.rank, context.world)
         self.steps_per_epoch = math.ceil(len(share) / config.batch_size)
         optimizer_class = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam

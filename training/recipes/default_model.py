@@ -53,7 +53,7 @@ from eat_curate.errors import EatCurateError
 from eat_curate.model.checkpoint import validate_model_name
 from eat_curate.model.model_store import ModelStore
 from eat_curate.scoring.predictor import resolve_device, resolve_dtype
-from training.config import TrainConfig
+from training.config import STEM_INITS, TrainConfig
 from training.degradation_eval import DefectReport, evaluate_defects, validation_samples
 from training.degradations import DEFECTS
 from training.degraded_data import CurriculumStage, DegradedGroups, DegradedImages, GroupPlan, SourcePhoto
@@ -350,19 +350,23 @@ def with_defect_weights(recipe: Recipe, text: str) -> Recipe:
 @click.option("--crop-shift", type=click.FloatRange(0, 1), default=None,
               help="Override how far clean crops may move off the photo's centre, as a share of the room they "
                    "leave (trials; 1: anywhere, as the recipe does; 0: centred).")
+@click.option("--stem-init", type=click.Choice(STEM_INITS), default=None,
+              help="Override how the patch embedding starts (trials; dct: the recipe's DCT filters, each whitened "
+                   "to its own spread; dct_shared: one gain for a colour's detail filters, so oblique detail "
+                   "is not favoured; random).")
 @click.option("--resume", is_flag=True,
               help="Continue the run whose checkpoint is in --work (a finished run: measure and write OUT again).")
 def main(cache: Path, out: Path, work: Path, device: str, threads: int | None, workers: int,
          epochs: int | None, groups_per_epoch: int | None, lr: float | None, ranking_margin: float | None,
          packages: str | None, test_photos: int | None, defects: str | None, defect_weights: str | None,
-         tilt_same_frame: bool, crop_shift: float | None, resume: bool) -> None:
+         tilt_same_frame: bool, crop_shift: float | None, stem_init: str | None, resume: bool) -> None:
     """Train eat-curate's built-in model on real photographs with generated defects, and write it to OUT.
 
     Prints the validation line of every epoch and, at the end, the held-out
     figures per defect type (also written to WORK/report.md and into the card).
     """
     overrides = {"epochs": epochs, "groups_per_epoch": groups_per_epoch, "lr": lr, "ranking_margin": ranking_margin,
-                 "test_photos": test_photos}
+                 "test_photos": test_photos, "stem_init": stem_init}
     if packages is not None:
         overrides["packages"] = PHOTO_PACKAGES if packages == "all" else tuple(packages.split(","))
         unknown = sorted(set(overrides["packages"]) - set(PHOTO_PACKAGES))
