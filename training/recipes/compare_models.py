@@ -38,7 +38,7 @@ from eat_curate.scoring.predictor import resolve_device
 from training.degradation_eval import DefectReport, evaluate_defects
 from training.degraded_data import SourcePhoto
 from training.recipes.default_model import Recipe
-from training.recipes.model_card import caught_and_missed
+from training.recipes.model_card import caught_and_missed, listed_splits
 from training.recipes.options import cache_option, device_option, threads_option
 from training.recipes.wallpaper_photos import PHOTO_PACKAGES, PHOTOGRAPHS, load_photo, select_photographs
 
@@ -51,7 +51,7 @@ def trained_photos(card: ModelCard) -> set[str]:
             f"model {card.name!r}: its card does not list the photographs it trained on "
             "(not a recipe model?); name the photographs to measure on with --photos"
         )
-    return {photo["name"] for photo in photos if photo.get("split") == "train"}
+    return set(listed_splits(photos)["train"])
 
 
 def unseen_photos(cards: Iterable[ModelCard], known: Sequence[str] = tuple(PHOTOGRAPHS)) -> list[str]:

@@ -215,6 +215,14 @@ def build_card(
     )
 
 
+SPLITS = ("train", "val", "test")
+
+
+def listed_splits(photographs: list[dict]) -> dict[str, list[str]]:
+    """The split a card's ``extra.photographs`` records (as :func:`build_card` writes it), by split, names sorted."""
+    return {split: sorted(photo["name"] for photo in photographs if photo.get("split") == split) for split in SPLITS}
+
+
 def remeasured_card(card: ModelCard, report: DefectReport, measured_at: str) -> ModelCard:
     """``card`` of a recipe model with its held-out figures, scope line and description from ``report``.
 
@@ -225,8 +233,7 @@ def remeasured_card(card: ModelCard, report: DefectReport, measured_at: str) -> 
     listed = card.extra["photographs"]
     photos = [PhotoFile(**{**{k: v for k, v in photo.items() if k != "split"}, "path": Path(photo["path"])})
               for photo in listed]
-    splits = {split: sorted(photo["name"] for photo in listed if photo["split"] == split)
-              for split in ("train", "val", "test")}
+    splits = listed_splits(listed)
     keep_epoch = card.extra["recipe"]["keep_epoch"]
     return replace(
         card,

@@ -27,16 +27,16 @@ from eat_curate.model.checkpoint import load_model, write_card
 from eat_curate.scoring.predictor import resolve_device
 from training.degradation_eval import DefectReport, evaluate_defects
 from training.recipes.compare_models import load_named_photos
-from training.recipes.model_card import remeasured_card
+from training.recipes.model_card import listed_splits, remeasured_card
 from training.recipes.options import cache_option, device_option, threads_option
 
 
 def held_out_photos(photographs: list[dict]) -> list[str]:
     """The names of the photographs a recipe model's card lists as held out."""
-    names = [photo["name"] for photo in photographs if photo.get("split") == "test"]
+    names = listed_splits(photographs)["test"]
     if not names:
         raise EatCurateError("the card lists no held-out photograph (split 'test') to measure on")
-    return sorted(names)
+    return names
 
 
 def changed_rows(before: DefectReport, after: DefectReport) -> list[str]:
