@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,9 +18,9 @@ from eat_curate.model.model_store import BUILTIN_DIR
 from training.degradation_eval import DefectFigures, DefectReport, Stability
 from training.degradations import DEFECTS
 from training.degraded_data import CurriculumStage
-from training.recipes.default_model import Recipe, main, round_to_float16, split_photos
+from training.recipes.default_model import Recipe, main, round_to_float16, split_files, split_photos
 from training.recipes.model_card import NOT_TASTE, measured_line, scope_line
-from training.recipes.wallpaper_photos import PHOTO_PACKAGES
+from training.recipes.wallpaper_photos import KNOWN_PHOTO_PACKAGES, LXQT, PHOTO_PACKAGES, PhotoFile
 
 NAMES = [f"photo{i:02d}" for i in range(23)]
 
@@ -31,6 +32,19 @@ def test_whole_photographs_are_split_disjointly_and_the_same_way_every_time():
     assert sorted(splits["train"] + splits["val"] + splits["test"]) == NAMES
     assert split_photos(list(reversed(NAMES)), recipe) == splits  # the order they were found in does not matter
     assert split_photos(NAMES, Recipe(split_seed=1)) != splits
+
+
+def test_photographs_of_train_only_packages_train_and_leave_the_held_out_photographs_as_they_were():
+    def photo(name: str, package: str) -> PhotoFile:
+        return PhotoFile(name, package, Path(name), 10, 10, "CC0-1.0", "someone")
+
+    files = [photo(name, "mate-backgrounds") for name in NAMES]
+    extra = [photo(f"lxqt{i}", LXQT) for i in range(3)]
+    without = split_files(files, Recipe())
+    with_more = split_files(files + extra, Recipe(train_only_packages=(LXQT,)))
+    assert (with_more["val"], with_more["test"]) == (without["val"], without["test"])
+    assert with_more["train"] == sorted(without["train"] + ["lxqt0", "lxqt1", "lxqt2"])
+    assert split_files(files + extra, Recipe())["train"] == without["train"]  # not asked for: not used
 
 
 def test_too_few_photographs_to_hold_any_out_is_an_error():
@@ -58,13 +72,17 @@ def test_the_command_explains_itself():
     assert result.exit_code == 0
     for option in ("--cache", "--out", "--work", "--device", "--resume", "--epochs", "--lr", "--defects",
                    "--packages", "--test-photos", "--crop-shift", "--defect-weights",
-                   "--tilt-same-frame", "--stem-init"):
+                   "--tilt-same-frame", "--stem-init", "--train-packages", "--seed"):
         assert option in result.output
 
 
 @pytest.mark.parametrize(
     ("option", "value", "unknown"),
-    [("--defects", "gaussian_blur,focus", "focus"), ("--packages", "mate-backgrounds,ubuntu-wallpapers", "ubuntu-wallpapers")],
+    [
+        ("--defects", "gaussian_blur,focus", "focus"),
+        ("--packages", "mate-backgrounds,ubuntu-wallpapers", "ubuntu-wallpapers"),
+        ("--train-packages", "ubuntu-wallpapers", "ubuntu-wallpapers"),
+    ],
 )
 def test_an_unknown_name_is_refused_before_anything_is_fetched(tmp_path, option, value, unknown):
     result = CliRunner().invoke(main, ["--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "out"),
@@ -92,9 +110,18 @@ def test_bad_defect_weights_are_refused_before_anything_is_fetched(tmp_path, arg
     assert not (tmp_path / "cache").exists()
 
 
-def test_the_shipped_model_s_recipe_takes_every_known_package_s_photographs():
-    assert Recipe().packages == PHOTO_PACKAGES
+def test_a_package_both_split_and_train_only_is_refused_before_anything_is_fetched(tmp_path):
+    result = CliRunner().invoke(main, ["--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "out"),
+                                       "--packages", f"mate-backgrounds,{LXQT}", "--train-packages", LXQT])
+    assert result.exit_code == 2
+    assert "--train-packages" in result.output and f"{LXQT} is split already" in result.output
+    assert not (tmp_path / "cache").exists()
+
+
+def test_the_shipped_model_s_recipe_takes_the_photographs_of_every_package_it_was_trained_on():
+    assert Recipe().packages == PHOTO_PACKAGES and Recipe().train_only_packages == ()
     assert set(WALLPAPER_PACKAGES) < set(PHOTO_PACKAGES)  # the desktops' and Lomiri's
+    assert set(KNOWN_PHOTO_PACKAGES) - set(PHOTO_PACKAGES) == {LXQT}  # found later, for trials
 
 
 def test_the_built_in_model_was_trained_with_the_recipe_s_current_settings():

@@ -10,14 +10,16 @@ from PIL import Image
 
 from training.recipes.model_card import licences_line
 from training.recipes.wallpaper_photos import (
+    KNOWN_PHOTO_PACKAGES,
     LOMIRI_16,
-    PHOTO_PACKAGES,
+    LXQT,
     PHOTOGRAPHS,
     PhotoFile,
     SourcePhotoError,
     licence_of,
     matches_files_pattern,
     package_of,
+    picture_metadata,
     picture_name,
     select_photographs,
 )
@@ -92,7 +94,22 @@ def test_lomiri_photos_are_found_in_their_package_under_their_file_stem(lomiri_p
 
 
 def test_every_photograph_comes_from_a_package_the_recipe_fetches():
-    assert set(PHOTOGRAPHS.values()) <= set(PHOTO_PACKAGES)
+    assert set(PHOTOGRAPHS.values()) == set(KNOWN_PHOTO_PACKAGES) - {"gnome-backgrounds"}  # GNOME's are renders
+
+
+def test_an_lxqt_wallpaper_s_licence_is_the_one_its_folder_states_even_through_a_theme_s_link(tmp_path: Path):
+    share = tmp_path / "unpacked" / LXQT / "usr" / "share" / "lxqt"
+    (share / "wallpapers").mkdir(parents=True)
+    (share / "wallpapers" / "License").write_text(
+        "Copyright 2022: LXQt Project Team\nLicensed under https://creativecommons.org/licenses/by-sa/3.0/\n"
+    )
+    Image.new("RGB", (8, 8)).save(share / "wallpapers" / "beam.png")
+    (share / "themes" / "silver").mkdir(parents=True)
+    (share / "themes" / "silver" / "beam.png").symlink_to("../../wallpapers/beam.png")
+    stated = ("Licensed under https://creativecommons.org/licenses/by-sa/3.0/", None)
+    assert picture_metadata(share / "wallpapers" / "beam.png") == stated
+    assert picture_metadata(share / "themes" / "silver" / "beam.png") == stated
+    assert package_of(share / "themes" / "silver" / "beam.png") == LXQT
 
 
 def test_the_card_counts_licences_per_package():

@@ -6,10 +6,11 @@ The held-out figures a recipe run prints come from its own six test
 photographs, which differ from run to run when the photographs or the
 split change, and six photographs say little. This measures every model
 given on the same photographs: by default every photograph the recipe
-knows (:data:`training.recipes.wallpaper_photos.PHOTOGRAPHS`, Lomiri's
-included) that no model's card lists as a training photo, which for models
-of the default recipe is 8 photographs (20 for the first recipe's, which
-trained on the desktops' 17). Each model gets
+knows (:data:`training.recipes.wallpaper_photos.PHOTOGRAPHS`, Lomiri's and
+LXQt's included) that no model's card lists as a training photo, which for
+models of the default recipe is 19 photographs (8 where one of them also
+trained on LXQt's 11; 31 for the first recipe's, which trained on the
+desktops' 17). Each model gets
 :func:`training.degradation_eval.evaluate_defects`; the summary has one
 row per model: mean pairwise accuracy and SRCC over the defect types (SRCC
 pooled over the photographs, the target's, and within each photograph), the
@@ -40,7 +41,7 @@ from training.degraded_data import SourcePhoto
 from training.recipes.default_model import Recipe
 from training.recipes.model_card import caught_and_missed, listed_splits
 from training.recipes.options import cache_option, device_option, threads_option
-from training.recipes.wallpaper_photos import PHOTO_PACKAGES, PHOTOGRAPHS, load_photo, select_photographs
+from training.recipes.wallpaper_photos import KNOWN_PHOTO_PACKAGES, PHOTOGRAPHS, load_photo, select_photographs
 
 
 def trained_photos(card: ModelCard) -> set[str]:
@@ -77,7 +78,7 @@ def load_named_photos(names: Sequence[str], cache: Path) -> list[SourcePhoto]:
     unknown = [name for name in names if name not in PHOTOGRAPHS]
     if unknown:
         raise EatCurateError(f"unknown photograph {', '.join(unknown)}; known: {', '.join(PHOTOGRAPHS)}")
-    packages = tuple(package for package in PHOTO_PACKAGES if package in {PHOTOGRAPHS[name] for name in names})
+    packages = tuple(package for package in KNOWN_PHOTO_PACKAGES if package in {PHOTOGRAPHS[name] for name in names})
     files = {photo.name: photo for photo in select_photographs(fetch_debian_wallpapers(cache, packages), packages)}
     return [SourcePhoto(name, load_photo(files[name], Recipe.source_short_side)) for name in names]
 

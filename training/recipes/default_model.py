@@ -41,6 +41,7 @@ from __future__ import annotations
 import json
 import random
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -60,6 +61,7 @@ from training.degraded_data import CurriculumStage, DegradedGroups, DegradedImag
 from training.recipes.model_card import build_card
 from training.recipes.options import cache_option, device_option, threads_option
 from training.recipes.wallpaper_photos import (
+    KNOWN_PHOTO_PACKAGES,
     PHOTO_PACKAGES,
     PhotoFile,
     load_photo,
@@ -83,6 +85,9 @@ class Recipe:
     # Debian packages whose photographs are used: the three desktops' 23 and Lomiri's 14. With the desktops'
     # alone, 17 photos trained the model and its clean views spread by twice as much on new photos.
     packages: tuple[str, ...] = PHOTO_PACKAGES
+    # Photographs that only ever train: ``packages``' photographs are split as without them, so a trial with
+    # more photographs is measured on the same held-out ones as the models before it.
+    train_only_packages: tuple[str, ...] = ()
     source_short_side: int = 1024  # photos are decoded once at this size; crops stay above the 256 px working size
     split_seed: int = 0
     val_photos: int = 2
@@ -169,6 +174,13 @@ def split_photos(names: list[str], recipe: Recipe) -> dict[str, list[str]]:
     return {"train": train, "val": val, "test": test}
 
 
+def split_files(files: Sequence[PhotoFile], recipe: Recipe) -> dict[str, list[str]]:
+    """:func:`split_photos` of the photographs of ``recipe.packages``; those of its train-only packages train."""
+    splits = split_photos([photo.name for photo in files if photo.package in recipe.packages], recipe)
+    extra = [photo.name for photo in files if photo.package in recipe.train_only_packages]
+    return {**splits, "train": sorted([*splits["train"], *extra])}
+
+
 @dataclass
 class DefectTrainingData:
     """The trainer's data (a ``training.trainer.TrainingSource``): generated defects of source photos."""
@@ -217,8 +229,9 @@ def load_photos(
     recipe: Recipe, cache: Path, progress: bool = True, log=tqdm.write
 ) -> tuple[list[PhotoFile], dict[str, list[str]], dict[str, SourcePhoto]]:
     """The photographs (fetched into ``cache`` if needed), their split, and each one decoded once."""
-    files = select_photographs(fetch_debian_wallpapers(cache, recipe.packages), recipe.packages)
-    splits = split_photos([photo.name for photo in files], recipe)
+    packages = (*recipe.packages, *recipe.train_only_packages)
+    files = select_photographs(fetch_debian_wallpapers(cache, packages), packages)
+    splits = split_files(files, recipe)
     log(f"{len(files)} photographs: train {len(splits['train'])}, val {', '.join(splits['val'])}, "
         f"test {', '.join(splits['test'])}")
     decoded = {
@@ -315,6 +328,16 @@ def with_defect_weights(recipe: Recipe, text: str) -> Recipe:
         raise click.BadParameter(str(error), param_hint="--defect-weights") from None
 
 
+def known_packages(text: str, option: str) -> tuple[str, ...]:
+    """The package names in ``text`` (comma-separated), each one the recipe knows photographs of."""
+    names = tuple(text.split(","))
+    unknown = sorted(set(names) - set(KNOWN_PHOTO_PACKAGES))
+    if unknown:
+        raise click.BadParameter(f"unknown package {', '.join(unknown)}; known: {', '.join(KNOWN_PHOTO_PACKAGES)}",
+                                 param_hint=option)
+    return names
+
+
 @click.command()
 @cache_option
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
@@ -334,8 +357,11 @@ def with_defect_weights(recipe: Recipe, text: str) -> Recipe:
 @click.option("--ranking-margin", type=click.FloatRange(min=0), default=None,
               help="Override the recipe's ranking margin, in units of the target gap (trials).")
 @click.option("--packages", default=None, metavar="NAME,...",
-              help=f"Take the photographs of these Debian packages, or 'all' of them (trials; known: "
-                   f"{', '.join(PHOTO_PACKAGES)}). Default: all.")
+              help=f"Take the photographs of these Debian packages, or 'all' of the shipped model's (trials; "
+                   f"known: {', '.join(KNOWN_PHOTO_PACKAGES)}). Default: all ({', '.join(PHOTO_PACKAGES)}).")
+@click.option("--train-packages", default=None, metavar="NAME,...",
+              help="Also train on these packages' photographs, never holding one out: the others split as "
+                   "without them, so the held-out photographs stay those of earlier models (trials).")
 @click.option("--test-photos", type=click.IntRange(1), default=None,
               help="Override how many whole photographs are held out for the final figures (trials).")
 @click.option("--defects", default=None, metavar="NAME,...",
@@ -354,25 +380,31 @@ def with_defect_weights(recipe: Recipe, text: str) -> Recipe:
               help="Override how the patch embedding starts (trials; dct: the recipe's DCT filters, each whitened "
                    "to its own spread; dct_shared: one gain for a colour's detail filters, so oblique detail "
                    "is not favoured; random).")
+@click.option("--seed", type=click.IntRange(0), default=None,
+              help="Override the recipe's seed: other starting weights and training pictures, the same split "
+                   "(trials: how much of a difference is the run's, not the recipe's).")
 @click.option("--resume", is_flag=True,
               help="Continue the run whose checkpoint is in --work (a finished run: measure and write OUT again).")
 def main(cache: Path, out: Path, work: Path, device: str, threads: int | None, workers: int,
          epochs: int | None, groups_per_epoch: int | None, lr: float | None, ranking_margin: float | None,
-         packages: str | None, test_photos: int | None, defects: str | None, defect_weights: str | None,
-         tilt_same_frame: bool, crop_shift: float | None, stem_init: str | None, resume: bool) -> None:
+         packages: str | None, train_packages: str | None, test_photos: int | None, defects: str | None,
+         defect_weights: str | None, tilt_same_frame: bool, crop_shift: float | None, stem_init: str | None,
+         seed: int | None, resume: bool) -> None:
     """Train eat-curate's built-in model on real photographs with generated defects, and write it to OUT.
 
     Prints the validation line of every epoch and, at the end, the held-out
     figures per defect type (also written to WORK/report.md and into the card).
     """
     overrides = {"epochs": epochs, "groups_per_epoch": groups_per_epoch, "lr": lr, "ranking_margin": ranking_margin,
-                 "test_photos": test_photos, "stem_init": stem_init}
+                 "test_photos": test_photos, "stem_init": stem_init, "seed": seed}
     if packages is not None:
-        overrides["packages"] = PHOTO_PACKAGES if packages == "all" else tuple(packages.split(","))
-        unknown = sorted(set(overrides["packages"]) - set(PHOTO_PACKAGES))
-        if unknown:
-            raise click.BadParameter(f"unknown package {', '.join(unknown)}; known: {', '.join(PHOTO_PACKAGES)}",
-                                     param_hint="--packages")
+        overrides["packages"] = PHOTO_PACKAGES if packages == "all" else known_packages(packages, "--packages")
+    if train_packages is not None:
+        overrides["train_only_packages"] = known_packages(train_packages, "--train-packages")
+        both = set(overrides["train_only_packages"]) & set(overrides.get("packages", PHOTO_PACKAGES))
+        if both:
+            raise click.BadParameter(f"{', '.join(sorted(both))} is split already (--packages)",
+                                     param_hint="--train-packages")
     recipe = replace(Recipe(), **{key: value for key, value in overrides.items() if value is not None})
     if crop_shift is not None:
         recipe = replace(recipe, group=replace(recipe.group, crop_shift=crop_shift))
