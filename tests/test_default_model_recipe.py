@@ -45,6 +45,8 @@ def test_photographs_of_train_only_packages_train_and_leave_the_held_out_photogr
     assert (with_more["val"], with_more["test"]) == (without["val"], without["test"])
     assert with_more["train"] == sorted(without["train"] + ["lxqt0", "lxqt1", "lxqt2"])
     assert split_files(files + extra, Recipe())["train"] == without["train"]  # not asked for: not used
+    with pytest.raises(ValueError, match=f"{LXQT} is split already"):
+        Recipe(packages=(*PHOTO_PACKAGES, LXQT), train_only_packages=(LXQT,))
 
 
 def test_too_few_photographs_to_hold_any_out_is_an_error():

@@ -124,6 +124,12 @@ class Recipe:
     clip_grad: float = 1.0
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        # A photograph both split and train-only could be trained on and held out at once.
+        both = set(self.packages) & set(self.train_only_packages)
+        if both:
+            raise ValueError(f"{', '.join(sorted(both))} is split already (--packages)")
+
     def curriculum_stages(self) -> list[CurriculumStage]:
         """The curriculum in epochs of this recipe's length."""
         return [CurriculumStage(round(share * self.epochs), defects) for share, defects in self.curriculum]
@@ -401,11 +407,10 @@ def main(cache: Path, out: Path, work: Path, device: str, threads: int | None, w
         overrides["packages"] = PHOTO_PACKAGES if packages == "all" else known_packages(packages, "--packages")
     if train_packages is not None:
         overrides["train_only_packages"] = known_packages(train_packages, "--train-packages")
-        both = set(overrides["train_only_packages"]) & set(overrides.get("packages", PHOTO_PACKAGES))
-        if both:
-            raise click.BadParameter(f"{', '.join(sorted(both))} is split already (--packages)",
-                                     param_hint="--train-packages")
-    recipe = replace(Recipe(), **{key: value for key, value in overrides.items() if value is not None})
+    try:
+        recipe = replace(Recipe(), **{key: value for key, value in overrides.items() if value is not None})
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--train-packages") from None
     if crop_shift is not None:
         recipe = replace(recipe, group=replace(recipe.group, crop_shift=crop_shift))
     if tilt_same_frame:

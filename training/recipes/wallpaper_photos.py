@@ -208,12 +208,13 @@ def picture_metadata(path: Path) -> tuple[str | None, str | None]:
     KDE: the wallpaper's ``metadata.json``. LXQt: the ``License`` file in the
     wallpapers folder (Debian's copyright file covers them only by ``Files: *``).
     """
+    if package_of(path) != LXQT:
+        return _kde_metadata(path)
     license_file = path.resolve().parent / "License"  # LXQt's themes link to some wallpapers
-    if package_of(path) == LXQT and license_file.is_file():
-        lines = license_file.read_text(encoding="utf-8", errors="replace").splitlines()
-        stated = next((line.strip() for line in lines if line.lower().startswith("licensed under")), None)
-        return stated, None
-    return _kde_metadata(path)
+    if not license_file.is_file():
+        return None, None
+    lines = license_file.read_text(encoding="utf-8", errors="replace").splitlines()
+    return next((line.strip() for line in lines if line.lower().startswith("licensed under")), None), None
 
 
 def _kde_metadata(path: Path) -> tuple[str | None, str | None]:
