@@ -7,3 +7,7 @@ and keeps its traceback.
 
 class EatCurateError(Exception):
     """A failure the user can act on; ``str(error)`` says what and why."""
+
+
+class StoreError(EatCurateError):
+    """An output or database that cannot be used: unwritable path, wrong URL, unreachable or newer database."""

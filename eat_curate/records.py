@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import datetime
 
 import pyarrow as pa
+
+from eat_curate.runs import utc_now
 
 NUM_BINS = 10
 
@@ -27,10 +29,6 @@ ERROR_KINDS = (
     "unreadable",  # the file or URL could not be read (permissions, missing, network)
     "internal",  # a bug: reported, never hidden
 )
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @dataclass

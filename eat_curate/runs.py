@@ -1,4 +1,4 @@
-"""What a scoring run is and what it did: recorded by every sink, printed by the CLI."""
+"""What a scoring run is and what it did: the run record every sink stores and the CLI prints."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ import socket
 import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
-
-from eat_curate.records import utc_now
+from datetime import datetime, timezone
 
 RUN_STATUSES = ("running", "completed", "failed", "interrupted")
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 def new_run_id() -> str:
@@ -69,3 +71,38 @@ class RunSummary:
         data["failed_by_kind"] = dict(self.failed_by_kind)
         data["images_per_s"] = round(self.images_per_s, 3)
         return data
+
+
+def run_record(run: RunInfo, status: str, summary: RunSummary | None = None) -> dict:
+    """A run as one flat, JSON-ready dict (times as ISO 8601 text)."""
+    if status not in RUN_STATUSES:
+        raise ValueError(f"unknown run status {status!r}; expected one of {', '.join(RUN_STATUSES)}")
+    record = {
+        "run_id": run.run_id,
+        "status": status,
+        "model_id": run.model_id,
+        "engine": run.engine,
+        "host": run.host,
+        "pid": run.pid,
+        "sources": list(run.sources),
+        "options": run.options,
+        "started_at": run.started_at.isoformat(),
+        "ended_at": None,
+        "ok": 0,
+        "failed": 0,
+        "skipped": 0,
+        "failed_by_kind": {},
+        "images_per_s": None,
+        "outputs": [],
+    }
+    if summary is not None:
+        record.update(
+            ended_at=(summary.ended_at or utc_now()).isoformat(),
+            ok=summary.ok,
+            failed=summary.failed,
+            skipped=summary.skipped,
+            failed_by_kind=dict(summary.failed_by_kind),
+            images_per_s=round(summary.images_per_s, 3),
+            outputs=list(summary.outputs),
+        )
+    return record

@@ -1,5 +1,5 @@
 -- eat-curate schema version 3 for SQLite.
--- Generated from eat_curate/store/schema.py by `eat-curate db ddl --dialect sqlite`. Do not edit by hand.
+-- Generated from eat_curate/sinks/sql/schema.py by `eat-curate db ddl --dialect sqlite`. Do not edit by hand.
 -- `eat-curate db init --db URL` creates the same tables (and upgrades older databases).
 
 CREATE TABLE eat_meta (

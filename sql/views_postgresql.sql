@@ -1,6 +1,6 @@
 -- eat-curate read-side views for PostgreSQL.
--- Generated from eat_curate/store/queries.py by eat_curate/store/views.py; do not edit by hand.
--- Regenerate: python -m eat_curate.store.views postgresql > sql/views_postgresql.sql
+-- Generated from eat_curate/library/queries.py by eat_curate/library/sql_views.py; do not edit by hand.
+-- Regenerate: python -m eat_curate.library.sql_views postgresql > sql/views_postgresql.sql
 -- Filter by model: SELECT * FROM eat_album_stats WHERE model_id = '...' ORDER BY mean DESC;
 
 DROP VIEW IF EXISTS eat_ranked_images;

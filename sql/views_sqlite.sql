@@ -1,6 +1,6 @@
 -- eat-curate read-side views for SQLite.
--- Generated from eat_curate/store/queries.py by eat_curate/store/views.py; do not edit by hand.
--- Regenerate: python -m eat_curate.store.views sqlite > sql/views_sqlite.sql
+-- Generated from eat_curate/library/queries.py by eat_curate/library/sql_views.py; do not edit by hand.
+-- Regenerate: python -m eat_curate.library.sql_views sqlite > sql/views_sqlite.sql
 -- Filter by model: SELECT * FROM eat_album_stats WHERE model_id = '...' ORDER BY mean DESC;
 
 DROP VIEW IF EXISTS eat_ranked_images;

@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from eat_curate.io.sources import SourceItem
 from eat_curate.records import ScoreRecord
 from eat_curate.runs import RunInfo, RunSummary
-from eat_curate.store.database import database_url
-from eat_curate.store.sink import Sink
+from eat_curate.sinks.sql.database import database_url
+from eat_curate.sinks.contract import Sink
 
 TESTS = Path(__file__).resolve().parent
 MODEL = "micro@000000000000"

@@ -15,10 +15,10 @@ from click.testing import CliRunner
 from eat_curate.cli import cli
 from eat_curate.records import ScoreRecord
 from eat_curate.runs import RunInfo, RunSummary
-from eat_curate.store import schema
-from eat_curate.store.database import database_url
-from eat_curate.store.parquet_sink import ParquetSink
-from eat_curate.store.sql_sink import SqlSink
+from eat_curate.sinks.sql import schema
+from eat_curate.sinks.sql.database import database_url
+from eat_curate.sinks.parquet.sink import ParquetSink
+from eat_curate.sinks.sql.sink import SqlSink
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = "micro@000000000000"
@@ -214,7 +214,7 @@ def test_runs_needs_exactly_one_of_db_or_out(tmp_path):
 
 def test_runs_on_a_missing_database_says_so_and_creates_nothing(tmp_path):
     result = eat_curate("runs", "--db", tmp_path / "typo.db", ok=False)
-    assert result.exit_code == 1 and "no such database" in result.output
+    assert result.exit_code == 1 and "typo.db (no such file)" in result.output
     assert list(tmp_path.iterdir()) == []
 
 

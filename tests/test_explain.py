@@ -23,7 +23,7 @@ from eat_curate.scoring.explain import (
     render_explanation,
 )
 from eat_curate.scoring.predictor import Predictor, UntrainedModelWarning
-from eat_curate.scoring.preprocess import resize_for_model
+from eat_curate.io.resize import resize_for_model
 from read_library import invoke, save_jpeg, scene
 
 

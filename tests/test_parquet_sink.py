@@ -23,11 +23,11 @@ import pytest
 
 from eat_curate.records import PARQUET_SCHEMA, ScoreRecord, records_to_table
 from eat_curate.runs import RunSummary
-from eat_curate.store.errors import StoreError
-from eat_curate.store.journal import Journal, read_journal
-from eat_curate.store.parquet_sink import ParquetSink
-from eat_curate.store.run_history import runs_from_parquet
-from eat_curate.store.sinks import open_sinks
+from eat_curate.errors import StoreError
+from eat_curate.sinks.parquet.journal import Journal, read_journal
+from eat_curate.sinks.parquet.sink import ParquetSink
+from eat_curate.library.run_listing import runs_from_parquet
+from eat_curate.sinks.outputs import open_sinks
 from sink_records import MODEL, failure, item, run_info, score_run, start_python, success
 
 
@@ -99,7 +99,7 @@ WRITER = textwrap.dedent(
     """
     import sys
     from eat_curate.runs import RunSummary
-    from eat_curate.store.parquet_sink import ParquetSink
+    from eat_curate.sinks.parquet.sink import ParquetSink
     from sink_records import run_info, success
 
     out, batches, rows = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -139,7 +139,7 @@ def resume(out: Path, total: int) -> None:
     run = run_info("resumed")
     sink.begin_run(run)
     items = [item(i) for i in range(total)]
-    done = sink.already_scored(items, MODEL)
+    done = sink.already_scored([i.version() for i in items], MODEL)
     sink.write([success(i, run="resumed") for i in range(total) if f"/photos/{i}.jpg" not in done])
     sink.end_run(run, RunSummary(ok=total - len(done), skipped=len(done)), "completed")
     sink.close()

@@ -8,7 +8,8 @@ import torch
 from PIL import Image
 
 from eat_curate.scoring.predictor import Predictor, UntrainedModelWarning, resolve_dtype
-from eat_curate.scoring.preprocess import IMAGENET_MEAN, IMAGENET_STD, normalize_batch, preprocess, resize_for_model
+from eat_curate.io.resize import resize_for_model
+from eat_curate.scoring.preprocess import IMAGENET_MEAN, IMAGENET_STD, normalize_batch, preprocess
 
 
 @pytest.fixture(scope="module")

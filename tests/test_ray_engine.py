@@ -137,8 +137,8 @@ def test_an_actor_killed_mid_run_is_replaced_and_nothing_is_lost(ray_local, micr
     from eat_curate.model.checkpoint import read_card
     from eat_curate.runs import RunInfo, new_run_id
     from eat_curate.scoring.engine import EngineOptions
-    from eat_curate.scoring.run import execute_run
-    from eat_curate.store.sinks import open_sinks
+    from eat_curate.scoring.execute import execute_run
+    from eat_curate.sinks.outputs import open_sinks
     from pipelines.ray_engine import RayEngine, RayOptions
 
     folder = tmp_path / "many"
@@ -225,8 +225,8 @@ def score_with(engine, folder: Path, out: Path) -> None:
     from eat_curate.io.sources import iter_items
     from eat_curate.model.checkpoint import read_card
     from eat_curate.runs import RunInfo, new_run_id
-    from eat_curate.scoring.run import execute_run
-    from eat_curate.store.sinks import open_sinks
+    from eat_curate.scoring.execute import execute_run
+    from eat_curate.sinks.outputs import open_sinks
 
     card = read_card(engine.model_folder)
     run = RunInfo(new_run_id(), card.model_id, card.name, card.sha256, [str(folder)], engine="ray")
@@ -316,8 +316,8 @@ def test_a_100k_row_manifest_streams_without_the_driver_growing(ray_local, micro
     from eat_curate.runs import RunInfo, new_run_id
     from eat_curate.scoring.constant import build_constant_predictor
     from eat_curate.scoring.engine import EngineOptions
-    from eat_curate.scoring.run import execute_run
-    from eat_curate.store.sinks import open_sinks
+    from eat_curate.scoring.execute import execute_run
+    from eat_curate.sinks.outputs import open_sinks
     from pipelines.ray_engine import RayEngine, RayOptions
 
     rows = 100_000

@@ -14,8 +14,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from eat_curate.store.queries import Selection, select_images
-from eat_curate.store.reading import read_connection, resolve_model
+from eat_curate.library.queries import Selection, select_images
+from eat_curate.library.connection import read_connection, resolve_model
 from read_library import HOSTILE_ALBUM, LOOKALIKE_ALBUM, invoke, score_into
 
 

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from eat_curate.store.export import ExportError, ExportItem, export_images, safe_component
+from eat_curate.library.export import ExportError, ExportItem, export_images, safe_component
 from read_library import (
     HOSTILE_ALBUM,
     LOOKALIKE_ALBUM,

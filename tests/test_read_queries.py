@@ -15,10 +15,10 @@ import pytest
 import sqlalchemy as sa
 
 from eat_curate.model.model_store import ModelStore
-from eat_curate.store import schema
-from eat_curate.store.database import create_engine, create_or_upgrade, database_url
-from eat_curate.store.errors import StoreError
-from eat_curate.store.queries import (
+from eat_curate.sinks.sql import schema
+from eat_curate.sinks.sql.database import create_engine, create_or_upgrade, database_url
+from eat_curate.errors import StoreError
+from eat_curate.library.queries import (
     Selection,
     album_stats,
     rank_images,
@@ -26,8 +26,8 @@ from eat_curate.store.queries import (
     select_errors,
     select_images,
 )
-from eat_curate.store.reading import ModelChoiceError, read_connection, resolve_model
-from eat_curate.store.views import generate_views_sql
+from eat_curate.library.connection import ModelChoiceError, read_connection, resolve_model
+from eat_curate.library.sql_views import generate_views_sql
 from read_library import HOSTILE_ALBUM, LOOKALIKE_ALBUM, score_into, temporary_pg_database
 
 SQL_FOLDER = Path(__file__).resolve().parents[1] / "sql"
@@ -272,7 +272,7 @@ def test_databases_without_scores_are_refused(tmp_path, pg_url):
 @pytest.mark.parametrize("dialect", BACKENDS)
 def test_views_files_are_generated_from_the_queries(dialect):
     assert (SQL_FOLDER / f"views_{dialect}.sql").read_text() == generate_views_sql(dialect), (
-        f"regenerate: python -m eat_curate.store.views {dialect} > sql/views_{dialect}.sql"
+        f"regenerate: python -m eat_curate.library.sql_views {dialect} > sql/views_{dialect}.sql"
     )
 
 

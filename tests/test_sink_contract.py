@@ -15,10 +15,10 @@ import pytest
 
 from eat_curate.io.sources import SourceItem
 from eat_curate.runs import RunSummary
-from eat_curate.store.parquet_sink import ParquetSink
-from eat_curate.store.sink import Sink
-from eat_curate.store.run_history import runs_from_database, runs_from_parquet
-from eat_curate.store.sql_sink import SqlSink
+from eat_curate.sinks.parquet.sink import ParquetSink
+from eat_curate.sinks.contract import Sink
+from eat_curate.library.run_listing import runs_from_database, runs_from_parquet
+from eat_curate.sinks.sql.sink import SqlSink
 from sink_records import MODEL, MTIME, failure, item, query, run_info, score_run, success
 
 
@@ -143,7 +143,7 @@ def test_an_unknown_run_status_is_a_bug_not_a_row(output):
         sink.close()
 
 
-# --- incremental re-runs: already_scored (rule: eat_curate/store/incremental.py) ----------------------
+# --- incremental re-runs: already_scored (rule: eat_curate/incremental.py) ----------------------
 
 
 @pytest.mark.parametrize(
@@ -182,7 +182,7 @@ def test_already_scored_means_a_success_of_this_model_for_the_unchanged_image(ou
     score_run(output.open(), [[stored]])
     sink = output.open()
     try:
-        assert sink.already_scored([asked], model) == ({asked.key} if skipped else set())
+        assert sink.already_scored([asked.version()], model) == ({asked.key} if skipped else set())
     finally:
         sink.close()
 
@@ -193,8 +193,8 @@ def test_an_image_changed_since_a_model_scored_it_is_not_skipped_even_after_anot
     score_run(output.open(), [[changed]], run_id="run-2")
     sink = output.open()
     try:
-        assert sink.already_scored([item(1, size=2222)], "a@1") == set()
-        assert sink.already_scored([item(1, size=2222)], "b@2") == {"/photos/1.jpg"}
+        assert sink.already_scored([item(1, size=2222).version()], "a@1") == set()
+        assert sink.already_scored([item(1, size=2222).version()], "b@2") == {"/photos/1.jpg"}
     finally:
         sink.close()
 
@@ -205,7 +205,7 @@ def test_already_scored_answers_10000_unchanged_items_in_chunks_of_1000(output):
     try:
         done = set()
         for k in range(0, 10_000, 1000):
-            done |= sink.already_scored([item(i) for i in range(k, k + 1000)], MODEL)
+            done |= sink.already_scored([item(i).version() for i in range(k, k + 1000)], MODEL)
     finally:
         sink.close()
     assert len(done) == 10_000

@@ -22,11 +22,11 @@ import pytest
 import sqlalchemy as sa
 
 from eat_curate.runs import RunSummary
-from eat_curate.store import schema
-from eat_curate.store.database import create_or_upgrade, database_url
-from eat_curate.store.errors import StoreError
-from eat_curate.store.sinks import open_sinks
-from eat_curate.store.sql_sink import SqlSink
+from eat_curate.sinks.sql import schema
+from eat_curate.sinks.sql.database import create_or_upgrade, database_url
+from eat_curate.errors import StoreError
+from eat_curate.sinks.outputs import open_sinks
+from eat_curate.sinks.sql.sink import SqlSink
 from sink_records import CARD, MODEL, MTIME, failure, item, query, run_info, score_run, start_python, success
 
 
@@ -195,7 +195,7 @@ def test_a_run_whose_process_died_is_marked_interrupted_by_the_next_run(db):
 WRITER = textwrap.dedent(
     """
     import sys
-    from eat_curate.store.sql_sink import SqlSink
+    from eat_curate.sinks.sql.sink import SqlSink
     from sink_records import success
 
     db, first, batches, rows = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
@@ -232,7 +232,7 @@ def test_kill_9_loses_no_acknowledged_batch_and_the_rerun_fills_in_without_dupli
 
     sink = SqlSink(db)
     items = [item(i) for i in range(batches * rows)]
-    done = set().union(*(sink.already_scored(items[k : k + 1000], MODEL) for k in range(0, len(items), 1000)))
+    done = set().union(*(sink.already_scored([i.version() for i in items[k : k + 1000]], MODEL) for k in range(0, len(items), 1000)))
     sink.write([success(i, run="resumed") for i in range(batches * rows) if f"/photos/{i}.jpg" not in done])
     sink.close()
     assert query(db, "SELECT COUNT(*) AS n, COUNT(DISTINCT image_id) AS ids FROM scores") == [

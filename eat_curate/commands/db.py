@@ -38,7 +38,7 @@ def init(db_url: str, as_json: bool) -> None:
       eat-curate db init --db photos.db
       eat-curate db init --db postgresql+psycopg://curator@dbhost/photos
     """
-    from eat_curate.store.database import init_database
+    from eat_curate.sinks import init_database
 
     status = init_database(db_url)
     if as_json:
@@ -63,7 +63,7 @@ def ddl(dialect: str) -> None:
 
     The same text is kept in sql/schema_<dialect>.sql in the source tree.
     """
-    from eat_curate.store.ddl import generate_ddl
+    from eat_curate.sinks import generate_ddl
 
     click.echo(generate_ddl(dialect), nl=False)
 
@@ -111,7 +111,7 @@ def runs(db_url: str | None, out: str | None, limit: int, as_json: bool) -> None
       eat-curate runs --db photos.db
       eat-curate runs --out scores.parquet --limit 5 --json
     """
-    from eat_curate.store.run_history import runs_from_database, runs_from_parquet
+    from eat_curate.library import runs_from_database, runs_from_parquet
 
     if (db_url is None) == (out is None):
         raise click.UsageError("give exactly one of --db URL or --out FILE.parquet")

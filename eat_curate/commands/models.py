@@ -9,8 +9,8 @@ import click
 
 from eat_curate.commands.options import json_option, model_store, models_dir_option
 from eat_curate.commands.output import emit, to_json
-from eat_curate.model.importers import FORMATS
 from eat_curate.model.presets import PRESETS
+from eat_curate.model.weight_formats import FORMATS
 
 
 @click.group()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from eat_curate.model.model_store import ModelStore
+if TYPE_CHECKING:
+    from eat_curate.model.model_store import ModelStore
 
 
 def json_option(function):
@@ -23,4 +25,6 @@ def models_dir_option(function):
 
 
 def model_store(models_dir: Path | None) -> ModelStore:
+    from eat_curate.model.model_store import ModelStore  # torch: only for commands that use models
+
     return ModelStore(models_dir)

@@ -13,29 +13,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import sqlalchemy as sa
 
 from eat_curate.commands.output import emit, format_table, to_json
-from eat_curate.store.database import database_url, describe
-from eat_curate.store.dupes import DEFAULT_DISTANCE, find_duplicate_groups, keep_best
-from eat_curate.store.export import LAYOUTS, MODES, ExportItem, ExportReport, export_images, items_from_images
-from eat_curate.store.queries import (
-    ALBUM_SORTS,
-    DEFAULT_THRESHOLD,
-    RANK_KEYS,
-    TIME_FIELDS,
-    ErrorRow,
-    SelectedImage,
-    Selection,
-    album_stats,
-    rank_images,
-    select_errors,
-    select_images,
-)
-from eat_curate.store.reading import read_connection, resolve_model
-from eat_curate.store.selection_manifest import write_manifest
+from eat_curate import library, sinks
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 _TIME_FORMATS = ["%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
 
@@ -95,7 +81,7 @@ def _selection_options(function):
         click.option(
             "--time",
             "time_field",
-            type=click.Choice(TIME_FIELDS),
+            type=click.Choice(library.TIME_FIELDS),
             default="captured",
             show_default=True,
             help="What --since/--until compare: the capture time (EXIF, camera's local time; images without "
@@ -109,7 +95,7 @@ def _selection_options(function):
         click.option(
             "--dupe-distance",
             type=click.IntRange(0, 64),
-            default=DEFAULT_DISTANCE,
+            default=library.DEFAULT_DISTANCE,
             show_default=True,
             help="With --keep-best: perceptual-hash bits two near-duplicates may differ in.",
         ),
@@ -126,9 +112,9 @@ def _selection_options(function):
     return function
 
 
-def _selection(kwargs: dict, limit: int | None = None) -> Selection:
+def _selection(kwargs: dict, limit: int | None = None) -> library.Selection:
     albums = kwargs.pop("albums")
-    return Selection(
+    return library.Selection(
         albums=tuple(albums),
         min_score=kwargs.pop("min_score"),
         max_score=kwargs.pop("max_score"),
@@ -143,16 +129,16 @@ def _selection(kwargs: dict, limit: int | None = None) -> Selection:
 @contextmanager
 def scores_of(db: str, model: str | None) -> Iterator[tuple[sa.Connection, str]]:
     """A connection to ``db`` and the model id to read (``--model``, or the only one scored)."""
-    with read_connection(db) as connection:
-        yield connection, resolve_model(connection, model, describe(database_url(db)))
+    with library.read_connection(db) as connection:
+        yield connection, library.resolve_model(connection, model, sinks.describe(sinks.database_url(db)))
 
 
 def _selected_images(
-    connection: sa.Connection, model_id: str, selection: Selection, keep: bool, distance: int, window: float | None
-) -> list[SelectedImage]:
-    images = select_images(connection, model_id, selection)
+    connection: sa.Connection, model_id: str, selection: library.Selection, keep: bool, distance: int, window: float | None
+) -> list[library.SelectedImage]:
+    images = library.select_images(connection, model_id, selection)
     if keep:
-        images = keep_best(images, find_duplicate_groups(images, distance, window, progress=True))
+        images = library.keep_best(images, library.find_duplicate_groups(images, distance, window, progress=True))
     return images
 
 
@@ -169,7 +155,7 @@ def _note_model(model_id: str) -> None:
 @_model_option
 @click.option(
     "--sort",
-    type=click.Choice(ALBUM_SORTS),
+    type=click.Choice(library.ALBUM_SORTS),
     default="mean",
     show_default=True,
     help="Statistic to sort by, highest first (album: A to Z).",
@@ -177,7 +163,7 @@ def _note_model(model_id: str) -> None:
 @click.option(
     "--threshold",
     type=click.FloatRange(1, 10),
-    default=DEFAULT_THRESHOLD,
+    default=library.DEFAULT_THRESHOLD,
     show_default=True,
     help="Score that counts as good, for the share_above column.",
 )
@@ -190,7 +176,7 @@ def albums(db: str, model: str | None, sort: str, threshold: float, as_json: boo
       eat-curate albums --db photos.db --sort top10_mean
     """
     with scores_of(db, model) as (connection, model_id):
-        stats = album_stats(connection, model_id, threshold, sort)
+        stats = library.album_stats(connection, model_id, threshold, sort)
     if as_json:
         click.echo(to_json([{"model_id": model_id, **row.to_dict()} for row in stats]))
         return
@@ -222,10 +208,10 @@ def albums(db: str, model: str | None, sort: str, threshold: float, as_json: boo
 @click.option("--top", type=click.IntRange(1), default=None, help="Keep the first N of each album.")
 @click.option(
     "--by",
-    type=click.Choice(list(RANK_KEYS)),
+    type=click.Choice(list(library.RANK_KEYS)),
     default="mean",
     show_default=True,
-    help="Ranking key: " + "; ".join(f"{name}: {key.meaning}" for name, key in list(RANK_KEYS.items())[:3]) + "; ...",
+    help="Ranking key: " + "; ".join(f"{name}: {key.meaning}" for name, key in list(library.RANK_KEYS.items())[:3]) + "; ...",
 )
 @click.option("--reverse", is_flag=True, help="Rank from the other end (with --by mean: worst first).")
 @_json_option
@@ -242,7 +228,7 @@ def rank(
       eat-curate rank --db photos.db --album trips --top 10
     """
     with scores_of(db, model) as (connection, model_id):
-        ranked = rank_images(connection, model_id, albums, top, by, reverse)
+        ranked = library.rank_images(connection, model_id, albums, top, by, reverse)
     if as_json:
         click.echo(to_json([{"model_id": model_id, **row.to_dict()} for row in ranked]))
         return
@@ -256,7 +242,7 @@ def rank(
 # --- filter ------------------------------------------------------------------------------------
 
 
-def _image_row(image: SelectedImage) -> dict:
+def _image_row(image: library.SelectedImage) -> dict:
     """What a person reads in the table."""
     return {
         "album": image.album,
@@ -268,7 +254,7 @@ def _image_row(image: SelectedImage) -> dict:
     }
 
 
-def _csv_row(row: SelectedImage | ErrorRow, model_id: str) -> dict:
+def _csv_row(row: library.SelectedImage | library.ErrorRow, model_id: str) -> dict:
     data = {"model_id": model_id, **row.to_dict()}
     probabilities = data.pop("probabilities", None)
     if probabilities is not None:
@@ -346,11 +332,11 @@ def filter_(
     selection = _selection(selection_options, limit)
     with scores_of(db, model) as (connection, model_id):
         if show_errors:
-            found = select_errors(connection, model_id, selection)
+            found = library.select_errors(connection, model_id, selection)
         else:
             found = _selected_images(connection, model_id, selection, keep_best, dupe_distance, dupe_window)
     if manifest is not None:
-        count = write_manifest(found, manifest, model_id, errors=show_errors)
+        count = library.write_manifest(found, manifest, model_id, errors=show_errors)
         click.echo(f"wrote {count} {'errors' if show_errors else 'images'} to {manifest} (model {model_id})")
     elif as_json:
         click.echo(to_json([{"model_id": model_id, **row.to_dict()} for row in found]))
@@ -367,7 +353,7 @@ def filter_(
 # --- export ------------------------------------------------------------------------------------
 
 
-def _manifest_items(manifest: Path, layout: str) -> list[ExportItem]:
+def _manifest_items(manifest: Path, layout: str) -> list[library.ExportItem]:
     from eat_curate.io.manifests import manifest_items, open_manifest
 
     opened = open_manifest(str(manifest))
@@ -377,7 +363,7 @@ def _manifest_items(manifest: Path, layout: str) -> list[ExportItem]:
     for item in manifest_items(opened):
         rank_value = (item.extra or {}).get("rank")
         rank = int(rank_value) if rank_value is not None else None
-        items.append(ExportItem(source=item.key, album=item.album, rank=rank))
+        items.append(library.ExportItem(source=item.key, album=item.album, rank=rank))
     if layout == "album/rank" and any(item.rank is None for item in items):
         raise click.UsageError(f"--layout album/rank needs a rank column in {manifest}; use --layout album")
     return items
@@ -403,14 +389,14 @@ def _manifest_items(manifest: Path, layout: str) -> list[ExportItem]:
 )
 @click.option(
     "--mode",
-    type=click.Choice(MODES),
+    type=click.Choice(library.MODES),
     default="copy",
     show_default=True,
     help="copy the files, hard-link them (same file system only) or symlink them.",
 )
 @click.option(
     "--layout",
-    type=click.Choice(LAYOUTS),
+    type=click.Choice(library.LAYOUTS),
     default="album",
     show_default=True,
     help="flat: DIR/name; album: DIR/album/name; album/rank: DIR/album/0001_name.",
@@ -446,7 +432,7 @@ def export(
     """
     selection = _selection(selection_options)
     if from_manifest is not None:
-        if db is not None or selection != Selection() or keep_best:
+        if db is not None or selection != library.Selection() or keep_best:
             raise click.UsageError("--from-manifest exports the manifest as it is: drop --db and the filter options")
         items = _manifest_items(from_manifest, layout)
     else:
@@ -454,15 +440,15 @@ def export(
             raise click.UsageError("say what to export: --db URL (with filter options) or --from-manifest FILE")
         with scores_of(db, model) as (connection, model_id):
             images = _selected_images(connection, model_id, selection, keep_best, dupe_distance, dupe_window)
-        items = items_from_images(images)
-    report = export_images(items, target, mode, layout, dry_run, progress=not as_json)
+        items = library.items_from_images(images)
+    report = library.export_images(items, target, mode, layout, dry_run, progress=not as_json)
     if as_json:
         click.echo(to_json(report.to_dict()))
         return
     _print_export_report(report)
 
 
-def _print_export_report(report: ExportReport) -> None:
+def _print_export_report(report: library.ExportReport) -> None:
     counts = report.counts
     skipped = [outcome for outcome in report.outcomes if outcome.skipped]
     done = ", ".join(f"{action} {count}" for action, count in sorted(counts.items()) if action != "skipped")
@@ -484,7 +470,7 @@ def _print_export_report(report: ExportReport) -> None:
 @click.option(
     "--distance",
     type=click.IntRange(0, 64),
-    default=DEFAULT_DISTANCE,
+    default=library.DEFAULT_DISTANCE,
     show_default=True,
     help="Perceptual-hash bits (of 64) two near-duplicates may differ in; unrelated photos differ in ~32.",
 )
@@ -512,8 +498,8 @@ def dupes(
       eat-curate dupes --db photos.db --distance 6 --window 2
     """
     with scores_of(db, model) as (connection, model_id):
-        images = select_images(connection, model_id, Selection(albums=tuple(albums)))
-    groups = find_duplicate_groups(images, distance, window, progress=not as_json)
+        images = library.select_images(connection, model_id, library.Selection(albums=tuple(albums)))
+    groups = library.find_duplicate_groups(images, distance, window, progress=not as_json)
     if as_json:
         click.echo(to_json([{"model_id": model_id, **group.to_dict()} for group in groups]))
         return
@@ -564,7 +550,7 @@ def dupes(
     show_default=True,
     help="Thumbnails per album, best first (0: all). Keeps the file small for big albums.",
 )
-@click.option("--distance", type=click.IntRange(0, 64), default=DEFAULT_DISTANCE, show_default=True,
+@click.option("--distance", type=click.IntRange(0, 64), default=library.DEFAULT_DISTANCE, show_default=True,
               help="Near-duplicate distance for the duplicates section (see `dupes`).")
 @click.option("--window", type=click.FloatRange(0), default=None, metavar="SECONDS",
               help="Burst window for the duplicates section (see `dupes`).")

@@ -117,8 +117,8 @@ def score(
     from eat_curate.scoring.engine import EngineOptions, LocalEngine
     from eat_curate.scoring.predictor import Predictor, warn_if_untrained
     from eat_curate.scoring.progress import BarProgress, Progress
-    from eat_curate.scoring.run import execute_run
-    from eat_curate.store.sinks import open_sinks
+    from eat_curate.scoring.execute import execute_run
+    from eat_curate.sinks import open_sinks
 
     if not out and not db:
         raise click.UsageError("say where scores go: --out FILE.parquet and/or --db URL")

@@ -46,7 +46,7 @@ from eat_curate.io.exif import read_exif, upright
 from eat_curate.io.formats import SNIFF_BYTES, sniff_format
 from eat_curate.io.phash import phash
 from eat_curate.io.rgb import to_rgb
-from eat_curate.scoring.preprocess import resize_for_model
+from eat_curate.io.resize import resize_for_model
 
 # Pillow refuses images over twice its MAX_IMAGE_PIXELS (~179 MP) whatever we allow,
 # so that is the most a default can be; it still takes 150 MP medium-format photos.

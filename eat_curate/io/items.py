@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from eat_curate.incremental import InputVersion, input_version
+
 IMAGE_ID_LENGTH = 16  # hex digits: 64 bits, collision-free in practice far beyond 1e7 images
 
 
@@ -25,6 +27,10 @@ class SourceItem:
     # Why this input cannot be read, when already known while listing (a manifest row
     # without a path, a sub-folder that cannot be listed): read_bytes raises it.
     problem: str | None = None
+
+    def version(self) -> InputVersion:
+        """What a sink compares to tell whether this input is already scored (``eat_curate.incremental``)."""
+        return InputVersion(self.key, self.image_id, input_version(self.size, self.mtime, self.content_hash))
 
 
 def image_id_for(key: str) -> str:

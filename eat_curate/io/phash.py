@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
-from scipy.fft import dctn
 
 if TYPE_CHECKING:
     import torch
@@ -38,6 +37,8 @@ _DECIMALS = 6
 
 def dct_low_frequencies(image: Image.Image) -> np.ndarray:
     """The (9, 9) top-left DCT coefficients of ``image`` squashed to 32x32 greyscale."""
+    from scipy.fft import dctn  # imported here: the read commands load this module for hamming() alone
+
     grey = image.convert("L").resize((DCT_SIDE, DCT_SIDE), Image.Resampling.LANCZOS)
     coefficients = dctn(np.asarray(grey, dtype=np.float64), type=2)
     return coefficients[: HASH_SIDE + 1, : HASH_SIDE + 1]

@@ -1,24 +1,24 @@
-"""The EAT network, its presets, steering rules and weights."""
+"""The EAT network, its presets, steering rules and weights.
 
-from eat_curate.model.eat import EAT, DeformablePoints, checkpoint_filter_fn, score_moments
-from eat_curate.model.presets import PRESETS, EATPreset, get_preset
-from eat_curate.model.steering import (
-    NO_STEERING,
-    PUBLISHED_RULE,
-    SteeringRule,
-    SteeringSchedule,
-)
+Names are imported on first use (``eat_curate.lazy_exports``), so reading a
+preset does not import torch. Importing ``eat_curate.model.eat`` registers the
+presets with timm (``timm.create_model("eat_tiny")``).
+"""
 
-__all__ = [
-    "EAT",
-    "DeformablePoints",
-    "EATPreset",
-    "NO_STEERING",
-    "PRESETS",
-    "PUBLISHED_RULE",
-    "SteeringRule",
-    "SteeringSchedule",
-    "checkpoint_filter_fn",
-    "get_preset",
-    "score_moments",
-]
+from eat_curate.lazy_exports import lazy_exports
+
+_MODULES = {
+    "EAT": "eat_curate.model.eat",
+    "DeformablePoints": "eat_curate.model.eat",
+    "checkpoint_filter_fn": "eat_curate.model.eat",
+    "score_moments": "eat_curate.model.eat",
+    "PRESETS": "eat_curate.model.presets",
+    "EATPreset": "eat_curate.model.presets",
+    "get_preset": "eat_curate.model.presets",
+    "NO_STEERING": "eat_curate.model.steering",
+    "PUBLISHED_RULE": "eat_curate.model.steering",
+    "SteeringRule": "eat_curate.model.steering",
+    "SteeringSchedule": "eat_curate.model.steering",
+}
+__all__ = sorted(_MODULES)
+__getattr__, __dir__ = lazy_exports(__name__, _MODULES)

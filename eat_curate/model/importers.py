@@ -17,8 +17,7 @@ from safetensors.torch import load_file
 from eat_curate.model.checkpoint import ModelError
 from eat_curate.model.eat import EAT, checkpoint_filter_fn
 from eat_curate.model.presets import EATPreset
-
-FORMATS = ("auto", "published-eat", "dat-imagenet")
+from eat_curate.model.weight_formats import FORMATS
 
 # Keys EAT adds to DAT and the head DAT ImageNet weights must not bring.
 _FRESH_IN_DAT_IMPORT = ("ref_point14", "cls_head")

@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from tqdm import tqdm
 
 from eat_curate.report.thumbnails import Thumbnail, make_thumbnail
-from eat_curate.store import schema
-from eat_curate.store.dupes import DEFAULT_DISTANCE, DuplicateGroup, find_duplicate_groups
-from eat_curate.store.queries import AlbumStats, SelectedImage, Selection, album_stats, select_errors, select_images
+from eat_curate.sinks.sql import schema
+from eat_curate.library.dupes import DEFAULT_DISTANCE, DuplicateGroup, find_duplicate_groups
+from eat_curate.library.queries import AlbumStats, SelectedImage, Selection, album_stats, select_errors, select_images
 
 
 @dataclass(frozen=True)

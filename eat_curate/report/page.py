@@ -14,8 +14,8 @@ from pathlib import Path
 from eat_curate.report.charts import distribution_svg, histogram_svg
 from eat_curate.report.data import AlbumSection, ReportData
 from eat_curate.report.thumbnails import PLACEHOLDER_URI, Thumbnail
-from eat_curate.store.dupes import DuplicateGroup
-from eat_curate.store.queries import SelectedImage
+from eat_curate.library.dupes import DuplicateGroup
+from eat_curate.library.queries import SelectedImage
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 STYLE = """

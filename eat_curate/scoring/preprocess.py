@@ -1,11 +1,8 @@
-"""The one preprocessing of EAT's input, shared by scoring, evaluation and training.
+"""The predictor's half of EAT's preprocessing, shared by scoring, evaluation and training.
 
-As the paper's AVA protocol: resize to S x S without keeping the aspect ratio
-(Pillow's bicubic, its default, as the published code used), then ImageNet
-mean/std. Split in two so decoders can hand over compact uint8 pixels and the
-predictor normalises a whole batch at once, on its own device. The decoders'
-half needs no torch, so only the predictor's half imports it: decoding
-processes (Ray's decode workers) start without torch's seconds of import.
+Decoders hand over compact uint8 pixels already squashed to the model's input
+(``eat_curate.io.resize``); here a whole batch is normalised with ImageNet
+mean/std at once, on the model's device.
 """
 
 from __future__ import annotations
@@ -15,19 +12,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from eat_curate.io.resize import resize_for_model
+
 if TYPE_CHECKING:
     import torch
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def resize_for_model(image: Image.Image, size: int = 224) -> np.ndarray:
-    """(size, size, 3) uint8 RGB pixels of ``image`` squashed to the model's input."""
-    if image.mode != "RGB":
-        image = image.convert("RGB")
-    resized = image.resize((size, size), Image.Resampling.BICUBIC)
-    return np.array(resized, dtype=np.uint8)  # a writable copy: torch refuses read-only buffers
 
 
 def normalize_batch(pixels: torch.Tensor | np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:

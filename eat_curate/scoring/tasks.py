@@ -155,8 +155,9 @@ def items_to_score(
 def pending_items(chunk: Sequence[SourceItem], sinks: Sequence, model_id: str) -> list[SourceItem]:
     """The items of ``chunk`` that some sink still lacks (scored by this model, unchanged)."""
     done: set[str] | None = None
+    inputs = [item.version() for item in chunk]
     for sink in sinks:
-        scored = sink.already_scored(chunk, model_id)
+        scored = sink.already_scored(inputs, model_id)
         done = scored if done is None else done & scored
     if not done:
         return list(chunk)

@@ -6,7 +6,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from eat_curate.store.errors import StoreError
+from eat_curate.errors import StoreError
 
 
 class FolderLock:

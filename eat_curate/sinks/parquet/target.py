@@ -20,8 +20,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from eat_curate.records import PARQUET_SCHEMA
-from eat_curate.store.durable import ensure_writable_folder
-from eat_curate.store.errors import StoreError
+from eat_curate.sinks.durable import ensure_writable_folder
+from eat_curate.errors import StoreError
 
 DATASET_HISTORY = "_eat_curate.json"
 DATASET_WORK = ".eat-curate"

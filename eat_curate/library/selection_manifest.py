@@ -17,8 +17,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from eat_curate.store.errors import StoreError
-from eat_curate.store.queries import ErrorRow, SelectedImage
+from eat_curate.errors import StoreError
+from eat_curate.library.queries import ErrorRow, SelectedImage
 
 SCORES_SCHEMA = pa.schema(
     [

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from eat_curate.store.errors import StoreError
+from eat_curate.errors import StoreError
 
 
 def fsync_folder(folder: Path) -> None:

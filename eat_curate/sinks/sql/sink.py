@@ -14,20 +14,19 @@ the card lands in ``models`` once per model id.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 import os
 from collections.abc import Iterator, Sequence
 from typing import TypeVar
 
 import sqlalchemy as sa
 
-from eat_curate.io.sources import SourceItem
-from eat_curate.records import ScoreRecord, utc_now
-from eat_curate.runs import RunInfo, RunSummary
-from eat_curate.store import schema
-from eat_curate.store.database import create_engine, create_or_upgrade, database_url, describe, write_transaction
-from eat_curate.store.incremental import item_version, stored_versions
-from eat_curate.store.run_history import run_record, sql_run_row
-from eat_curate.store.sql_writers import BatchWriter, batch_writer_for, insert_if_absent_statement, upsert_statement
+from eat_curate.records import ScoreRecord
+from eat_curate.runs import RunInfo, RunSummary, run_record, utc_now
+from eat_curate.sinks.sql import schema
+from eat_curate.sinks.sql.database import create_engine, create_or_upgrade, database_url, describe, write_transaction
+from eat_curate.incremental import InputVersion, stored_versions
+from eat_curate.sinks.sql.writers import BatchWriter, batch_writer_for, insert_if_absent_statement, upsert_statement
 
 # Ids per lookup query: far below SQLite's 32,766 and PostgreSQL's 65,535 bound parameters.
 _LOOKUP_CHUNK = 10_000
@@ -143,13 +142,13 @@ class SqlSink:
                     runs.update().where(runs.c.run_id.in_(crashed), runs.c.status == "running").values(status="interrupted")
                 )
 
-    def already_scored(self, items: Sequence[SourceItem], model_id: str) -> set[str]:
-        """Keys of ``items`` with a current success of ``model_id`` (rule: ``store.incremental``)."""
+    def already_scored(self, inputs: Sequence[InputVersion], model_id: str) -> set[str]:
+        """Keys of ``inputs`` with a current success of ``model_id`` (rule: ``eat_curate.incremental``)."""
         engine, _ = self._ready()
         done: set[str] = set()
         with engine.connect() as connection:
-            for chunk in _chunks(items, _LOOKUP_CHUNK):
-                ids = list({item.image_id for item in chunk})
+            for chunk in _chunks(inputs, _LOOKUP_CHUNK):
+                ids = list({one.image_id for one in chunk})
                 rows = connection.execute(_SCORED, {"model_id": model_id, "image_ids": ids})
                 stored = {
                     row.image_id: (
@@ -158,10 +157,10 @@ class SqlSink:
                     )
                     for row in rows
                 }
-                for item in chunk:
-                    path, versions = stored.get(item.image_id, (None, ()))
-                    if path == item.key and item_version(item) in versions:
-                        done.add(item.key)
+                for one in chunk:
+                    path, versions = stored.get(one.image_id, (None, ()))
+                    if path == one.key and one.version in versions:
+                        done.add(one.key)
         return done
 
     def write(self, records: Sequence[ScoreRecord]) -> None:
@@ -192,3 +191,25 @@ class SqlSink:
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+
+
+def sql_run_row(record: dict) -> dict:
+    """A run record as a row of the ``runs`` table."""
+    return {
+        "run_id": record["run_id"],
+        "model_id": record["model_id"],
+        "status": record["status"],
+        "engine": record["engine"],
+        "host": record["host"],
+        "pid": record.get("pid"),
+        "sources": json.dumps(record["sources"], ensure_ascii=False),
+        "options": json.dumps(record["options"], default=str, ensure_ascii=False),
+        "started_at": datetime.fromisoformat(record["started_at"]),
+        "ended_at": datetime.fromisoformat(record["ended_at"]) if record["ended_at"] else None,
+        "ok": record["ok"],
+        "failed": record["failed"],
+        "skipped": record["skipped"],
+        "failed_by_kind": json.dumps(record["failed_by_kind"]),
+        "images_per_s": record["images_per_s"],
+        "outputs": json.dumps(record["outputs"], ensure_ascii=False),
+    }

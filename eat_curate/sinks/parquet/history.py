@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import pyarrow.parquet as pq
 
-from eat_curate.store.durable import read_json
-from eat_curate.store.parquet_target import ParquetTarget
+from eat_curate.sinks.durable import read_json
+from eat_curate.sinks.parquet.target import ParquetTarget
 
 RUNS_KEY = b"eat_curate.runs"
 MODELS_KEY = b"eat_curate.models"

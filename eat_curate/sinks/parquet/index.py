@@ -1,7 +1,7 @@
 """What a model has already scored in Parquet output, as a compact in-memory index.
 
 One sorted int64 array of hashes of (key, version) for the model's success
-rows (see ``store.incremental`` for versions): 8 to 16 bytes per row, built by
+rows (see ``eat_curate.incremental`` for versions): 8 to 16 bytes per row, built by
 reading five columns one row group at a time, answered with a binary search.
 Hashes come from Python's ``hash`` and live only in this process; a false
 "already scored" needs a 64-bit collision (odds ~1e-6 at ten million rows).
@@ -17,8 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from eat_curate.io.sources import SourceItem
-from eat_curate.store.incremental import item_version, stored_versions
+from eat_curate.incremental import InputVersion, stored_versions
 
 _COLUMNS = ["path", "model_id", "bytes", "mtime", "content_hash", "error_kind"]
 _BATCH_ROWS = 65_536
@@ -58,11 +57,11 @@ class ScoredIndex:
         progress.close()
         return cls(np.unique(np.concatenate(chunks)) if chunks else np.empty(0, dtype=np.int64))
 
-    def done(self, items: Sequence[SourceItem]) -> set[str]:
-        """Keys of ``items`` whose current version is in the index."""
-        if not len(self._hashes) or not items:
+    def done(self, inputs: Sequence[InputVersion]) -> set[str]:
+        """Keys of ``inputs`` whose current version is in the index."""
+        if not len(self._hashes) or not inputs:
             return set()
-        wanted = np.fromiter((hash((item.key, item_version(item))) for item in items), dtype=np.int64, count=len(items))
+        wanted = np.fromiter((hash((one.key, one.version)) for one in inputs), dtype=np.int64, count=len(inputs))
         found = np.searchsorted(self._hashes, wanted).clip(max=len(self._hashes) - 1)
         hits = self._hashes[found] == wanted
-        return {item.key for item, hit in zip(items, hits) if hit}
+        return {one.key for one, hit in zip(inputs, hits) if hit}

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from eat_curate.store import schema
-from eat_curate.store.database import (
+from eat_curate.sinks.sql import schema
+from eat_curate.sinks.sql.database import (
     check_schema,
     connect,
     create_engine,
@@ -23,7 +23,7 @@ from eat_curate.store.database import (
     describe,
     readonly_sqlite_engine,
 )
-from eat_curate.store.errors import StoreError
+from eat_curate.errors import StoreError
 
 NO_SCORES = "no scores in {where}; run eat-curate score first (eat-curate score PHOTOS --db ...)"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from eat_curate.store import schema
+from eat_curate.sinks.sql import schema
 
 DIALECTS = {"sqlite": sqlite.dialect, "postgresql": postgresql.dialect}
 _TITLES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
@@ -23,7 +23,7 @@ def generate_ddl(dialect_name: str) -> str:
     dialect = DIALECTS[dialect_name]()
     blocks = [
         f"-- eat-curate schema version {schema.SCHEMA_VERSION} for {_TITLES[dialect_name]}.\n"
-        f"-- Generated from eat_curate/store/schema.py by `eat-curate db ddl --dialect {dialect_name}`. "
+        f"-- Generated from eat_curate/sinks/sql/schema.py by `eat-curate db ddl --dialect {dialect_name}`. "
         "Do not edit by hand.\n"
         "-- `eat-curate db init --db URL` creates the same tables (and upgrades older databases)."
     ]

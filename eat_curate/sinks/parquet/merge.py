@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from eat_curate.records import PARQUET_SCHEMA
-from eat_curate.store.durable import fsync_folder, publish
+from eat_curate.sinks.durable import fsync_folder, publish
 
 KEY_COLUMNS = ["path", "model_id"]
 _READ_ROWS = 8192  # rows decoded at a time while copying; the writer gathers them into full row groups

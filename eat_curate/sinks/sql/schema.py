@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from eat_curate.store.bytewise import bytewise
+from eat_curate.sinks.sql.bytewise import bytewise
 
-SCHEMA_VERSION = 3  # 2: runs.pid; 3: two write-only indexes dropped; see store.database.MIGRATIONS
+SCHEMA_VERSION = 3  # 2: runs.pid; 3: two write-only indexes dropped; see sinks.sql.database.MIGRATIONS
 NUM_BINS = 10
 
 metadata = sa.MetaData()
@@ -74,7 +74,7 @@ scores = sa.Table(
 
 # The read side's order (album ranks, album statistics): rows of one model and album by
 # score, ties by image id byte by byte. Ranking 1M scores then streams from this index
-# instead of sorting (see eat_curate/store/queries.py and `eat-curate bench read`).
+# instead of sorting (see eat_curate/library/queries.py and `eat-curate bench read`).
 sa.Index(
     "ix_scores_model_album_rank",
     scores.c.model_id,

@@ -4,7 +4,7 @@ One SQLAlchemy Core definition serves SQLite and PostgreSQL, and gives the
 same rows on both:
 
 - every order is total: ties in the ranking key are broken by image id,
-  compared byte by byte (:mod:`eat_curate.store.bytewise`); albums are listed
+  compared byte by byte (:mod:`eat_curate.sinks.sql.bytewise`); albums are listed
   byte by byte too, the image-less "no album" (NULL) first;
 - every user value (album names, thresholds, times) is a bound parameter, and
   albums match with ``=`` (never LIKE), so quotes, ``%``, ``_`` and unicode
@@ -27,9 +27,9 @@ from datetime import datetime, timezone
 import numpy as np
 import sqlalchemy as sa
 
-from eat_curate.store import schema
-from eat_curate.store.bytewise import bytewise
-from eat_curate.store.timestamps import comparable_time
+from eat_curate.sinks.sql import schema
+from eat_curate.sinks.sql.bytewise import bytewise
+from eat_curate.library.timestamps import comparable_time
 
 scores = schema.scores
 images = schema.images

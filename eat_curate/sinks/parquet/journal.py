@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from eat_curate.records import PARQUET_SCHEMA
-from eat_curate.store.durable import fsync_folder, publish
+from eat_curate.sinks.durable import fsync_folder, publish
 
 
 class Journal:

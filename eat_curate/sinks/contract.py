@@ -2,12 +2,13 @@
 
 An engine drives sinks like this (the in-process and the Ray engine alike)::
 
-    sinks = open_sinks(out, db)            # store.sinks: checks every output first; creates nothing
+    sinks = open_sinks(out, db)            # sinks.outputs: checks every output first; creates nothing
     for sink in sinks:
         sink.register_model(card_dict)     # optional; the card lands in models / history
         sink.begin_run(run)
     ...  for each chunk of ~1000 SourceItems:
-        done = set.intersection(*(s.already_scored(chunk, model_id) for s in sinks))
+        inputs = [item.version() for item in chunk]
+        done = set.intersection(*(s.already_scored(inputs, model_id) for s in sinks))
         ...  score the others, then for each batch of records:
         for sink in sinks: sink.write(records)   # durable when it returns
     for sink in sinks:
@@ -20,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from eat_curate.io.sources import SourceItem
+from eat_curate.incremental import InputVersion
 from eat_curate.records import ScoreRecord
 from eat_curate.runs import RunInfo, RunSummary
 
@@ -33,12 +34,12 @@ class Sink(Protocol):
     def begin_run(self, run: RunInfo) -> None:
         """Called once at the start: records the run as running."""
 
-    def already_scored(self, items: Sequence[SourceItem], model_id: str) -> set[str]:
-        """Keys of ``items`` needing no work: a success of ``model_id`` for the unchanged item exists.
+    def already_scored(self, inputs: Sequence[InputVersion], model_id: str) -> set[str]:
+        """Keys of ``inputs`` needing no work: a success of ``model_id`` for the unchanged input exists.
 
-        Unchanged: same key and, for items with ``content_hash``, the same
+        Unchanged: same key and, for inputs with a content hash, the same
         content hash, else the same (size, mtime). Error rows do not count.
-        Rule and details: ``eat_curate.store.incremental``.
+        Rule and details: ``eat_curate.incremental``.
         """
 
     def write(self, records: Sequence[ScoreRecord]) -> None:

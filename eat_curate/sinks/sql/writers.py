@@ -36,7 +36,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 
 from eat_curate.records import NUM_BINS, ScoreRecord
-from eat_curate.store import schema
+from eat_curate.sinks.sql import schema
 
 _INSERT_BY_DIALECT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 _KEY = ("image_id", "model_id")

@@ -23,9 +23,9 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from eat_curate.store import schema
-from eat_curate.store.durable import ensure_writable_folder
-from eat_curate.store.errors import StoreError
+from eat_curate.sinks.sql import schema
+from eat_curate.sinks.durable import ensure_writable_folder
+from eat_curate.errors import StoreError
 
 SQLITE_BUSY_TIMEOUT_S = 30
 PG_CONNECT_TIMEOUT_S = 5

@@ -25,17 +25,16 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from eat_curate.io.sources import SourceItem
+from eat_curate.incremental import InputVersion
 from eat_curate.records import ScoreRecord, records_to_table
-from eat_curate.runs import RunInfo, RunSummary, new_run_id
-from eat_curate.store.durable import fsync_folder, read_json, write_json
-from eat_curate.store.file_lock import FolderLock
-from eat_curate.store.journal import Journal, journal_to_part
-from eat_curate.store.parquet_history import MODELS_FILE, RUN_FILE, committed_history
-from eat_curate.store.parquet_index import ScoredIndex
-from eat_curate.store.parquet_merge import merge_into_dataset, merge_into_file
-from eat_curate.store.parquet_target import check_target, parquet_target
-from eat_curate.store.run_history import run_record
+from eat_curate.runs import RunInfo, RunSummary, new_run_id, run_record
+from eat_curate.sinks.durable import fsync_folder, read_json, write_json
+from eat_curate.sinks.file_lock import FolderLock
+from eat_curate.sinks.parquet.journal import Journal, journal_to_part
+from eat_curate.sinks.parquet.history import MODELS_FILE, RUN_FILE, committed_history
+from eat_curate.sinks.parquet.index import ScoredIndex
+from eat_curate.sinks.parquet.merge import merge_into_dataset, merge_into_file
+from eat_curate.sinks.parquet.target import check_target, parquet_target
 
 ROWS_PER_PART = 50_000
 ROW_GROUP_ROWS = 65_536
@@ -99,8 +98,8 @@ class ParquetSink:
         if self._card is not None:
             write_json(work / MODELS_FILE, {run.model_id: self._card})
 
-    def already_scored(self, items: Sequence[SourceItem], model_id: str) -> set[str]:
-        """Keys of ``items`` with a current success of ``model_id`` in the output (rule: ``store.incremental``).
+    def already_scored(self, inputs: Sequence[InputVersion], model_id: str) -> set[str]:
+        """Keys of ``inputs`` with a current success of ``model_id`` in the output (rule: ``eat_curate.incremental``).
 
         The index covers the output as it was when this sink opened it; the
         items of one run are distinct, so rows written since need no lookup.
@@ -108,7 +107,7 @@ class ParquetSink:
         self._open()
         if model_id not in self._indexes:
             self._indexes[model_id] = ScoredIndex.build(self.target.committed_files(), model_id)
-        return self._indexes[model_id].done(items)
+        return self._indexes[model_id].done(inputs)
 
     def write(self, records: Sequence[ScoreRecord]) -> None:
         """Append ``records``; on disk when this returns."""

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from eat_curate.store.database import check_database, database_url
-from eat_curate.store.errors import StoreError
-from eat_curate.store.parquet_sink import ParquetSink
-from eat_curate.store.parquet_target import check_target, parquet_target
-from eat_curate.store.sink import Sink
-from eat_curate.store.sql_sink import SqlSink
+from eat_curate.sinks.sql.database import check_database, database_url
+from eat_curate.errors import StoreError
+from eat_curate.sinks.parquet.sink import ParquetSink
+from eat_curate.sinks.parquet.target import check_target, parquet_target
+from eat_curate.sinks.contract import Sink
+from eat_curate.sinks.sql.sink import SqlSink
 
 
 def check_outputs(out: str | None, db: str | None) -> None:

@@ -21,7 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from eat_curate.io.phash import hamming
-from eat_curate.store.queries import SelectedImage
+from eat_curate.library.queries import SelectedImage
 
 DEFAULT_DISTANCE = 8  # of 64 bits; unrelated photos differ in about 32
 _BLOCK = 512  # hashes compared against all others per step: 512 x N x 8 bytes of scratch

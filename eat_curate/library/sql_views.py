@@ -17,7 +17,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from eat_curate.store.queries import DEFAULT_THRESHOLD, album_stats_select, selected_images_select
+from eat_curate.library.queries import DEFAULT_THRESHOLD, album_stats_select, selected_images_select
 
 DIALECTS = {"sqlite": sqlite.dialect, "postgresql": postgresql.dialect}
 _TITLES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
@@ -53,8 +53,8 @@ def generate_views_sql(dialect_name: str) -> str:
     statements = view_statements(dialect_name)
     header = (
         f"-- eat-curate read-side views for {_TITLES[dialect_name]}.\n"
-        "-- Generated from eat_curate/store/queries.py by eat_curate/store/views.py; do not edit by hand.\n"
-        f"-- Regenerate: python -m eat_curate.store.views {dialect_name} > sql/views_{dialect_name}.sql\n"
+        "-- Generated from eat_curate/library/queries.py by eat_curate/library/sql_views.py; do not edit by hand.\n"
+        f"-- Regenerate: python -m eat_curate.library.sql_views {dialect_name} > sql/views_{dialect_name}.sql\n"
         "-- Filter by model: SELECT * FROM eat_album_stats WHERE model_id = '...' ORDER BY mean DESC;"
     )
     return header + "\n\n" + "\n\n".join(statement + ";" for statement in statements) + "\n"
@@ -67,12 +67,12 @@ def create_views(connection: sa.Connection) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m eat_curate.store.views DIALECT``: print the views file of DIALECT."""
+    """``python -m eat_curate.library.sql_views DIALECT``: print the views file of DIALECT."""
     import sys
 
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1 or args[0] not in DIALECTS:
-        raise SystemExit(f"usage: python -m eat_curate.store.views {{{'|'.join(DIALECTS)}}} > sql/views_DIALECT.sql")
+        raise SystemExit(f"usage: python -m eat_curate.library.sql_views {{{'|'.join(DIALECTS)}}} > sql/views_DIALECT.sql")
     sys.stdout.write(generate_views_sql(args[0]))
 
 

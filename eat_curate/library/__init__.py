@@ -1,0 +1,43 @@
+"""The read side: what the read commands ask of a scored database, and what they do with the answer.
+
+Queries (ranks inside albums, album statistics, selections, errors), the
+connection that opens a database read-only and picks the model to read,
+near-duplicate groups, export of a selection into a folder, selection
+manifests, and the run listing. Nothing here scores or writes scores.
+Names are imported on first use (``eat_curate.lazy_exports``).
+"""
+
+from eat_curate.lazy_exports import lazy_exports
+
+_MODULES = {
+    "ModelChoiceError": "eat_curate.library.connection",
+    "read_connection": "eat_curate.library.connection",
+    "resolve_model": "eat_curate.library.connection",
+    "DEFAULT_DISTANCE": "eat_curate.library.dupes",
+    "DuplicateGroup": "eat_curate.library.dupes",
+    "find_duplicate_groups": "eat_curate.library.dupes",
+    "keep_best": "eat_curate.library.dupes",
+    "LAYOUTS": "eat_curate.library.export",
+    "MODES": "eat_curate.library.export",
+    "ExportItem": "eat_curate.library.export",
+    "ExportReport": "eat_curate.library.export",
+    "export_images": "eat_curate.library.export",
+    "items_from_images": "eat_curate.library.export",
+    "ALBUM_SORTS": "eat_curate.library.queries",
+    "DEFAULT_THRESHOLD": "eat_curate.library.queries",
+    "RANK_KEYS": "eat_curate.library.queries",
+    "TIME_FIELDS": "eat_curate.library.queries",
+    "AlbumStats": "eat_curate.library.queries",
+    "ErrorRow": "eat_curate.library.queries",
+    "SelectedImage": "eat_curate.library.queries",
+    "Selection": "eat_curate.library.queries",
+    "album_stats": "eat_curate.library.queries",
+    "rank_images": "eat_curate.library.queries",
+    "select_errors": "eat_curate.library.queries",
+    "select_images": "eat_curate.library.queries",
+    "runs_from_database": "eat_curate.library.run_listing",
+    "runs_from_parquet": "eat_curate.library.run_listing",
+    "write_manifest": "eat_curate.library.selection_manifest",
+}
+__all__ = sorted(_MODULES)
+__getattr__, __dir__ = lazy_exports(__name__, _MODULES)

@@ -1,0 +1,51 @@
+"""What ``eat-curate runs`` lists: the run records kept in a database or beside Parquet output, newest first."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+
+from eat_curate.errors import StoreError
+from eat_curate.library.connection import read_connection
+from eat_curate.sinks.parquet.history import read_history
+from eat_curate.sinks.parquet.target import parquet_target
+from eat_curate.sinks.sql import schema
+
+
+def _record_from_sql(row: sa.RowMapping) -> dict:
+    def when(value: datetime | None) -> str | None:
+        if value is None:
+            return None
+        # SQLite gives back naive UTC, PostgreSQL the session's time zone: print UTC from both.
+        value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return value.isoformat()
+
+    return {
+        **row,
+        "sources": json.loads(row["sources"]),
+        "options": json.loads(row["options"]),
+        "started_at": when(row["started_at"]),
+        "ended_at": when(row["ended_at"]),
+        "failed_by_kind": json.loads(row["failed_by_kind"]) if row["failed_by_kind"] else {},
+        "outputs": json.loads(row["outputs"]) if row["outputs"] else [],
+    }
+
+
+def runs_from_database(db: str, limit: int | None = None) -> list[dict]:
+    """Run records from a database, newest first; the database must exist (nothing is created)."""
+    with read_connection(db) as connection:
+        query = sa.select(schema.runs).order_by(schema.runs.c.started_at.desc(), schema.runs.c.run_id.desc())
+        if limit:
+            query = query.limit(limit)
+        return [_record_from_sql(row) for row in connection.execute(query).mappings()]
+
+
+def runs_from_parquet(out: str, limit: int | None = None) -> list[dict]:
+    """Run records kept with Parquet output (file metadata or dataset history), newest first."""
+    target = parquet_target(out)
+    if not target.committed_files() and not target.work.is_dir() and not target.history_file.is_file():
+        raise StoreError(f"--out {target.path}: no eat-curate Parquet output there")
+    runs = list(reversed(read_history(target).runs))
+    return runs[:limit] if limit else runs

@@ -1,1 +1,0 @@
-"""Sinks (Parquet, SQL), the SQL schema, and the read-side queries."""
