@@ -19,7 +19,7 @@ from scipy.stats import spearmanr
 
 from eat_curate.model.model_store import ModelStore
 from eat_curate.scoring.predictor import Predictor, cpu_has_fast_bf16
-from eat_curate.scoring.preprocess import resize_for_model
+from eat_curate.io.resize import resize_for_model
 from synthetic_aesthetics import PICO_PRESET, generate
 from training.config import TrainConfig
 from training.trainer import train

@@ -11,7 +11,7 @@ import torch
 from scipy.stats import pearsonr, spearmanr
 
 from training.config import ConfigError, TrainConfig, build_config
-from training.losses import emd_loss, emd_per_sample, score_mse_loss
+from training.losses import emd_loss, emd_per_sample, pairwise_ranking_loss, score_mse_loss
 from training.metrics import binary_accuracy, calibration_by_decile, mean_emd, score_metrics
 from training.schedule import lr_factor
 
@@ -42,6 +42,29 @@ def test_per_sample_emd_averages_distances_and_published_emd_takes_one_root_of_t
 def test_score_mse_compares_scores_divided_by_ten() -> None:
     loss = score_mse_loss(torch.tensor([5.0, 7.0]), torch.tensor([6.0, 7.0]))
     assert loss.item() == pytest.approx((0.1**2 + 0) / 2)
+
+
+def test_ranking_loss_asks_for_score_gaps_in_proportion_to_the_target_gaps() -> None:
+    target = torch.tensor([8.0, 5.0, 8.0, 3.0])  # gaps: 3 in group 0, 5 in group 1
+    groups = torch.tensor([0, 0, 1, 1])
+    spread = torch.tensor([8.0, 6.0, 7.0, 4.0])  # leads of 2 and 3: at least half of each target gap
+    assert pairwise_ranking_loss(spread, target, groups, margin=0.5).item() == 0.0
+    # Group 0 leads by only 1 (needs 1.5), group 1 is reversed (needs 2.5, has -1); across groups nothing counts.
+    short = torch.tensor([7.0, 6.0, 4.0, 5.0], requires_grad=True)
+    loss = pairwise_ranking_loss(short, target, groups, margin=0.5)
+    assert loss.item() == pytest.approx((0.5 + 3.5) / 2)
+    loss.backward()
+    assert short.grad.tolist() == [-0.5, 0.5, -0.5, 0.5]
+    alone = pairwise_ranking_loss(spread, target, torch.arange(4))
+    assert alone.item() == 0.0 and alone.requires_grad is False
+
+
+def test_ranking_loss_can_pull_same_target_pictures_together() -> None:
+    target = torch.tensor([8.0, 8.0, 5.0])  # a photo, its mirror image, a degraded copy
+    groups = torch.zeros(3, dtype=torch.long)
+    predicted = torch.tensor([7.0, 6.0, 4.0])
+    assert pairwise_ranking_loss(predicted, target, groups, margin=0.5).item() == 0.0
+    assert pairwise_ranking_loss(predicted, target, groups, margin=0.5, tie_weight=2.0).item() == pytest.approx(2.0)
 
 
 def test_metrics_follow_the_published_protocol() -> None:

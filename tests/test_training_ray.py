@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from eat_curate.cli import cli
 from eat_curate.model.model_store import ModelStore
 from training.config import TrainConfig
-from training.run_state import read_metrics_csv
+from training.resume_state import read_metrics_csv
 from training.trainer import train
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -22,7 +23,10 @@ from click.testing import CliRunner
 
 from conftest import make_photo
 from eat_curate.cli import cli
+from eat_curate.model.checkpoint import ModelCard
+from eat_curate.model.eat import EAT
 from eat_curate.model.model_store import ModelStore
+from eat_curate.model.presets import get_preset
 from eat_curate.scoring.predictor import Predictor
 
 REPO = Path(__file__).resolve().parents[1]
@@ -117,6 +121,63 @@ def test_keep_epoch_last_saves_the_last_epoch_whatever_its_validation(
     final = torch.load(run_dir / "last.pt", weights_only=False, map_location="cpu")["model"]
     shared = saved.keys() & final.keys()
     assert shared and all(torch.equal(saved[key], final[key]) for key in shared)
+
+
+def write_picks(folder: Path, count: int = 12) -> None:
+    """``my_picks.csv``: ``count`` photos in ``picks/`` rated 1-5 stars, as a user's own ratings."""
+    rows = ["path,rating"]
+    for i in range(count):
+        make_photo(folder / "picks" / f"pick_{i:02d}.jpg", seed=i, quality=90)
+        rows.append(f"picks/pick_{i:02d}.jpg,{1 + i % 5}")
+    (folder / "my_picks.csv").write_text("\n".join(rows) + "\n")
+
+
+def save_stand_in(store: ModelStore, name: str, trained: bool) -> None:
+    """A seeded nano EAT under ``name``; ``trained`` as the published EAT weights' card (True) or DAT's (False)."""
+    torch.manual_seed(0)
+    preset = get_preset("nano")
+    card = ModelCard(name=name, preset="nano", architecture=preset.to_dict(), trained=trained,
+                     source="test stand-in", scope="test stand-in")
+    store.save(EAT(preset), card)
+
+
+def test_the_fine_tune_example_of_train_s_help_runs_as_written(tmp_path: Path, run, monkeypatch) -> None:
+    """A trained model explored when it was trained: fine-tuning it has no explore phase to fit into 5 epochs."""
+    help_text = run("train", "--help").output
+    examples = [shlex.split(line) for line in help_text.splitlines() if line.strip().startswith("eat-curate train")]
+    starts = [(example, example[example.index("--init") + 1]) for example in examples if "--init" in example]
+    args = next(example for example, init in starts if init == "eat-ava")
+    assert "--explore-epochs" not in args
+    monkeypatch.chdir(tmp_path)
+    write_picks(tmp_path)
+    store = ModelStore(tmp_path / "home" / "models")  # the store of the home `run` gives the command
+    save_stand_in(store, "eat-ava", trained=True)
+
+    output = run(*args[1:]).output
+
+    card = store.card("mine")
+    assert card.trained and f"saved {card.model_id}" in output
+    assert card.steering_schedule["explore_epochs"] == 0 == card.extra["config"]["explore_epochs"]
+    assert card.extra["config"]["lr"] == 1e-6 and card.extra["split_sizes"] == {"train": 10, "val": 1, "test": 1}
+    rows = read_metrics(store.root.parent / "training" / "mine")
+    assert [row["phase"] for row in rows] == ["exploit"] * 5
+
+
+def test_a_fresh_start_explores_by_default_and_a_given_explore_phase_is_kept(tmp_path: Path, run, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_picks(tmp_path)
+    store = ModelStore(tmp_path / "home" / "models")
+    save_stand_in(store, "dat-nano", trained=False)  # an ImageNet backbone has not explored
+    save_stand_in(store, "eat-ava", trained=True)
+    too_long = "the explore phase (5 epochs) must end before the last of 5 epochs"
+
+    fresh = run("train", "--data", "my_picks.csv", "--init", "dat-nano", "--epochs", "5", "--name", "a",
+                expect_ok=False)
+    given = run("train", "--data", "my_picks.csv", "--init", "eat-ava", "--epochs", "5", "--explore-epochs", "5",
+                "--name", "b", expect_ok=False)
+
+    assert fresh.exit_code == given.exit_code == 1
+    assert too_long in fresh.output and too_long in given.output
 
 
 def test_missing_and_broken_images_are_left_out_and_counted(

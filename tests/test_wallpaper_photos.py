@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +11,8 @@ from PIL import Image
 
 from training.recipes.model_card import licences_line
 from training.recipes.wallpaper_photos import (
-    KNOWN_PHOTO_PACKAGES,
     LOMIRI_16,
-    LXQT,
+    PHOTO_PACKAGES,
     PHOTOGRAPHS,
     PhotoFile,
     SourcePhotoError,
@@ -94,22 +94,17 @@ def test_lomiri_photos_are_found_in_their_package_under_their_file_stem(lomiri_p
 
 
 def test_every_photograph_comes_from_a_package_the_recipe_fetches():
-    assert set(PHOTOGRAPHS.values()) == set(KNOWN_PHOTO_PACKAGES) - {"gnome-backgrounds"}  # GNOME's are renders
+    assert set(PHOTOGRAPHS.values()) == set(PHOTO_PACKAGES) - {"gnome-backgrounds"}  # GNOME's are renders
 
 
-def test_an_lxqt_wallpaper_s_licence_is_the_one_its_folder_states_even_through_a_theme_s_link(tmp_path: Path):
-    share = tmp_path / "unpacked" / LXQT / "usr" / "share" / "lxqt"
-    (share / "wallpapers").mkdir(parents=True)
-    (share / "wallpapers" / "License").write_text(
-        "Copyright 2022: LXQt Project Team\nLicensed under https://creativecommons.org/licenses/by-sa/3.0/\n"
-    )
-    Image.new("RGB", (8, 8)).save(share / "wallpapers" / "beam.png")
-    (share / "themes" / "silver").mkdir(parents=True)
-    (share / "themes" / "silver" / "beam.png").symlink_to("../../wallpapers/beam.png")
-    stated = ("Licensed under https://creativecommons.org/licenses/by-sa/3.0/", None)
-    assert picture_metadata(share / "wallpapers" / "beam.png") == stated
-    assert picture_metadata(share / "themes" / "silver" / "beam.png") == stated
-    assert package_of(share / "themes" / "silver" / "beam.png") == LXQT
+def test_a_kde_wallpaper_s_own_licence_and_authors_come_from_its_metadata(tmp_path: Path):
+    wallpaper = tmp_path / "plasma-workspace-wallpapers" / "usr" / "share" / "wallpapers" / "Path"
+    (wallpaper / "contents" / "images").mkdir(parents=True)
+    plugin = {"KPlugin": {"License": "LGPLv3", "Authors": [{"Name": "Ken Vermette"}, {"Name": "Someone"}]}}
+    (wallpaper / "metadata.json").write_text(json.dumps(plugin))
+    image = wallpaper / "contents" / "images" / "1280x1024.jpg"
+    assert picture_metadata(image) == ("LGPLv3", "Ken Vermette, Someone")
+    assert picture_metadata(tmp_path / LOMIRI_16 / "x.jpg") == (None, None)  # states nothing beside itself
 
 
 def test_the_card_counts_licences_per_package():

@@ -2,14 +2,16 @@
 
 The defaults are the paper's AVA recipe (Adam, lr 1e-5, x0.1 every 5 epochs,
 20 epochs, batch 16, random horizontal flip, EMD loss), with EAT's explore
-phase over the first learning-rate stage. ``training/configs/*.yaml`` hold
-named variants; flags given on the command line override the file.
+phase over the first learning-rate stage; a fine-tune of a trained EAT
+explored already and gets none (:func:`with_explore_default`).
+``training/configs/*.yaml`` hold named variants; flags given on the command
+line override the file.
 """
 
 from __future__ import annotations
 
 import typing
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import yaml
@@ -21,7 +23,6 @@ from eat_curate.model.steering import SteeringRule, SteeringSchedule
 SCHEDULES = ("step", "cosine", "constant")
 OPTIMIZERS = ("adam", "adamw")
 PRECISIONS = ("fp32", "bf16")
-STEM_INITS = ("random", "dct", "dct_shared")
 LOSSES = ("auto", "emd", "mse")
 EMD_VARIANTS = ("per-sample", "published")
 ENGINES = ("local", "ray")
@@ -46,9 +47,6 @@ class TrainConfig:
     init: str | None = None  # a store model to start from (DAT ImageNet import, or an EAT to fine-tune)
     name: str | None = None  # store name of the trained model
     drop_path: float | None = None  # None: the preset's rate
-    # random | dct | dct_shared: patch embedding started as a DCT filter bank, each filter whitened on its own
-    # or the detail filters of a colour by one shared gain (training.stem_init)
-    stem_init: str = "random"
     # Optimisation
     epochs: int = 20
     batch_size: int = 16
@@ -70,12 +68,12 @@ class TrainConfig:
     ranking_weight: float = 0.0  # weight of the pairwise ranking loss within groups (generated defects); 0: off
     ranking_margin: float = 0.5  # the better picture of a pair must lead by this x the difference of their targets
     ranking_tie_weight: float = 0.0  # pulls together same-target pictures of a group (mirror, re-encoding)
-    ranking_cross_weight: float = 0.0  # also orders pictures of different groups (one scale across photos)
     # Augmentation
     flip: bool = True  # random horizontal flip
     crop_from: int | None = None  # resize to this size, then a random crop to the model's input (TAD66K: 256)
-    # Offset steering: explore (weaken offsets heading into the interest quadrant), then exploit
-    explore_epochs: int = 5
+    # Offset steering: explore (weaken offsets heading into the interest quadrant), then exploit.
+    # None: FRESH_EXPLORE_EPOCHS, or 0 to fine-tune a trained model (see with_explore_default).
+    explore_epochs: int | None = None
     explore_toward: float = 0.25
     explore_away: float = 1.0
     exploit_toward: float = 1.0
@@ -98,7 +96,6 @@ class TrainConfig:
         self._check_choice("optimizer", OPTIMIZERS)
         self._check_choice("precision", PRECISIONS)
         self._check_choice("loss", LOSSES)
-        self._check_choice("stem_init", STEM_INITS)
         self._check_choice("emd", EMD_VARIANTS)
         self._check_choice("engine", ENGINES)
         self._check_choice("keep_epoch", KEEP_EPOCHS)
@@ -109,9 +106,8 @@ class TrainConfig:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         for name in ("weight_decay", "warmup_epochs", "explore_epochs", "loader_workers", "gpus_per_worker",
-                     "loss_weight", "ranking_weight", "ranking_margin", "ranking_tie_weight",
-                     "ranking_cross_weight"):
-            if getattr(self, name) < 0:
+                     "loss_weight", "ranking_weight", "ranking_margin", "ranking_tie_weight"):
+            if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}")
         for name in ("explore_toward", "explore_away", "exploit_toward", "exploit_away"):
             if getattr(self, name) < 0:
@@ -122,8 +118,6 @@ class TrainConfig:
             raise ConfigError(f"clip_grad must be positive, got {self.clip_grad}")
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"threads must be at least 1, got {self.threads}")
-        if self.init is not None and self.stem_init != "random":
-            raise ConfigError(f"stem_init {self.stem_init!r} starts a fresh model; --init {self.init} already has weights")
         if self.preset is not None and self.preset not in PRESETS:
             raise ConfigError(f"preset {self.preset!r} is not one of {', '.join(sorted(PRESETS))}")
 
@@ -133,6 +127,8 @@ class TrainConfig:
 
     @property
     def steering_schedule(self) -> SteeringSchedule:
+        if self.explore_epochs is None:
+            raise ConfigError("explore_epochs is not settled yet: see with_explore_default")
         return SteeringSchedule(
             explore_epochs=self.explore_epochs,
             explore=SteeringRule(self.explore_toward, self.explore_away),
@@ -155,6 +151,17 @@ class TrainConfig:
         if self.schedule == "cosine" and saved.get("epochs") != self.epochs:
             conflicts.append(f"epochs: {saved.get('epochs')!r} -> {self.epochs!r} (would stretch the cosine schedule)")
         return conflicts
+
+
+FRESH_EXPLORE_EPOCHS = 5  # the paper's explore phase: its first learning-rate stage
+
+
+def with_explore_default(config: TrainConfig, init_is_trained: bool) -> TrainConfig:
+    """``config`` with its explore phase settled: as given, else none when it fine-tunes a trained model
+    (``init_is_trained``: that model explored when it was trained), else :data:`FRESH_EXPLORE_EPOCHS`."""
+    if config.explore_epochs is not None:
+        return config
+    return replace(config, explore_epochs=0 if init_is_trained else FRESH_EXPLORE_EPOCHS)
 
 
 # Settings a resumed run may change: where and how it runs, not what it computes.

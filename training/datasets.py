@@ -27,7 +27,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from eat_curate.io.decode import DecodeError, open_image
-from eat_curate.scoring.preprocess import resize_for_model
+from eat_curate.io.resize import resize_for_model
 from training.labels import LabeledImage, LabelFileError, LabelSet, read_id_list, strip_image_suffix
 
 SPLIT_FRACTIONS = (0.90, 0.05, 0.05)

@@ -18,9 +18,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 from eat_curate.model.model_store import ModelStore
-from training import run_state
+from training import resume_state
 from training.config import TrainConfig, config_from_dict
-from training.run_state import EpochRecord
+from training.resume_state import EpochRecord
 from training.trainer import TrainingError, TrainResult, default_run_dir, ensure_name_is_free
 
 
@@ -103,12 +103,12 @@ def train_with_ray(
         cause = exc.__cause__ or exc
         raise TrainingError(f"Ray training failed: {type(cause).__name__}: {cause}") from exc
     # Rank 0 wrote the outcome into the run folder; Ray's own result holds only the last report.
-    summary = run_state.read_summary(run_dir)
+    summary = resume_state.read_summary(run_dir)
     test = summary["test_metrics"]
     return TrainResult(
         card=store.card(config.name),
         best_epoch=summary["best_epoch"],
-        history=run_state.read_metrics_csv(run_dir),
+        history=resume_state.read_metrics_csv(run_dir),
         run_dir=run_dir,
         data=summary["data"],
         test_metrics=ScoreMetrics.from_dict(test) if test is not None else None,

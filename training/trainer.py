@@ -32,14 +32,13 @@ from eat_curate.model.model_store import ModelStore
 from eat_curate.model.presets import get_preset
 from eat_curate.scoring.predictor import resolve_device
 from eat_curate.scoring.preprocess import normalize_batch
-from training import run_state
-from training.config import ConfigError, TrainConfig
+from training import resume_state
+from training.config import ConfigError, TrainConfig, with_explore_default
 from training.datasets import (
     Augmentation,
     DataSplit,
     ScoredImages,
     clean,
-    collate,
     epoch_order,
     load_id_lists,
     make_loader,
@@ -48,16 +47,19 @@ from training.datasets import (
 from training.distributed import SINGLE_PROCESS, DistributedContext
 from training.evaluation import Predictions, metrics_of, predict
 from training.labels import LabelSet, read_labels
-from training.losses import emd_loss, score_mse_loss
+from training.losses import emd_loss, pairwise_ranking_loss, score_mse_loss
 from training.metrics import ScoreMetrics
-from training.ranking import pairwise_ranking_loss
-from training.run_state import EpochRecord
+from training.resume_state import EpochRecord
 from training.schedule import make_scheduler
-from training.stem_init import WHITENING_OF_STEM_INIT, init_stem_as_dct
 
 
 class TrainingError(EatCurateError):
     """Training cannot start or continue; the message says why."""
+
+
+# Starts a fresh model's weights from its training set before the first step (a recipe's own start, e.g. a
+# DCT patch embedding: training.recipes.dct_stem); returns what it did, for the card's source line.
+FreshModelInit = Callable[[EAT, torch.utils.data.Dataset, torch.device], str]
 
 
 @dataclass
@@ -169,21 +171,6 @@ def build_model(config: TrainConfig, store: ModelStore) -> tuple[EAT, str]:
     return model, f"{card.name} ({card.model_id})"
 
 
-def whitening_pictures(train_set: torch.utils.data.Dataset, seed: int, count: int = 64) -> torch.Tensor:
-    """(N, S, S, 3) uint8: about ``count`` pictures of the first epoch's first items (a group gives all its members)."""
-    parts, pictures = [], 0
-    for index in epoch_order(len(train_set), seed, 0):
-        pixels = collate([train_set[index]]).pixels  # a group's members, less any that failed to decode
-        if len(pixels):
-            parts.append(pixels)
-            pictures += len(pixels)
-        if pictures >= count:
-            break
-    if not parts:
-        raise TrainingError("no training picture could be decoded to start the DCT patch embedding from")
-    return torch.cat(parts)[:count]
-
-
 def _device(name: str) -> torch.device:
     try:
         return resolve_device(name)
@@ -220,9 +207,13 @@ class Trainer:
         log: Callable[[str], None] = tqdm.write,
         on_epoch: Callable[[EpochRecord], None] | None = None,
         overwrite: bool = False,
+        init_fresh_model: FreshModelInit | None = None,
     ) -> None:
         if not config.name:
             raise ConfigError("give the trained model a name (--name)")
+        if init_fresh_model is not None and config.init is not None:
+            raise ConfigError(f"--init {config.init} already has weights; this run's own start needs a fresh model")
+        config = with_explore_default(config, config.init is not None and store.card(config.init).trained)
         if config.explore_epochs >= config.epochs:
             raise ConfigError(
                 f"the explore phase ({config.explore_epochs} epochs) must end before the last of "
@@ -249,12 +240,8 @@ class Trainer:
             self.network = torch.nn.parallel.DistributedDataParallel(self.module, device_ids=device_ids)
         sets = data.datasets(config, self.module.preset.image_size)
         self.train_set, self.val_set, self.test_set = sets.train, sets.val, sets.test
-        if config.stem_init in WHITENING_OF_STEM_INIT:
-            pictures = whitening_pictures(self.train_set, config.seed)
-            whitening = WHITENING_OF_STEM_INIT[config.stem_init]
-            init_stem_as_dct(self.module, normalize_batch(pictures, self.device), whitening)
-            how = " with one detail gain per colour" if whitening == "shared" else ""
-            self.init_source += f", DCT patch embedding whitened{how} on {len(pictures)} training pictures"
+        if init_fresh_model is not None:
+            self.init_source += ", " + init_fresh_model(self.module, self.train_set, self.device)
         share = epoch_order(len(self.train_set), 0, 0, context.rank, context.world)
         self.steps_per_epoch = math.ceil(len(share) / config.batch_size)
         optimizer_class = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
@@ -269,9 +256,9 @@ class Trainer:
 
     def _prepare_run_dir(self) -> None:
         if self.config.resume:
-            self._restore(run_state.load_checkpoint(self.run_dir))
+            self._restore(resume_state.load_checkpoint(self.run_dir))
             return
-        if run_state.has_checkpoint(self.run_dir):
+        if resume_state.has_checkpoint(self.run_dir):
             raise TrainingError(
                 f"{self.run_dir} already holds a checkpoint of a run: pass --resume to continue it, "
                 "or --checkpoint-dir for a new run"
@@ -282,12 +269,13 @@ class Trainer:
     def _restore(self, state: dict) -> None:
         conflicts = self.config.resume_conflicts(json.loads(state["config"]))
         if conflicts:
-            raise run_state.CheckpointError(f"cannot resume {self.run_dir}: settings changed ({'; '.join(conflicts)})")
+            changed = "; ".join(conflicts)
+            raise resume_state.CheckpointError(f"cannot resume {self.run_dir}: settings changed ({changed})")
         self.module.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        run_state.restore_rng_state(state["rng"])
-        self.history = run_state.history_from_state(state["history"])
+        resume_state.restore_rng_state(state["rng"])
+        self.history = resume_state.history_from_state(state["history"])
         self.best_epoch, self.best_srcc = state["best_epoch"], state["best_srcc"]
         self.start_epoch = state["epoch"]
         self.log(f"resuming {self.run_dir} after epoch {self.start_epoch} of {self.config.epochs}")
@@ -295,7 +283,7 @@ class Trainer:
     def _checkpoint(self, epoch: int) -> None:
         if not self.context.is_main:
             return
-        run_state.save_checkpoint(
+        resume_state.save_checkpoint(
             self.run_dir,
             {
                 "epoch": epoch + 1,
@@ -303,8 +291,8 @@ class Trainer:
                 "model": self.module.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
-                "rng": run_state.rng_state(),
-                "history": run_state.history_to_state(self.history),
+                "rng": resume_state.rng_state(),
+                "history": resume_state.history_to_state(self.history),
                 "best_epoch": self.best_epoch,
                 "best_srcc": self.best_srcc,
             },
@@ -324,8 +312,7 @@ class Trainer:
         if self.config.ranking_weight > 0:
             target_mean = score_moments(targets)[0] if targets.dim() == 2 else targets
             ranking = pairwise_ranking_loss(
-                mean, target_mean, groups, self.config.ranking_margin,
-                tie_weight=self.config.ranking_tie_weight, cross_weight=self.config.ranking_cross_weight,
+                mean, target_mean, groups, self.config.ranking_margin, tie_weight=self.config.ranking_tie_weight
             )
             loss = loss + self.config.ranking_weight * ranking
         return loss
@@ -433,9 +420,9 @@ class Trainer:
             if self._is_eligible(epoch) and self._keeps(srcc):
                 self.best_epoch, self.best_srcc = epoch + 1, srcc
                 if self.context.is_main:
-                    run_state.save_best_weights(self.run_dir, self.module.state_dict())
+                    resume_state.save_best_weights(self.run_dir, self.module.state_dict())
             if self.context.is_main:
-                run_state.write_metrics_csv(self.run_dir, self.history)
+                resume_state.write_metrics_csv(self.run_dir, self.history)
             self._checkpoint(epoch)
             self.log(_epoch_line(record, config.epochs, self.best_epoch == epoch + 1))
             if self.on_epoch is not None:
@@ -444,7 +431,7 @@ class Trainer:
 
     def _finish(self) -> TrainResult:
         self.context.barrier()  # the best weights are on disk before anyone reads them
-        self.module.load_state_dict(run_state.load_best_weights(self.run_dir))
+        self.module.load_state_dict(resume_state.load_best_weights(self.run_dir))
         self.module.set_steering(self.schedule.exploit)
         test_metrics = None
         if self.test_set.items:
@@ -455,7 +442,7 @@ class Trainer:
         result = TrainResult(None, self.best_epoch, self.history, self.run_dir, self.data.summary(), test_metrics)
         if self.context.is_main:
             result.card = self.store.save(self.module.cpu(), self._card(test_metrics), overwrite=self.overwrite)
-            run_state.write_summary(
+            resume_state.write_summary(
                 self.run_dir,
                 {
                     "model_id": result.card.model_id,
@@ -514,7 +501,6 @@ class Trainer:
         if config.ranking_weight > 0:
             loss += f" + {config.ranking_weight} x pairwise ranking (margin {config.ranking_margin} x target gap"
             loss += f", ties x {config.ranking_tie_weight}" if config.ranking_tie_weight else ""
-            loss += f", across groups x {config.ranking_cross_weight}" if config.ranking_cross_weight else ""
             loss += ")"
         return loss
 

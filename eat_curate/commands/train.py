@@ -120,7 +120,7 @@ def _data_options(function):
     "--explore-epochs",
     type=click.IntRange(0),
     help="Epochs of the explore phase, which weakens offsets heading into their interest point's "
-    "quadrant; exploit afterwards  [default: 5].",
+    "quadrant; exploit afterwards  [default: 5; 0 when --init is a trained model, which explored already].",
 )
 @click.option(
     "--explore-toward",
@@ -176,8 +176,9 @@ def train(
 
     Defaults are the paper's AVA recipe (EMD loss, Adam lr 1e-5 x0.1 every 5
     epochs, 20 epochs, batch 16, random flip) with an explore phase of 5
-    epochs. Without an official split, a seeded 90/5/5 split is used. Images
-    that are missing or do not decode are left out and counted.
+    epochs; fine-tuning a trained model (--init eat-ava) has none. Without an
+    official split, a seeded 90/5/5 split is used. Images that are missing or
+    do not decode are left out and counted.
 
     Every epoch prints its validation metrics, appends to metrics.csv and
     checkpoints the run; after a crash, the same command with --resume
@@ -189,7 +190,7 @@ def train(
     \b
     Examples:
       eat-curate train --config ava --data AVA.txt --images ava/images --init dat-tiny --name eat-ava
-      eat-curate train --data picks.csv --init eat-ava --lr 1e-6 --epochs 5 --name mine
+      eat-curate train --data my_picks.csv --init eat-ava --lr 1e-6 --epochs 5 --name mine
       eat-curate train --config ava ... --engine ray --workers 4 --gpus-per-worker 1
     """
     from training.config import build_config

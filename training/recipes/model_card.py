@@ -3,23 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import replace
-from pathlib import Path
 
 from eat_curate.model.checkpoint import ModelCard
-from training.degradation_eval import (
-    REQUIRED_PAIRWISE_ACCURACY,
-    REQUIRED_SRCC,
-    REQUIRED_STABILITY,
-    DefectReport,
-)
-from training.degradation_targets import (
-    CLEAN_MEAN,
-    DROP_AT_FULL_STRENGTH,
-    FLOOR_MEAN,
-    SPREAD,
-)
-from training.degradations import DEFECTS
+from training.recipes.defect_eval import REQUIRED_PAIRWISE_ACCURACY, REQUIRED_SRCC, REQUIRED_STABILITY, DefectReport
+from training.recipes.defect_targets import CLEAN_MEAN, DROP_AT_FULL_STRENGTH, FLOOR_MEAN, SPREAD
+from training.recipes.defects import DEFECTS
 from training.recipes.wallpaper_photos import PhotoFile
 
 MEASURES = (
@@ -214,31 +202,3 @@ def build_card(
         },
     )
 
-
-SPLITS = ("train", "val", "test")
-
-
-def listed_splits(photographs: list[dict]) -> dict[str, list[str]]:
-    """The split a card's ``extra.photographs`` records (as :func:`build_card` writes it), by split, names sorted."""
-    return {split: sorted(photo["name"] for photo in photographs if photo.get("split") == split) for split in SPLITS}
-
-
-def remeasured_card(card: ModelCard, report: DefectReport, measured_at: str) -> ModelCard:
-    """``card`` of a recipe model with its held-out figures, scope line and description from ``report``.
-
-    For when the evaluation changes after a model was trained: everything the
-    held-out figures feed is rebuilt as :func:`build_card` builds it, from the
-    photographs and recipe the card records; ``measured_at`` says when.
-    """
-    listed = card.extra["photographs"]
-    photos = [PhotoFile(**{**{k: v for k, v in photo.items() if k != "split"}, "path": Path(photo["path"])})
-              for photo in listed]
-    splits = listed_splits(listed)
-    keep_epoch = card.extra["recipe"]["keep_epoch"]
-    return replace(
-        card,
-        metrics={**card.metrics, "held_out_defects": report.to_dict()},
-        scope=scope_line(report),
-        extra={**card.extra, "description": description(report, photos, splits, keep_epoch),
-               "held_out_measured": measured_at},
-    )

@@ -1,15 +1,12 @@
 """The source photographs of the built-in model: the real photos among Debian's wallpapers.
 
 The recipe fetches the three desktop wallpaper packages and two of Ubuntu
-Touch's, Lomiri's 16.04 and 20.04 sets (:data:`PHOTO_PACKAGES`, the shipped
-model's); LXQt's themes, whose wallpapers hold 11 more photographs, only for
-trials that ask for them (:data:`KNOWN_PHOTO_PACKAGES`).
+Touch's, Lomiri's 16.04 and 20.04 sets (:data:`PHOTO_PACKAGES`).
 ``fetch_debian_wallpapers`` returns every picture in them. Most of GNOME's
 and many of KDE's and MATE's are artwork: renders, gradients, vector
 shapes, paintings (GNOME's adwaita/blobs/..., KDE's Flow, Honeywave, Shell,
 Volna, Kay, MilkyWay, Autumn, ..., MATE's abstract and desktop sets;
-Lomiri's Fossa, Infinite-Sea, Painting-Colors, analogpattern, umang; LXQt's
-origami, triangles, waves and logos).
+Lomiri's Fossa, Infinite-Sea, Painting-Colors, analogpattern, umang).
 Defects of such pictures say little about photographs, so only the pictures
 named in :data:`PHOTOGRAPHS` are kept; each was checked by eye to be a real
 camera photograph. The same picture shipped at several resolutions counts
@@ -18,8 +15,7 @@ once (the largest file), found by comparing small thumbnails.
 Each photo's licence and copyright are read from its package's
 ``/usr/share/doc/<package>/copyright`` (Debian's machine-readable format),
 plus, for KDE wallpapers, the licence and author in the wallpaper's own
-``metadata.json``, and for LXQt's the licence its wallpapers folder states
-(``License``; Debian's copyright file covers them only by ``Files: *``).
+``metadata.json``.
 Lomiri's copyright files name each photo by its place in the source tree
 (``16.04/x.jpg``), not where it is installed (``usr/share/backgrounds/x.jpg``),
 so a pattern naming one file matches by file name.
@@ -37,16 +33,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from eat_curate.benchmarks.photos import WALLPAPER_PACKAGES
 from eat_curate.errors import EatCurateError
 from eat_curate.io.decode import open_image
+from eat_curate.samples.debian_wallpapers import WALLPAPER_PACKAGES
 
 LOMIRI_16 = "lomiri-wallpapers-16.04"
 LOMIRI_20 = "lomiri-wallpapers-20.04"
-LXQT = "lxqt-themes"
-PHOTO_PACKAGES = (*WALLPAPER_PACKAGES, LOMIRI_16, LOMIRI_20)  # the shipped model's
-# Every package with photographs listed below; LXQt's came later and are taken only when asked for.
-KNOWN_PHOTO_PACKAGES = (*PHOTO_PACKAGES, LXQT)
+PHOTO_PACKAGES = (*WALLPAPER_PACKAGES, LOMIRI_16, LOMIRI_20)  # every package the recipe may fetch
 
 # Picture name -> package. KDE names are the wallpaper's folder, the others the file stem.
 PHOTOGRAPHS: dict[str, str] = {
@@ -75,13 +68,6 @@ PHOTOGRAPHS: dict[str, str] = {
         )
     },
     "Kleiber_by_Lukas_Baubkus": LOMIRI_20,
-    **{
-        name: LXQT
-        for name in (
-            "Butterfly-Kenneth-Wimer", "Valendas", "after-the-rain", "appleflower", "beam", "butterfly",
-            "cloud", "drop", "flowers", "fog", "this-is-not-windows",
-        )
-    },
 }
 SAME_PICTURE_DIFFERENCE = 6.0  # mean |difference| of 32x32 grey thumbnails (0-255) below which two files are one picture
 
@@ -115,7 +101,7 @@ class PhotoFile:
 
 def package_of(path: Path) -> str | None:
     for part in path.parts:
-        if part in KNOWN_PHOTO_PACKAGES:
+        if part in PHOTO_PACKAGES:
             return part
     return None
 
@@ -203,21 +189,7 @@ def licence_of(path: Path, package: str) -> tuple[str, str]:
 
 
 def picture_metadata(path: Path) -> tuple[str | None, str | None]:
-    """(licence, author) a wallpaper states beside itself, where the package's copyright file does not.
-
-    KDE: the wallpaper's ``metadata.json``. LXQt: the ``License`` file in the
-    wallpapers folder (Debian's copyright file covers them only by ``Files: *``).
-    """
-    if package_of(path) != LXQT:
-        return _kde_metadata(path)
-    license_file = path.resolve().parent / "License"  # LXQt's themes link to some wallpapers
-    if not license_file.is_file():
-        return None, None
-    lines = license_file.read_text(encoding="utf-8", errors="replace").splitlines()
-    return next((line.strip() for line in lines if line.lower().startswith("licensed under")), None), None
-
-
-def _kde_metadata(path: Path) -> tuple[str | None, str | None]:
+    """(licence, author) a KDE wallpaper states in its own ``metadata.json``; (None, None) for the others."""
     parts = path.parts
     if "contents" not in parts:
         return None, None
@@ -230,7 +202,7 @@ def _kde_metadata(path: Path) -> tuple[str | None, str | None]:
     return plugin.get("License"), authors or None
 
 
-def select_photographs(paths: list[Path], packages: Sequence[str] = KNOWN_PHOTO_PACKAGES) -> list[PhotoFile]:
+def select_photographs(paths: list[Path], packages: Sequence[str] = PHOTO_PACKAGES) -> list[PhotoFile]:
     """The real photographs of ``packages`` among the wallpaper files, one file per picture, with licence and size."""
     wanted = {name for name, package in PHOTOGRAPHS.items() if package in packages}
     candidates = [p for p in paths if picture_name(p) in wanted and PHOTOGRAPHS[picture_name(p)] == package_of(p)]

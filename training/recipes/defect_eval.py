@@ -39,12 +39,12 @@ import numpy as np
 import torch
 
 from eat_curate.model.eat import EAT
-from training.degradation_targets import target_mean
-from training.degradations import DEFECTS, Defect, tilt_ready_view
-from training.degraded_data import DegradedImages, DegradedSample, SourcePhoto
 from training.evaluation import predict
 from training.metrics import rank_correlation
-from training.views import View, full_frame, sub_view
+from training.recipes.crops import Crop, full_frame, sub_crop
+from training.recipes.defect_datasets import DegradedImages, DegradedSample, SourcePhoto
+from training.recipes.defect_targets import target_mean
+from training.recipes.defects import DEFECTS, Defect, tilt_ready_view
 
 MEDIUM_STRENGTH = 0.5
 STRENGTHS = (0.25, 0.5, 0.75, 1.0)
@@ -62,9 +62,9 @@ REQUIRED_SRCC = 0.8
 REQUIRED_STABILITY = 0.1
 
 
-def evaluation_views(size: tuple[int, int]) -> list[View]:
+def evaluation_views(size: tuple[int, int]) -> list[Crop]:
     frame = full_frame(size)
-    return [frame] + [sub_view(frame, 0.8, corner) for corner in CORNERS]
+    return [frame] + [sub_crop(frame, 0.8, corner) for corner in CORNERS]
 
 
 def validation_samples(sizes: list[tuple[int, int]]) -> list[DegradedSample]:
@@ -72,7 +72,7 @@ def validation_samples(sizes: list[tuple[int, int]]) -> list[DegradedSample]:
     samples = []
     for photo, size in enumerate(sizes):
         frame = full_frame(size)
-        for view in (frame, sub_view(frame, 0.8, (0, 0))):
+        for view in (frame, sub_crop(frame, 0.8, (0, 0))):
             samples.append(DegradedSample(photo, view))
             samples += [DegradedSample(photo, view, (Defect(name, s),)) for name in DEFECTS for s in (0.5, 1.0)]
     return samples
@@ -193,19 +193,6 @@ class DefectReport:
             },
             "failures": self.failures,
         }
-
-    @classmethod
-    def from_dict(cls, data: dict) -> DefectReport:
-        """The report :meth:`to_dict` wrote (a model card's ``metrics.held_out_defects``, its keys sorted)."""
-        rows = data["defects"]
-        return cls(
-            photos=data["photos"],
-            defects=[DefectFigures(name, **rows[name]) for name in DEFECTS if name in rows],
-            stability=Stability(**data["stability"]),
-            clean_mean=data["clean_mean"],
-            clean_std=data["clean_std"],
-            failures=data["failures"],
-        )
 
     def table(self) -> str:
         """A Markdown table: one row per defect type, then the stability figures."""

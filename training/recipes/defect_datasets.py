@@ -1,4 +1,4 @@
-"""Datasets of source photographs with generated defects, labelled by :mod:`training.degradation_targets`.
+"""Datasets of source photographs with generated defects, labelled by :mod:`training.recipes.defect_targets`.
 
 - :class:`DegradedGroups` (training): each item is a *group* drawn afresh
   every epoch: one clean view of a training photo (a random crop or the full
@@ -25,10 +25,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from eat_curate.scoring.preprocess import resize_for_model
-from training.degradation_targets import target_distribution, target_mean
-from training.degradations import DEFECTS, Defect, degrade, jpeg_round_trip, tilt_ready_view
-from training.views import View, full_frame, source_extent
+from eat_curate.io.resize import resize_for_model
+from training.recipes.crops import Crop, full_frame, source_extent
+from training.recipes.defect_targets import target_distribution, target_mean
+from training.recipes.defects import DEFECTS, Defect, degrade, jpeg_round_trip
 
 WORKING_SHORT_SIDE = 256  # defects are made at this size, then squashed to the model's input like any photo
 
@@ -44,7 +44,7 @@ class DegradedSample:
     """One labelled picture: a view of a source photo, its defects, and how it was re-encoded."""
 
     photo: int  # index into the dataset's photos
-    view: View
+    view: Crop
     defects: tuple[Defect, ...] = ()
     seed: int = 0
     recompress: int | None = None  # JPEG quality of a final harmless re-encoding, if any
@@ -69,9 +69,9 @@ def render_sample(
     photos: Sequence[SourcePhoto],
     sample: DegradedSample,
     image_size: int,
-    rendered: dict[View, np.ndarray] | None = None,
+    rendered: dict[Crop, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """(S, S, 3) uint8 model pixels of ``sample``; ``rendered``: see :func:`training.degradations.degrade`."""
+    """(S, S, 3) uint8 model pixels of ``sample``; ``rendered``: see :func:`training.recipes.defects.degrade`."""
     source = photos[sample.photo].image
     if sample.source_quality is not None:
         source = Image.fromarray(jpeg_round_trip(np.asarray(source), sample.source_quality))
@@ -87,7 +87,7 @@ def _item(
     sample: DegradedSample,
     index: int,
     image_size: int,
-    rendered: dict[View, np.ndarray] | None = None,
+    rendered: dict[Crop, np.ndarray] | None = None,
 ) -> dict:
     return {
         "index": index,
@@ -127,37 +127,20 @@ class GroupPlan:
     # Of those variants, how many are always harmless (tie pairs with the clean view), whatever else the group
     # holds: ladders otherwise have none, and with one in every group the model learnt to order more defect
     # types without moving more under a JPEG q95 re-encode of new photos
-    # (training/recipes/README.md: "Stability on new photos").
+    # (README.md beside this file).
     tie_variants: int = 0
     full_frame_share: float = 0.25  # clean views that are the whole photo; the rest are random crops
     min_crop: float = 0.7  # a clean crop keeps at least this share of the photo's width and height
-    # How far a clean crop's centre may move from the photo's, as a share of the room the crop leaves: 1 puts
-    # it anywhere in the frame, 0 keeps the photographer's centre. Centred clean crops did not make off-subject
-    # crops learnable (training/recipes/README.md: "Off-subject crops alone").
-    crop_shift: float = 1.0
     harmless_share: float = 0.25  # variants only mirrored and/or re-encoded (JPEG quality 88-97): same target
     two_defect_share: float = 0.25  # defective variants that carry two defects instead of one
     min_strength: float = 0.1
     ladder_share: float = 0.0  # groups that are one defect at rising strengths instead of mixed variants
-    defects: tuple[str, ...] = DEFECTS  # the defect types drawn (all of them, or a subset for trials and curricula)
-    # True: a group that shows tilt is cut, clean view, ties and all, from the rectangle that still fits turned
-    # by the full tilt, so its tilted copies differ from the clean view by the turn alone. Otherwise a tilted
-    # copy is also zoomed in (shrunk to fit), and what the network learnt was that zoom, not the turn
-    # (training/recipes/README.md: "Tilt or zoom").
-    tilt_same_frame: bool = False
-    # (type, weight) pairs: how often a type is drawn relative to the others, which weigh 1. A type that
-    # `defects` leaves out (e.g. before its curriculum stage) is not drawn whatever its weight.
-    defect_weights: tuple[tuple[str, float], ...] = ()
+    defects: tuple[str, ...] = DEFECTS  # the defect types drawn (a curriculum stage narrows them)
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.defects if name not in DEFECTS]
         if not self.defects or unknown or len(set(self.defects)) < len(self.defects):
             raise ValueError(f"defects must be a non-empty subset of {', '.join(DEFECTS)}; got {self.defects}")
-        weighted = [name for name, _ in self.defect_weights]
-        if len(set(weighted)) < len(weighted) or any(name not in DEFECTS for name in weighted):
-            raise ValueError(f"defect_weights must name each of {', '.join(DEFECTS)} at most once; got {weighted}")
-        if any(not (math.isfinite(weight) and weight > 0) for _, weight in self.defect_weights):
-            raise ValueError(f"defect weights must be positive and finite; got {self.defect_weights}")
         if self.size < 2:
             raise ValueError(f"a group needs the clean view and at least one variant, got size {self.size}")
         if not 0 <= self.tie_variants <= self.size - 2:
@@ -166,30 +149,15 @@ class GroupPlan:
             )
         if not 0.0 <= self.ladder_share <= 1.0:
             raise ValueError(f"ladder_share must be in [0, 1], got {self.ladder_share}")
-        if not 0.0 <= self.crop_shift <= 1.0:
-            raise ValueError(f"crop_shift must be in [0, 1], got {self.crop_shift}")
 
     @property
     def drawn_variants(self) -> int:
         """Variants per group besides the clean view and its ties: ladder rungs, or mixed variants."""
         return self.size - 1 - self.tie_variants
 
-    def draw_probabilities(self) -> np.ndarray | None:
-        """Each of ``defects``' chance of being drawn; None when they are equal (drawn as the recipe always was)."""
-        weights = dict(self.defect_weights)
-        drawn = np.array([weights.get(name, 1.0) for name in self.defects])
-        return None if (drawn == drawn[0]).all() else drawn / drawn.sum()
 
-
-def _uniform_between(rng: np.random.Generator, low: float, high: float) -> float:
-    return float(rng.uniform(low, max(low, high)))  # at crop_shift 0 rounding can put high a hair below low
-
-
-def random_clean_view(size: tuple[int, int], plan: GroupPlan, rng: np.random.Generator) -> View:
-    """The full frame or a random crop of at least ``plan.min_crop`` of each side, mirrored half the time.
-
-    A crop's centre moves off the photo's by up to ``plan.crop_shift`` of the room the crop leaves.
-    """
+def random_clean_view(size: tuple[int, int], plan: GroupPlan, rng: np.random.Generator) -> Crop:
+    """The full frame or a crop of at least ``plan.min_crop`` of each side anywhere in it; mirrored half the time."""
     mirrored = bool(rng.random() < 0.5)
     frame = full_frame(size)
     if rng.random() < plan.full_frame_share:
@@ -199,15 +167,12 @@ def random_clean_view(size: tuple[int, int], plan: GroupPlan, rng: np.random.Gen
     stretch = math.sqrt(rng.uniform(0.85, 1.18))  # a slightly different aspect ratio
     width = min(extent_w, extent_w * scale * stretch)
     height = min(extent_h, extent_h * scale / stretch)
-    # Room the crop may not use on each side: none at crop_shift 1, so the recipe's draws are unchanged.
-    keep_x = (1.0 - plan.crop_shift) * (extent_w - width) / 2
-    keep_y = (1.0 - plan.crop_shift) * (extent_h - height) / 2
-    cx = _uniform_between(rng, width / 2 + keep_x, extent_w - width / 2 - keep_x)
-    cy = _uniform_between(rng, height / 2 + keep_y, extent_h - height / 2 - keep_y)
-    return View(cx, cy, width, height, mirrored=mirrored)
+    cx = float(rng.uniform(width / 2, extent_w - width / 2))
+    cy = float(rng.uniform(height / 2, extent_h - height / 2))
+    return Crop(cx, cy, width, height, mirrored=mirrored)
 
 
-def harmless_variant(view: View, photo: int, seed: int, rng: np.random.Generator) -> DegradedSample:
+def harmless_variant(view: Crop, photo: int, seed: int, rng: np.random.Generator) -> DegradedSample:
     """``view`` mirrored, re-encoded (JPEG quality 88-97) or both: it must score as the clean view does."""
     change = int(rng.integers(3))  # 0: mirror, 1: re-encode, 2: both
     if change != 1:
@@ -216,18 +181,18 @@ def harmless_variant(view: View, photo: int, seed: int, rng: np.random.Generator
     return DegradedSample(photo, view, seed=seed, recompress=quality)
 
 
-def random_variant(view: View, photo: int, plan: GroupPlan, rng: np.random.Generator) -> DegradedSample:
+def random_variant(view: Crop, photo: int, plan: GroupPlan, rng: np.random.Generator) -> DegradedSample:
     """``view`` harmlessly changed (mirrored, re-encoded or both), or with one or two defects at random strengths."""
     seed = int(rng.integers(2**31))
     if rng.random() < plan.harmless_share:
         return harmless_variant(view, photo, seed, rng)
     count = 2 if rng.random() < plan.two_defect_share and len(plan.defects) > 1 else 1
-    names = rng.choice(len(plan.defects), size=count, replace=False, p=plan.draw_probabilities())
+    names = rng.choice(len(plan.defects), size=count, replace=False)
     defects = tuple(Defect(plan.defects[i], float(rng.uniform(plan.min_strength, 1.0))) for i in sorted(names))
     return DegradedSample(photo, view, defects, seed)
 
 
-def defect_ladder(view: View, photo: int, plan: GroupPlan, rng: np.random.Generator) -> list[DegradedSample]:
+def defect_ladder(view: Crop, photo: int, plan: GroupPlan, rng: np.random.Generator) -> list[DegradedSample]:
     """``plan.drawn_variants`` copies of ``view`` with one defect type at rising random strengths.
 
     Every pair of a ladder (clean view included) compares the same defect at
@@ -236,10 +201,7 @@ def defect_ladder(view: View, photo: int, plan: GroupPlan, rng: np.random.Genera
     (focus, noise, compression) are then learned far more slowly than the
     loud ones (exposure, contrast).
     """
-    chances = plan.draw_probabilities()
-    # Uniform draws stay rng.integers: the shipped recipe's groups, and so its model, do not change.
-    index = rng.integers(len(plan.defects)) if chances is None else rng.choice(len(plan.defects), p=chances)
-    name = plan.defects[int(index)]
+    name = plan.defects[int(rng.integers(len(plan.defects)))]
     strengths = np.sort(rng.uniform(plan.min_strength, 1.0, size=plan.drawn_variants))
     return [
         DegradedSample(photo, view, (Defect(name, float(strength)),), int(rng.integers(2**31)))
@@ -253,18 +215,9 @@ def plan_group(sizes: Sequence[tuple[int, int]], plan: GroupPlan, rng: np.random
     view = random_clean_view(sizes[photo], plan, rng)
     ties = [harmless_variant(view, photo, int(rng.integers(2**31)), rng) for _ in range(plan.tie_variants)]
     if plan.ladder_share > 0 and rng.random() < plan.ladder_share:
-        group = [DegradedSample(photo, view), *ties, *defect_ladder(view, photo, plan, rng)]
-    else:
-        group = [DegradedSample(photo, view), *ties, *(random_variant(view, photo, plan, rng)
-                                                        for _ in range(plan.drawn_variants))]
-    shows_tilt = any(defect.name == "tilt" for sample in group for defect in sample.defects)
-    return _cut_tilt_ready(group, sizes[photo]) if plan.tilt_same_frame and shows_tilt else group
-
-
-def _cut_tilt_ready(group: list[DegradedSample], size: tuple[int, int]) -> list[DegradedSample]:
-    """``group`` with every member's rectangle shrunk to what its tilted copies need (mirroring kept)."""
-    ready = tilt_ready_view(group[0].view, size)
-    return [replace(sample, view=replace(ready, mirrored=sample.view.mirrored)) for sample in group]
+        return [DegradedSample(photo, view), *ties, *defect_ladder(view, photo, plan, rng)]
+    return [DegradedSample(photo, view), *ties, *(random_variant(view, photo, plan, rng)
+                                                  for _ in range(plan.drawn_variants))]
 
 
 @dataclass(frozen=True)
@@ -327,5 +280,5 @@ class DegradedGroups(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> list[dict]:
         """The group's samples; each carries ``index``, which is how the trainer knows they belong together."""
-        rendered: dict[View, np.ndarray] = {}  # views of the group's one photo
+        rendered: dict[Crop, np.ndarray] = {}  # views of the group's one photo
         return [_item(self.photos, sample, index, self.image_size, rendered) for sample in self.group(index)]

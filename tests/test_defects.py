@@ -1,4 +1,4 @@
-"""The generated-defect training path: views, defects, targets, groups, ranking loss, and a real training run.
+"""The recipe's generated-defect training path: crops, defects, targets, groups, and real training runs.
 
 Source photos here are eat-curate's drawn landscapes (no download); the
 model is the tiny ``micro`` preset.
@@ -7,6 +7,7 @@ model is the tiny ``micro`` preset.
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 import pytest
@@ -15,16 +16,29 @@ from PIL import Image
 
 from eat_curate.model.model_store import ModelStore
 from eat_curate.samples import landscape
-from training.config import TrainConfig
+from training.config import ConfigError, TrainConfig
 from training.datasets import collate
-from training.degradation_targets import (
+from training.recipes.crops import Crop, fits, full_frame, render, rotated, source_extent, sub_crop
+from training.recipes.dct_stem import start_stem_as_whitened_dct
+from training.recipes.defect_datasets import (
+    CurriculumStage,
+    DegradedGroups,
+    DegradedImages,
+    DegradedSample,
+    GroupPlan,
+    SourcePhoto,
+    random_clean_view,
+    render_sample,
+    stage_defects,
+)
+from training.recipes.defect_targets import (
     CLEAN_MEAN,
     DROP_AT_FULL_STRENGTH,
     FLOOR_MEAN,
     target_distribution,
     target_mean,
 )
-from training.degradations import (
+from training.recipes.defects import (
     DEFECTS,
     Defect,
     DegradationError,
@@ -32,21 +46,7 @@ from training.degradations import (
     degraded_view,
     jpeg_quality,
 )
-from training.degraded_data import (
-    CurriculumStage,
-    DegradedGroups,
-    DegradedImages,
-    DegradedSample,
-    GroupPlan,
-    SourcePhoto,
-    plan_group,
-    random_clean_view,
-    render_sample,
-    stage_defects,
-)
-from training.ranking import pairwise_ranking_loss
 from training.trainer import DataSets, Trainer
-from training.views import View, fits, full_frame, render, rotated, source_extent, sub_view
 
 SIZE = (480, 320)
 
@@ -57,7 +57,7 @@ def source() -> Image.Image:
 
 
 @pytest.fixture(scope="module")
-def frame(source) -> View:
+def frame(source) -> Crop:
     return full_frame(source.size)
 
 
@@ -140,14 +140,14 @@ def test_bad_defects_are_refused():
         Defect("noise", 1.5)
 
 
-# --- views -----------------------------------------------------------------------------
+# --- crops -----------------------------------------------------------------------------
 
 
 def test_a_rotated_view_samples_the_rotated_rectangle():
     width, height = 600, 400
     ys, xs = np.mgrid[0:height, 0:width]
     ramps = Image.fromarray(np.stack([xs * 255 // width, ys * 255 // height, np.zeros_like(xs)], -1).astype(np.uint8))
-    view = View(0.75, 0.5, 0.5, 0.3, angle=20)
+    view = Crop(0.75, 0.5, 0.5, 0.3, angle=20)
     pixels = np.asarray(render(ramps, view, 120)).astype(np.float64)
     found = pixels[0, 0, :2] / 255 * [width, height]  # the source position the top-left pixel shows
     expected = view.corners()[0] * min(width, height)
@@ -162,10 +162,10 @@ def test_a_tilted_full_frame_shrinks_to_fit_and_shows_no_border():
     assert (pixels == [120, 130, 140]).all()  # no black wedge or dark fringe at the corners
 
 
-def test_sub_views_are_pushed_toward_the_asked_corner(frame):
-    top_left = sub_view(frame, 0.5, (-1, -1))
+def test_sub_crops_are_pushed_toward_the_asked_corner(frame):
+    top_left = sub_crop(frame, 0.5, (-1, -1))
     assert (top_left.cx, top_left.cy) == pytest.approx((frame.width / 4, frame.height / 4))
-    mirrored = sub_view(View(frame.cx, frame.cy, frame.width, frame.height, mirrored=True), 0.5, (-1, -1))
+    mirrored = sub_crop(Crop(frame.cx, frame.cy, frame.width, frame.height, mirrored=True), 0.5, (-1, -1))
     assert mirrored.cx == pytest.approx(frame.width * 3 / 4)  # "left" as the mirrored picture is seen
 
 
@@ -244,22 +244,17 @@ def test_tie_variants_give_every_group_harmless_copies_of_its_clean_view(photos,
         assert len(others) == 3 and all(member.defects for member in others)
 
 
-def test_clean_crops_move_off_the_photos_centre_only_as_far_as_crop_shift_allows():
+def test_clean_crops_keep_most_of_the_photo_and_may_sit_anywhere_in_it():
     size = (400, 300)
-    extent_w, extent_h = source_extent(size)
-
-    def offsets(crop_shift: float) -> list[float]:
-        plan = GroupPlan(full_frame_share=0.0, crop_shift=crop_shift)
-        rng = np.random.default_rng(0)
-        views = [random_clean_view(size, plan, rng) for _ in range(200)]
-        # Each crop's offset from the photo's centre, as a share of the room it leaves on that axis.
-        return [abs(view.cx - extent_w / 2) / ((extent_w - view.width) / 2) for view in views if view.width < extent_w]
-
-    assert max(offsets(0.0)) < 1e-9  # the photographer's centre
-    assert 0.45 < max(offsets(0.5)) <= 0.5
-    assert max(offsets(1.0)) > 0.95  # anywhere, up against an edge
-    with pytest.raises(ValueError, match="crop_shift"):
-        GroupPlan(crop_shift=1.5)
+    extent_w, _ = source_extent(size)
+    plan = GroupPlan(full_frame_share=0.0)
+    rng = np.random.default_rng(0)
+    crops = [random_clean_view(size, plan, rng) for _ in range(200)]
+    # At least min_crop (0.7) of each side, give or take the aspect ratio's stretch (at most sqrt(0.85) ~ 0.92).
+    assert all(fits(crop, size) and crop.width >= 0.7 * 0.92 * extent_w for crop in crops)
+    # Each crop's offset from the photo's centre, as a share of the room it leaves on that axis.
+    offsets = [abs(crop.cx - extent_w / 2) / ((extent_w - crop.width) / 2) for crop in crops if crop.width < extent_w]
+    assert max(offsets) > 0.95  # up against an edge, not only the photographer's centre
 
 
 def test_a_plan_keeps_a_variant_beside_its_ties():
@@ -287,65 +282,6 @@ def test_a_plan_of_one_defect_type_gives_single_defect_variants(photos):
 def test_a_plan_refuses_unknown_or_no_defect_types(defects):
     with pytest.raises(ValueError, match="non-empty subset"):
         GroupPlan(defects=defects)
-
-
-@pytest.mark.parametrize("ladder_share", [0.0, 1.0])
-def test_a_weighted_type_is_drawn_that_many_times_as_often(ladder_share):
-    plan = GroupPlan(size=3, harmless_share=0.0, two_defect_share=0.0, ladder_share=ladder_share,
-                     defects=("gaussian_blur", "noise", "tilt"), defect_weights=(("tilt", 3.0),))
-    rng = np.random.default_rng(0)
-    drawn = [member.defects[0].name for _ in range(2000) for member in plan_group([SIZE], plan, rng)[1:]]
-    tilt_share = drawn.count("tilt") / len(drawn)
-    assert 0.55 < tilt_share < 0.65  # 3 / (1 + 1 + 3)
-    assert abs(drawn.count("noise") - drawn.count("gaussian_blur")) < 0.1 * len(drawn)
-
-
-def test_equal_weights_draw_the_groups_an_unweighted_plan_draws():
-    """So the shipped recipe's groups, and the model they make, do not change."""
-    unweighted = GroupPlan(size=5, tie_variants=1, ladder_share=0.5)
-    equal = replace(unweighted, defect_weights=tuple((name, 2.0) for name in DEFECTS))
-    rng_a, rng_b = np.random.default_rng(7), np.random.default_rng(7)
-    for _ in range(50):
-        assert plan_group([SIZE], equal, rng_b) == plan_group([SIZE], unweighted, rng_a)
-
-
-@pytest.mark.parametrize(
-    "weights", [(("focus", 2.0),), (("tilt", 2.0), ("tilt", 3.0)), (("tilt", 0.0),), (("tilt", float("nan")),)]
-)
-def test_a_plan_refuses_weights_for_unknown_types_twice_or_not_positive(weights):
-    with pytest.raises(ValueError, match="defect_weights|defect weights"):
-        GroupPlan(defect_weights=weights)
-
-
-def test_tilted_copies_are_zoomed_in_unless_the_group_is_cut_tilt_ready():
-    plan = GroupPlan(size=4, tie_variants=1, ladder_share=1.0, full_frame_share=1.0, defects=("tilt",))
-    rng = np.random.default_rng(0)
-    clean, tie, *tilted = plan_group([SIZE], plan, rng)
-    turned = [degraded_view(copy.view, copy.defects, SIZE, copy.seed) for copy in tilted]
-    assert all(view.width < 0.99 * clean.view.width for view in turned)  # shrunk to fit: zoomed in
-
-    ready = replace(plan, tilt_same_frame=True)
-    clean, tie, *tilted = plan_group([SIZE], ready, np.random.default_rng(0))
-    assert clean.view.width < full_frame(SIZE).width  # the clean view itself leaves the room a full tilt needs
-    assert tie.view == replace(clean.view, mirrored=tie.view.mirrored)
-    for copy in tilted:
-        turned = degraded_view(copy.view, copy.defects, SIZE, copy.seed)
-        assert turned.angle != 0 and fits(turned, SIZE)
-        assert (turned.cx, turned.cy, turned.width, turned.height) == pytest.approx(
-            (clean.view.cx, clean.view.cy, clean.view.width, clean.view.height)
-        )  # the same rectangle of the photo, turned
-
-
-def test_groups_without_tilt_are_drawn_alike_whether_or_not_tilt_groups_are_cut_tilt_ready():
-    plan = GroupPlan(size=4, ladder_share=0.5, defects=("gaussian_blur", "noise", "tilt"))
-    ready = replace(plan, tilt_same_frame=True)
-    rng_a, rng_b = np.random.default_rng(3), np.random.default_rng(3)
-    for _ in range(40):
-        group, ready_group = plan_group([SIZE], plan, rng_a), plan_group([SIZE], ready, rng_b)
-        if not any(defect.name == "tilt" for member in group for defect in member.defects):
-            assert ready_group == group
-        else:
-            assert [member.defects for member in ready_group] == [member.defects for member in group]
 
 
 def test_a_curriculum_changes_the_defect_types_drawn_with_the_epoch(photos):
@@ -388,48 +324,12 @@ def test_a_resaved_photo_is_a_harmless_change_rendered_from_the_resaved_file(pho
     frame = full_frame(photos[0].image.size)
     clean = DegradedSample(0, frame)
     resaved = replace(clean, source_quality=95)
-    rendered: dict[View, np.ndarray] = {}
+    rendered: dict[Crop, np.ndarray] = {}
     clean_pixels = render_sample(photos, clean, 224, rendered)
     assert rendered  # the clean view is now cached ...
     resaved_pixels = render_sample(photos, resaved, 224, rendered)  # ... and must not stand in for the re-saved one
     assert resaved.score == CLEAN_MEAN
     assert 0 < _difference(clean_pixels, resaved_pixels) < 2
-
-
-def test_ranking_loss_asks_for_score_gaps_in_proportion_to_the_target_gaps():
-    target = torch.tensor([8.0, 5.0, 8.0, 3.0])  # gaps: 3 in group 0, 5 in group 1
-    groups = torch.tensor([0, 0, 1, 1])
-    spread = torch.tensor([8.0, 6.0, 7.0, 4.0])  # leads of 2 and 3: at least half of each target gap
-    assert pairwise_ranking_loss(spread, target, groups, margin=0.5).item() == 0.0
-    # Group 0 leads by only 1 (needs 1.5), group 1 is reversed (needs 2.5, has -1); across groups nothing counts.
-    short = torch.tensor([7.0, 6.0, 4.0, 5.0], requires_grad=True)
-    loss = pairwise_ranking_loss(short, target, groups, margin=0.5)
-    assert loss.item() == pytest.approx((0.5 + 3.5) / 2)
-    loss.backward()
-    assert short.grad.tolist() == [-0.5, 0.5, -0.5, 0.5]
-    alone = pairwise_ranking_loss(spread, target, torch.arange(4))
-    assert alone.item() == 0.0 and alone.requires_grad is False
-
-
-def test_ranking_loss_can_pull_same_target_pictures_together():
-    target = torch.tensor([8.0, 8.0, 5.0])  # a photo, its mirror image, a degraded copy
-    groups = torch.zeros(3, dtype=torch.long)
-    predicted = torch.tensor([7.0, 6.0, 4.0])
-    assert pairwise_ranking_loss(predicted, target, groups, margin=0.5).item() == 0.0
-    assert pairwise_ranking_loss(predicted, target, groups, margin=0.5, tie_weight=2.0).item() == pytest.approx(2.0)
-
-
-def test_ranking_loss_can_also_order_pictures_of_different_groups():
-    target = torch.tensor([8.0, 5.0, 8.0, 5.0])  # two photos, each clean and degraded
-    groups = torch.tensor([0, 0, 1, 1])
-    # Each photo orders its own copies, but photo 1 sits lower: its clean view ties photo 0's degraded copy.
-    predicted = torch.tensor([9.0, 7.0, 7.0, 5.0], requires_grad=True)
-    assert pairwise_ranking_loss(predicted, target, groups, margin=0.5).item() == 0.0
-    loss = pairwise_ranking_loss(predicted, target, groups, margin=0.5, cross_weight=2.0)
-    # Across groups: 0 over 3 leads by 4 (needs 1.5), 2 over 1 leads by 0 (short by 1.5): mean 0.75, x 2.
-    assert loss.item() == pytest.approx(1.5)
-    loss.backward()
-    assert predicted.grad.tolist() == [0.0, 1.0, -1.0, 0.0]
 
 
 class _GeneratedDefects:
@@ -472,18 +372,25 @@ def test_the_trainer_trains_on_generated_groups_with_the_ranking_loss(tmp_path, 
     assert card.metrics["val"]["count"] == 5
 
 
-@pytest.mark.parametrize("stem_init, described", [("dct", "DCT patch embedding whitened on"),
-                                                   ("dct_shared", "whitened with one detail gain per colour on")])
-def test_a_fresh_model_can_start_from_a_whitened_dct_patch_embedding(tmp_path, photos, stem_init, described):
+def test_a_fresh_model_can_start_from_a_whitened_dct_patch_embedding(tmp_path, photos):
     config = TrainConfig(
         preset="nano", name="dct-start", epochs=2, explore_epochs=1, batch_size=2, loss="emd", loss_weight=0.1,
-        ranking_weight=1.0, stem_init=stem_init, loader_workers=0, checkpoint_dir=str(tmp_path / "run"), seed=0,
+        ranking_weight=1.0, loader_workers=0, checkpoint_dir=str(tmp_path / "run"), seed=0,
     )
     trainer = Trainer(config, ModelStore(tmp_path / "models"), _GeneratedDefects(photos), progress=False,
-                      log=lambda line: None)
+                      log=lambda line: None, init_fresh_model=partial(start_stem_as_whitened_dct, seed=0))
     filters = trainer.module.patch_proj[0].weight.detach().reshape(48, 3, 16)
     mean_filter = filters[0, 0] / filters[0, 0].norm()  # the first filter: the red channel's mean, flat
     assert torch.allclose(mean_filter, torch.full((16,), 0.25), atol=1e-6)
     assert filters[0, 1:].abs().max() == 0  # it sees no other colour
-    assert described in trainer.init_source
+    assert "DCT patch embedding whitened on" in trainer.init_source
     assert trainer._loss_description().startswith("0.1 x emd")
+
+
+def test_a_start_of_its_own_contradicts_starting_from_a_stored_model(tmp_path, micro_preset, photos):
+    store = ModelStore(tmp_path / "models")
+    store.init(micro_preset, "start", seed=0)
+    config = TrainConfig(init="start", name="dct-start", epochs=2, explore_epochs=1, checkpoint_dir=str(tmp_path))
+    with pytest.raises(ConfigError, match="--init start already has weights"):
+        Trainer(config, store, _GeneratedDefects(photos), progress=False,
+                init_fresh_model=partial(start_stem_as_whitened_dct, seed=0))

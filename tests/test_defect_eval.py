@@ -8,7 +8,8 @@ import torch
 
 from eat_curate.model import EAT
 from eat_curate.samples import landscape
-from training.degradation_eval import (
+from training.recipes.defect_datasets import SourcePhoto
+from training.recipes.defect_eval import (
     MEDIUM_STRENGTH,
     SEEDS,
     STABILITY_QUALITY,
@@ -19,9 +20,8 @@ from training.degradation_eval import (
     evaluation_views,
     summarise,
 )
-from training.degradation_targets import CLEAN_MEAN, target_mean
-from training.degradations import DEFECTS, MAX_TILT_DEGREES, degraded_view
-from training.degraded_data import SourcePhoto
+from training.recipes.defect_targets import CLEAN_MEAN, target_mean
+from training.recipes.defects import DEFECTS, MAX_TILT_DEGREES, degraded_view
 
 SIZES = [(480, 320), (320, 480)]
 NAMES = ["wide", "tall"]

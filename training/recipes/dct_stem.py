@@ -8,6 +8,9 @@ JPEG blocking live in exactly that detail; a randomly started transformer
 trained on a few thousand pictures finds them only slowly (exposure and
 contrast, which the mean colours carry, it learns first). The filters stay
 trainable; this only chooses where they start.
+
+The recipe hands :func:`start_stem_as_whitened_dct` to the trainer, which
+calls it on the fresh model before the first step.
 """
 
 from __future__ import annotations
@@ -18,10 +21,11 @@ import math
 import torch
 
 from eat_curate.model.eat import EAT
+from eat_curate.scoring.preprocess import normalize_batch
+from training.datasets import collate, epoch_order
+from training.trainer import TrainingError
 
-# How the DCT filters are scaled to the training pictures (``TrainConfig.stem_init`` -> ``whitening``):
-# each to its own measured spread, or the detail filters of a colour by one gain (see :func:`shared_detail_spread`).
-WHITENING_OF_STEM_INIT = {"dct": "per_filter", "dct_shared": "shared"}
+WHITENING_PICTURES = 64
 
 
 def dct_frequencies(size: int) -> list[tuple[int, int]]:
@@ -39,26 +43,8 @@ def dct_basis(size: int) -> torch.Tensor:
     return torch.stack([torch.outer(rows[u], rows[v]) for u, v in dct_frequencies(size)])
 
 
-def shared_detail_spread(spread: torch.Tensor, is_detail: torch.Tensor, colour: torch.Tensor) -> torch.Tensor:
-    """``spread`` with each colour's detail filters given their root-mean-square spread, the mean filters their own.
-
-    Photographs hold more detail along horizontal and vertical lines than along
-    oblique ones, so scaling each filter to its own spread boosts the oblique
-    filters most, and a picture turned by a few degrees (which moves detail
-    from upright edges to oblique ones) looks sharper to the stem than it is.
-    With one gain for all of a colour's detail filters, the stem's detail
-    energy is that gain squared times the patch's own variance (the basis is
-    orthonormal), which a turn leaves where it was.
-    """
-    shared = spread.clone()
-    for channel in colour.unique():
-        detail = (colour == channel) & is_detail
-        shared[detail] = spread[detail].pow(2).mean().sqrt()
-    return shared
-
-
 @torch.no_grad()
-def init_stem_as_dct(model: EAT, whiten_on: torch.Tensor | None = None, whitening: str = "per_filter") -> int:
+def init_stem_as_dct(model: EAT, whiten_on: torch.Tensor | None = None) -> int:
     """Set the patch embedding's filters to the DCT basis of each colour channel; returns how many were set.
 
     With ``channels`` filters and a ``p x p`` patch, filter ``i`` gets basis
@@ -72,11 +58,7 @@ def init_stem_as_dct(model: EAT, whiten_on: torch.Tensor | None = None, whitenin
     ones, so the unscaled detail outputs are tiny beside the mean colour, and
     the layer norm after the stem squeezes them further; scaled, a blurred or
     noisy patch moves the normalised token as much as a darker one does.
-    ``whitening="shared"`` scales them by :func:`shared_detail_spread` instead,
-    so that oblique detail is not favoured over upright detail.
     """
-    if whitening not in WHITENING_OF_STEM_INIT.values():
-        raise ValueError(f"whitening {whitening!r}: expected one of {', '.join(WHITENING_OF_STEM_INIT.values())}")
     conv = model.patch_proj[0]
     channels, colours, patch, _ = conv.weight.shape
     basis = dct_basis(patch).to(conv.weight.dtype)
@@ -88,7 +70,31 @@ def init_stem_as_dct(model: EAT, whiten_on: torch.Tensor | None = None, whitenin
     if whiten_on is not None:
         outputs = conv(whiten_on.to(conv.weight.dtype))[:, :count]
         spread = outputs.transpose(0, 1).reshape(count, -1).std(dim=1).clamp_min(1e-6)
-        if whitening == "shared":
-            spread = shared_detail_spread(spread, torch.arange(count) >= colours, torch.arange(count) % colours)
         conv.weight[:count] /= spread.view(-1, 1, 1, 1)
     return count
+
+
+def whitening_pictures(
+    train_set: torch.utils.data.Dataset, seed: int, count: int = WHITENING_PICTURES
+) -> torch.Tensor:
+    """(N, S, S, 3) uint8: about ``count`` pictures of the first epoch's first items (a group gives all its members)."""
+    parts, pictures = [], 0
+    for index in epoch_order(len(train_set), seed, 0):
+        pixels = collate([train_set[index]]).pixels  # a group's members, less any that failed to decode
+        if len(pixels):
+            parts.append(pixels)
+            pictures += len(pixels)
+        if pictures >= count:
+            break
+    if not parts:
+        raise TrainingError("no training picture could be decoded to start the DCT patch embedding from")
+    return torch.cat(parts)[:count]
+
+
+def start_stem_as_whitened_dct(
+    model: EAT, train_set: torch.utils.data.Dataset, device: torch.device, seed: int
+) -> str:
+    """The trainer's fresh-model start: the DCT stem whitened on the first training pictures of ``seed``'s order."""
+    pictures = whitening_pictures(train_set, seed)
+    init_stem_as_dct(model, normalize_batch(pictures, device))
+    return f"DCT patch embedding whitened on {len(pictures)} training pictures"

@@ -1,17 +1,12 @@
-"""The DCT start of EAT's patch embedding: a complete, orthonormal frequency filter bank."""
+"""The recipe's DCT start of EAT's patch embedding: a complete, orthonormal frequency filter bank."""
 
 import pytest
 import torch
 
 from eat_curate.model.eat import EAT
 from eat_curate.model.presets import get_preset
-from training.config import STEM_INITS, ConfigError, TrainConfig
-from training.stem_init import (
-    WHITENING_OF_STEM_INIT,
-    dct_basis,
-    dct_frequencies,
-    init_stem_as_dct,
-)
+from training.datasets import epoch_order
+from training.recipes.dct_stem import dct_basis, dct_frequencies, init_stem_as_dct, whitening_pictures
 
 
 def test_the_dct_basis_is_orthonormal_with_the_mean_first():
@@ -38,11 +33,6 @@ def test_a_stem_wider_than_the_basis_keeps_its_other_filters():
     before = model.patch_proj[0].weight[48:].clone()
     assert init_stem_as_dct(model) == 48
     assert torch.equal(model.patch_proj[0].weight[48:], before)
-
-
-def test_a_dct_start_contradicts_starting_from_existing_weights():
-    with pytest.raises(ConfigError, match="stem_init"):
-        TrainConfig(init="some-model", stem_init="dct")
 
 
 def test_whitening_gives_every_filter_unit_spread_on_the_given_pictures():
@@ -79,41 +69,20 @@ def test_whitening_each_filter_favours_oblique_detail_where_pictures_hold_little
     assert gains[3 * first_oblique] > 5 * gains[3 * first_upright]
 
 
-def test_shared_whitening_gives_a_colour_s_detail_filters_one_gain_and_unit_spread_on_average():
-    model = EAT(get_preset("nano"))
-    pictures = upright_stripes()
-    init_stem_as_dct(model, whiten_on=pictures, whitening="shared")
-    gains = filter_gains(model)
-    for colour in range(3):
-        detail = gains[colour::3][1:]
-        assert torch.allclose(detail, detail[0].expand(15), rtol=1e-5)
-    spreads = model.patch_proj[0](pictures).detach().transpose(0, 1).reshape(48, -1).std(dim=1)
-    assert torch.allclose(spreads[:3], torch.ones(3), atol=1e-4)  # the mean filters keep their own whitening
-    for colour in range(3):
-        assert spreads[3 + colour::3].pow(2).mean() == pytest.approx(1.0, abs=1e-3)
+class _Groups(torch.utils.data.Dataset):
+    """Groups of three 8 x 8 pictures, each filled with its group's index and member: which ones came first shows."""
+
+    def __len__(self) -> int:
+        return 40
+
+    def __getitem__(self, index: int) -> list[dict]:
+        return [{"index": index, "pixels": torch.full((8, 8, 3), 3 * index + member, dtype=torch.uint8),
+                 "target": torch.zeros(10)} for member in range(3)]
 
 
-def detail_energy_per_variance(whitening: str, patch: torch.Tensor) -> float:
-    """The stem's detail energy for ``patch`` over the patch's own variance, whitened on upright stripes."""
-    model = EAT(get_preset("nano"))
-    init_stem_as_dct(model, whiten_on=upright_stripes(), whitening=whitening)
-    conv = model.patch_proj[0]
-    with torch.no_grad():
-        detail = conv(patch).flatten()[3:] - conv.bias[3:]
-    return float(detail.pow(2).sum() / (patch - patch.mean()).pow(2).sum())
-
-
-def test_with_shared_whitening_a_turned_edge_shows_the_stem_no_more_detail_than_an_upright_one():
-    upright = torch.zeros(1, 3, 4, 4)
-    upright[..., 2:, :] = 1.0  # a horizontal edge, grey
-    diagonal = torch.tril(torch.ones(4, 4), diagonal=-1).expand(1, 3, 4, 4)  # the same kind of edge, turned
-    shared = [detail_energy_per_variance("shared", patch) for patch in (upright, diagonal)]
-    assert shared[0] == pytest.approx(shared[1], rel=1e-4)  # the colours' shared gains squared, averaged
-    per_filter = [detail_energy_per_variance("per_filter", patch) for patch in (upright, diagonal)]
-    assert per_filter[1] > 2 * per_filter[0]  # oblique filters, whitened on their own, magnify the turned edge
-
-
-def test_every_whitened_start_is_a_stem_init_choice_and_an_unknown_whitening_is_refused():
-    assert set(STEM_INITS) == {"random", *WHITENING_OF_STEM_INIT}
-    with pytest.raises(ValueError, match="whitening"):
-        init_stem_as_dct(EAT(get_preset("nano")), whitening="isotropic")
+def test_whitening_takes_whole_groups_of_the_first_epoch_s_order_up_to_the_count():
+    pictures = whitening_pictures(_Groups(), seed=0, count=7)
+    assert pictures.shape == (7, 8, 8, 3)
+    first_groups = epoch_order(40, seed=0, epoch=0)[:3]
+    assert pictures[:, 0, 0, 0].tolist() == [3 * group + member for group in first_groups for member in range(3)][:7]
+    assert not whitening_pictures(_Groups(), seed=1, count=7).equal(pictures)

@@ -11,7 +11,7 @@ gives the same pixels.
 Two kinds of defect:
 
 - **framing** defects (tilt, off-subject crop) change which rectangle of the
-  source is cut out (:mod:`training.views`), so they are applied before the
+  source is cut out (:mod:`training.recipes.crops`), so they are applied before the
   view is rendered;
 - **pixel** defects act on the rendered picture, in the order a camera and
   its software would cause them: optics (blur), then tone and colour, then
@@ -33,7 +33,7 @@ from scipy.ndimage import gaussian_filter
 from scipy.signal import fftconvolve
 
 from eat_curate.errors import EatCurateError
-from training.views import View, render, rotated, sub_view
+from training.recipes.crops import Crop, render, rotated, sub_crop
 
 GAMMA = 2.2  # sRGB is close enough to a 2.2 power law for exposure changes
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -184,13 +184,13 @@ MIN_CROP_FRACTION = 0.4  # an off-subject crop at full strength keeps 40% of the
 CROP_DIRECTIONS = ((-1, -1), (1, -1), (-1, 1), (1, 1), (0, -1), (0, 1), (-1, 0), (1, 0))
 
 
-def tilted_view(view: View, strength: float, size: tuple[int, int], rng: np.random.Generator) -> View:
+def tilted_view(view: Crop, strength: float, size: tuple[int, int], rng: np.random.Generator) -> Crop:
     """The horizon off by up to 12 degrees, either way."""
     sign = 1.0 if rng.random() < 0.5 else -1.0
     return rotated(view, sign * MAX_TILT_DEGREES * strength, size)
 
 
-def tilt_ready_view(view: View, size: tuple[int, int]) -> View:
+def tilt_ready_view(view: Crop, size: tuple[int, int]) -> Crop:
     """``view`` shrunk (same centre, same angle) to what still fits the photo turned by the full tilt.
 
     Tilting it then needs no further shrinking, so its tilted copies show the same rectangle and differ
@@ -199,14 +199,14 @@ def tilt_ready_view(view: View, size: tuple[int, int]) -> View:
     return replace(rotated(view, MAX_TILT_DEGREES, size), angle=view.angle)
 
 
-def off_subject_view(view: View, strength: float, size: tuple[int, int], rng: np.random.Generator) -> View:
+def off_subject_view(view: Crop, strength: float, size: tuple[int, int], rng: np.random.Generator) -> Crop:
     """A tight crop pushed to an edge or a corner, away from where the photographer put the subject."""
     fraction = 1.0 - (1.0 - MIN_CROP_FRACTION) * strength
     direction = CROP_DIRECTIONS[int(rng.integers(len(CROP_DIRECTIONS)))]
-    return sub_view(view, fraction, direction)
+    return sub_crop(view, fraction, direction)
 
 
-FramingDefect = Callable[[View, float, tuple[int, int], np.random.Generator], View]
+FramingDefect = Callable[[Crop, float, tuple[int, int], np.random.Generator], Crop]
 FRAMING_DEFECTS: dict[str, FramingDefect] = {"tilt": tilted_view, "off_subject_crop": off_subject_view}
 
 DEFECTS: tuple[str, ...] = (
@@ -241,7 +241,7 @@ def _defect_rng(seed: int, name: str) -> np.random.Generator:
     return np.random.default_rng([seed, DEFECTS.index(name)])
 
 
-def degraded_view(view: View, defects: Sequence[Defect], size: tuple[int, int], seed: int) -> View:
+def degraded_view(view: Crop, defects: Sequence[Defect], size: tuple[int, int], seed: int) -> Crop:
     """The view after the framing defects among ``defects`` (unchanged when there are none)."""
     for defect in defects:
         if defect.name in FRAMING_DEFECTS and defect.strength > 0:
@@ -263,11 +263,11 @@ def apply_pixel_defects(pixels: np.ndarray, defects: Sequence[Defect], seed: int
 
 def degrade(
     source: Image.Image,
-    view: View,
+    view: Crop,
     defects: Sequence[Defect],
     seed: int,
     short_side: int = 256,
-    rendered: dict[View, np.ndarray] | None = None,
+    rendered: dict[Crop, np.ndarray] | None = None,
 ) -> np.ndarray:
     """(H, W, 3) uint8: ``view`` of ``source`` with ``defects``, ``short_side`` pixels on its short side.
 

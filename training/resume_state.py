@@ -1,4 +1,4 @@
-"""A training run's folder: the per-epoch checkpoint, the best weights and the metrics CSV.
+"""What a training run keeps in its folder to resume from and report: the checkpoint, the best weights, metrics.
 
 ``last.pt`` holds everything needed to continue exactly where the run
 stopped: weights, optimizer and scheduler state, the RNG states, the best
