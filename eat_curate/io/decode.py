@@ -9,6 +9,10 @@ is the same decode for callers that want the oriented RGB picture itself
 
 What it does to a picture, in order:
 
+- hands camera RAW files (CR2, NEF, ARW, DNG, ...: by content, see
+  :mod:`eat_curate.io.raw_probe`) to :mod:`eat_curate.io.raw`, which develops
+  their embedded preview or a half-size demosaic, upright by their own
+  orientation; the pixel limit, RGB, resize and hash below hold for them too;
 - refuses it when the header declares more than ``max_pixels`` (decompression
   bombs), before any pixel is decoded; Pillow's own bomb guard also counts;
 - decodes JPEGs at a reduced scale (libjpeg's DCT scaling, Pillow's
@@ -24,29 +28,40 @@ What it does to a picture, in order:
 Thread-safe: nothing here changes global state (Pillow's pixel limit and the
 truncated-image switch are left alone), so engines decode in thread pools;
 Pillow releases the GIL while decoding. The only one-time effect is
-registering pillow-heif's HEIF opener the first time a HEIF file is seen.
+registering pillow-heif's HEIF opener the first time a HEIF file is seen
+(and importing rawpy the first time a RAW is).
 """
 
 from __future__ import annotations
 
-import codecs
 import hashlib
 import io
 import struct
 import threading
 import zlib
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 
-import numpy as np
 from PIL import Image, JpegImagePlugin, UnidentifiedImageError, features
 
-from eat_curate.errors import EatCurateError
+from eat_curate.io.decoded import RECORD_FIELDS, DecodedImage, DecodeError
 from eat_curate.io.exif import read_exif, upright
-from eat_curate.io.formats import SNIFF_BYTES, sniff_format
+from eat_curate.io.formats import SNIFF_BYTES, looks_like_text, sniff_format
 from eat_curate.io.phash import phash
+from eat_curate.io.raw import open_raw
+from eat_curate.io.raw_probe import identify_raw
 from eat_curate.io.rgb import to_rgb
 from eat_curate.io.resize import resize_for_model
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "RECORD_FIELDS",
+    "DecodeError",
+    "DecodedImage",
+    "ImageHeader",
+    "decode_image",
+    "open_image",
+    "read_header",
+]
 
 # Pillow refuses images over twice its MAX_IMAGE_PIXELS (~179 MP) whatever we allow,
 # so that is the most a default can be; it still takes 150 MP medium-format photos.
@@ -64,70 +79,23 @@ HEIF_HINT = "HEIC/HEIF needs pillow-heif: pip install 'eat-curate[heif]'"
 # (RuntimeError: the AVIF and HEIF decoders' "Failed to decode image: ...").
 _CORRUPT_DATA_ERRORS = (OSError, SyntaxError, EOFError, ValueError, IndexError, RuntimeError, struct.error, zlib.error)
 
-# The fields a ScoreRecord takes from a decode, named as in ScoreRecord.
-RECORD_FIELDS = (
-    "content_hash",
-    "bytes",
-    "width",
-    "height",
-    "oriented_width",
-    "oriented_height",
-    "format",
-    "phash",
-    "captured_at",
-    "error_kind",
-    "error",
-)
-
-
-class DecodeError(EatCurateError):
-    """An image that cannot be decoded; ``kind`` is one of ``records.ERROR_KINDS``."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-
-
-@dataclass
-class DecodedImage:
-    """One input's decode: pixels on success, otherwise ``error_kind``/``error``.
-
-    Facts read before a failure (format, dimensions) are kept, so an error
-    row still says what the file was.
-    """
-
-    content_hash: str | None  # sha256 hex of the encoded bytes; None when they could not be read
-    bytes: int | None
-    pixels: np.ndarray | None = field(default=None, repr=False)  # (size, size, 3) uint8
-    width: int | None = None  # as stored
-    height: int | None = None
-    oriented_width: int | None = None  # after EXIF orientation
-    oriented_height: int | None = None
-    format: str | None = None  # Pillow's format name: JPEG, PNG, WEBP, HEIF, ...
-    phash: int | None = None  # 64-bit perceptual hash as a signed int64
-    captured_at: datetime | None = None  # EXIF DateTimeOriginal, naive
-    error_kind: str | None = None
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error_kind is None
-
-    def to_record_fields(self) -> dict:
-        """The ScoreRecord fields this decode fills, by their ScoreRecord names."""
-        return {name: getattr(self, name) for name in RECORD_FIELDS}
+# A RAW's embedded preview serves when its long side reaches this, for callers that name no size.
+DEFAULT_PREVIEW_SIDE = 224
 
 
 def decode_image(
-    data: bytes, size: int = 224, draft: bool = True, max_pixels: int = DEFAULT_MAX_PIXELS
+    data: bytes, size: int = 224, draft: bool = True, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = None
 ) -> DecodedImage:
     """Decode ``data`` to (size, size, 3) uint8 model pixels and the image's facts; never raises.
 
-    ``draft`` lets JPEGs decode at a reduced scale that is never below ``size``.
+    ``draft`` lets JPEGs (and RAW previews) decode at a reduced scale that is
+    never below ``size``; a RAW's preview serves when its long side reaches
+    ``size``. ``name``: the file name or key, consulted only for a RAW
+    extension when the content is TIFF or no known format.
     """
     result = DecodedImage(content_hash=hashlib.sha256(data).hexdigest(), bytes=len(data))
     try:
-        image = _open_upright(data, result, draft_size=size if draft else None, max_pixels=max_pixels)
+        image = _open_upright(data, result, size, draft, max_pixels, name)
         result.pixels = resize_for_model(image, size)
         result.phash = phash(Image.fromarray(result.pixels))
     except DecodeError as error:
@@ -157,6 +125,10 @@ def read_header(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageHeade
     try:
         if not data:
             raise DecodeError("empty", "file is empty (0 bytes)")
+        camera = identify_raw(data)
+        if camera is not None:  # developed on the CPU (decode_image): the format is all a header tells
+            facts.format = camera.format
+            return header
         image = _identify(data, sniff_format(data[:SNIFF_BYTES]))
         facts.format, header.mode = image.format, image.mode
         facts.width, facts.height = image.size
@@ -174,22 +146,34 @@ def read_header(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageHeade
     return header
 
 
-def open_image(data: bytes, min_size: int | None = None) -> Image.Image:
+def open_image(data: bytes, min_size: int | None = None, name: str | None = None) -> Image.Image:
     """An EXIF-oriented RGB image from encoded bytes; raises :class:`DecodeError`.
 
-    ``min_size``: JPEGs may decode at a reduced scale whose sides stay at least this.
+    ``min_size``: JPEGs may decode at a reduced scale whose sides stay at
+    least this, and a RAW's preview serves when its long side reaches it.
     """
     facts = DecodedImage(content_hash=None, bytes=len(data))  # scratch: open_image reports by raising
     try:
-        return _open_upright(data, facts, draft_size=min_size, max_pixels=DEFAULT_MAX_PIXELS)
+        return _open_upright(data, facts, min_size, True, DEFAULT_MAX_PIXELS, name)
     except MemoryError:
         raise DecodeError("too-large", "out of memory while decoding") from None
 
 
-def _open_upright(data: bytes, facts: DecodedImage, draft_size: int | None, max_pixels: int) -> Image.Image:
-    """The upright RGB picture; fills ``facts`` as it learns them. Raises DecodeError."""
+def _open_upright(
+    data: bytes, facts: DecodedImage, size: int | None, draft: bool, max_pixels: int, name: str | None
+) -> Image.Image:
+    """The upright RGB picture; fills ``facts`` as it learns them. Raises DecodeError.
+
+    ``size``: the side the picture is wanted at (None: as stored); with
+    ``draft``, JPEGs decode at the smallest reduced scale that keeps it.
+    """
     if not data:
         raise DecodeError("empty", "file is empty (0 bytes)")
+    draft_size = size if draft else None
+    camera = identify_raw(data, name)
+    if camera is not None:
+        facts.format = camera.format
+        return open_raw(data, facts, camera, size or DEFAULT_PREVIEW_SIDE, draft_size is not None, max_pixels)
     announced = sniff_format(data[:SNIFF_BYTES])
     if announced == "HEIF" and not _heif_opener_registered():
         raise DecodeError("unsupported", HEIF_HINT)
@@ -232,7 +216,7 @@ def _identify(data: bytes, announced: str | None) -> Image.Image:
 def _unidentified(data: bytes, announced: str | None) -> DecodeError:
     """Why Pillow found no image: not one at all, one it cannot decode here, or a broken one."""
     if announced is None:
-        if _looks_like_text(data[:512]):
+        if looks_like_text(data[:512]):
             return DecodeError("not-an-image", "not an image: the file holds text")
         return DecodeError("not-an-image", "not an image: no known image format in its first bytes")
     unsupported = {
@@ -275,14 +259,6 @@ def _heif_opener_registered() -> bool:
                 register_heif_opener()
                 _heif_registered = True
         return _heif_registered
-
-
-def _looks_like_text(head: bytes) -> bool:
-    try:  # incremental: a character cut at the end of `head` is not an error
-        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-    except UnicodeDecodeError:
-        return False
-    return bool(text) and all(char.isprintable() or char in "\r\n\t" for char in text)
 
 
 def _first_line(error: BaseException) -> str:

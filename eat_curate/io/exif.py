@@ -21,17 +21,18 @@ _UPRIGHT = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
-_QUARTER_TURNS = {5, 6, 7, 8}  # orientations that swap width and height
+QUARTER_TURNS = frozenset({5, 6, 7, 8})  # orientations that swap width and height
 
 
 @dataclass(frozen=True)
 class ExifFacts:
     orientation: int = 1  # 1..8; 1 = stored upright
     captured_at: datetime | None = None  # DateTimeOriginal, naive local time as the camera recorded it
+    has_orientation: bool = False  # the tag is there (1 included): a RAW's preview that says so needs no other turn
 
     @property
     def swaps_sides(self) -> bool:
-        return self.orientation in _QUARTER_TURNS
+        return self.orientation in QUARTER_TURNS
 
 
 def read_exif(image: Image.Image) -> ExifFacts:
@@ -44,6 +45,7 @@ def read_exif(image: Image.Image) -> ExifFacts:
     return ExifFacts(
         orientation=orientation if orientation in _UPRIGHT else 1,
         captured_at=parse_exif_datetime(taken),
+        has_orientation=orientation == 1 or orientation in _UPRIGHT,
     )
 
 

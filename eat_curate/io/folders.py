@@ -7,9 +7,10 @@
   itself is walked even if hidden, since it was asked for.
 - Symlinks are followed. A folder whose real path was already walked (a
   symlink loop, or a second link to the same folder) is skipped.
-- Images are found by extension (:data:`~eat_curate.io.formats.IMAGE_EXTENSIONS`)
-  and, for files with any other extension that is not a known non-image
-  (sidecars, videos, RAW), by their first bytes. A file named like an image is
+- Images are found by extension (:data:`~eat_curate.io.formats.IMAGE_EXTENSIONS`,
+  camera RAW files included) and, for files with any other extension that is
+  not a known non-image (sidecars, videos), by their first bytes (an image
+  format's, or a RAW maker's signature). A file named like an image is
   listed whatever it holds: a text file called ``x.jpg`` becomes an error row,
   not a silent skip. So is a broken symlink named like an image, and a file
   or sub-folder that cannot be read.
@@ -22,7 +23,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-from eat_curate.io.formats import SNIFF_BYTES, has_image_extension, has_non_image_extension, sniff_format
+from eat_curate.io.formats import (
+    SNIFF_BYTES,
+    has_image_extension,
+    has_non_image_extension,
+    sniff_format,
+    sniff_raw_signature,
+)
 from eat_curate.io.items import SourceItem, image_id_for
 
 
@@ -87,4 +94,4 @@ def _is_image_candidate(entry: os.DirEntry) -> bool:
             head = handle.read(SNIFF_BYTES)
     except OSError:
         return True  # cannot even look: list it, and reading it will report why
-    return sniff_format(head) is not None
+    return sniff_format(head) is not None or sniff_raw_signature(head) is not None

@@ -1,13 +1,27 @@
 """Which files are images: by extension, and by the magic bytes at their start.
 
 Shared by the folder walk (which files become items) and the decoder (to tell
-"an image format we cannot decode here" from "not an image at all").
+"an image format we cannot decode here" from "not an image at all"). Camera
+RAW files are images too: found by extension, and by their first bytes where
+a maker's signature is reliable (:func:`sniff_raw_signature`); the TIFF-based
+ones need a look at their tags (:mod:`eat_curate.io.raw_probe`).
 """
 
 from __future__ import annotations
 
-# Extensions listed without reading the file. Lower case, with the dot.
-IMAGE_EXTENSIONS = frozenset(
+import codecs
+
+# Camera RAW extensions (LibRaw reads them all): the common ones first, then older or rarer families.
+RAW_EXTENSIONS = frozenset(
+    {
+        ".cr2", ".cr3", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf", ".orf", ".rw2",
+        ".pef", ".dng", ".srw", ".3fr", ".iiq", ".kdc", ".x3f",
+        ".crw", ".dcr", ".erf", ".fff", ".mef", ".mos", ".mrw", ".rwl",
+    }
+)  # fmt: skip
+
+# Ordinary pictures (Pillow's formats and those a plugin adds). Lower case, with the dot.
+PICTURE_EXTENSIONS = frozenset(
     {
         ".jpg", ".jpeg", ".jpe", ".jfif", ".jif", ".pjpeg", ".pjp",
         ".png", ".apng",
@@ -21,18 +35,17 @@ IMAGE_EXTENSIONS = frozenset(
         ".jxl",
     }
 )  # fmt: skip
+# Extensions listed without reading the file.
+IMAGE_EXTENSIONS = PICTURE_EXTENSIONS | RAW_EXTENSIONS
 
 # Files the walk skips without reading their first bytes: photo folders are full
 # of sidecars and videos, and opening each of them (on a network share, too)
-# to sniff would cost more than the images. Camera RAW files are skipped as
-# well: Pillow cannot develop them, and their JPEG siblings are what gets scored.
+# to sniff would cost more than the images.
 NOT_IMAGE_EXTENSIONS = frozenset(
     {
         ".xmp", ".json", ".txt", ".md", ".xml", ".csv", ".db", ".ini", ".aae", ".thm", ".pp3", ".dop",
         ".mp4", ".mov", ".m4v", ".avi", ".mkv", ".mts", ".m2ts", ".3gp", ".wav", ".mp3", ".aac",
         ".pdf", ".zip", ".gz", ".parquet",
-        ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf", ".orf", ".rw2",
-        ".pef", ".dng", ".srw", ".x3f", ".3fr", ".iiq", ".erf", ".kdc", ".mrw", ".rwl",
     }
 )  # fmt: skip
 
@@ -77,9 +90,51 @@ def sniff_format(head: bytes) -> str | None:
     return None
 
 
+def sniff_raw_signature(head: bytes) -> str | None:
+    """The camera RAW format a maker's signature in the first bytes names (CR2, CR3, RAF, ...), or None.
+
+    Only the formats with a signature of their own; NEF, ARW, PEF, DNG and the
+    other TIFF-based ones start like any TIFF (see :mod:`eat_curate.io.raw_probe`).
+    """
+    if head.startswith(b"II*\x00") and head[8:11] == b"CR\x02":
+        return "CR2"
+    if head[4:12] == b"ftypcrx ":
+        return "CR3"
+    if head[:2] == b"II" and head[6:14] == b"HEAPCCDR":
+        return "CRW"
+    if head.startswith(b"FUJIFILMCCD-RAW"):
+        return "RAF"
+    if head[:4] in (b"IIRO", b"IIRS", b"MMOR"):
+        return "ORF"
+    if head.startswith(b"IIU\x00"):
+        return "RW2"
+    if head.startswith(b"FOVb"):
+        return "X3F"
+    if head.startswith(b"\x00MRM"):
+        return "MRW"
+    if head[:2] in (b"II", b"MM") and (b"IIII" in head or b"MMMM" in head):  # Phase One's block (LibRaw looks alike)
+        return "IIQ"
+    return None
+
+
+def looks_like_text(head: bytes) -> bool:
+    """Whether ``head`` reads as printable UTF-8 text (a text file named like an image)."""
+    try:  # incremental: a character cut at the end of `head` is not an error
+        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return False
+    return bool(text) and all(char.isprintable() or char in "\r\n\t" for char in text)
+
 
 def has_image_extension(name: str) -> bool:
+    """Named like an image: an ordinary picture or a camera RAW."""
     return _suffix(name) in IMAGE_EXTENSIONS
+
+
+def raw_format_of_name(name: str) -> str | None:
+    """The RAW format a name's extension says ("IMG_1.CR2" -> "CR2"), or None."""
+    suffix = _suffix(name)
+    return suffix[1:].upper() if suffix in RAW_EXTENSIONS else None
 
 
 def has_non_image_extension(name: str) -> bool:
