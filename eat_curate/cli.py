@@ -58,8 +58,9 @@ def _register() -> None:
 
     from eat_curate.commands.explain import explain
     from eat_curate.commands.read import albums, dupes, export, filter_, rank, report
+    from eat_curate.commands.xmp import xmp
 
-    for command in (albums, rank, filter_, export, dupes, report, explain):
+    for command in (albums, rank, filter_, export, dupes, report, xmp, explain):
         cli.add_command(command)
 
     from eat_curate.commands.train import evaluate, train

@@ -6,7 +6,7 @@
 DROP VIEW IF EXISTS eat_ranked_images;
 
 CREATE VIEW eat_ranked_images AS
-SELECT ranked.model_id, ranked.album, ranked.rank, ranked.image_id, images.path, scores.mean, scores.std, images.captured_at, scores.p1, scores.p2, scores.p3, scores.p4, scores.p5, scores.p6, scores.p7, scores.p8, scores.p9, scores.p10, images.phash, scores.scored_at, scores.run_id
+SELECT ranked.model_id, ranked.album, ranked.rank, ranked.image_id, images.path, scores.mean, scores.std, images.captured_at, scores.p1, scores.p2, scores.p3, scores.p4, scores.p5, scores.p6, scores.p7, scores.p8, scores.p9, scores.p10, images.phash, scores.scored_at, scores.run_id, images.width, images.height, images.bytes, images.format, images.mtime
 FROM (SELECT scores.model_id AS model_id, scores.album AS album, scores.image_id AS image_id, scores.mean AS mean, row_number() OVER (PARTITION BY scores.model_id, scores.album ORDER BY scores.mean DESC, scores.image_id COLLATE "C") AS rank
 FROM scores) AS ranked JOIN scores ON scores.image_id = ranked.image_id AND scores.model_id = ranked.model_id JOIN images ON images.image_id = ranked.image_id;
 

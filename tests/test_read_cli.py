@@ -193,8 +193,12 @@ def test_dupes_finds_the_burst_and_the_copies_with_their_best(db, library):
     burst = next(group for group in groups if group["size"] == 4)
     assert burst["kind"] == "near-duplicates"
     assert sorted(Path(m["path"]) for m in burst["members"]) == sorted(library.burst)
-    means = [member["mean"] for member in burst["members"]]
-    assert means == sorted(means, reverse=True) and burst["best_image_id"] == burst["members"][0]["image_id"]
+    # the best original first (here, shots of one size: the largest file among near-equal scores), then by score
+    best, *others = burst["members"]
+    means = [member["mean"] for member in others]
+    assert means == sorted(means, reverse=True) and burst["best_image_id"] == best["image_id"]
+    near = [m for m in burst["members"] if m["mean"] >= max(means + [best["mean"]]) - 0.25]
+    assert best["bytes"] == max(m["bytes"] for m in near) and best["width"] == 320
     distances = [member["distance"] for member in burst["members"]]
     assert distances[0] == 0 and max(distances) <= 8 and any(distances)  # near, not identical
     copies = next(group for group in groups if group["size"] == 3)
@@ -217,7 +221,9 @@ def test_dupes_table_marks_the_best_of_each_group(db):
     result = invoke("dupes", "--db", db)
     lines = table_lines(result)
     assert lines[0].startswith("2 groups, 7 of ") and "(distance <= 8)" in lines[0]
-    assert lines[1].split() == ["group", "kind", "best", "score", "std", "distance", "seconds", "album", "path"]
+    assert lines[1].split() == [
+        "group", "kind", "best", "score", "std", "size", "bytes", "distance", "seconds", "album", "path"
+    ]
     assert sum(" * " in line for line in lines[3:]) == 2
 
 
@@ -246,10 +252,20 @@ def test_every_read_command_explains_itself():
     for command, words in {
         "albums": "median", "rank": "ranked inside each album", "filter": "--manifest",
         "export": "overwritten", "dupes": "near-duplicates", "report": "thumbnails", "explain": "interest points",
+        "xmp": "sidecar",
     }.items():
         text = " ".join(invoke(command, "--help").stdout.split())  # unwrapped
         assert words in text, command
         assert ("--db" in text) == (command != "explain"), command
+
+
+def test_filter_top_percent_on_a_real_library(db):
+    # trips has 5 images: ceil(40 % of 5) = 2; family 4: ceil(1.6) = 2; beach 5: 2; the two hostile: 1 each
+    picked = as_json("filter", "--db", db, "--top-percent", "40")
+    counts = {album: sum(row["album"] == album for row in picked) for album in {row["album"] for row in picked}}
+    assert counts == {"trips": 2, "family": 2, "beach": 2, HOSTILE_ALBUM: 1, LOOKALIKE_ALBUM: 1}
+    assert all(row["rank"] <= 2 for row in picked)
+    assert {row["width"] for row in picked} == {320} and all(row["bytes"] > 0 for row in picked)
 
 
 def test_select_images_streams_in_album_order(db):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import statistics
 from datetime import datetime, timedelta, timezone
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,7 @@ from eat_curate.library.queries import (
     select_images,
 )
 from eat_curate.library.connection import ModelChoiceError, read_connection, resolve_model
+from eat_curate.library.picks import KeepBest, Picks, choose_images
 from eat_curate.library.sql_views import generate_views_sql
 from read_library import HOSTILE_ALBUM, LOOKALIKE_ALBUM, score_into, temporary_pg_database
 
@@ -206,6 +208,8 @@ def _approximately(rows) -> list[dict]:
         (select_images, {"selection": Selection(min_score=5.4, max_std=2.9)}),
         (select_images, {"selection": Selection(since=datetime(2024, 1, 1))}),
         (select_errors, {}),
+        (choose_images, {"picks": Picks(top_percent=Fraction(40)), "keep": KeepBest(window=2)}),
+        (choose_images, {"picks": Picks(bottom_percent=Fraction(25), overall=True)}),
     ],
 )
 def test_sqlite_and_postgresql_answer_alike(databases, function, kwargs):
@@ -213,6 +217,19 @@ def test_sqlite_and_postgresql_answer_alike(databases, function, kwargs):
     pg_rows = read(databases["postgresql"], function, **kwargs)
     assert sqlite_rows, "the comparison needs rows"
     assert _facts(pg_rows) == _approximately(_facts(sqlite_rows))
+
+
+def test_selected_images_carry_the_file_facts_the_best_of_a_group_needs(db):
+    stored = {row["image_id"]: row for row in raw_scores(db)}
+    with read_connection(db) as connection:
+        facts = connection.execute(sa.select(schema.images)).mappings().all()
+    by_id = {row["image_id"]: row for row in facts}
+    for image in read(db, select_images):
+        row = by_id[image.image_id]
+        assert (image.width, image.height, image.bytes, image.format) == (row["width"], row["height"], row["bytes"],
+                                                                         row["format"])
+        assert image.mtime == pytest.approx(row["mtime"]) and image.pixels == 320 * 240
+        assert image.image_id in stored
 
 
 # --- user values are bound parameters -----------------------------------------------------------

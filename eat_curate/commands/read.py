@@ -3,6 +3,8 @@
 Each reads the SQL database that `score --db` wrote (SQLite or PostgreSQL,
 same results on both) and never rescans images, except `report`, which reads
 the image files for thumbnails. All take --db, --model and --json.
+`filter`, `export`, `report` and `xmp` (commands/xmp.py) choose images with
+the same options (``selection_options``, ``pick_options``).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ _TIME_FORMATS = ["%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H
 # --- shared options ---------------------------------------------------------------------------
 
 
-def _db_option(required: bool = True):
+def db_option(required: bool = True):
     return click.option(
         "--db",
         required=required,
@@ -39,7 +41,7 @@ def _db_option(required: bool = True):
     )
 
 
-def _model_option(function):
+def model_option(function):
     return click.option(
         "--model",
         "model",
@@ -57,7 +59,7 @@ def _album_option(help_text: str):
     return click.option("--album", "albums", multiple=True, metavar="NAME", help=help_text)
 
 
-def _selection_options(function):
+def selection_options(function):
     """Options that choose images, shared by `filter`, `export` and `report`."""
     options = [
         _album_option("Only this album (exact name; repeat for several)."),
@@ -90,7 +92,9 @@ def _selection_options(function):
         click.option(
             "--keep-best",
             is_flag=True,
-            help="Of each group of near-duplicates (see `dupes`), keep only the best-scored image.",
+            help="Of each group of near-duplicates (see `dupes`), keep only its best original: the largest "
+            "file of full resolution among the images scoring within 0.25 of the group's best. Applies "
+            "before --top-percent/--bottom-percent/--per-album, so a burst counts once in a share.",
         ),
         click.option(
             "--dupe-distance",
@@ -112,7 +116,87 @@ def _selection_options(function):
     return function
 
 
-def _selection(kwargs: dict, limit: int | None = None) -> library.Selection:
+class Percent(click.ParamType):
+    """A percentage above 0 and at most 100, with or without '%', kept as an exact fraction."""
+
+    name = "percent"
+
+    def convert(self, value, param, ctx):
+        try:
+            return library.parse_percent(value)
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+
+
+PERCENT = Percent()
+
+_SHARE_RULE = (
+    "Shares count per album, in rank order (score, then image id: ties at the cut are split the same way "
+    "every time). A top share of P% of n images is ceil(P/100 x n), at least 1; a bottom share is "
+    "floor(P/100 x n), so an album of 7 gives 1 image to --top-percent 10 and none to --bottom-percent 10."
+)
+
+
+def pick_options(per_album: bool = True):
+    """--top-percent, --bottom-percent, --overall and (unless the command has its own) --per-album."""
+
+    def decorate(function):
+        options = [
+            click.option(
+                "--top-percent",
+                type=PERCENT,
+                default=None,
+                metavar="P",
+                help="Keep the best P% of each album (after the other options). " + _SHARE_RULE,
+            ),
+            click.option(
+                "--bottom-percent",
+                type=PERCENT,
+                default=None,
+                metavar="P",
+                help="Keep the lowest P% of each album instead (rounded down; see --top-percent).",
+            ),
+            click.option(
+                "--overall",
+                is_flag=True,
+                help="Count shares over the whole selection instead of per album.",
+            ),
+        ]
+        if per_album:
+            options.append(
+                click.option(
+                    "--per-album",
+                    type=click.IntRange(1),
+                    default=None,
+                    metavar="N",
+                    help="Keep at most the best N of each album (with --bottom-percent: its lowest N).",
+                )
+            )
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorate
+
+
+def picks_from(kwargs: dict, needs_share_for_overall: bool = True) -> library.Picks:
+    """The ``Picks`` of ``pick_options``' values, popped from ``kwargs``."""
+    top, bottom = kwargs.pop("top_percent"), kwargs.pop("bottom_percent")
+    overall, per_album = kwargs.pop("overall"), kwargs.pop("per_album", None)
+    if top is not None and bottom is not None:
+        raise click.UsageError("choose --top-percent or --bottom-percent, not both")
+    if overall and needs_share_for_overall and top is None and bottom is None:
+        raise click.UsageError("--overall counts a share: add --top-percent or --bottom-percent")
+    return library.Picks(top_percent=top, bottom_percent=bottom, per_album=per_album, overall=overall)
+
+
+def keep_from(kwargs: dict) -> library.KeepBest | None:
+    """The ``KeepBest`` of --keep-best/--dupe-distance/--dupe-window, popped from ``kwargs``; None without it."""
+    keep, distance, window = kwargs.pop("keep_best"), kwargs.pop("dupe_distance"), kwargs.pop("dupe_window")
+    return library.KeepBest(distance, window) if keep else None
+
+
+def selection_from(kwargs: dict, limit: int | None = None) -> library.Selection:
     albums = kwargs.pop("albums")
     return library.Selection(
         albums=tuple(albums),
@@ -133,15 +217,6 @@ def scores_of(db: str, model: str | None) -> Iterator[tuple[sa.Connection, str]]
         yield connection, library.resolve_model(connection, model, sinks.describe(sinks.database_url(db)))
 
 
-def _selected_images(
-    connection: sa.Connection, model_id: str, selection: library.Selection, keep: bool, distance: int, window: float | None
-) -> list[library.SelectedImage]:
-    images = library.select_images(connection, model_id, selection)
-    if keep:
-        images = library.keep_best(images, library.find_duplicate_groups(images, distance, window, progress=True))
-    return images
-
-
 def _note_model(model_id: str) -> None:
     """Which model's scores a table shows, on stderr so the table stays clean."""
     click.echo(f"model {model_id}", err=True)
@@ -151,8 +226,8 @@ def _note_model(model_id: str) -> None:
 
 
 @click.command()
-@_db_option()
-@_model_option
+@db_option()
+@model_option
 @click.option(
     "--sort",
     type=click.Choice(library.ALBUM_SORTS),
@@ -202,8 +277,8 @@ def albums(db: str, model: str | None, sort: str, threshold: float, as_json: boo
 
 
 @click.command()
-@_db_option()
-@_model_option
+@db_option()
+@model_option
 @_album_option("Only this album (exact name; repeat for several). Default: every album.")
 @click.option("--top", type=click.IntRange(1), default=None, help="Keep the first N of each album.")
 @click.option(
@@ -280,9 +355,10 @@ def _csv_cell(value):
 
 
 @click.command(name="filter")
-@_db_option()
-@_model_option
-@_selection_options
+@db_option()
+@model_option
+@selection_options
+@pick_options()
 @click.option(
     "--errors",
     "show_errors",
@@ -308,33 +384,38 @@ def filter_(
     as_csv: bool,
     manifest: Path | None,
     as_json: bool,
-    keep_best: bool,
-    dupe_distance: int,
-    dupe_window: float | None,
-    **selection_options,
+    **choice,
 ) -> None:
-    """Select scored images by score, spread, album and time.
+    """Select scored images by score, spread, album and time, or by share of each album.
 
     Prints a table (album, rank, score, std, capture time, path), or --json,
     --csv, or writes --manifest OUT.parquet. Ranks are album ranks among all
     the album's images.
 
+    The options apply in this order: album, score, spread and time bounds;
+    then --keep-best (one image per near-duplicate group); then
+    --top-percent/--bottom-percent (per album, or --overall) and --per-album;
+    then --limit.
+
     \b
     Examples:
       eat-curate filter --db photos.db --min-score 6.5 --max-std 1.6
+      eat-curate filter --db photos.db --top-percent 15            the best 15% of every album
+      eat-curate filter --db photos.db --keep-best --per-album 3    each album's best 3, one per burst
       eat-curate filter --db photos.db --album trips --since 2024-06-01 --keep-best --manifest best.parquet
       eat-curate filter --db photos.db --errors --manifest retry.parquet    (then: eat-curate score retry.parquet)
     """
     if sum(map(bool, (as_json, as_csv, manifest))) > 1:
         raise click.UsageError("choose one of --json, --csv and --manifest")
-    if show_errors and keep_best:
-        raise click.UsageError("--keep-best applies to scored images, not to --errors")
-    selection = _selection(selection_options, limit)
+    keep, picks = keep_from(choice), picks_from(choice)
+    if show_errors and (keep is not None or picks.active):
+        raise click.UsageError("--keep-best and shares apply to scored images, not to --errors")
+    selection = selection_from(choice, limit)
     with scores_of(db, model) as (connection, model_id):
         if show_errors:
             found = library.select_errors(connection, model_id, selection)
         else:
-            found = _selected_images(connection, model_id, selection, keep_best, dupe_distance, dupe_window)
+            found = library.choose_images(connection, model_id, selection, picks, keep, progress=not as_json)
     if manifest is not None:
         count = library.write_manifest(found, manifest, model_id, errors=show_errors)
         click.echo(f"wrote {count} {'errors' if show_errors else 'images'} to {manifest} (model {model_id})")
@@ -370,9 +451,10 @@ def _manifest_items(manifest: Path, layout: str) -> list[library.ExportItem]:
 
 
 @click.command()
-@_db_option(required=False)
-@_model_option
-@_selection_options
+@db_option(required=False)
+@model_option
+@selection_options
+@pick_options()
 @click.option(
     "--from-manifest",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -412,34 +494,32 @@ def export(
     layout: str,
     dry_run: bool,
     as_json: bool,
-    keep_best: bool,
-    dupe_distance: int,
-    dupe_window: float | None,
-    **selection_options,
+    **choice,
 ) -> None:
     """Export selected images into a folder: copies, hard links or symlinks.
 
-    Choose images as with `filter` (--db and its options) or with
-    --from-manifest. Album and file names are made safe, every destination
-    must lie inside --to whatever the stored paths and album names contain,
-    and nothing is overwritten: each image is reported as done or skipped,
-    with the reason (exists, missing, cross-device, ...). Re-running the same
-    export skips what is already there.
+    Choose images as with `filter` (--db and its options, shares included)
+    or with --from-manifest. Album and file names are made safe, every
+    destination must lie inside --to whatever the stored paths and album
+    names contain, and nothing is overwritten: each image is reported as done
+    or skipped, with the reason (exists, missing, cross-device, ...).
+    Re-running the same export skips what is already there.
 
     \b
-    Example:
+    Examples:
       eat-curate export --db photos.db --min-score 6 --keep-best --to ~/best --layout album/rank
+      eat-curate export --db photos.db --keep-best --top-percent 15 --to ~/best    best 15% of each album
     """
-    selection = _selection(selection_options)
+    keep, picks, selection = keep_from(choice), picks_from(choice), selection_from(choice)
     if from_manifest is not None:
-        if db is not None or selection != library.Selection() or keep_best:
+        if db is not None or selection != library.Selection() or keep is not None or picks.active:
             raise click.UsageError("--from-manifest exports the manifest as it is: drop --db and the filter options")
         items = _manifest_items(from_manifest, layout)
     else:
         if db is None:
             raise click.UsageError("say what to export: --db URL (with filter options) or --from-manifest FILE")
         with scores_of(db, model) as (connection, model_id):
-            images = _selected_images(connection, model_id, selection, keep_best, dupe_distance, dupe_window)
+            images = library.choose_images(connection, model_id, selection, picks, keep, progress=not as_json)
         items = library.items_from_images(images)
     report = library.export_images(items, target, mode, layout, dry_run, progress=not as_json)
     if as_json:
@@ -464,8 +544,8 @@ def _print_export_report(report: library.ExportReport) -> None:
 
 
 @click.command()
-@_db_option()
-@_model_option
+@db_option()
+@model_option
 @_album_option("Only this album (exact name; repeat for several). Default: every album, and across albums.")
 @click.option(
     "--distance",
@@ -485,13 +565,22 @@ def _print_export_report(report: library.ExportReport) -> None:
 def dupes(
     db: str, model: str | None, albums: tuple[str, ...], distance: int, window: float | None, as_json: bool
 ) -> None:
-    """Groups of near-duplicates and bursts, each with its best image by score.
+    """Groups of near-duplicates and bursts, each with its best original first.
 
     Near-duplicates: perceptual hashes within --distance bits (copies,
     re-encodes, resizes, near-identical shots). With --window, shots of the
-    same album taken within that many seconds also group (bursts). In each
-    group the best image (highest score) comes first and is marked '*';
-    `filter --keep-best` and `export --keep-best` keep only those.
+    same album taken within that many seconds also group (bursts).
+
+    In each group the best image comes first and is marked '*'; `filter`,
+    `export`, `report` and `xmp` with --keep-best keep only those. The best
+    is the best original, not merely the top score, since a thumbnail or a
+    greyscale copy can score a little above its original. Scores within
+    0.25 of the group's highest count as equal, and among those the best is
+    the image with the most pixels, then the larger file (a colour JPEG is
+    larger than its grey copy; greyscale itself is not recorded), then the
+    higher score, then the older file (of exact copies, the first made). An
+    image scoring more than 0.25 below the highest is never the best:
+    between different shots, the score decides.
 
     \b
     Example:
@@ -515,6 +604,8 @@ def dupes(
                 "best": "*" if index == 0 else "",
                 "score": member.image.mean,
                 "std": member.image.std,
+                "size": f"{member.image.width}x{member.image.height}" if member.image.pixels else None,
+                "bytes": member.image.bytes,
                 "distance": member.distance,
                 "seconds": member.seconds_from_best,
                 "album": member.image.album,
@@ -530,9 +621,10 @@ def dupes(
 
 
 @click.command()
-@_db_option()
-@_model_option
-@_album_option("Only this album (exact name; repeat for several). Default: every album.")
+@db_option()
+@model_option
+@selection_options
+@pick_options(per_album=False)
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -548,7 +640,8 @@ def dupes(
     type=click.IntRange(0),
     default=300,
     show_default=True,
-    help="Thumbnails per album, best first (0: all). Keeps the file small for big albums.",
+    metavar="N",
+    help="Thumbnails per album: the best N of the images chosen (0: all). Keeps the file small for big albums.",
 )
 @click.option("--distance", type=click.IntRange(0, 64), default=library.DEFAULT_DISTANCE, show_default=True,
               help="Near-duplicate distance for the duplicates section (see `dupes`).")
@@ -558,13 +651,13 @@ def dupes(
 def report(
     db: str,
     model: str | None,
-    albums: tuple[str, ...],
     out: Path,
     top: int,
     per_album: int,
     distance: int,
     window: float | None,
     force: bool,
+    **choice,
 ) -> None:
     """Write an HTML report: per album a grid of thumbnails sorted by score.
 
@@ -574,19 +667,25 @@ def report(
     runs the scores came from. Reads the image files for the thumbnails;
     files that vanished get a placeholder and are listed.
 
+    Images are chosen as with `filter` (album, score, time, --keep-best,
+    --top-percent, ...); album statistics stay those of the whole album.
+
     \b
-    Example:
+    Examples:
       eat-curate report --db photos.db --out report.html --album trips
+      eat-curate report --db photos.db --out picks.html --keep-best --top-percent 10
     """
     from eat_curate.report import build_report, write_report
 
+    keep, picks, selection = keep_from(choice), picks_from(choice), selection_from(choice)
     if out.exists() and not force:
         raise click.UsageError(f"--out {out} exists; pass --force to replace it")
     if not out.parent.is_dir():
         raise click.UsageError(f"--out {out}: the folder {out.parent} does not exist")
     with scores_of(db, model) as (connection, model_id):
-        data = build_report(connection, model_id, tuple(albums), top=top, per_album=per_album,
-                            distance=distance, window=window, progress=True)
+        chosen = library.choose_images(connection, model_id, selection, picks, keep, progress=True)
+        data = build_report(connection, model_id, top=top, per_album=per_album, distance=distance, window=window,
+                            progress=True, selection=selection, images=chosen)
     write_report(data, out)
     missing = f"; {len(data.missing)} image files missing (placeholders)" if data.missing else ""
     click.echo(f"wrote {out}: {data.image_count} images in {len(data.albums)} albums, "

@@ -4,8 +4,25 @@ Two images are linked when their perceptual hashes differ in at most
 ``distance`` bits (re-encodes, resizes, small edits, near-identical shots),
 and, when a ``window`` is given, also when they are in the same album and
 were captured at most ``window`` seconds apart (a burst). Groups are the
-connected sets of links; a group's best member has the highest mean score
-(ties: the smaller image id, as in album ranks).
+connected sets of links.
+
+A group's best member is its best original, not merely its best score: a
+thumbnail or a re-encode can score a little above the photo it was made
+from. Scores within ``NEAR_EQUAL_SCORE`` of the group's highest count as
+equal; among those members the best is, in turn:
+
+1. the one with the most pixels (full resolution beats any smaller copy);
+2. the larger file (at equal size, more bytes: a colour JPEG is larger than
+   its greyscale copy, a lightly compressed one larger than a heavily
+   compressed one);
+3. the higher score;
+4. the older file (an exact copy is usually made after its original), then
+   the smaller image id (as in album ranks).
+
+A member scoring more than ``NEAR_EQUAL_SCORE`` below the highest is never
+the best: there the score leads, as it should between different shots of a
+burst. Whether a file is greyscale is not stored with the scores, so colour
+wins only through the file size of rule 2.
 
 Hashes are compared all against all, vectorised in blocks: about a second
 for 10,000 images, growing with the square of the count.
@@ -21,9 +38,12 @@ import numpy as np
 from tqdm import tqdm
 
 from eat_curate.io.phash import hamming
-from eat_curate.library.queries import SelectedImage
+from eat_curate.library.queries import SelectedImage, best_first
 
 DEFAULT_DISTANCE = 8  # of 64 bits; unrelated photos differ in about 32
+# Score gap below which copies count as equally good: re-encoding or resizing moves the score of the
+# same picture by a few hundredths to a few tenths; different shots differ by more.
+NEAR_EQUAL_SCORE = 0.25
 _BLOCK = 512  # hashes compared against all others per step: 512 x N x 8 bytes of scratch
 _POPCOUNT = np.array([bin(value).count("1") for value in range(256)], dtype=np.uint8)
 PROGRESS_FROM = 5000  # images; fewer compare in well under a second
@@ -40,7 +60,7 @@ class DuplicateMember:
 class DuplicateGroup:
     number: int  # 1.. in report order (album, then best score)
     kind: str  # "near-duplicates", "burst" or "near-duplicates+burst": what linked its members
-    members: tuple[DuplicateMember, ...]  # the best first, then by score
+    members: tuple[DuplicateMember, ...]  # the best original first (see module doc), then by score
 
     @property
     def best(self) -> SelectedImage:
@@ -79,9 +99,17 @@ class _Groups:
         self.kinds[min(root_a, root_b)] = kinds
 
 
-def _sort_key(image: SelectedImage) -> tuple:
-    """Best first: higher mean, then smaller image id (Python compares str by code point, like the SQL)."""
-    return (-image.mean, image.image_id)
+def _original_first(image: SelectedImage) -> tuple:
+    """Among near-equal scores: most pixels, most bytes, highest score, oldest file, smallest id."""
+    unknown_time = image.mtime is None
+    return (-image.pixels, -(image.bytes or 0), -image.mean, unknown_time, image.mtime or 0.0, image.image_id)
+
+
+def best_original_first(group: Sequence[SelectedImage], near_equal: float = NEAR_EQUAL_SCORE) -> list[SelectedImage]:
+    """``group`` with its best original first (see module doc), then the others by score."""
+    top = max(image.mean for image in group)
+    best = min((image for image in group if image.mean >= top - near_equal), key=_original_first)
+    return [best, *sorted((image for image in group if image is not best), key=best_first)]
 
 
 def _hash_links(hashes: np.ndarray, distance: int, progress: bool) -> Iterable[tuple[int, int]]:
@@ -116,10 +144,13 @@ def find_duplicate_groups(
     distance: int = DEFAULT_DISTANCE,
     window: float | None = None,
     progress: bool = False,
+    near_equal: float = NEAR_EQUAL_SCORE,
 ) -> list[DuplicateGroup]:
-    """Groups of two or more linked images (see module doc), ordered by album then best score."""
+    """Groups of two or more linked images (see module doc), ordered by their best's album, then score."""
     if distance < 0:
         raise ValueError("distance must be >= 0")
+    if near_equal < 0:
+        raise ValueError("near_equal must be >= 0")
     ordered = sorted(images, key=lambda image: image.image_id)
     groups = _Groups(len(ordered))
     hashed = [index for index, image in enumerate(ordered) if image.phash is not None]
@@ -138,10 +169,9 @@ def find_duplicate_groups(
     for root, group in members.items():
         if len(group) < 2:
             continue
-        group.sort(key=_sort_key)
         kind = "+".join(sorted(groups.kinds[root], key=("near-duplicates", "burst").index))
-        found.append((group, kind))
-    found.sort(key=lambda entry: (entry[0][0].album is not None, entry[0][0].album or "", _sort_key(entry[0][0])))
+        found.append((best_original_first(group, near_equal), kind))
+    found.sort(key=lambda entry: (entry[0][0].album is not None, entry[0][0].album or "", best_first(entry[0][0])))
     return [DuplicateGroup(number, kind, _members(group)) for number, (group, kind) in enumerate(found, start=1)]
 
 

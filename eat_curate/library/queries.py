@@ -83,6 +83,17 @@ class SelectedImage(RankedImage):
     phash: int | None = None
     scored_at: datetime | None = None
     run_id: str = ""
+    # The file as stored (before EXIF orientation), for telling an original from its smaller copies.
+    width: int | None = None
+    height: int | None = None
+    bytes: int | None = None
+    format: str | None = None
+    mtime: float | None = None  # seconds since the epoch, as last scanned
+
+    @property
+    def pixels(self) -> int:
+        """Width x height; 0 when unknown."""
+        return (self.width or 0) * (self.height or 0)
 
 
 @dataclass(frozen=True)
@@ -158,6 +169,15 @@ def rank_order(table: sa.FromClause, key: RankKey = RANK_KEYS["mean"]) -> list[s
     """ORDER BY of a ranking: the key in its direction, then image id byte by byte."""
     column = table.c[key.column]
     return [column.desc() if key.descending else column.asc(), bytewise(table.c.image_id)]
+
+
+def best_first(image: RankedImage) -> tuple[float, str]:
+    """Python's twin of ``rank_order`` by mean: higher mean first, ties by image id.
+
+    Python compares str by code point, which is the order of their UTF-8
+    bytes: the order ``bytewise`` gives in SQL.
+    """
+    return (-image.mean, image.image_id)
 
 
 def album_order(column: sa.ColumnElement) -> sa.ColumnElement:
@@ -412,6 +432,11 @@ def selected_images_select(model_id: str | None, selection: Selection = Selectio
             images.c.phash,
             scores.c.scored_at,
             scores.c.run_id,
+            images.c.width,
+            images.c.height,
+            images.c.bytes,
+            images.c.format,
+            images.c.mtime,
         )
         .select_from(joined)
         .where(*conditions)
@@ -435,6 +460,11 @@ def _selected(row: sa.Row) -> SelectedImage:
         phash=row.phash,
         scored_at=_as_utc(row.scored_at),
         run_id=row.run_id,
+        width=row.width,
+        height=row.height,
+        bytes=row.bytes,
+        format=row.format,
+        mtime=row.mtime,
     )
 
 

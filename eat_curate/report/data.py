@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -18,9 +19,10 @@ from eat_curate.library.queries import AlbumStats, SelectedImage, Selection, alb
 
 @dataclass(frozen=True)
 class AlbumSection:
-    stats: AlbumStats
+    stats: AlbumStats  # of the whole album
     images: list[SelectedImage]  # shown, best first (at most per_album)
-    means: list[float]  # of every image of the album, for its histogram
+    means: list[float]  # of every chosen image of the album, for its histogram
+    chosen: int | None = None  # how many of the album's images the selection kept; None: all of them
 
     @property
     def name(self) -> str | None:
@@ -86,22 +88,26 @@ def build_report(
     distance: int = DEFAULT_DISTANCE,
     window: float | None = None,
     progress: bool = False,
+    selection: Selection | None = None,
+    images: Sequence[SelectedImage] | None = None,
 ) -> ReportData:
-    """Everything the page shows; thumbnails of the shown images are made here (``progress``: a bar)."""
-    selection = Selection(albums=albums)
-    images = select_images(connection, model_id, selection)
-    stats = album_stats(connection, model_id, sort="album")
-    if albums:
-        wanted = set(albums)
-        stats = [row for row in stats if row.album in wanted]
+    """Everything the page shows; thumbnails of the shown images are made here (``progress``: a bar).
+
+    The report shows ``images`` (already chosen, e.g. by ``picks.choose_images``), or else those of
+    ``selection`` (default: every image of ``albums``); errors follow ``selection``'s album and time bounds.
+    """
+    selection = selection if selection is not None else Selection(albums=albums)
+    images = list(images) if images is not None else select_images(connection, model_id, selection)
     by_album: dict[str | None, list[SelectedImage]] = {}
-    for image in images:  # already best first inside each album
+    for image in sorted(images, key=lambda image: image.rank):  # best first inside each album
         by_album.setdefault(image.album, []).append(image)
+    stats = [row for row in album_stats(connection, model_id, sort="album") if row.album in by_album]
     sections = [
         AlbumSection(
             stats=row,
-            images=by_album.get(row.album, [])[: per_album or None],
-            means=[image.mean for image in by_album.get(row.album, [])],
+            images=by_album[row.album][: per_album or None],
+            means=[image.mean for image in by_album[row.album]],
+            chosen=None if len(by_album[row.album]) == row.images else len(by_album[row.album]),
         )
         for row in stats
     ]

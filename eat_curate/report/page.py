@@ -93,7 +93,10 @@ def _album(index: int, section: AlbumSection, data: ReportData) -> str:
     name = _album_name(section.name)
     shown = len(section.images)
     count = section.stats.images
-    more = f" (showing the best {shown} of {count})" if shown < count else ""
+    if section.chosen is not None:  # a selection kept part of the album
+        more = f" ({section.chosen} chosen" + (f", showing the best {shown}" if shown < section.chosen else "") + ")"
+    else:
+        more = f" (showing the best {shown} of {count})" if shown < count else ""
     return (
         f'<section class="album" id="album-{index}"><h2>{escape(name)}</h2>'
         f'<p class="note">{count} images{escape(more)}; mean {section.stats.mean:.2f}, median '

@@ -1,0 +1,300 @@
+"""Ratings written into XMP sidecars beside the images, where photo managers read them.
+
+What each sidecar gets (``SidecarValues``):
+
+- ``xmp:Rating``: -1 (reject) or 0..5 stars (``ratings.star_ratings``); a
+  ``MicrosoftPhoto:Rating`` already in the file is kept in step (digiKam writes
+  both; its percent scale is 0, 1, 25, 50, 75, 99);
+- ``xmp:Label``: a colour label, when asked for. A label is removed only
+  when it is the one eat-curate wrote last time (``eatcurate:Label``), so a
+  label someone chose by hand stays;
+- in our own namespace ``NAMESPACE`` (prefix ``eatcurate``): ``Score`` (the
+  mean, 1..10), ``Std``, ``Model`` (name@hash), ``Rating`` and ``Label`` as
+  written. The ``.invalid`` domain can never resolve: the URI only names.
+
+Where (``sidecar_path``): ``IMG.CR2.xmp`` (``full``: darktable, digiKam) or
+``IMG.xmp`` (``stem``: Adobe Lightroom and Bridge). The stored path is
+untrusted: the sidecar is always the image's own folder (resolved) joined
+with one file name, the image must be a regular file there, and a sidecar
+that is a symbolic link or not a regular file is left alone. All file
+operations go through a handle on that folder, so a folder swapped for a
+link midway cannot redirect them.
+
+How: an existing sidecar is merged (``xmp.XmpPacket``: everything else in
+it is kept); one that cannot be parsed is left untouched and reported as
+``unreadable``. A new or changed sidecar is written to a temporary file in
+the same folder, flushed to disk, then renamed over the old one, so a
+reader never sees half a file. Unchanged sidecars are not rewritten, so a
+second run changes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from eat_curate.library.queries import SelectedImage
+from eat_curate.library.ratings import REJECTED
+from eat_curate.library.xmp import MICROSOFT_PHOTO, XMP, XmpError, XmpPacket
+
+NAMESPACE = "https://eat-curate.invalid/ns/1.0/"
+PREFIX = "eatcurate"
+SIDECAR_NAMES = ("full", "stem")
+MAX_SIDECAR_BYTES = 16 * 1024 * 1024  # darktable's biggest histories are a few hundred kB
+_MICROSOFT_PERCENT = {0: "0", 1: "1", 2: "25", 3: "50", 4: "75", 5: "99", REJECTED: "0"}
+# Outcomes after which the sidecar still does not say what it should: the run exits non-zero.
+PROBLEMS = ("unreadable", "failed")
+
+
+@dataclass(frozen=True)
+class SidecarValues:
+    """What one image's sidecar should say."""
+
+    rating: int  # -1 (reject) .. 5
+    score: float
+    std: float
+    model_id: str
+    label: str | None = None  # a colour name; None: no label from us
+    set_label: bool = False  # whether this run manages labels at all (--labels given)
+
+
+@dataclass(frozen=True)
+class SidecarOutcome:
+    image: str  # the stored path
+    sidecar: str | None
+    action: str  # created, updated, unchanged (or "would create", "would update"), skipped, unreadable, failed
+    reason: str | None = None  # why skipped, unreadable or failed
+    rating: int | None = None
+    previous_rating: str | None = None  # xmp:Rating before (None: no sidecar or no rating)
+    label: str | None = None
+    previous_label: str | None = None
+
+
+@dataclass
+class SidecarReport:
+    naming: str
+    dry_run: bool
+    outcomes: list[SidecarOutcome] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(outcome.action for outcome in self.outcomes))
+
+    @property
+    def problems(self) -> list[SidecarOutcome]:
+        return [outcome for outcome in self.outcomes if outcome.action in PROBLEMS]
+
+    @property
+    def skipped_by_reason(self) -> dict[str, int]:
+        return dict(Counter((o.reason or "").split(":", 1)[0] for o in self.outcomes if o.action == "skipped"))
+
+    def to_dict(self) -> dict:
+        return {
+            "naming": self.naming,
+            "dry_run": self.dry_run,
+            "counts": self.counts,
+            "skipped_by_reason": self.skipped_by_reason,
+            "problems": len(self.problems),
+            "outcomes": [asdict(outcome) for outcome in self.outcomes],
+        }
+
+
+class UnsafePath(ValueError):
+    """The stored path names no file a sidecar could sit beside."""
+
+
+def sidecar_path(image_path: str, naming: str = "full") -> tuple[Path, str, str]:
+    """(resolved folder, image file name, sidecar file name) for ``image_path``; raises UnsafePath."""
+    if naming not in SIDECAR_NAMES:
+        raise ValueError(f"naming must be one of {SIDECAR_NAMES}, not {naming!r}")
+    if "://" in image_path or image_path.startswith("<") or "\x00" in image_path:
+        raise UnsafePath("not a local file")
+    path = Path(image_path)
+    name = path.name
+    if name in ("", ".", "..") or name != os.path.basename(image_path):
+        raise UnsafePath("no file name")
+    try:
+        folder = path.parent.resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise UnsafePath("missing: the image's folder does not exist") from None
+    sidecar = f"{name}.xmp" if naming == "full" else f"{Path(name).stem}.xmp"
+    if sidecar == name:
+        raise UnsafePath("the image is itself named like its sidecar")
+    return folder, name, sidecar
+
+
+class _Folder:
+    """File operations relative to one opened folder (``dir_fd``) where the platform allows it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd: int | None = None
+        if os.open in os.supports_dir_fd and os.replace in os.supports_dir_fd:
+            self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+
+    def _where(self, name: str) -> tuple[str, dict]:
+        return (name, {"dir_fd": self.fd}) if self.fd is not None else (str(self.path / name), {})
+
+    def lstat(self, name: str) -> os.stat_result | None:
+        where, options = self._where(name)
+        try:
+            return os.stat(where, follow_symlinks=False, **options)
+        except FileNotFoundError:
+            return None
+
+    def stat(self, name: str) -> os.stat_result | None:
+        where, options = self._where(name)
+        try:
+            return os.stat(where, **options)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def read(self, name: str) -> bytes:
+        where, options = self._where(name)
+        descriptor = os.open(where, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0), **options)
+        with os.fdopen(descriptor, "rb") as file:
+            return file.read(MAX_SIDECAR_BYTES + 1)
+
+    def replace_atomically(self, name: str, data: bytes, mode: int | None) -> None:
+        """Write ``data`` to a temporary sibling, flush it to disk, rename it over ``name``."""
+        temporary = f".{name}.{secrets.token_hex(4)}.tmp"
+        where, options = self._where(temporary)
+        descriptor = os.open(where, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 if mode is None else 0o600, **options)
+        try:
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(data)
+                file.flush()
+                if mode is not None and hasattr(os, "fchmod"):
+                    os.fchmod(file.fileno(), mode)  # the old sidecar's permissions; new ones follow the umask
+                os.fsync(file.fileno())
+            target, _ = self._where(name)
+            if self.fd is not None:
+                os.replace(temporary, name, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+            else:
+                os.replace(where, target)
+        except BaseException:
+            try:
+                os.unlink(where, **options)
+            except OSError:
+                pass
+            raise
+
+
+def sidecar_values(
+    images: Sequence[SelectedImage], ratings: dict[str, int], model_id: str, labels: dict[int, str] | None = None
+) -> dict[str, SidecarValues]:
+    """Image id -> what its sidecar should say, from its rating and (``labels``: rating -> colour) its label."""
+    return {
+        image.image_id: SidecarValues(
+            rating=ratings[image.image_id],
+            score=image.mean,
+            std=image.std,
+            model_id=model_id,
+            label=(labels or {}).get(ratings[image.image_id]),
+            set_label=labels is not None,
+        )
+        for image in images
+    }
+
+
+def updated_sidecar(existing: bytes | None, values: SidecarValues) -> tuple[bytes, str | None, str | None]:
+    """(the sidecar's new bytes, its rating before, its label before); raises XmpError if unreadable."""
+    packet = XmpPacket(existing) if existing is not None else XmpPacket()
+    previous_rating = packet.get(XMP, "Rating")
+    previous_label = packet.get(XMP, "Label")
+    packet.set(XMP, "Rating", str(values.rating))
+    if packet.get(MICROSOFT_PHOTO, "Rating") is not None:
+        packet.set(MICROSOFT_PHOTO, "Rating", _MICROSOFT_PERCENT[values.rating])
+    if values.set_label:
+        ours = packet.get(NAMESPACE, "Label")
+        if values.label is not None:
+            packet.set(XMP, "Label", values.label)
+            packet.set(NAMESPACE, "Label", values.label)
+        elif ours is not None:
+            if previous_label == ours:  # only the label we wrote; one set by hand since then stays
+                packet.remove(XMP, "Label")
+            packet.remove(NAMESPACE, "Label")
+    packet.set(NAMESPACE, "Score", f"{values.score:.4f}")
+    packet.set(NAMESPACE, "Std", f"{values.std:.4f}")
+    packet.set(NAMESPACE, "Model", values.model_id)
+    packet.set(NAMESPACE, "Rating", str(values.rating))
+    return packet.to_bytes({NAMESPACE: PREFIX}), previous_rating, previous_label
+
+
+def _write_one(path: str, values: SidecarValues, naming: str, dry_run: bool, claimed: dict) -> SidecarOutcome:
+    try:
+        folder_path, image_name, sidecar_name = sidecar_path(path, naming)
+    except UnsafePath as error:
+        return SidecarOutcome(path, None, "skipped", str(error))
+    sidecar = str(folder_path / sidecar_name)
+    facts = {"rating": values.rating, "label": values.label if values.set_label else None}
+    try:
+        folder = _Folder(folder_path)
+    except OSError as error:
+        return SidecarOutcome(path, sidecar, "skipped", f"missing: {error.strerror}", **facts)
+    try:
+        image = folder.stat(image_name)
+        if image is None or not stat.S_ISREG(image.st_mode):
+            return SidecarOutcome(path, sidecar, "skipped", "missing: no image file there", **facts)
+        if sidecar in claimed:
+            return SidecarOutcome(path, sidecar, "skipped", f"shared: the sidecar is {claimed[sidecar]}'s", **facts)
+        claimed[sidecar] = path
+        existing_stat = folder.lstat(sidecar_name)
+        existing = None
+        if existing_stat is not None:
+            if not stat.S_ISREG(existing_stat.st_mode):
+                kind = "a symbolic link" if stat.S_ISLNK(existing_stat.st_mode) else "not a regular file"
+                return SidecarOutcome(path, sidecar, "unreadable", f"the sidecar is {kind}; left untouched", **facts)
+            existing = folder.read(sidecar_name)
+            if len(existing) > MAX_SIDECAR_BYTES:
+                return SidecarOutcome(path, sidecar, "unreadable", "larger than 16 MiB; left untouched", **facts)
+        try:
+            data, previous_rating, previous_label = updated_sidecar(existing, values)
+        except XmpError as error:
+            return SidecarOutcome(path, sidecar, "unreadable", f"{error}; left untouched", **facts)
+        before = {"previous_rating": previous_rating, "previous_label": previous_label}
+        if data == existing:
+            return SidecarOutcome(path, sidecar, "unchanged", **facts, **before)
+        action = "created" if existing is None else "updated"
+        if dry_run:
+            return SidecarOutcome(path, sidecar, f"would {action.removesuffix('d')}", **facts, **before)
+        mode = stat.S_IMODE(existing_stat.st_mode) if existing_stat is not None else None
+        folder.replace_atomically(sidecar_name, data, mode)
+        return SidecarOutcome(path, sidecar, action, **facts, **before)
+    except OSError as error:
+        return SidecarOutcome(path, sidecar, "failed", f"{error.strerror or error}", **facts)
+    finally:
+        folder.close()
+
+
+def write_sidecars(
+    images: Sequence[SelectedImage],
+    values: dict[str, SidecarValues],
+    naming: str = "full",
+    dry_run: bool = False,
+    progress: bool = False,
+) -> SidecarReport:
+    """Merge ``values`` (by image id) into each image's sidecar (module doc); one outcome per image.
+
+    Images sharing a sidecar (``stem`` naming: ``IMG.CR2`` and ``IMG.JPG``)
+    give it to the first in ``images``; the others are skipped and say so.
+    """
+    if naming not in SIDECAR_NAMES:
+        raise ValueError(f"naming must be one of {SIDECAR_NAMES}, not {naming!r}")
+    report = SidecarReport(naming=naming, dry_run=dry_run)
+    claimed: dict[str, str] = {}
+    bar: Iterable[SelectedImage] = tqdm(images, desc="sidecars", unit="file", disable=not progress)
+    for image in bar:
+        report.outcomes.append(_write_one(image.path, values[image.image_id], naming, dry_run, claimed))
+    return report
