@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from eat_curate.benchmarks import photos
-from eat_curate.benchmarks.photos import WALLPAPER_PACKAGES, PhotoFetchError, fetch_debian_wallpapers
+from eat_curate.samples import debian_wallpapers
+from eat_curate.samples.debian_wallpapers import WALLPAPER_PACKAGES, PhotoFetchError, fetch_debian_wallpapers
 
 
 @pytest.fixture
@@ -26,12 +26,12 @@ def fake_apt(monkeypatch) -> list[list[str]]:
             (backgrounds / f"{package}.jpg").write_bytes(b"jpeg")
             (backgrounds / "screenshot.png").write_bytes(b"preview")
 
-    monkeypatch.setattr(photos, "_run", run)
-    monkeypatch.setattr(photos.shutil, "which", lambda tool: f"/usr/bin/{tool}")
+    monkeypatch.setattr(debian_wallpapers, "_run", run)
+    monkeypatch.setattr(debian_wallpapers.shutil, "which", lambda tool: f"/usr/bin/{tool}")
     return commands
 
 
-def test_the_benchmarks_get_the_three_desktop_packages_by_default(tmp_path, fake_apt):
+def test_the_three_desktop_packages_are_fetched_by_default(tmp_path, fake_apt):
     found = fetch_debian_wallpapers(tmp_path)
     assert sorted(path.stem for path in found) == sorted(WALLPAPER_PACKAGES)
 
@@ -49,7 +49,7 @@ def test_only_the_packages_asked_for_are_fetched_and_a_second_call_reuses_them(t
 
 
 def test_a_download_that_leaves_no_package_is_a_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(photos, "_run", lambda command, cwd: None)
-    monkeypatch.setattr(photos.shutil, "which", lambda tool: f"/usr/bin/{tool}")
+    monkeypatch.setattr(debian_wallpapers, "_run", lambda command, cwd: None)
+    monkeypatch.setattr(debian_wallpapers.shutil, "which", lambda tool: f"/usr/bin/{tool}")
     with pytest.raises(PhotoFetchError, match="apt-get download mate-backgrounds"):
         fetch_debian_wallpapers(tmp_path, ("mate-backgrounds",))

@@ -137,3 +137,21 @@ def bench_decode(
         result.mean_abs_score_diff = float(differences.mean())
         result.max_abs_score_diff = float(differences.max())
     return result
+
+
+def report_lines(result: DecodeBenchResult) -> list[str]:
+    lines = [
+        f"{result.images} JPEGs (median {result.median_megapixels:.1f} MP) decoded to {result.size}x{result.size}, "
+        f"1 thread, median of {result.rounds} rounds",
+        f"  full decode + resize   {result.full_img_s:8.2f} img/s",
+        f"  draft decode + resize  {result.draft_img_s:8.2f} img/s   {result.ratio:.2f}x",
+        f"  model pixels: mean |diff| {result.mean_abs_pixel_diff:.2f} / 255",
+    ]
+    if result.mean_abs_score_diff is not None:
+        verdict = "within" if result.within_score_bar else "OVER"
+        caveat = "" if result.model_trained else ", untrained: random weights"
+        lines.append(
+            f"  scores, draft vs full ({result.model_id}{caveat}): mean |diff| {result.mean_abs_score_diff:.4f}, "
+            f"max |diff| {result.max_abs_score_diff:.4f}, {verdict} the {MAX_MEAN_ABS_SCORE_DIFF} bar"
+        )
+    return lines

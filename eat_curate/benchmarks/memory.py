@@ -103,8 +103,7 @@ def _stream(manifest: Path, sink_kind: str, target: Path) -> dict:
     from eat_curate.io.sources import iter_items
     from eat_curate.records import ScoreRecord
     from eat_curate.runs import RunInfo, RunSummary
-    from eat_curate.store.parquet_sink import ParquetSink
-    from eat_curate.store.sql_sink import SqlSink
+    from eat_curate.sinks import ParquetSink, SqlSink
 
     rss_after_imports = _peak_rss_mb()
     start = time.perf_counter()
@@ -121,7 +120,7 @@ def _stream(manifest: Path, sink_kind: str, target: Path) -> dict:
     chunk = []
 
     def flush() -> None:
-        done = sink.already_scored(chunk, run.model_id)
+        done = sink.already_scored([item.version() for item in chunk], run.model_id)
         sink.write(
             [
                 ScoreRecord(
@@ -183,6 +182,20 @@ def bench_memory(row_counts: Sequence[int], sinks: Sequence[str] = SINKS) -> Mem
                 progress.update()
             manifest.unlink()
     return result
+
+
+def report_lines(result: MemoryBenchResult) -> list[str]:
+    lines = [
+        f"  {figure.sink:<8} {figure.rows:>10,} rows  peak RSS {figure.peak_rss_mb:8.1f} MB "
+        f"(after imports {figure.rss_after_imports_mb:.1f} MB)  {figure.seconds:7.1f} s "
+        f"({figure.rows / figure.seconds:,.0f} rows/s)"
+        for figure in result.figures
+    ]
+    for sink in dict.fromkeys(figure.sink for figure in result.figures):
+        spread = result.spread_mb(sink)
+        verdict = "within" if spread <= TARGET_SPREAD_MB else "OVER"
+        lines.append(f"  {sink}: largest minus smallest input: {spread:+.1f} MB, {verdict} the {TARGET_SPREAD_MB} MB bar")
+    return lines
 
 
 def main() -> None:

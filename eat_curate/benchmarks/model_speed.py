@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from eat_curate.benchmarks.timing import interleaved_rates
+from eat_curate.benchmarks.timing import interleaved_rates, synchronize
 from eat_curate.model import EAT, PUBLISHED_RULE, checkpoint_filter_fn, get_preset, score_moments
 from eat_curate.model.reference import PublishedEAT
 
@@ -29,7 +29,7 @@ class ModelBenchResult:
         return asdict(self)
 
 
-def _paired_models(preset: str, seed: int) -> tuple[PublishedEAT, EAT]:
+def paired_models(preset: str, seed: int) -> tuple[PublishedEAT, EAT]:
     """The published forward with random weights, and our EAT loaded from its state dict."""
     torch.manual_seed(seed)
     published = PublishedEAT(preset).eval()
@@ -51,35 +51,40 @@ def bench_model(
     rounds: int = 5,
     threads: int | None = None,
     seed: int = 0,
+    device: str = "cpu",
 ) -> ModelBenchResult:
     if threads:
         torch.set_num_threads(threads)
+    target = torch.device(device)
+    # On CUDA our model runs channels-last, as the predictor runs it there (cuDNN prefers it);
+    # on CPU the layout stays that of the figures published so far.
+    layout = torch.channels_last if target.type == "cuda" else torch.contiguous_format
     size = get_preset(preset).image_size
-    published, ours = _paired_models(preset, seed)
+    published, ours = paired_models(preset, seed)
+    published, ours = published.to(target), ours.to(target, memory_format=layout)
     generator = torch.Generator().manual_seed(seed)
-    images = torch.randn(batch_size, 3, size, size, generator=generator)
+    images = torch.randn(batch_size, 3, size, size, generator=generator).to(target, memory_format=layout)
 
     # Same outputs: image by image, since the published forward mixes a batch's interest points.
-    logit_diff = max((published(images[i : i + 1]) - ours(images[i : i + 1])).abs().max().item() for i in range(2))
+    logit_diff = max(
+        (published(images[i : i + 1]) - ours(images[i : i + 1])).abs().max().item()
+        for i in range(min(2, batch_size))
+    )
 
-    def run_published() -> int:
-        published(images)
-        return batch_size
+    def runner(model: torch.nn.Module, bf16: bool):
+        def run() -> int:
+            with torch.autocast(target.type, dtype=torch.bfloat16, enabled=bf16):
+                model(images)
+            synchronize(target)
+            return batch_size
 
-    def run_ours() -> int:
-        ours(images)
-        return batch_size
+        return run
 
-    def run_ours_bf16() -> int:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            ours(images)
-        return batch_size
-
-    runners = {"published": run_published, "ours_fp32": run_ours}
+    runners = {"published": runner(published, False), "ours_fp32": runner(ours, False)}
     score_diff = None
     if with_bf16:
-        runners["ours_bf16"] = run_ours_bf16
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        runners["ours_bf16"] = runner(ours, True)
+        with torch.autocast(target.type, dtype=torch.bfloat16):
             low = ours(images)
         # Scored as our models score (softmax head): the raw published head has no fixed scale.
         mean_low, _ = score_moments(low.float().softmax(dim=-1))
@@ -102,89 +107,17 @@ def bench_model(
     )
 
 
-# --- one preset against another (e.g. the built-in model's nano against tiny) ------------
-
-
-@dataclass
-class PresetSpeedRow:
-    dtype: str
-    baseline_img_s: float
-    preset_img_s: float
-    ratio: float
-
-
-@dataclass
-class PresetSpeedResult:
-    preset: str
-    baseline: str
-    batch_size: int
-    threads: int
-    rounds: int
-    rows: list[PresetSpeedRow]
-    preset_weights_mb: float  # as float16 safetensors, as built-in models ship
-    baseline_weights_mb: float
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def _fp16_megabytes(model: EAT) -> float:
-    return sum(value.numel() * (2 if value.is_floating_point() else value.element_size())
-               for value in model.state_dict().values()) / 1e6
-
-
-@torch.inference_mode()
-def bench_presets(
-    preset: str = "nano",
-    baseline: str = "tiny",
-    batch_size: int = 8,
-    dtypes: tuple[str, ...] = ("fp32", "bf16"),
-    rounds: int = 7,
-    threads: int | None = None,
-    seed: int = 0,
-) -> PresetSpeedResult:
-    """Scoring forward img/s of ``preset`` against ``baseline`` (random weights), both timed in the same rounds.
-
-    The forward is the predictor's: eval mode, channels-last input, bf16
-    autocast for bf16.
-    """
-    if threads:
-        torch.set_num_threads(threads)
-    torch.manual_seed(seed)
-    models = {name: EAT(name).eval() for name in (baseline, preset)}
-    sizes = {get_preset(name).image_size for name in models}
-    if len(sizes) != 1:
-        raise ValueError(f"presets {preset} and {baseline} take different input sizes: {sorted(sizes)}")
-    side = sizes.pop()
-    generator = torch.Generator().manual_seed(seed)
-    images = torch.randn(batch_size, 3, side, side, generator=generator).contiguous(memory_format=torch.channels_last)
-
-    def runner(name: str, dtype: str):
-        def run() -> int:
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bf16"):
-                models[name](images)
-            return batch_size
-
-        return run
-
-    runners = {(name, dtype): runner(name, dtype) for dtype in dtypes for name in models}
-    rates = interleaved_rates({f"{name}/{dtype}": run for (name, dtype), run in runners.items()}, rounds=rounds)
-    rows = [
-        PresetSpeedRow(
-            dtype,
-            rates[f"{baseline}/{dtype}"],
-            rates[f"{preset}/{dtype}"],
-            rates[f"{preset}/{dtype}"] / rates[f"{baseline}/{dtype}"],
-        )
-        for dtype in dtypes
+def report_lines(result: ModelBenchResult) -> list[str]:
+    lines = [
+        f"EAT-{result.preset}, batch {result.batch_size}, {result.threads} threads, median of {result.rounds} rounds",
+        f"  published forward (fp32)  {result.published_fp32_img_s:8.2f} img/s",
+        f"  eat-curate (fp32)         {result.ours_fp32_img_s:8.2f} img/s   {result.fp32_ratio:.2f}x",
     ]
-    return PresetSpeedResult(
-        preset=preset,
-        baseline=baseline,
-        batch_size=batch_size,
-        threads=torch.get_num_threads(),
-        rounds=rounds,
-        rows=rows,
-        preset_weights_mb=_fp16_megabytes(models[preset]),
-        baseline_weights_mb=_fp16_megabytes(models[baseline]),
-    )
+    if result.ours_bf16_img_s is not None:
+        lines.append(f"  eat-curate (bf16)         {result.ours_bf16_img_s:8.2f} img/s   {result.bf16_ratio:.2f}x")
+    lines.append(f"  same outputs: max |logit diff| fp32 {result.max_abs_logit_diff_fp32:.2e}")
+    if result.mean_abs_score_diff_bf16 is not None:
+        lines.append(
+            f"  bf16 vs fp32: mean |score diff| {result.mean_abs_score_diff_bf16:.4f} (softmax head, random weights)"
+        )
+    return lines

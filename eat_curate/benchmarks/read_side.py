@@ -14,9 +14,7 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,13 +23,14 @@ import numpy as np
 import sqlalchemy as sa
 from tqdm import tqdm
 
-from eat_curate.store import schema
-from eat_curate.store.database import create_engine, create_or_upgrade, database_url, describe
-from eat_curate.store.queries import album_stats, rank_images
-from eat_curate.store.reading import open_read_engine, resolve_model
+from eat_curate.benchmarks.scratch_databases import DEFAULT_PG_SERVER, temporary_database
+from eat_curate.library import album_stats, rank_images, resolve_model
+from eat_curate.library.connection import open_read_engine
+from eat_curate.sinks import database_url, describe
+from eat_curate.sinks.sql import schema
+from eat_curate.sinks.sql.database import create_engine, create_or_upgrade
 
 RANK_INDEX = "ix_scores_model_album_rank"
-DEFAULT_PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 TARGET_S = 2.0
 MODEL_ID = "bench@000000000000"
 _CHUNK = 100_000
@@ -252,34 +251,6 @@ def bench_backend(url: sa.URL, rows: int, albums: int, rounds: int, seed: int, p
     )
 
 
-@contextmanager
-def temporary_database(target: str) -> Iterator[sa.URL]:
-    """A new database for ``target``: an SQLite file (must not exist) or a temporary PostgreSQL database."""
-    url = database_url(target)
-    if url.get_backend_name() == "sqlite":
-        path = Path(url.database)
-        if path.exists():
-            raise FileExistsError(f"{path} exists; the bench writes a new SQLite file and deletes it")
-        try:
-            yield url
-        finally:
-            for suffix in ("", "-wal", "-shm", "-journal"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-        return
-    name = f"eatc_bench_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        try:
-            yield url.set(database=name)
-        finally:
-            with admin.connect() as connection:
-                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.dispose()
-
-
 def bench_read(
     targets: list[str] | None = None,
     rows: int = 1_000_000,
@@ -300,3 +271,18 @@ def bench_read(
                 reason = str(getattr(error, "orig", None) or error).strip().splitlines()[-1]
                 skipped.append(f"{describe(database_url(target))}: {reason}")
     return ReadBenchResult(rows=rows, albums=albums, rounds=rounds, backends=results, skipped=skipped)
+
+
+def report_lines(result: ReadBenchResult) -> list[str]:
+    lines = [f"read side: {result.rows:,} scores in {result.albums} albums, median of {result.rounds} rounds"]
+    for backend in result.backends:
+        lines.append(f"\n{backend.backend} ({backend.where}): loaded and analysed in {backend.load_s:.1f} s")
+        lines.append(f"  {'query':<28} {'indexed':>9} {'no rank index':>14} {'ratio':>7}")
+        lines.extend(
+            f"  {timing.query:<28} {timing.indexed_s:>8.3f}s {timing.baseline_s:>13.3f}s {timing.ratio:>6.1f}x"
+            for timing in backend.timings
+        )
+        verdict = "met" if backend.meets_target else "NOT met"
+        lines.append(f"  target: albums and rank under {TARGET_S:g} s: {verdict}")
+    lines.extend(f"\nskipped {reason}" for reason in result.skipped)
+    return lines

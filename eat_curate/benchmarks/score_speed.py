@@ -9,7 +9,6 @@ picks, writing nowhere (a sink that only counts).
 
 from __future__ import annotations
 
-import hashlib
 import time
 import warnings
 from collections.abc import Sequence
@@ -19,39 +18,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from eat_curate.io.sources import SourceItem, iter_items
+from eat_curate.benchmarks.engine_runs import CountingSink, counted_run
+from eat_curate.io.resize import resize_for_model
+from eat_curate.io.sources import iter_items
 from eat_curate.model.checkpoint import LoadedModel
-from eat_curate.records import ScoreRecord
-from eat_curate.runs import RunInfo, RunSummary, new_run_id
+from eat_curate.runs import RunInfo, new_run_id
 from eat_curate.scoring.engine import EngineOptions, LocalEngine
 from eat_curate.scoring.predictor import Predictor, UntrainedModelWarning
-from eat_curate.scoring.preprocess import resize_for_model
-from eat_curate.scoring.progress import Progress
-
-
-class CountingSink:
-    """Accepts records and keeps only the means, so the benchmark measures scoring, not writing."""
-
-    def __init__(self) -> None:
-        self.means: dict[str, float | None] = {}
-
-    def register_model(self, card: dict) -> None:
-        pass
-
-    def begin_run(self, run: RunInfo) -> None:
-        pass
-
-    def already_scored(self, items: Sequence[SourceItem], model_id: str) -> set[str]:
-        return set()
-
-    def write(self, records: Sequence[ScoreRecord]) -> None:
-        self.means.update((record.path, record.mean) for record in records)
-
-    def end_run(self, run: RunInfo, summary: RunSummary, status: str) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 @dataclass
@@ -106,13 +79,11 @@ def bench_score(
     naive_loop(paths[:2], naive_predictor, 2)
     engine = LocalEngine(engine_predictor, EngineOptions(batch_size=batch_size, workers=workers))
     run = RunInfo(new_run_id(), engine_predictor.model_id, "bench", "", [str(folder)])
-    engine.run(items[:batch_size], [CountingSink()], run, Progress(), RunSummary())
+    counted_run(engine, items[:batch_size], run)
 
     naive_rate, naive_means = naive_loop(paths, naive_predictor, 8)
     sink = CountingSink()
-    summary = RunSummary()
-    engine.run(items, [sink], run, Progress(), summary)
-    engine_rate = summary.images_per_s
+    engine_rate = counted_run(engine, items, run, sink).images_per_s
     diffs = [abs(sink.means[key] - naive_means[key]) for key in naive_means if sink.means.get(key) is not None]
     return ScoreBenchResult(
         images=len(paths),
@@ -127,34 +98,11 @@ def bench_score(
     )
 
 
-def camera_size_folder(photos: Sequence[Path], folder: Path, count: int = 24, megapixels: float = 12.0) -> list[Path]:
-    """Real photos upscaled to camera size (4:3, ``megapixels``) as quality-92 JPEGs, for decode-heavy benchmarks.
-
-    Distinct pictures only (by content), cycled with mirror/rotation variants
-    until ``count`` files exist. Existing files are reused.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    seen: set[str] = set()
-    distinct = []
-    for photo in sorted(photos):
-        digest = hashlib.sha256(Path(photo).read_bytes()).hexdigest()
-        if digest not in seen:
-            seen.add(digest)
-            distinct.append(photo)
-    if not distinct:
-        raise ValueError("no photos to build the benchmark folder from")
-    width = int(round((megapixels * 1e6 * 4 / 3) ** 0.5))
-    height = width * 3 // 4
-    written = []
-    for index in range(count):
-        target = folder / f"camera_{index:03d}.jpg"
-        if not target.exists():
-            with Image.open(distinct[index % len(distinct)]) as image:
-                picture = ImageOps.exif_transpose(image).convert("RGB")
-                variant = index // len(distinct)
-                if variant % 2:
-                    picture = ImageOps.mirror(picture)
-                picture = picture.rotate(90 * (variant // 2 % 4), expand=True).resize((width, height), Image.Resampling.LANCZOS)
-                picture.save(target, quality=92)
-        written.append(target)
-    return written
+def report_lines(result: ScoreBenchResult, model_ref: str) -> list[str]:
+    return [
+        f"{result.images} images, {result.megapixels_mean:.1f} MP on average, model {model_ref}",
+        f"  naive loop (full decode, fp32, batch 8)   {result.naive_img_s:8.2f} img/s",
+        f"  in-process engine ({result.engine_dtype}, batch {result.batch_size}, "
+        f"{result.workers} decode threads)  {result.engine_img_s:8.2f} img/s   {result.ratio:.2f}x",
+        f"  mean |score diff| engine vs naive: {result.mean_abs_score_diff:.4f} (draft decode + dtype)",
+    ]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
@@ -27,15 +26,14 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 from tqdm import tqdm
 
+from eat_curate.benchmarks.scratch_databases import DEFAULT_PG_SERVER, temporary_postgres
 from eat_curate.records import ScoreRecord, records_to_table, utc_now
 from eat_curate.runs import RunInfo, RunSummary
-from eat_curate.store import schema
-from eat_curate.store.database import create_engine, create_or_upgrade, database_url, describe, write_transaction
-from eat_curate.store.parquet_sink import ParquetSink
-from eat_curate.store.sql_sink import SqlSink
-from eat_curate.store.sql_writers import image_row, score_row, upsert_statement
+from eat_curate.sinks import ParquetSink, SqlSink, database_url, describe
+from eat_curate.sinks.sql import schema
+from eat_curate.sinks.sql.database import create_engine, create_or_upgrade, write_transaction
+from eat_curate.sinks.sql.writers import image_row, score_row, upsert_statement
 
-DEFAULT_PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 MODEL_ID = "bench@000000000000"
 
 
@@ -155,32 +153,11 @@ def _parquet_rates(
     return ours, baseline
 
 
-class TemporaryPostgres:
-    """A fresh database on the server of ``admin_url``, dropped on exit."""
-
-    def __init__(self, admin_url: str) -> None:
-        self.admin = sa.create_engine(
-            database_url(admin_url), isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
-        )
-        self.name = f"eatc_bench_{uuid.uuid4().hex[:12]}"
-        self.url = database_url(admin_url).set(database=self.name).render_as_string(hide_password=False)
-
-    def __enter__(self) -> str:
-        with self.admin.connect() as connection:
-            connection.execute(sa.text(f'CREATE DATABASE "{self.name}"'))
-        return self.url
-
-    def __exit__(self, *exc_info) -> None:
-        with self.admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
-        self.admin.dispose()
-
-
 def bench_sinks(
     rows: int = 100_000,
     batch_size: int = 1000,
     baseline_rows: int = 2000,
-    pg_admin_url: str | None = DEFAULT_PG_ADMIN,
+    pg_admin_url: str | None = DEFAULT_PG_SERVER,
 ) -> SinkBenchResult:
     records = synthetic_records(rows)
     batches = _batches(records, batch_size)
@@ -196,15 +173,16 @@ def bench_sinks(
         progress.update()
 
         if pg_admin_url:
+            server = database_url(pg_admin_url)
             try:
-                sink_db = databases.enter_context(TemporaryPostgres(pg_admin_url))
-                naive_db = databases.enter_context(TemporaryPostgres(pg_admin_url))
+                sink_db = databases.enter_context(temporary_postgres(server))
+                naive_db = databases.enter_context(temporary_postgres(server))
             except sa.exc.DBAPIError as error:
                 reason = str(error.orig or error).strip().splitlines()[0]
-                result.skipped["postgresql"] = f"cannot use {describe(database_url(pg_admin_url))}: {reason}"
+                result.skipped["postgresql"] = f"cannot use {describe(server)}: {reason}"
             else:
-                postgres_rate = _sql_sink_rate(sink_db, batches)
-                naive_rate = _naive_sql_rate(naive_db, naive)
+                postgres_rate = _sql_sink_rate(sink_db.render_as_string(hide_password=False), batches)
+                naive_rate = _naive_sql_rate(naive_db.render_as_string(hide_password=False), naive)
                 result.figures.append(
                     SinkFigure("postgresql", rows, postgres_rate, naive_label, len(naive), naive_rate)
                 )
@@ -216,3 +194,14 @@ def bench_sinks(
         )
         progress.update()
     return result
+
+
+def report_lines(result: SinkBenchResult) -> list[str]:
+    lines = [f"{result.rows:,} synthetic score records in batches of {result.batch_size:,}"]
+    for figure in result.figures:
+        lines.append(
+            f"  {figure.sink:<10} {figure.rows_per_s:>10,.0f} rows/s   baseline ({figure.baseline}, "
+            f"{figure.baseline_rows:,} rows) {figure.baseline_rows_per_s:>10,.0f} rows/s   {figure.ratio:6.2f}x"
+        )
+    lines.extend(f"  {sink:<10} skipped: {reason}" for sink, reason in result.skipped.items())
+    return lines

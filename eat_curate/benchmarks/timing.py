@@ -6,6 +6,14 @@ import statistics
 import time
 from collections.abc import Callable
 
+import torch
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for ``device``'s queued work: CUDA calls return before the GPU is done."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
 
 def interleaved_rates(
     runners: dict[str, Callable[[], int]], rounds: int = 5, warmup: int = 1

@@ -1,4 +1,4 @@
-"""Real camera-size photographs for benchmarks: Debian's wallpaper packages.
+"""Real camera-size photographs: Debian's wallpaper packages, for training recipes and benchmarks.
 
 The wallpapers in these packages are real photographs (landscapes, macro,
 city shots) of 2-30 megapixels, free to redistribute, and one `apt-get

@@ -1,6 +1,7 @@
 """`eat-curate bench train`: training throughput (forward + backward + optimizer step) in img/s.
 
-Random images and random vote distributions, the real loss and optimizer,
+Random images and random vote distributions, the caller's loss (the
+trainer's lives in ``training/``, which this package does not import), Adam,
 the model in training mode (stochastic depth on). fp32 is the baseline; bf16
 autocast is timed in the same rounds, interleaved with it, and reported as a
 ratio to it.
@@ -8,15 +9,18 @@ ratio to it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
 
-from eat_curate.benchmarks.timing import interleaved_rates
+from eat_curate.benchmarks.timing import interleaved_rates, synchronize
 from eat_curate.model.eat import EAT
 from eat_curate.model.presets import get_preset
 from eat_curate.scoring.predictor import resolve_device
-from training.losses import emd_loss
+
+# (predicted distributions, target distributions) -> scalar loss
+DistributionLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -44,6 +48,7 @@ def _device_name(device: torch.device) -> str:
 
 
 def bench_training(
+    loss: DistributionLoss,
     preset: str = "tiny",
     batch_size: int = 16,
     dtypes: tuple[str, ...] = ("fp32", "bf16"),
@@ -69,12 +74,10 @@ def bench_training(
         def step() -> int:
             with torch.autocast(target.type, dtype=torch.bfloat16, enabled=dtype == "bf16"):
                 logits = model(images)
-            loss = emd_loss(model.distribution(logits), distributions)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss(model.distribution(logits), distributions).backward()
             optimizer.step()
-            if target.type == "cuda":
-                torch.cuda.synchronize(target)
+            synchronize(target)
             return batch_size
 
         return step
@@ -89,3 +92,16 @@ def bench_training(
         fp32_img_s=rates.get("fp32"),
         bf16_img_s=rates.get("bf16"),
     )
+
+
+def report_lines(result: TrainBenchResult) -> list[str]:
+    lines = [
+        f"EAT-{result.preset} training, batch {result.batch_size}, {result.device}, "
+        f"{result.threads} threads, median of {result.steps} steps"
+    ]
+    if result.fp32_img_s is not None:
+        lines.append(f"  fp32 (baseline)   {result.fp32_img_s:8.2f} img/s")
+    if result.bf16_img_s is not None:
+        ratio = f"   {result.bf16_ratio:.2f}x" if result.bf16_ratio else ""
+        lines.append(f"  bf16 autocast     {result.bf16_img_s:8.2f} img/s{ratio}")
+    return lines
