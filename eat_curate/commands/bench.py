@@ -329,3 +329,33 @@ def bench_score_command(folder: Path, model_ref: str, models_dir: Path | None, e
 
     result = bench_score(folder, load_model(model_folder), load_model(model_folder), batch_size, workers, dtype, limit)
     echo_result(result, report_lines(result, model_ref), as_json)
+
+
+@bench.command("raw")
+@click.option("--files", type=click.IntRange(1), default=3, show_default=True, help="Generated DNGs per path.")
+@click.option("--megapixels", type=click.FloatRange(1, 60), default=12.0, show_default=True)
+@click.option("--rounds", type=click.IntRange(1), default=3, show_default=True, help="Timed rounds (median).")
+@json_flag
+def bench_raw_command(files: int, megapixels: float, rounds: int, as_json: bool) -> None:
+    """Camera RAW decoding: the embedded preview against a half-size demosaic (the baseline), on generated DNGs.
+
+    Needs the raw extra (pip install 'eat-curate[raw]') and pidng, which
+    writes the DNGs.
+    """
+    from eat_curate.benchmarks.raw_decode import bench_raw_decode, report_lines
+
+    result = bench_raw_decode(files=files, megapixels=megapixels, rounds=rounds)
+    echo_result(result, report_lines(result), as_json)
+
+
+@bench.command("xmp")
+@click.option("--images", type=click.IntRange(1), default=10_000, show_default=True)
+@click.option("--folder", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where to make the scratch photos and sidecars (default: the system's temporary folder).")
+@json_flag
+def bench_xmp_command(images: int, folder: Path | None, as_json: bool) -> None:
+    """Sidecars per second written by `eat-curate xmp`: new, merged into darktable's, and unchanged."""
+    from eat_curate.benchmarks.xmp_speed import measure_xmp_speed, report_lines
+
+    result = measure_xmp_speed(images=images, folder=folder)
+    echo_result(result, report_lines(result), as_json)
