@@ -15,11 +15,11 @@ DROP VIEW IF EXISTS eat_album_stats;
 CREATE VIEW eat_album_stats AS
 SELECT album_stats.model_id, album_stats.album, album_stats.images, album_stats.mean, album_stats.median, album_stats.top10_mean, album_stats.share_above, album_stats.threshold, album_stats.best_score, album_stats.best_image_id, images.path AS best_path
 FROM (SELECT album_counts.model_id AS model_id, album_counts.album AS album, album_counts.images AS images, album_counts.mean AS mean, CASE WHEN (album_counts.album IS NULL) THEN (SELECT avg(ordered.mean) AS avg_1
-FROM (SELECT album_row.mean AS mean, row_number() OVER (ORDER BY album_row.mean DESC, album_row.image_id) AS position
+FROM (SELECT album_row.mean AS mean, row_number() OVER (ORDER BY album_row.mean DESC) AS position
 FROM scores AS album_row
 WHERE album_row.model_id = album_counts.model_id AND album_row.album IS NULL) AS ordered
 WHERE ordered.position IN ((album_counts.images + 1) / 2, (album_counts.images + 2) / 2)) ELSE (SELECT avg(ordered.mean) AS avg_2
-FROM (SELECT album_row.mean AS mean, row_number() OVER (ORDER BY album_row.mean DESC, album_row.image_id) AS position
+FROM (SELECT album_row.mean AS mean, row_number() OVER (ORDER BY album_row.mean DESC) AS position
 FROM scores AS album_row
 WHERE album_row.model_id = album_counts.model_id AND album_row.album = album_counts.album) AS ordered
 WHERE ordered.position IN ((album_counts.images + 1) / 2, (album_counts.images + 2) / 2)) END AS median, CASE WHEN (album_counts.album IS NULL) THEN (SELECT avg(best.mean) AS avg_3

@@ -247,19 +247,36 @@ def bench_train_command(
     "and postgresql+psycopg://postgres@127.0.0.1:5432/postgres.",
 )
 @click.option("--rounds", type=click.IntRange(1), default=3, show_default=True, help="Timed rounds (median).")
+@click.option("--parquet/--no-parquet", default=True, show_default=True,
+              help="Also time the same commands on a Parquet result of ROWS scores (read in place with DuckDB).")
 @json_flag
-def bench_read_command(rows: int, albums: int, targets: tuple[str, ...], rounds: int, as_json: bool) -> None:
-    """Time `albums` and `rank` over generated scores, with and without the rank index.
+def bench_read_command(rows: int, albums: int, targets: tuple[str, ...], rounds: int, parquet: bool,
+                       as_json: bool) -> None:
+    """Time `albums` and `rank` over generated scores, with and without the rank index, and on Parquet.
 
     Loads ROWS synthetic scores in ALBUMS albums into each database, then
     times the queries the read commands run: first with the schema's other
     indexes only (the baseline), then with ix_scores_model_album_rank; prints
-    both and their ratio. The target is under 2 s at 1,000,000 rows.
+    both and their ratio. Then writes the same number of rows as the Parquet
+    file `score --out` would and times `albums` and `rank --top 10` on it.
+    The target is under 2 s at 1,000,000 rows.
     """
-    from eat_curate.benchmarks.read_side import bench_read, report_lines
+    from eat_curate.benchmarks import read_parquet, read_side
 
-    result = bench_read(list(targets) or None, rows=rows, albums=albums, rounds=rounds, progress=not as_json)
-    echo_result(result, report_lines(result), as_json)
+    result = read_side.bench_read(list(targets) or None, rows=rows, albums=albums, rounds=rounds,
+                                  progress=not as_json)
+    parquet_result = read_parquet.bench_read_parquet(rows=rows, albums=albums, rounds=rounds) if parquet else None
+    if as_json:
+        figures = result.to_dict()
+        if parquet_result is not None:
+            figures["parquet"] = parquet_result.to_dict()
+        click.echo(to_json(figures))
+        return
+    for line in read_side.report_lines(result):
+        click.echo(line)
+    if parquet_result is not None:
+        for line in read_parquet.report_lines(parquet_result):
+            click.echo(line)
 
 
 @bench.command("score")

@@ -1,8 +1,9 @@
-"""`eat-curate db` (init, ddl) and `eat-curate runs`: the SQL database and the history of scoring runs."""
+"""`eat-curate db` (init, ddl, import) and `eat-curate runs`: the SQL database and the history of scoring runs."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 import click
 
@@ -19,7 +20,8 @@ def db() -> None:
     \b
     Tables: images, scores (p1..p10, mean, std per image and model), errors,
     models, runs, eat_meta (schema version). `score --db` creates them on its
-    first run; `db init` does it ahead of time, e.g. for a shared PostgreSQL.
+    first run; `db init` does it ahead of time, e.g. for a shared PostgreSQL;
+    `db import` loads the Parquet result of a run (`score --out`) into them.
     sql/README.md in the source tree shows example queries.
     """
 
@@ -68,6 +70,51 @@ def ddl(dialect: str) -> None:
     click.echo(generate_ddl(dialect), nl=False)
 
 
+@db.command("import")
+@click.argument("source", metavar="RESULT.parquet|DIR/", type=click.Path(path_type=Path))
+@click.option("--db", "db_url", required=True, metavar="URL", help=DB_HELP)
+@json_option
+def import_(source: Path, db_url: str, as_json: bool) -> None:
+    """Load a Parquet result of `score --out` into the database, without rescoring.
+
+    SOURCE is the .parquet file or the dataset folder `score --out` wrote
+    (or any folder of such Parquet files, e.g. a cluster job's output copied
+    from a bucket). The rows go in batches through the same upserts as
+    `score --db`, so the tables end as if the run had written the database
+    itself; the tables are created first if the database is new.
+
+    \b
+    - Newest wins: a row is written only where the database holds no record
+      of that image and model, or an older one (by scoring time). A second
+      import of the same result writes nothing, and an old result never
+      overwrites a newer score.
+    - Runs: the scoring runs in the result's history (file metadata or
+      _eat_curate.json) and their models' cards are added to `runs` and
+      `models` where absent, so every row names a recorded run. The import
+      itself scores nothing and is not recorded as a run: its summary
+      (printed, or --json) says what it wrote.
+
+    A progress bar shows on a terminal. A SOURCE that is missing or not an
+    eat-curate Parquet result is refused before the database is touched.
+
+    \b
+    Examples:
+      eat-curate db import scores.parquet --db photos.db
+      eat-curate db import /mnt/bucket/nightly/ --db postgresql+psycopg://curator@dbhost/photos --json
+    """
+    from eat_curate.sinks import import_parquet
+
+    summary = import_parquet(str(source), db_url, progress=not as_json)
+    if as_json:
+        click.echo(to_json(summary.to_dict()))
+        return
+    added = ", ".join(f"{table} +{count}" for table, count in summary.added.items())
+    click.echo(
+        f"{summary.source} -> {summary.database}: imported {summary.imported} of {summary.rows} rows "
+        f"({summary.skipped} already there, as recent or newer) in {summary.seconds:.1f} s; {added}"
+    )
+
+
 def _duration(run: dict) -> str:
     if not run.get("ended_at"):
         return ""
@@ -94,7 +141,13 @@ def _table_row(run: dict) -> dict:
 
 
 @click.command()
-@click.option("--db", "db_url", default=None, metavar="URL", help=DB_HELP)
+@click.option(
+    "--db",
+    "db_url",
+    default=None,
+    metavar="URL",
+    help=DB_HELP + " Or the Parquet result of `score --out` (file or folder).",
+)
 @click.option("--out", default=None, metavar="FILE.parquet|DIR/", help="Parquet output of `score --out`.")
 @click.option("--limit", type=click.IntRange(1), default=20, show_default=True, help="Show the N newest runs.")
 @json_option
@@ -102,7 +155,8 @@ def runs(db_url: str | None, out: str | None, limit: int, as_json: bool) -> None
     """List scoring runs, newest first: status, model, start, duration, counts, speed, sources.
 
     Every `score` run is recorded where it writes: in the database's `runs`
-    table, and in the Parquet output's metadata. A run still shown as
+    table, and in the Parquet output's metadata (read with --out, or with
+    --db like every read command). A run still shown as
     "running" is either in progress or was cut short; the next run on the same
     output records it as "interrupted".
 

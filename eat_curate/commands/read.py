@@ -1,7 +1,8 @@
 """The read side: `albums`, `rank`, `filter`, `export`, `dupes`, `report`.
 
-Each reads the SQL database that `score --db` wrote (SQLite or PostgreSQL,
-same results on both) and never rescans images, except `report`, which reads
+Each reads the SQL database that `score --db` wrote (SQLite or PostgreSQL),
+or the Parquet result of `score --out` (through DuckDB views named like the
+SQL tables), with the same results on all three, and never rescans images, except `report`, which reads
 the image files for thumbnails. All take --db, --model and --json.
 `filter`, `export`, `report` and `xmp` (commands/xmp.py) choose images with
 the same options (``selection_options``, ``pick_options``).
@@ -37,7 +38,8 @@ def db_option(required: bool = True):
         required=required,
         metavar="URL",
         help="The database `score --db` wrote: an SQLite file path or an SQLAlchemy URL "
-        "(sqlite:///x.db, postgresql+psycopg://user@host/db).",
+        "(sqlite:///x.db, postgresql+psycopg://user@host/db); or the Parquet result of `score --out` "
+        "(scores.parquet, or its folder), read in place with DuckDB.",
     )
 
 
@@ -55,8 +57,15 @@ def _json_option(function):
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(function)
 
 
+def _album_names(ctx: click.Context, param: click.Parameter, names: tuple[str, ...]) -> tuple[str | None, ...]:
+    return tuple(name or None for name in names)  # --album "" means the images that have no album
+
+
 def _album_option(help_text: str):
-    return click.option("--album", "albums", multiple=True, metavar="NAME", help=help_text)
+    return click.option(
+        "--album", "albums", multiple=True, metavar="NAME", callback=_album_names,
+        help=help_text + ' --album "" picks the images without an album.',
+    )
 
 
 def selection_options(function):
@@ -291,7 +300,7 @@ def albums(db: str, model: str | None, sort: str, threshold: float, as_json: boo
 @click.option("--reverse", is_flag=True, help="Rank from the other end (with --by mean: worst first).")
 @_json_option
 def rank(
-    db: str, model: str | None, albums: tuple[str, ...], top: int | None, by: str, reverse: bool, as_json: bool
+    db: str, model: str | None, albums: tuple[str | None, ...], top: int | None, by: str, reverse: bool, as_json: bool
 ) -> None:
     """Images ranked inside each album: rank, score, std and path.
 
@@ -563,7 +572,7 @@ def _print_export_report(report: library.ExportReport) -> None:
 )
 @_json_option
 def dupes(
-    db: str, model: str | None, albums: tuple[str, ...], distance: int, window: float | None, as_json: bool
+    db: str, model: str | None, albums: tuple[str | None, ...], distance: int, window: float | None, as_json: bool
 ) -> None:
     """Groups of near-duplicates and bursts, each with its best original first.
 

@@ -1,5 +1,9 @@
 """Opening a database to read scores, and choosing which model's scores to read.
 
+``--db`` names an SQL database (an SQLite file or a URL) or the Parquet
+result of ``score --out`` (one file or a folder of Parquet files), which
+reads as the same tables (``parquet_views``).
+
 Reading never creates anything: an SQLite path that does not exist, a
 database without eat-curate's tables or without scores is an error that says
 to run ``eat-curate score`` first. SQLite files open read-only.
@@ -25,6 +29,7 @@ from eat_curate.sinks.sql.database import (
 )
 from eat_curate.errors import StoreError
 
+PARQUET_MAGIC = b"PAR1"
 NO_SCORES = "no scores in {where}; run eat-curate score first (eat-curate score PHOTOS --db ...)"
 
 
@@ -53,9 +58,33 @@ def open_read_engine(url: sa.URL) -> sa.Engine:
     return create_engine(url)
 
 
+def names_parquet(db: str) -> bool:
+    """Whether ``--db`` names a Parquet result rather than a database.
+
+    A folder, a file starting with Parquet's magic bytes, or a path ending in
+    ``.parquet`` (existing or not: a missing one is reported as a missing
+    Parquet result, not as a missing SQLite file).
+    """
+    if "://" in db:
+        return False
+    path = Path(db).expanduser()
+    if path.is_dir() or path.suffix.lower() == ".parquet":
+        return True
+    if path.is_file():
+        with open(path, "rb") as handle:
+            return handle.read(len(PARQUET_MAGIC)) == PARQUET_MAGIC
+    return False
+
+
 @contextmanager
 def read_connection(db: str) -> Iterator[sa.Connection]:
-    """A connection to ``--db`` (path or URL) holding eat-curate's tables; closed on exit."""
+    """A connection to ``--db`` (path, URL or Parquet result) holding eat-curate's tables; closed on exit."""
+    if names_parquet(db):
+        from eat_curate.library.parquet_views import parquet_connection  # Arrow and DuckDB load for Parquet only
+
+        with parquet_connection(db) as connection:
+            yield connection
+        return
     url = database_url(db)
     where = describe(url)
     engine = open_read_engine(url)

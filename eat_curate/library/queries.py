@@ -29,6 +29,7 @@ import sqlalchemy as sa
 
 from eat_curate.sinks.sql import schema
 from eat_curate.sinks.sql.bytewise import bytewise
+from eat_curate.library.rank_key import rank_key
 from eat_curate.library.timestamps import comparable_time
 
 scores = schema.scores
@@ -166,9 +167,8 @@ def _albums_in(column: sa.ColumnElement, albums: Sequence[str | None]) -> sa.Col
 
 
 def rank_order(table: sa.FromClause, key: RankKey = RANK_KEYS["mean"]) -> list[sa.ColumnElement]:
-    """ORDER BY of a ranking: the key in its direction, then image id byte by byte."""
-    column = table.c[key.column]
-    return [column.desc() if key.descending else column.asc(), bytewise(table.c.image_id)]
+    """ORDER BY of a ranking: the key in its direction, then image id byte by byte (one item: see rank_key)."""
+    return [rank_key(table.c[key.column], key.descending, table.c.image_id)]
 
 
 def best_first(image: RankedImage) -> tuple[float, str]:
@@ -243,7 +243,8 @@ def album_stats_select(model_id: str | None = None, threshold: float = DEFAULT_T
     stats = base.subquery("album_counts")
 
     def median(row: sa.Alias, same_album: sa.ColumnElement[bool]) -> sa.ScalarSelect:
-        position = sa.func.row_number().over(order_by=rank_order(row)).label("position")
+        # The middle values do not depend on how equal means are ordered, and one key sorts faster on DuckDB.
+        position = sa.func.row_number().over(order_by=row.c.mean.desc()).label("position")
         ordered = sa.select(row.c.mean, position).where(same_album).correlate(stats).subquery("ordered")
         middle = ((stats.c.images + 1) // 2, (stats.c.images + 2) // 2)
         return sa.select(sa.func.avg(ordered.c.mean)).where(ordered.c.position.in_(middle)).scalar_subquery()

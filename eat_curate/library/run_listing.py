@@ -23,18 +23,16 @@ def _record_from_sql(row: sa.RowMapping) -> dict:
         return value.isoformat()
 
     return {
-        **row,
+        **{name: when(value) if isinstance(value, datetime) else value for name, value in row.items()},  # all times
         "sources": json.loads(row["sources"]),
         "options": json.loads(row["options"]),
-        "started_at": when(row["started_at"]),
-        "ended_at": when(row["ended_at"]),
         "failed_by_kind": json.loads(row["failed_by_kind"]) if row["failed_by_kind"] else {},
         "outputs": json.loads(row["outputs"]) if row["outputs"] else [],
     }
 
 
 def runs_from_database(db: str, limit: int | None = None) -> list[dict]:
-    """Run records from a database, newest first; the database must exist (nothing is created)."""
+    """Run records from a database or a Parquet result read as one, newest first; nothing is created."""
     with read_connection(db) as connection:
         query = sa.select(schema.runs).order_by(schema.runs.c.started_at.desc(), schema.runs.c.run_id.desc())
         if limit:

@@ -6,7 +6,9 @@ time is text, and the same instant can be written '2024-07-01 10:00:00',
 who wrote it, which compare wrongly as strings. ``comparable_time(x)``
 renders ``strftime('%Y-%m-%d %H:%M:%f', x)`` on SQLite (one layout,
 converted to UTC when a zone is written, to the millisecond) and ``x``
-elsewhere; wrap both sides of a comparison in it.
+elsewhere: PostgreSQL, and DuckDB reading a Parquet result, whose columns
+are real timestamps (scoring times with their zone, capture times without).
+Wrap both sides of a comparison in it.
 """
 
 from __future__ import annotations

@@ -3,8 +3,10 @@
 SQLite compares text with memcmp (its BINARY collation); PostgreSQL uses the
 database's collation, which for en_US and most locales orders punctuation,
 case and accents differently. ``bytewise(column)`` renders ``column COLLATE
-"C"`` on PostgreSQL and the bare column elsewhere: both then order UTF-8 text
-by code point, which is also how Python sorts ``str``.
+"C"`` on PostgreSQL and on DuckDB (which reads Parquet results; its default
+is already byte order, but a ``default_collation`` setting would change it)
+and the bare column elsewhere: all then order UTF-8 text by code point,
+which is also how Python sorts ``str``.
 
 Used in ORDER BY clauses and in the index that serves them (an index only
 provides an order for the collation it was built with).
@@ -32,6 +34,7 @@ def _compile_default(element: bytewise, compiler, **kw) -> str:
 
 
 @compiles(bytewise, "postgresql")
-def _compile_postgresql(element: bytewise, compiler, **kw) -> str:
+@compiles(bytewise, "duckdb")
+def _compile_c_collation(element: bytewise, compiler, **kw) -> str:
     (column,) = element.clauses
     return f'{compiler.process(column, **kw)} COLLATE "C"'

@@ -1,0 +1,129 @@
+"""A Parquet result read as eat-curate's SQL tables: views in an in-memory DuckDB over its files.
+
+The read side's SQLAlchemy queries (``queries.py``) then run unchanged on
+``score --out`` output. Nothing is written anywhere: the database lives in
+memory, the views read the files where they are, and DuckDB reads only the
+columns and row groups a query needs.
+
+How the flat ScoreRecord rows (``records.PARQUET_SCHEMA``, one per
+(path, model)) map onto the tables of ``sinks/sql/schema.py``:
+
+- ``scores``: the rows without ``error_kind``; ``probabilities[i]`` is
+  ``p<i>``, the row's ``bytes``/``mtime``/``content_hash`` are
+  ``scored_bytes``/``scored_mtime``/``scored_content_hash``;
+- ``errors``: the rows with ``error_kind`` (``kind``, ``message``, ``at``);
+- ``images``: the image facts of every row; when several models scored the
+  result, one row per image id, from its latest record (as the SQL sink
+  keeps it), and ``updated_at`` is that record's ``scored_at``;
+- ``models`` and ``runs``: small tables filled from the result's history
+  (file metadata or ``_eat_curate.json``) with the rows the SQL sink writes;
+- ``eat_meta``: the schema version these views imitate.
+
+One difference cannot be read back: Parquet keeps one row per (path, model)
+and SQL one per (image id, model), so they part only where a manifest gave
+ids that disagree with its paths (two paths, one id).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
+import pyarrow.parquet as pq
+import sqlalchemy as sa
+
+from eat_curate.records import NUM_BINS
+from eat_curate.runs import utc_now
+from eat_curate.sinks.parquet.history import History
+from eat_curate.sinks.parquet.result import ParquetResult, open_parquet_result
+from eat_curate.sinks.sql import schema
+from eat_curate.sinks.sql.sink import model_row, sql_run_row
+
+ROWS_VIEW = "eat_parquet_rows"
+
+# In-memory only; UTC so that times with a zone come back in UTC, as SQL's do; never fetch extensions.
+DUCKDB_CONFIG = {"TimeZone": "UTC", "autoinstall_known_extensions": False}
+
+_IMAGE_COLUMNS = (
+    "image_id, path, album, content_hash, bytes, mtime, width, height, oriented_width, oriented_height, "
+    "format, phash, captured_at, extra, scored_at AS updated_at"
+)
+_PROBABILITIES = ", ".join(f"probabilities[{i}] AS p{i}" for i in range(1, NUM_BINS + 1))
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def models_in(result: ParquetResult) -> set[str] | None:
+    """The model ids in the result, from the files' column statistics (no data read); None when unknown."""
+    found: set[str] = set()
+    for path in result.files:
+        metadata = pq.ParquetFile(path).metadata
+        column = metadata.schema.names.index("model_id")
+        for group in range(metadata.num_row_groups):
+            statistics = metadata.row_group(group).column(column).statistics
+            if statistics is None or not statistics.has_min_max:
+                return None
+            found.update((statistics.min, statistics.max))
+    return found
+
+
+def view_statements(result: ParquetResult, one_row_per_image: bool) -> list[str]:
+    """CREATE VIEW statements of the row tables over ``result``'s files."""
+    files = ", ".join(_literal(str(path)) for path in result.files)
+    images = f"SELECT {_IMAGE_COLUMNS} FROM {ROWS_VIEW}"
+    if not one_row_per_image:
+        # The latest record of each image, as the SQL sink's upserts leave it. One ordering key on
+        # purpose: DuckDB then keeps the newest row per image without sorting every row.
+        images += " QUALIFY row_number() OVER (PARTITION BY image_id ORDER BY scored_at DESC) = 1"
+    return [
+        f"CREATE VIEW {ROWS_VIEW} AS SELECT * FROM read_parquet([{files}])",
+        f"CREATE VIEW scores AS SELECT image_id, model_id, album, run_id, {_PROBABILITIES}, "
+        "CAST(mean AS DOUBLE) AS mean, CAST(std AS DOUBLE) AS std, scored_at, "
+        "bytes AS scored_bytes, mtime AS scored_mtime, content_hash AS scored_content_hash "
+        f"FROM {ROWS_VIEW} WHERE error_kind IS NULL",
+        "CREATE VIEW errors AS SELECT image_id, model_id, run_id, error_kind AS kind, "
+        f"coalesce(error, '') AS message, scored_at AS at FROM {ROWS_VIEW} WHERE error_kind IS NOT NULL",
+        f"CREATE VIEW images AS {images}",
+    ]
+
+
+def _registered_at(history: History, model_id: str) -> datetime:
+    """When the model's first run began: the time the SQL sink registers a model."""
+    starts = [run["started_at"] for run in history.runs if run.get("model_id") == model_id and run.get("started_at")]
+    return datetime.fromisoformat(min(starts)) if starts else utc_now()
+
+
+def fill_history_tables(connection: sa.Connection, history: History) -> None:
+    """``models``, ``runs`` and ``eat_meta`` as tables, holding what the SQL sink would have written."""
+    tables = [schema.models, schema.runs, schema.eat_meta]
+    schema.metadata.create_all(connection, tables=tables)
+    connection.execute(schema.eat_meta.insert(), [{"key": "schema_version", "value": str(schema.SCHEMA_VERSION)}])
+    models = [
+        {**model_row(model_id, card), "registered_at": _registered_at(history, model_id)}
+        for model_id, card in sorted(history.models.items())
+    ]
+    if models:
+        connection.execute(schema.models.insert(), models)
+    if history.runs:
+        connection.execute(schema.runs.insert(), [sql_run_row(run) for run in history.runs])
+
+
+@contextmanager
+def parquet_connection(location: str) -> Iterator[sa.Connection]:
+    """A connection to an in-memory DuckDB whose tables are views of the Parquet result at ``location``."""
+    result = open_parquet_result(location)
+    engine = sa.create_engine("duckdb:///:memory:", connect_args={"config": DUCKDB_CONFIG})
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SET enable_progress_bar = false")  # stdout carries --json
+            models = models_in(result)
+            for statement in view_statements(result, one_row_per_image=models is not None and len(models) <= 1):
+                connection.exec_driver_sql(statement)
+            fill_history_tables(connection, result.history())
+            connection.commit()
+            yield connection
+    finally:
+        engine.dispose()
