@@ -115,6 +115,68 @@ def import_(source: Path, db_url: str, as_json: bool) -> None:
     )
 
 
+@db.command("prune")
+@click.argument("folders", nargs=-1, type=click.Path(file_okay=False, path_type=Path), metavar="[FOLDER]...")
+@click.option("--db", "db_url", required=True, metavar="URL", help=DB_HELP)
+@click.option("--dry-run", is_flag=True, help="List what would be deleted; change nothing.")
+@json_option
+def prune(folders: tuple[Path, ...], db_url: str, dry_run: bool, as_json: bool) -> None:
+    """Delete the rows of photos whose files are gone (renamed, moved or deleted).
+
+    Every row naming a local file is checked (only those below FOLDER, when
+    given: pruning one scored folder leaves an unmounted disk's rows alone);
+    rows of vanished files are deleted with their scores and errors. URLs and
+    a manifest's embedded images are never judged. A renamed photo is scored
+    again under its new name by the next `score` run.
+
+    \b
+    Examples:
+      eat-curate db prune --db photos.db --dry-run
+      eat-curate db prune ~/Pictures/2024 --db photos.db
+    """
+    from eat_curate.sinks import prune_missing
+
+    report = prune_missing(db_url, [str(folder) for folder in folders], dry_run=dry_run)
+    if as_json:
+        click.echo(to_json(report.to_dict()))
+        return
+    for path in report.examples:
+        click.echo(f"{'would delete' if dry_run else 'deleted'}: {path}")
+    if report.missing > len(report.examples):
+        click.echo(f"... and {report.missing - len(report.examples)} more")
+    outcome = f"would delete {report.missing}" if dry_run else f"deleted {report.deleted}"
+    click.echo(f"{report.database}: {report.checked} files checked, {report.missing} gone; {outcome} rows")
+
+
+@db.command("albums")
+@click.option("--db", "db_url", required=True, metavar="URL", help=DB_HELP)
+@click.option("--dry-run", is_flag=True, help="List what would change; change nothing.")
+@json_option
+def albums_command(db_url: str, dry_run: bool, as_json: bool) -> None:
+    """Move a database scored by an older eat-curate to the stable album rule.
+
+    An image's album is now the name of the folder holding it, whichever
+    folder above it `score` was given (before, `score coll` and `score
+    coll/p1` named the same photo's album "p1/hiking" and "hiking"). This
+    renames the albums the old rule made from folder paths; albums taken
+    from a manifest column are kept. Re-running it changes nothing.
+
+    \b
+    Example:
+      eat-curate db albums --db photos.db --dry-run
+    """
+    from eat_curate.sinks import move_albums_to_parent
+
+    report = move_albums_to_parent(db_url, dry_run=dry_run)
+    if as_json:
+        click.echo(to_json(report.to_dict()))
+        return
+    for path, old, new in report.examples:
+        click.echo(f"{path}: {old!r} -> {new!r}")
+    verb = "would move" if dry_run else "moved"
+    click.echo(f"{report.database}: {verb} {report.changed} images to their parent folder's album")
+
+
 def _duration(run: dict) -> str:
     if not run.get("ended_at"):
         return ""

@@ -15,8 +15,12 @@ def samples(folder: Path, scenes: int) -> None:
 
     Each drawn landscape is saved sharp and with one defect (blurred, dark,
     noisy, tilted), so a ranking has something to show. Nothing is downloaded.
+    A file already at a sample's path is never overwritten: it is kept and
+    counted, so running it again, or into a folder of your own, loses nothing.
     """
-    from eat_curate.samples import write_sample_photos
+    from eat_curate.samples import sample_paths, write_sample_photos
 
     written = write_sample_photos(folder, scenes)
-    click.echo(f"wrote {len(written)} photos into {folder}")
+    kept = len(sample_paths(folder, scenes)) - len(written)
+    note = f"; kept {kept} files already there (never overwritten)" if kept else ""
+    click.echo(f"wrote {len(written)} photos into {folder}{note}")

@@ -4,6 +4,6 @@
 - ``debian_wallpapers``: real camera photographs from Debian's wallpaper packages, fetched with apt-get.
 """
 
-from eat_curate.samples.generated import DEFECTS, landscape, with_defect, write_sample_photos
+from eat_curate.samples.generated import DEFECTS, landscape, sample_paths, with_defect, write_sample_photos
 
-__all__ = ["DEFECTS", "landscape", "with_defect", "write_sample_photos"]
+__all__ = ["DEFECTS", "landscape", "sample_paths", "with_defect", "write_sample_photos"]

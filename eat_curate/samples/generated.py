@@ -7,10 +7,13 @@ tilted) so a model that measures technical soundness has something to rank.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
+
+from eat_curate.errors import EatCurateError
 
 DEFECTS = ("sharp", "blurred", "dark", "noisy", "tilted")
 
@@ -63,15 +66,39 @@ def with_defect(image: Image.Image, defect: str, seed: int = 0) -> Image.Image:
 
 
 def write_sample_photos(folder: Path, scenes_per_album: int = 3) -> list[Path]:
-    """Write ``albums x scenes x defects`` JPEGs under ``folder``; returns their paths."""
+    """Write ``albums x scenes x defects`` JPEGs under ``folder``; returns the paths written.
+
+    Never overwrites: a file already at a sample's path is left as it is and
+    not returned (see :func:`sample_paths` for every path a call would use).
+    A folder that cannot be written is an :class:`EatCurateError`, in one line.
+    """
     written = []
+    scenes: dict[int, Image.Image] = {}  # each scene drawn once, for its defects
+    for path, seed, defect in _samples(folder, scenes_per_album):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "xb") as handle:  # "x": fails on an existing file instead of replacing it
+                if seed not in scenes:
+                    scenes[seed] = landscape(seed)
+                picture = scenes[seed]
+                with_defect(picture, defect, seed).save(handle, format="JPEG", quality=90)
+        except FileExistsError:
+            continue
+        except OSError as error:
+            raise EatCurateError(f"cannot write sample photos into {folder}: {error.strerror or error}") from None
+        written.append(path)
+    return written
+
+
+def sample_paths(folder: Path, scenes_per_album: int = 3) -> list[Path]:
+    """Every path :func:`write_sample_photos` writes (or keeps, where a file is already there)."""
+    return [path for path, _, _ in _samples(folder, scenes_per_album)]
+
+
+def _samples(folder: Path, scenes_per_album: int) -> Iterator[tuple[Path, int, str]]:
     for album_index, album in enumerate(("hiking", "holiday")):
         for scene in range(scenes_per_album):
             seed = 100 * album_index + scene
-            picture = landscape(seed)
             for defect in DEFECTS:
                 path = folder / album / f"scene{scene + 1}_{defect}.jpg"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                with_defect(picture, defect, seed).save(path, quality=90)
-                written.append(path)
-    return written
+                yield path, seed, defect
