@@ -14,16 +14,33 @@ import click
 
 from eat_curate import __version__
 from eat_curate.errors import EatCurateError
+from eat_curate.exit_codes import ERROR, exit_code_of
+
+DEBUG_KEY = "eat_curate.debug"
 
 
 class EatCurateGroup(click.Group):
-    """Prints expected failures (``EatCurateError``) as one line instead of a traceback."""
+    """Every failure is one line: an expected one (``EatCurateError``) with the exit code it asks for
+    (``eat_curate.exit_codes``); a bug with a hint to run again with ``--debug`` for its traceback."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except EatCurateError as error:
-            raise click.ClickException(str(error)) from None
+            failure = click.ClickException(str(error))
+            failure.exit_code = exit_code_of(error)
+            raise failure from None
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as error:
+            if ctx.meta.get(DEBUG_KEY):
+                raise
+            failure = click.ClickException(
+                f"unexpected {type(error).__name__}: {error} (a bug in eat-curate; "
+                "run again with --debug for the traceback)"
+            )
+            failure.exit_code = ERROR.code
+            raise failure from None
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -32,7 +49,9 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 @click.group(cls=EatCurateGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="eat-curate")
-def cli() -> None:
+@click.option("--debug", is_flag=True, envvar="EAT_CURATE_DEBUG", help="Show the traceback of an unexpected error.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
     """Score, rank and curate photos with EAT, an aesthetics transformer.
 
     \b
@@ -44,6 +63,7 @@ def cli() -> None:
     Every command explains itself with --help.
     """
     warnings.showwarning = _show_warning
+    ctx.meta[DEBUG_KEY] = debug
 
 
 def _register() -> None:

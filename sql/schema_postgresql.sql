@@ -1,4 +1,4 @@
--- eat-curate schema version 3 for PostgreSQL.
+-- eat-curate schema version 4 for PostgreSQL.
 -- Generated from eat_curate/sinks/sql/schema.py by `eat-curate db ddl --dialect postgresql`. Do not edit by hand.
 -- `eat-curate db init --db URL` creates the same tables (and upgrades older databases).
 
@@ -67,6 +67,7 @@ CREATE TABLE runs (
 	failed_by_kind TEXT,
 	images_per_s FLOAT(53),
 	outputs TEXT,
+	heartbeat_at TIMESTAMP WITH TIME ZONE,
 	PRIMARY KEY (run_id)
 );
 CREATE INDEX ix_runs_started_at ON runs (started_at);
@@ -96,4 +97,4 @@ CREATE TABLE scores (
 );
 CREATE INDEX ix_scores_model_album_rank ON scores (model_id, album, mean DESC, image_id COLLATE "C");
 
-INSERT INTO eat_meta (key, value) VALUES ('schema_version', '3');
+INSERT INTO eat_meta (key, value) VALUES ('schema_version', '4');

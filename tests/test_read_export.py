@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from eat_curate.exit_codes import NOTHING_EXPORTED
 from eat_curate.library.export import ExportError, ExportItem, export_images, safe_component
 from read_library import (
     HOSTILE_ALBUM,
@@ -89,15 +90,18 @@ def test_hardlinks_and_symlinks_point_at_the_originals(db, library, tmp_path):
         assert soft.is_symlink() and soft.resolve() == original.resolve()
 
 
-def test_hardlinks_across_file_systems_are_skipped_with_the_reason(db, tmp_path):
+def test_hardlinks_across_file_systems_are_skipped_with_the_reason_and_exit_5(db, tmp_path):
     if not Path("/dev/shm").is_dir() or os.stat("/dev/shm").st_dev == os.stat(tmp_path).st_dev:
         pytest.skip("needs a second file system (/dev/shm) beside the test's temporary folder")
     target = Path(tempfile.mkdtemp(dir="/dev/shm", prefix="eatc-export-"))
     try:
-        report = export_json("--db", db, "--album", "beach", "--to", target, "--mode", "hardlink")
+        result = invoke("export", "--db", db, "--album", "beach", "--to", target, "--mode", "hardlink", "--json",
+                        expect_ok=False)
+        assert result.exit_code == NOTHING_EXPORTED.code  # nothing exported: a scheduler can tell
+        report = json.loads(result.stdout)
         assert report["counts"] == {"skipped": 5} and report["skipped_by_reason"] == {"cross-device": 5}
         assert "use --mode copy" in report["outcomes"][0]["reason"]
-        assert files_under(target) == []
+        assert list(target.iterdir()) == []  # not even an empty beach/ folder is left behind
     finally:
         shutil.rmtree(target)
 

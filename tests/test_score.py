@@ -208,7 +208,7 @@ def test_limit_scores_only_the_first_images(score, photo_folder, tmp_path):
     [
         ((), "--out FILE.parquet and/or --db URL"),
         (("--db", "mysql+nodriver://x/y"), "mysql"),
-        (("--db", "postgresql+psycopg://postgres@127.0.0.1:1/nope"), "127.0.0.1:1"),
+        (("--db", "postgresql+psycopg://postgres@127.0.0.1:1/nope", "--db-retry-for", "0"), "127.0.0.1:1"),
         (("--out", "/proc/forbidden/scores.parquet"), "/proc/forbidden"),
     ],
 )
@@ -222,13 +222,13 @@ def test_bad_outputs_are_one_line_errors_and_nothing_is_written(score, photo_fol
 def test_a_missing_model_is_a_clear_error(photo_folder, tmp_path):
     result = CliRunner().invoke(cli, ["score", str(photo_folder), "--out", str(tmp_path / "x.parquet"),
                                       "--model", "no-such-model", "--models-dir", str(tmp_path / "empty")])
-    assert result.exit_code == 1 and "no model 'no-such-model'" in result.output
+    assert result.exit_code == 2 and "no model 'no-such-model'" in result.output  # refused (exit_codes.REFUSED)
     assert not (tmp_path / "x.parquet").exists()
 
 
 def test_a_missing_source_is_a_clear_error(score, tmp_path):
     result = score(tmp_path / "nowhere", "--out", tmp_path / "x.parquet", expect_ok=False)
-    assert result.exit_code == 1 and "nowhere" in result.output
+    assert result.exit_code == 2 and "nowhere" in result.output  # refused (exit_codes.REFUSED)
 
 
 def _count(url: str) -> int:

@@ -318,12 +318,14 @@ _DROPPED_INDEXES = [
 
 
 def make_old_database(db: str, version: int) -> None:
-    """The tables as schema ``version`` (1 or 2) created them: version 1 had no runs.pid; both had more indexes."""
+    """The tables as schema ``version`` (1 to 3) created them: 1 had no runs.pid, none runs.heartbeat_at; more indexes."""
     engine = sa.create_engine(database_url(db))
     with engine.begin() as connection:
         schema.metadata.create_all(connection)
         if version < 2:
             connection.execute(sa.text("ALTER TABLE runs DROP COLUMN pid"))
+        if version < 4:
+            connection.execute(sa.text("ALTER TABLE runs DROP COLUMN heartbeat_at"))
         for dropped_in, name, definition in _DROPPED_INDEXES:
             if dropped_in > version:
                 connection.execute(sa.text(f"CREATE INDEX {name} ON {definition}"))
@@ -331,7 +333,7 @@ def make_old_database(db: str, version: int) -> None:
     engine.dispose()
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_an_older_database_is_upgraded_on_first_write_and_records_runs_again(db, version):
     make_old_database(db, version)
 
@@ -340,6 +342,7 @@ def test_an_older_database_is_upgraded_on_first_write_and_records_runs_again(db,
     assert query(db, "SELECT value FROM eat_meta WHERE key = 'schema_version'") == [{"value": str(schema.SCHEMA_VERSION)}]
     assert [row["status"] for row in query(db, "SELECT status, pid FROM runs")] == ["completed"]
     assert query(db, "SELECT pid FROM runs")[0]["pid"] == os.getpid()
+    assert query(db, "SELECT heartbeat_at FROM runs")[0]["heartbeat_at"] is not None
     engine = sa.create_engine(database_url(db))
     with engine.connect() as connection:
         indexes = {index["name"] for table in ("images", "scores") for index in sa.inspect(connection).get_indexes(table)}

@@ -512,7 +512,9 @@ def export(
     destination must lie inside --to whatever the stored paths and album
     names contain, and nothing is overwritten: each image is reported as done
     or skipped, with the reason (exists, missing, cross-device, ...).
-    Re-running the same export skips what is already there.
+    Re-running the same export skips what is already there. A failed image
+    leaves no empty album folder behind, and when not one chosen image could
+    be exported the command exits with code 5 (a scheduler's "nothing done").
 
     \b
     Examples:
@@ -533,8 +535,12 @@ def export(
     report = library.export_images(items, target, mode, layout, dry_run, progress=not as_json)
     if as_json:
         click.echo(to_json(report.to_dict()))
-        return
-    _print_export_report(report)
+    else:
+        _print_export_report(report)
+    if report.nothing_exported:
+        from eat_curate.exit_codes import NOTHING_EXPORTED
+
+        raise SystemExit(NOTHING_EXPORTED.code)  # a scheduler can tell "nothing done" from success
 
 
 def _print_export_report(report: library.ExportReport) -> None:

@@ -1,17 +1,27 @@
-"""`eat-curate score`: the main job — images in, score distributions out to Parquet and/or SQL."""
+"""`eat-curate score`: the main job — images in, score distributions out to Parquet and/or SQL.
+
+How a run ended is its exit code (``eat_curate.exit_codes``, listed by
+``score --help``) and, with ``--json``, the summary's ``outcome``:
+refused before anything was written (a bad source, option, model or output),
+an infrastructure failure (a database unreachable past ``--db-retry-for``, a
+full or read-only disk), more failed images than ``--max-failed``, or done.
+"""
 
 from __future__ import annotations
 
 import os
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
+from eat_curate import exit_codes
 from eat_curate.commands.options import model_store, models_dir_option
 from eat_curate.commands.output import to_json
 from eat_curate.errors import EatCurateError
-from eat_curate.runs import RunInfo, RunSummary, new_run_id
+from eat_curate.exit_codes import Outcome
+from eat_curate.runs import FailureLimit, RunInfo, RunSummary, new_run_id
+from eat_curate.sinks import DEFAULT_RETRY_FOR_S
 
 
 def _describe_failures(summary: RunSummary) -> str:
@@ -29,6 +39,61 @@ def format_summary(summary: RunSummary, run: RunInfo, outputs: list[str]) -> str
     )
 
 
+class FailureLimitType(click.ParamType):
+    """``--max-failed``: a number of images (``10``) or a share of the images scored (``2.5%``)."""
+
+    name = "N|P%"
+
+    def convert(self, value, param, ctx) -> FailureLimit:
+        if isinstance(value, FailureLimit):
+            return value
+        try:
+            return FailureLimit.parse(str(value))
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+
+
+class RunEnded(click.ClickException):
+    """A run that ended otherwise than done: one line on stderr, and its outcome's exit code."""
+
+    def __init__(self, message: str, outcome: Outcome) -> None:
+        super().__init__(message)
+        self.exit_code = outcome.code
+
+
+def summary_json(outcome: Outcome, run: RunInfo | None, summary: RunSummary, error: str | None = None) -> dict:
+    """What ``--json`` prints, however the run ended."""
+    identity = {"run_id": run.run_id, "model_id": run.model_id} if run is not None else {}
+    return {**identity, **summary.to_dict(), "outcome": outcome.name, "exit_code": outcome.code, "error": error}
+
+
+@dataclass
+class RunReport:
+    """Says how a run ended — the summary, or JSON with --json — and exits with the outcome's code."""
+
+    as_json: bool
+    quiet: bool
+    outputs: list[str]
+    summary: RunSummary
+
+    def end(self, outcome: Outcome, run: RunInfo | None, error: str | None = None) -> None:
+        if self.as_json:
+            click.echo(to_json(summary_json(outcome, run, self.summary, error)))
+        elif not self.quiet and run is not None and outcome in (exit_codes.DONE, exit_codes.TOO_MANY_FAILED):
+            click.echo(format_summary(self.summary, run, self.outputs))
+        if outcome != exit_codes.DONE:
+            raise RunEnded(error or outcome.meaning, outcome)
+
+    def failed(self, error: EatCurateError, default: Outcome, run: RunInfo | None) -> None:
+        """End with the outcome ``error`` asks for (an infrastructure failure), else ``default``."""
+        self.end(exit_codes.outcome_of(exit_codes.exit_code_of(error, default.code)), run, str(error))
+
+    def crashed(self, run: RunInfo | None) -> None:
+        """A bug ended the run: with --json, still print what was saved (the error follows)."""
+        if self.as_json:
+            click.echo(to_json(summary_json(exit_codes.ERROR, run, self.summary, "unexpected error")))
+
+
 def _engine_choice(engine: str | None, ray_address: str | None) -> str:
     """``--engine`` if given; else Ray when an address is given or RAY_ADDRESS is set, else local."""
     if engine:
@@ -36,7 +101,8 @@ def _engine_choice(engine: str | None, ray_address: str | None) -> str:
     return "ray" if ray_address or os.environ.get("RAY_ADDRESS") else "local"
 
 
-@click.command()
+@click.command(epilog="\b\nExit codes (--json prints the same as \"outcome\" and \"exit_code\"):\n"
+                       + exit_codes.exit_code_table())
 @click.argument("sources", nargs=-1, required=True)
 @click.option("--model", "model_ref", default=None, metavar="NAME|PATH",
               help="Model from the store (see `models list`) or a model folder. Default: the built-in model.")
@@ -65,6 +131,11 @@ def _engine_choice(engine: str | None, ray_address: str | None) -> str:
 @click.option("--cpus-per-actor", type=float, default=None, help="Ray: CPUs each actor reserves (default 1; may be fractional).")
 @click.option("--actor-threads", type=click.IntRange(1), default=None, help="Ray: torch threads per CPU actor.")
 @click.option("--decode-cpus", type=float, default=1.0, show_default=True, help="Ray: CPUs each decode task reserves.")
+@click.option("--db-retry-for", type=click.FloatRange(0), default=DEFAULT_RETRY_FOR_S, show_default=True,
+              metavar="SECONDS",
+              help="Wait this long for a database that is restarting, failing over or locked (0: fail at once).")
+@click.option("--max-failed", type=FailureLimitType(), default=None,
+              help="Exit with code 3 when more images than this fail: a number (10) or a share of those scored (2%).")
 @models_dir_option
 @click.option("--quiet", is_flag=True, help="No progress bar and no summary (errors still print).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
@@ -89,6 +160,8 @@ def score(
     cpus_per_actor: float | None,
     actor_threads: int | None,
     decode_cpus: float,
+    db_retry_for: float,
+    max_failed: FailureLimit | None,
     models_dir: Path | None,
     quiet: bool,
     as_json: bool,
@@ -115,10 +188,10 @@ def score(
 
     from eat_curate.io.sources import iter_items
     from eat_curate.scoring.engine import EngineOptions, LocalEngine
+    from eat_curate.scoring.execute import execute_run
     from eat_curate.scoring.predictor import Predictor, warn_if_untrained
     from eat_curate.scoring.progress import BarProgress, Progress
-    from eat_curate.scoring.execute import execute_run
-    from eat_curate.sinks import open_sinks
+    from eat_curate.sinks import RetryPolicy, open_sinks
 
     if not out and not db:
         raise click.UsageError("say where scores go: --out FILE.parquet and/or --db URL")
@@ -126,19 +199,24 @@ def score(
     local_cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
     if gpu_decode and chosen_engine == "local" and not local_cuda:
         raise click.UsageError("--gpu-decode needs a CUDA device (--device cuda)")
-    store = model_store(models_dir)
-    model_ref = model_ref or store.default_name()
-    if not model_ref:
-        raise EatCurateError(
-            "no --model given and no default model is installed; create one with "
-            "`eat-curate models init` or import weights with `eat-curate models import`"
-        )
+    outputs = [value for value in (out, db) if value]
+    report = RunReport(as_json, quiet, outputs, RunSummary())
+    progress = Progress() if quiet or as_json else BarProgress()
 
-    # Check everything that can be wrong before anything is written.
-    items = iter_items(list(sources), album_from=album_from, limit=limit)
-    card = store.card(model_ref)
-    sinks = open_sinks(out=out, db=db)
+    # Check everything that can be wrong before anything is written: what fails here is refused
+    # (or, for a database still unreachable after --db-retry-for, an infrastructure failure).
+    sinks = []
     try:
+        store = model_store(models_dir)
+        model_ref = model_ref or store.default_name()
+        if not model_ref:
+            raise EatCurateError(
+                "no --model given and no default model is installed; create one with "
+                "`eat-curate models init` or import weights with `eat-curate models import`"
+            )
+        items = iter_items(list(sources), album_from=album_from, limit=limit)
+        card = store.card(model_ref)
+        sinks = open_sinks(out=out, db=db, retry=RetryPolicy(limit_s=db_retry_for), on_wait=progress.waiting)
         run = RunInfo(
             run_id=new_run_id(),
             model_id=card.model_id,
@@ -148,7 +226,8 @@ def score(
             engine=chosen_engine,
             options={"batch_size": batch_size, "device": device, "dtype": dtype, "workers": workers,
                      "album_from": album_from, "rescore": rescore, "limit": limit, "draft": not no_draft,
-                     "gpu_decode": gpu_decode},
+                     "gpu_decode": gpu_decode, "db_retry_for": db_retry_for,
+                     "max_failed": str(max_failed) if max_failed else None},
         )
         if not quiet and not as_json:
             click.echo(f"model {card.model_id}: {card.scope or 'no scope given in its card'}", err=True)
@@ -167,18 +246,28 @@ def score(
             )
         else:
             runner = LocalEngine(Predictor(store.load(model_ref), device=device, dtype=dtype), options)
-    except BaseException:
+    except BaseException as error:
         for sink in sinks:
             sink.close()
+        progress.close()
+        if isinstance(error, KeyboardInterrupt):  # e.g. while waiting for the database
+            report.end(exit_codes.INTERRUPTED, None, "interrupted before anything was written")
+        if isinstance(error, EatCurateError):
+            report.failed(error, exit_codes.REFUSED, run=None)
         raise
-    outputs = [value for value in (out, db) if value]
-    progress = Progress() if quiet or as_json else BarProgress()
+
     try:
-        summary = execute_run(runner, items, sinks, run, card, progress, outputs)
+        execute_run(runner, items, sinks, run, card, progress, outputs, summary=report.summary)
     except KeyboardInterrupt:
-        click.echo("interrupted: finished batches are saved; run the same command again to resume", err=True)
-        sys.exit(130)
-    if as_json:
-        click.echo(to_json({"run_id": run.run_id, "model_id": run.model_id, **summary.to_dict()}))
-    elif not quiet:
-        click.echo(format_summary(summary, run, outputs))
+        report.end(exit_codes.INTERRUPTED, run,
+                   "interrupted: finished batches are saved; run the same command again to resume")
+    except EatCurateError as error:
+        report.failed(error, exit_codes.REFUSED, run)
+    except Exception:
+        report.crashed(run)
+        raise
+    summary = report.summary
+    if max_failed is not None and max_failed.exceeded(summary):
+        report.end(exit_codes.TOO_MANY_FAILED, run,
+                   f"{summary.failed} of {summary.scored} images failed, more than --max-failed {max_failed}")
+    report.end(exit_codes.DONE, run)

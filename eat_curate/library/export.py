@@ -80,6 +80,17 @@ class ExportReport:
         return dict(Counter(outcome.action for outcome in self.outcomes))
 
     @property
+    def nothing_exported(self) -> bool:
+        """Images were chosen and not one is in the export folder: each skipped, and not because it is already there.
+
+        A re-run that finds everything exported already is a success; a dry
+        run counts what it would do.
+        """
+        return bool(self.outcomes) and all(
+            outcome.skipped and _reason_kind(outcome.reason) != "exists" for outcome in self.outcomes
+        )
+
+    @property
     def skipped_by_reason(self) -> dict[str, int]:
         return dict(Counter(_reason_kind(o.reason) for o in self.outcomes if o.skipped))
 
@@ -277,14 +288,25 @@ def _export_one(item: ExportItem, root: Path, mode: str, layout: str, dry_run: b
     action = _DONE[mode]
     if dry_run:
         return ExportOutcome(item.source, shown, f"would be {action}")
+    created = [folder for folder in (destination.parent, *destination.parent.parents) if not folder.exists()]
     try:
         destination.parent.mkdir(parents=True, exist_ok=True)
         if not _inside(destination.parent.resolve(), root):
             return skipped(f"outside the export folder: {destination.parent} resolves elsewhere")
         _place(source, destination, mode)
     except OSError as error:
+        _remove_empty(created)  # a failed export leaves no empty album folders behind
         return skipped(_os_reason(error, mode))
     return ExportOutcome(item.source, shown, action)
+
+
+def _remove_empty(folders: Sequence[Path]) -> None:
+    """Remove ``folders`` (deepest first) where they are still empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return  # not empty (another image landed there) or already gone: leave it and its parents
 
 
 def items_from_images(images: Sequence) -> list[ExportItem]:

@@ -1,4 +1,8 @@
-"""What ``eat-curate runs`` lists: the run records kept in a database or beside Parquet output, newest first."""
+"""What ``eat-curate runs`` lists: the run records kept in a database or beside Parquet output, newest first.
+
+A record still "running" whose process is gone (this host) or whose heartbeat
+is stale (any host) is listed as interrupted (``eat_curate.runs.liveness``).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,11 @@ import sqlalchemy as sa
 
 from eat_curate.errors import StoreError
 from eat_curate.library.connection import read_connection
+from eat_curate.runs import liveness
 from eat_curate.sinks.parquet.history import read_history
 from eat_curate.sinks.parquet.target import parquet_target
 from eat_curate.sinks.sql import schema
+from eat_curate.sinks.sql.database import runs_columns
 
 
 def _record_from_sql(row: sa.RowMapping) -> dict:
@@ -22,19 +28,22 @@ def _record_from_sql(row: sa.RowMapping) -> dict:
         value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
         return value.isoformat()
 
-    return {
+    record = {
         **{name: when(value) if isinstance(value, datetime) else value for name, value in row.items()},  # all times
         "sources": json.loads(row["sources"]),
         "options": json.loads(row["options"]),
         "failed_by_kind": json.loads(row["failed_by_kind"]) if row["failed_by_kind"] else {},
         "outputs": json.loads(row["outputs"]) if row["outputs"] else [],
     }
+    return {**record, "status": liveness(record)}
 
 
 def runs_from_database(db: str, limit: int | None = None) -> list[dict]:
     """Run records from a database or a Parquet result read as one, newest first; nothing is created."""
     with read_connection(db) as connection:
-        query = sa.select(schema.runs).order_by(schema.runs.c.started_at.desc(), schema.runs.c.run_id.desc())
+        query = sa.select(*runs_columns(connection)).order_by(  # an older database lacks the newer columns
+            schema.runs.c.started_at.desc(), schema.runs.c.run_id.desc()
+        )
         if limit:
             query = query.limit(limit)
         return [_record_from_sql(row) for row in connection.execute(query).mappings()]
@@ -45,5 +54,5 @@ def runs_from_parquet(out: str, limit: int | None = None) -> list[dict]:
     target = parquet_target(out)
     if not target.committed_files() and not target.work.is_dir() and not target.history_file.is_file():
         raise StoreError(f"--out {target.path}: no eat-curate Parquet output there")
-    runs = list(reversed(read_history(target).runs))
+    runs = [{**run, "status": liveness(run)} for run in reversed(read_history(target).runs)]
     return runs[:limit] if limit else runs

@@ -29,19 +29,36 @@ class Progress:
     def note(self, **fields: object) -> None:
         """Engine-specific facts to show beside the counts (e.g. Ray actors alive)."""
 
+    def waiting(self, message: str | None) -> None:
+        """What the run is waiting for (a database coming back), or None when it goes on."""
+
     def close(self) -> None:
         pass
 
 
 class BarProgress(Progress):
-    """A tqdm bar on stderr: images done (scored, failed or skipped) with img/s and ETA."""
+    """A tqdm bar on stderr: images done (scored, failed or skipped) with img/s and ETA.
+
+    The bar appears on the first report, so what is printed while the model
+    loads is not torn by it. A wait (``waiting``) replaces the bar's
+    description until the run goes on.
+    """
 
     def __init__(self, total: int | None = None, description: str = "scoring") -> None:
         super().__init__()
-        from tqdm import tqdm
-
+        self.total = total
+        self.description = description
         self.extra: dict[str, object] = {}
-        self.bar = tqdm(total=total, desc=description, unit="img", file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+        self._bar = None
+
+    @property
+    def bar(self):
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=self.total, desc=self.description, unit="img", file=sys.stderr,
+                             dynamic_ncols=True, smoothing=0.1)
+        return self._bar
 
     def _postfix(self) -> None:
         self.bar.set_postfix(ok=self.ok, failed=self.failed, skipped=self.skipped, **self.extra, refresh=False)
@@ -61,5 +78,9 @@ class BarProgress(Progress):
         self._postfix()
         self.bar.refresh()
 
+    def waiting(self, message: str | None) -> None:
+        self.bar.set_description(message or self.description, refresh=True)
+
     def close(self) -> None:
-        self.bar.close()
+        if self._bar is not None:
+            self._bar.close()

@@ -129,9 +129,14 @@ def chunked(items: Iterable[SourceItem], size: int) -> Iterator[list[SourceItem]
 
 
 def deliver(records: Sequence[ScoreRecord], sinks: Sequence, summary, progress) -> None:
-    """Write ``records`` to every sink, then count and report them (in that order: counted means saved)."""
+    """Write ``records`` to every sink, then count and report them (in that order: counted means saved).
+
+    Each sink gets the run's counts as they stand once the batch is saved, to
+    keep the run record true while the run works.
+    """
+    tally = summary.with_records(records)
     for sink in sinks:
-        sink.write(records)
+        sink.write(records, tally)
     summary.count(records)
     progress.advance(records)
 

@@ -2,8 +2,11 @@
 
 - :class:`Sink`, the contract every engine writes through (``contract``);
 - :func:`open_sinks`, the sinks of ``--out`` and ``--db``, checked before a run;
-- ``parquet/``: the Parquet sink (target, journal, merge, index, history);
-- ``sql/``: the SQL sink (schema, migrations and dialects in ``database``, batch writers, DDL).
+- :class:`RetryPolicy` (``retry``): how long a database that restarts or fails over is waited for;
+  ``faults``: a full or read-only disk, a database gone past the limit, as one line and an exit code;
+- ``parquet/``: the Parquet sink (target, journal, merge, index, history) and a finished result as readers see it;
+- ``sql/``: the SQL sink (schema, migrations and dialects in ``database``, batch writers, DDL) and
+  ``db import`` of a Parquet result.
 
 Names are imported on first use (``eat_curate.lazy_exports``).
 """
@@ -20,6 +23,12 @@ _MODULES = {
     "describe": "eat_curate.sinks.sql.database",
     "init_database": "eat_curate.sinks.sql.database",
     "generate_ddl": "eat_curate.sinks.sql.ddl",
+    "import_parquet": "eat_curate.sinks.sql.parquet_import",
+    "prune_missing": "eat_curate.sinks.sql.prune",
+    "move_albums_to_parent": "eat_curate.sinks.sql.album_rule",
+    "RetryPolicy": "eat_curate.sinks.retry",
+    "DEFAULT_RETRY_FOR_S": "eat_curate.sinks.retry",
+    "InfrastructureFailure": "eat_curate.sinks.faults",
 }
 __all__ = sorted(_MODULES)
 __getattr__, __dir__ = lazy_exports(__name__, _MODULES)

@@ -2,7 +2,7 @@
 
 An engine drives sinks like this (the in-process and the Ray engine alike)::
 
-    sinks = open_sinks(out, db)            # sinks.outputs: checks every output first; creates nothing
+    sinks = open_sinks(out, db, retry)     # sinks.outputs: checks every output first; creates nothing
     for sink in sinks:
         sink.register_model(card_dict)     # optional; the card lands in models / history
         sink.begin_run(run)
@@ -10,10 +10,15 @@ An engine drives sinks like this (the in-process and the Ray engine alike)::
         inputs = [item.version() for item in chunk]
         done = set.intersection(*(s.already_scored(inputs, model_id) for s in sinks))
         ...  score the others, then for each batch of records:
-        for sink in sinks: sink.write(records)   # durable when it returns
+        tally = summary.with_records(records)      # the run's counts once the batch is saved
+        for sink in sinks: sink.write(records, tally)   # durable when it returns
+        summary.count(records)
     for sink in sinks:
         sink.end_run(run, summary, status)  # status in runs.RUN_STATUSES
         sink.close()                        # always (try/finally): finishes an unended run as interrupted
+
+A sink fails in one line where its storage does (``sinks.faults``): a full or
+read-only disk, a database unreachable past its retry limit.
 """
 
 from __future__ import annotations
@@ -42,8 +47,14 @@ class Sink(Protocol):
         Rule and details: ``eat_curate.incremental``.
         """
 
-    def write(self, records: Sequence[ScoreRecord]) -> None:
-        """Store ``records``; durable when it returns."""
+    def write(self, records: Sequence[ScoreRecord], tally: RunSummary | None = None) -> None:
+        """Store ``records``; durable when it returns.
+
+        ``tally``, when given: the run's counts once ``records`` are saved. The
+        sink keeps them, with a heartbeat, in the run's record (with the
+        records where it can, at most every few seconds where it cannot), so
+        the record is true while the run works and after it is killed.
+        """
 
     def end_run(self, run: RunInfo, summary: RunSummary, status: str) -> None:
         """Record the run's outcome and finalise the output."""

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from eat_curate.errors import StoreError
+from eat_curate.sinks.faults import is_storage_error, storage_failure
 
 
 def fsync_folder(folder: Path) -> None:
@@ -47,9 +48,15 @@ def read_json(path: Path, default: Any = None) -> Any:
 
 
 def ensure_writable_folder(folder: Path, what: str) -> None:
-    """Prove ``folder`` takes new files by creating (and removing) one; permission bits lie to root."""
+    """Prove ``folder`` takes new files by creating (and removing) one; permission bits lie to root.
+
+    A full or read-only disk is an infrastructure failure (it passes once an
+    operator acts); anything else (no permission, not a folder) a refusal.
+    """
     try:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".eat-curate-probe-"):
             pass
     except OSError as exc:
+        if is_storage_error(exc):
+            raise storage_failure(exc, f"{what}: cannot write in {folder}") from None
         raise StoreError(f"{what}: cannot write in {folder}: {exc.strerror or exc}") from None

@@ -10,7 +10,8 @@ write had not returned.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -27,18 +28,34 @@ class Journal:
         self.path = path
         self.rows = 0
         self._file = open(path, "wb")
-        fsync_folder(path.parent)  # the journal's name must survive a crash as well as its bytes
-        self._writer = pa.ipc.new_stream(self._file, PARQUET_SCHEMA)
+        self._torn = False  # an append failed part-way (a full disk): nothing more goes after its bytes
+        try:
+            fsync_folder(path.parent)  # the journal's name must survive a crash as well as its bytes
+            self._writer = pa.ipc.new_stream(self._file, PARQUET_SCHEMA)
+        except BaseException:
+            self._file.close()
+            raise
 
     def append(self, table: pa.Table) -> None:
-        self._writer.write_table(table)
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        if self._torn:
+            raise RuntimeError(f"journal {self.path} was torn by a failed write; it takes no more")
+        try:
+            self._writer.write_table(table)
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        except BaseException:
+            self._torn = True
+            raise
         self.rows += table.num_rows
 
     def close(self) -> None:
-        if not self._file.closed:
-            self._writer.close()
+        """Finish the stream; a torn one is only closed (readers stop at its last complete batch)."""
+        if self._file.closed:
+            return
+        try:
+            if not self._torn:
+                self._writer.close()
+        finally:
             self._file.close()
 
 
@@ -69,3 +86,14 @@ def journal_to_part(journal: Path, part: Path, row_group_rows: int) -> int:
     journal.unlink()
     fsync_folder(journal.parent)
     return rows
+
+
+def part_counts(parts: Sequence[Path]) -> dict:
+    """The run-record counts of the records in ``parts``: ok, failed, failed_by_kind."""
+    kinds: Counter = Counter()
+    ok = 0
+    for part in parts:
+        column = pq.read_table(part, columns=["error_kind"]).column("error_kind")
+        ok += column.null_count
+        kinds.update(kind for kind in column.to_pylist() if kind is not None)
+    return {"ok": ok, "failed": sum(kinds.values()), "failed_by_kind": dict(kinds)}

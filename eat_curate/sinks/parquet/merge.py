@@ -92,6 +92,7 @@ class _RowGroupWriter:
     """Buffers filtered batches into row groups of about ``rows`` rows."""
 
     def __init__(self, path: Path, schema: pa.Schema, rows: int) -> None:
+        self.path = path
         self._writer = pq.ParquetWriter(path, schema)
         self._rows = rows
         self._pending: list[pa.RecordBatch] = []
@@ -113,6 +114,14 @@ class _RowGroupWriter:
     def close(self) -> None:
         self._flush()
         self._writer.close()
+
+    def abandon(self) -> None:
+        """After a failure (a full disk): close and remove the half-written file, so it holds no space."""
+        try:
+            self._writer.close()
+        except OSError:
+            pass
+        self.path.unlink(missing_ok=True)
 
 
 def _copy_rows(
@@ -144,12 +153,16 @@ def merge_into_file(
     total = old_rows + sum(pq.ParquetFile(part).metadata.num_rows for part in parts)
     temporary = scratch / (out.name + ".tmp")
     writer = _RowGroupWriter(temporary, PARQUET_SCHEMA.with_metadata(metadata), row_group_rows)
-    with tqdm(total=total, unit="row", desc=f"merging {out.name}", disable=None, leave=False) as progress:
-        if old_rows:
-            _copy_rows(out, newest, writer, progress)
-        for index, part in enumerate(parts):
-            _copy_rows(part, newest.mask(index), writer, progress)
-    writer.close()
+    try:
+        with tqdm(total=total, unit="row", desc=f"merging {out.name}", disable=None, leave=False) as progress:
+            if old_rows:
+                _copy_rows(out, newest, writer, progress)
+            for index, part in enumerate(parts):
+                _copy_rows(part, newest.mask(index), writer, progress)
+        writer.close()
+    except BaseException:
+        writer.abandon()
+        raise
     publish(temporary, out)
     return pq.ParquetFile(out).metadata.num_rows
 
@@ -158,8 +171,12 @@ def _rewrite(source: Path, keep: np.ndarray | NewestRows, destination: Path, row
     """Write the kept rows of ``source`` to ``destination`` atomically; none kept: no file."""
     temporary = destination.with_name(f".{destination.name}.tmp")  # hidden: dataset readers skip it
     writer = _RowGroupWriter(temporary, PARQUET_SCHEMA, row_group_rows)
-    _copy_rows(source, keep, writer)
-    writer.close()
+    try:
+        _copy_rows(source, keep, writer)
+        writer.close()
+    except BaseException:
+        writer.abandon()
+        raise
     if pq.ParquetFile(temporary).metadata.num_rows:
         publish(temporary, destination)
     else:

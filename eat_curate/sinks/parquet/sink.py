@@ -11,8 +11,14 @@ How a run is kept safe (see ``parquet_target`` for where the files live):
    group by row group and replaced atomically; a dataset gets the parts
    and loses the rows they supersede. The run joins the output's history.
 4. A sink opening an output whose working folder holds a run cut short
-   first finishes that merge (the run is recorded as interrupted), so
-   running the same command again resumes without loss or duplicates.
+   first finishes that merge (the run is recorded as interrupted, with the
+   counts of the rows it saved), so running the same command again resumes
+   without loss or duplicates.
+
+While the run works, the working folder's run file holds its counts and
+heartbeat, rewritten at most every ``RUN_FILE_EVERY_S`` seconds. A full or
+read-only disk ends the run in one line (``sinks.faults``); what the journal
+holds stays, and the next run merges it.
 
 A lock on the working folder keeps two processes from writing one output.
 The engine calls ``register_model(card)`` before ``begin_run``; the card is
@@ -22,6 +28,7 @@ kept in the output's history beside the runs.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,8 +36,9 @@ from eat_curate.incremental import InputVersion
 from eat_curate.records import ScoreRecord, records_to_table
 from eat_curate.runs import RunInfo, RunSummary, new_run_id, run_record
 from eat_curate.sinks.durable import fsync_folder, read_json, write_json
+from eat_curate.sinks.faults import storage_faults
 from eat_curate.sinks.file_lock import FolderLock
-from eat_curate.sinks.parquet.journal import Journal, journal_to_part
+from eat_curate.sinks.parquet.journal import Journal, journal_to_part, part_counts
 from eat_curate.sinks.parquet.history import MODELS_FILE, RUN_FILE, committed_history
 from eat_curate.sinks.parquet.index import ScoredIndex
 from eat_curate.sinks.parquet.merge import merge_into_dataset, merge_into_file
@@ -38,6 +46,9 @@ from eat_curate.sinks.parquet.target import check_target, parquet_target
 
 ROWS_PER_PART = 50_000
 ROW_GROUP_ROWS = 65_536
+# The run file costs two fsyncs; batches land many times a second, and a few seconds of staleness
+# is nothing next to the stale-heartbeat limit (runs.STALE_AFTER_S).
+RUN_FILE_EVERY_S = 3.0
 _SEQUENCE = re.compile(r"^(\d+)\.(arrows|parquet)$")
 
 
@@ -54,6 +65,9 @@ class ParquetSink:
         self._sequence = 0
         self._card: dict | None = None
         self._indexes: dict[str, ScoredIndex] = {}
+        self._run: RunInfo | None = None  # begun, not ended
+        self._run_file_at = 0.0  # monotonic time the run file was last written
+        self._where = f"--out {self.target.path}"
 
     def __repr__(self) -> str:
         return f"ParquetSink({str(self.target.path) + ('/' if self.target.dataset else '')!r})"
@@ -93,10 +107,12 @@ class ParquetSink:
         self._card = dict(card)
 
     def begin_run(self, run: RunInfo) -> None:
-        work = self._open()
-        write_json(work / RUN_FILE, run_record(run, "running"))
-        if self._card is not None:
-            write_json(work / MODELS_FILE, {run.model_id: self._card})
+        with storage_faults(self._where):
+            work = self._open()
+            write_json(work / RUN_FILE, run_record(run, "running"))
+            if self._card is not None:
+                write_json(work / MODELS_FILE, {run.model_id: self._card})
+        self._run, self._run_file_at = run, time.monotonic()
 
     def already_scored(self, inputs: Sequence[InputVersion], model_id: str) -> set[str]:
         """Keys of ``inputs`` with a current success of ``model_id`` in the output (rule: ``eat_curate.incremental``).
@@ -104,37 +120,54 @@ class ParquetSink:
         The index covers the output as it was when this sink opened it; the
         items of one run are distinct, so rows written since need no lookup.
         """
-        self._open()
-        if model_id not in self._indexes:
-            self._indexes[model_id] = ScoredIndex.build(self.target.committed_files(), model_id)
+        with storage_faults(self._where):
+            self._open()
+            if model_id not in self._indexes:
+                self._indexes[model_id] = ScoredIndex.build(self.target.committed_files(), model_id)
         return self._indexes[model_id].done(inputs)
 
-    def write(self, records: Sequence[ScoreRecord]) -> None:
-        """Append ``records``; on disk when this returns."""
+    def write(self, records: Sequence[ScoreRecord], tally: RunSummary | None = None) -> None:
+        """Append ``records``; on disk when this returns.
+
+        ``tally``: the run's counts once these records are saved, kept in
+        the run file (with a heartbeat) at most every ``RUN_FILE_EVERY_S``.
+        """
         if not records:
             return
-        self._open()
-        if self._journal is None:
-            existing = [int(_SEQUENCE.match(path.name).group(1)) for path in self._files("parquet")]
-            self._sequence = max([self._sequence, *existing])
-            self._journal = Journal(self._next_path("arrows"))
-        self._journal.append(records_to_table(records))
-        if self._journal.rows >= self.rows_per_part:
-            self._seal_journal()
+        with storage_faults(self._where):
+            self._open()
+            if self._journal is None:
+                existing = [int(_SEQUENCE.match(path.name).group(1)) for path in self._files("parquet")]
+                self._sequence = max([self._sequence, *existing])
+                self._journal = Journal(self._next_path("arrows"))
+            self._journal.append(records_to_table(records))
+            if self._journal.rows >= self.rows_per_part:
+                self._seal_journal()
+            if tally is not None:
+                self._beat(tally)
+
+    def _beat(self, tally: RunSummary) -> None:
+        """Rewrite the run file with the run's counts and a heartbeat, if it is due."""
+        if self._run is not None and time.monotonic() - self._run_file_at >= RUN_FILE_EVERY_S:
+            write_json(self.target.work / RUN_FILE, run_record(self._run, "running", tally))
+            self._run_file_at = time.monotonic()
 
     def end_run(self, run: RunInfo, summary: RunSummary, status: str) -> None:
         """Record the run's outcome and merge its rows into the output."""
-        work = self._open()
-        write_json(work / RUN_FILE, run_record(run, status, summary))
-        self._commit()
+        with storage_faults(self._where):
+            work = self._open()
+            write_json(work / RUN_FILE, run_record(run, status, summary))
+            self._run = None
+            self._commit()
 
     def close(self) -> None:
         """Merge whatever a run left unmerged (recorded as interrupted), and unlock."""
         if not self._lock.held:
             return
         try:
-            if self._pending():
-                self._commit()
+            with storage_faults(self._where):
+                if self._pending():
+                    self._commit()
         finally:
             if self._journal is not None:
                 self._journal.close()
@@ -161,7 +194,8 @@ class ParquetSink:
         run = read_json(work / RUN_FILE)
         if run is not None:
             if run["status"] == "running":  # nobody will end it: it was cut short
-                run["status"] = "interrupted"
+                # Its run file lags its journal by up to RUN_FILE_EVERY_S: the parts hold the truth.
+                run.update(status="interrupted", **part_counts(parts))
             history.add_run(run)
         history.models.update(read_json(work / MODELS_FILE, default={}))
 

@@ -13,17 +13,21 @@ older one.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy import event
 
 from eat_curate.sinks.sql import schema
+from eat_curate.sinks.faults import RESUME_HINT, InfrastructureFailure
+from eat_curate.sinks.sql.db_faults import DatabaseUnreachable, is_storage_fault, is_transient, reason
 from eat_curate.sinks.durable import ensure_writable_folder
 from eat_curate.errors import StoreError
 
@@ -51,7 +55,13 @@ def _v2_to_v3(connection: sa.Connection) -> None:
     connection.execute(sa.text("DROP INDEX IF EXISTS ix_scores_model_mean"))
 
 
-MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3}
+def _v3_to_v4(connection: sa.Connection) -> None:
+    """Runs record a heartbeat: when a running run last saved a batch (see eat_curate.runs.liveness)."""
+    column_type = schema.runs.c.heartbeat_at.type.compile(dialect=connection.dialect)
+    connection.execute(sa.text(f"ALTER TABLE runs ADD COLUMN heartbeat_at {column_type}"))
+
+
+MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 # --- URLs --------------------------------------------------------------------------------------
@@ -93,25 +103,28 @@ def describe(url: sa.URL) -> str:
 # --- engines -----------------------------------------------------------------------------------
 
 
-def create_engine(url: sa.URL) -> sa.Engine:
+def create_engine(url: sa.URL, busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S) -> sa.Engine:
     """An engine configured for concurrent writers: WAL and a busy timeout on SQLite.
 
     Write transactions go through :func:`write_transaction`; on SQLite they
     start with ``BEGIN IMMEDIATE`` so that two writers queue on the busy
-    timeout instead of failing when a reader upgrades to a writer.
+    timeout (``busy_timeout_s``) instead of failing when a reader upgrades
+    to a writer.
     """
     if url.get_backend_name() == "sqlite":
-        engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
-        event.listen(engine, "connect", _configure_sqlite_connection)
+        engine = sa.create_engine(url, connect_args={"timeout": busy_timeout_s})
+        event.listen(engine, "connect", partial(_configure_sqlite_connection, busy_timeout_s=busy_timeout_s))
         event.listen(engine, "begin", _begin_sqlite_transaction)
         return engine
     return sa.create_engine(url, connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S})
 
 
-def _configure_sqlite_connection(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+def _configure_sqlite_connection(
+    dbapi_connection: sqlite3.Connection, _record: object, busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S
+) -> None:
     dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (see _begin_sqlite_transaction)
     cursor = dbapi_connection.cursor()
-    cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_S * 1000}")
+    cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
     _switch_to_wal(cursor)
     # In WAL mode NORMAL survives any process crash; only a power cut may lose the last commits.
     cursor.execute("PRAGMA synchronous = NORMAL")
@@ -171,12 +184,20 @@ def check_database(url: sa.URL) -> None:
 
 @contextmanager
 def connect(engine: sa.Engine, url: sa.URL) -> Iterator[sa.Connection]:
-    """A connection, with an unreachable server or refused login reported as one line."""
+    """A connection; a server that cannot be reached or refuses the login is one line.
+
+    Raises :class:`DatabaseUnreachable` where waiting may help (refused or
+    reset connections, a server starting up or shutting down), a plain
+    StoreError where it will not (a wrong password, a missing database).
+    """
     try:
         connection = engine.connect()
-    except sa.exc.OperationalError as exc:
-        reason = " ".join(line.strip() for line in str(exc.orig or exc).splitlines() if line.strip())
-        raise StoreError(f"cannot connect to {describe(url)}: {reason}") from None
+    except sa.exc.DBAPIError as exc:
+        if is_transient(exc):
+            raise DatabaseUnreachable(describe(url), reason(exc)) from None
+        if is_storage_fault(exc):
+            raise InfrastructureFailure(f"--db {describe(url)}: {reason(exc)}; {RESUME_HINT}") from None
+        raise StoreError(f"cannot connect to {describe(url)}: {reason(exc)}") from None
     with connection:
         yield connection
 
@@ -198,6 +219,8 @@ def _check_sqlite(path: Path) -> None:
                 raise StoreError(f"--db {path} cannot be read: {exc.orig}") from None
             finally:
                 engine.dispose()
+        # SQLite writes its -wal and -shm files beside the database: the folder must take new files.
+        ensure_writable_folder(path.parent, f"--db {path}")
         return
     folder = path.parent
     if not folder.is_dir():
@@ -206,9 +229,21 @@ def _check_sqlite(path: Path) -> None:
 
 
 def readonly_sqlite_engine(path: Path) -> sa.Engine:
-    """An engine that can only read ``path`` (and never creates it)."""
-    uri = f"file:{path}?mode=ro"
+    """An engine that can only read ``path`` (and never creates it).
+
+    On a read-only mount SQLite cannot make the -shm file a WAL database is
+    read through; nobody can write there either, so the file is read as
+    immutable (no locks, no -shm).
+    """
+    uri = f"file:{path}?mode=ro" + ("&immutable=1" if _on_read_only_mount(path) else "")
     return sa.create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True))
+
+
+def _on_read_only_mount(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path.parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 # --- schema version ----------------------------------------------------------------------------
@@ -225,6 +260,16 @@ def stored_version(connection: sa.Connection) -> int | None:
         return int(value) if value is not None else None
     except ValueError:
         raise StoreError(f"eat_meta holds an invalid schema_version {value!r}") from None
+
+
+# Columns of ``runs`` that a migration added, by the version that added them.
+_RUNS_COLUMNS_SINCE = {"pid": 2, "heartbeat_at": 4}
+
+
+def runs_columns(connection: sa.Connection) -> list[sa.Column]:
+    """The columns of ``runs`` this database has: a reader of an older, not yet upgraded one leaves out the newer."""
+    version = stored_version(connection) or schema.SCHEMA_VERSION
+    return [column for column in schema.runs.c if _RUNS_COLUMNS_SINCE.get(column.name, 1) <= version]
 
 
 def check_schema(connection: sa.Connection, where: str, target: int = schema.SCHEMA_VERSION) -> int | None:

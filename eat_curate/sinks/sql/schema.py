@@ -8,7 +8,8 @@ Tables:
 - ``errors``: one row per (image, model) that could not be scored, latest wins;
   removed when the image later scores;
 - ``models``: every model that wrote scores (id = name@hash, card);
-- ``runs``: every run, with its sources, options, counts and timings;
+- ``runs``: every run, with its sources, options, counts, timings and heartbeat
+  (counts and heartbeat updated as batches land);
 - ``eat_meta``: key/value, holding ``schema_version``.
 
 The DDL files under ``sql/`` are generated from these definitions
@@ -21,7 +22,8 @@ import sqlalchemy as sa
 
 from eat_curate.sinks.sql.bytewise import bytewise
 
-SCHEMA_VERSION = 3  # 2: runs.pid; 3: two write-only indexes dropped; see sinks.sql.database.MIGRATIONS
+# 2: runs.pid; 3: two write-only indexes dropped; 4: runs.heartbeat_at. See sinks.sql.database.MIGRATIONS.
+SCHEMA_VERSION = 4
 NUM_BINS = 10
 
 metadata = sa.MetaData()
@@ -126,5 +128,8 @@ runs = sa.Table(
     sa.Column("failed_by_kind", sa.Text),  # JSON object kind -> count
     sa.Column("images_per_s", sa.Float(53)),
     sa.Column("outputs", sa.Text),  # JSON list
+    # When the run last saved a batch (with its counts, in the same transaction): a "running" run
+    # silent for long has stopped, whatever its host (eat_curate.runs.liveness).
+    sa.Column("heartbeat_at", sa.DateTime(timezone=True)),
     sa.Index("ix_runs_started_at", "started_at"),
 )

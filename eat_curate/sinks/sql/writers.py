@@ -36,6 +36,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 
 from eat_curate.records import NUM_BINS, ScoreRecord
+from eat_curate.runs import RunSummary
 from eat_curate.sinks.sql import schema
 
 _INSERT_BY_DIALECT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
@@ -167,6 +168,27 @@ class _DriverStatement:
         if self._processors:
             values = list(map(self._convert, values))
         connection.exec_driver_sql(self.sql, values)
+
+
+class RunProgress:
+    """The UPDATE that brings a running run's row up to date (counts, heartbeat) in each batch's transaction.
+
+    Sent at driver level, as the batches' own statements are: through
+    SQLAlchemy's statement handling this one-row update cost SQLite about a
+    third of a 16-row batch (0.23 ms against 0.09 ms here).
+    """
+
+    def __init__(self, dialect: sa.Dialect) -> None:
+        marker = "?" if dialect.paramstyle == "qmark" else "%s"
+        columns = ("ok", "failed", "skipped", "failed_by_kind", "heartbeat_at")
+        updates = ", ".join(f'"{name}" = {marker}' for name in columns)
+        self.sql = f"UPDATE {schema.runs.name} SET {updates} WHERE run_id = {marker}"
+        moment = schema.runs.c.heartbeat_at.type.dialect_impl(dialect)  # SQLite: SQLAlchemy's text, as started_at
+        self._moment = moment.bind_processor(dialect) or (lambda value: value)
+
+    def run(self, connection: sa.Connection, run_id: str, tally: RunSummary, now: datetime) -> None:
+        kinds = json.dumps(dict(tally.failed_by_kind))
+        connection.exec_driver_sql(self.sql, (tally.ok, tally.failed, tally.skipped, kinds, self._moment(now), run_id))
 
 
 class SqliteBatchWriter:

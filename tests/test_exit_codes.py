@@ -1,0 +1,114 @@
+"""`score` ends with an exit code a scheduler can act on, and --json says the same (eat_curate/exit_codes.py).
+
+0 done (images that failed to decode are error rows, and fine), 2 refused
+(fix the command), 3 more failures than --max-failed, 4 infrastructure (try
+again later), 1 a bug.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import make_photo
+from eat_curate import exit_codes
+from eat_curate.cli import cli
+from eat_curate.runs import FailureLimit, RunSummary
+
+
+@pytest.fixture
+def score(micro_model_path):
+    def invoke(*args):
+        return CliRunner().invoke(cli, ["score", *map(str, args), "--model", str(micro_model_path), "--workers", "1"])
+
+    return invoke
+
+
+@pytest.fixture
+def two_of_five_broken(tmp_path) -> Path:
+    folder = tmp_path / "photos"
+    for i in range(3):
+        make_photo(folder / f"good{i}.jpg", size=(64, 48), seed=i)
+    for name in ("broken0.jpg", "broken1.jpg"):
+        (folder / name).write_bytes(b"not an image at all")
+    return folder
+
+
+def outcome(result) -> tuple[int, str]:
+    return result.exit_code, json.loads(result.stdout)["outcome"]
+
+
+def test_the_codes_are_distinct_and_score_help_lists_them_all(run):
+    codes = [outcome.code for outcome in exit_codes.OUTCOMES]
+    names = [outcome.name for outcome in exit_codes.OUTCOMES]
+    assert len(set(codes)) == len(codes) and len(set(names)) == len(names)
+
+    help_text = " ".join(run("score", "--help").output.split())
+    for listed in exit_codes.OUTCOMES:
+        assert f"{listed.code} {' '.join(listed.meaning.split())}" in help_text
+
+
+def test_images_that_fail_to_decode_are_rows_and_the_run_is_done(score, two_of_five_broken, tmp_path):
+    result = score(two_of_five_broken, "--out", tmp_path / "scores.parquet", "--json")
+    assert outcome(result) == (0, "done")
+    summary = json.loads(result.stdout)
+    assert (summary["ok"], summary["failed"], summary["exit_code"], summary["error"]) == (3, 2, 0, None)
+
+
+@pytest.mark.parametrize(
+    ("limit", "expected"),
+    [("2", (0, "done")), ("1", (3, "too_many_failed")), ("40%", (0, "done")), ("39.5%", (3, "too_many_failed"))],
+)
+def test_max_failed_counts_images_or_a_share_of_those_scored(score, two_of_five_broken, tmp_path, limit, expected):
+    result = score(two_of_five_broken, "--out", tmp_path / "scores.parquet", "--max-failed", limit, "--json")
+    assert outcome(result) == expected
+    assert len(json.loads(result.stdout)["run_id"]) > 0  # the run completed and was recorded either way
+
+
+def test_too_many_failures_still_print_the_summary_then_one_line(score, two_of_five_broken, tmp_path):
+    result = score(two_of_five_broken, "--out", tmp_path / "scores.parquet", "--max-failed", "1")
+    assert result.exit_code == exit_codes.TOO_MANY_FAILED.code
+    assert "ok 3, failed 2" in result.stdout
+    assert "Error: 2 of 5 images failed, more than --max-failed 1" in result.stderr
+
+
+@pytest.mark.parametrize("limit", ["many", "-1", "101%", "2.5"])
+def test_a_malformed_max_failed_is_a_usage_error(score, two_of_five_broken, tmp_path, limit):
+    result = score(two_of_five_broken, "--out", tmp_path / "scores.parquet", "--max-failed", limit)
+    assert result.exit_code == exit_codes.REFUSED.code and "--max-failed" in result.output
+
+
+def test_a_missing_source_is_refused_and_json_says_so(score, tmp_path):
+    result = score(tmp_path / "nowhere", "--out", tmp_path / "scores.parquet", "--json")
+    assert outcome(result) == (2, "refused")
+    assert "nowhere" in json.loads(result.stdout)["error"]
+    assert not (tmp_path / "scores.parquet").exists()
+
+
+def test_a_database_unreachable_past_the_limit_is_an_infrastructure_failure(score, two_of_five_broken):
+    started = time.monotonic()
+    result = score(two_of_five_broken, "--db", "postgresql+psycopg://postgres@127.0.0.1:1/photos",
+                   "--db-retry-for", "1.5", "--json")
+    assert outcome(result) == (4, "infrastructure")
+    assert time.monotonic() - started >= 1.5  # it waited for the database first
+    error = json.loads(result.stdout)["error"]
+    assert "Connection refused" in error and "limit 1.5 s" in error
+
+
+@pytest.mark.parametrize(
+    ("text", "summary", "exceeded"),
+    [
+        ("0", RunSummary(ok=10, failed=0), False),
+        ("0", RunSummary(ok=10, failed=1), True),
+        ("10%", RunSummary(ok=9, failed=1, skipped=90), False),  # skipped images are not the base
+        ("10%", RunSummary(ok=8, failed=2), True),
+        ("0%", RunSummary(), False),  # nothing scored: nothing failed
+    ],
+)
+def test_a_failure_limit_is_a_count_or_a_share_of_the_images_scored(text, summary, exceeded):
+    assert FailureLimit.parse(text).exceeded(summary) is exceeded
+    assert str(FailureLimit.parse(text)) == text
