@@ -166,3 +166,41 @@ def write_hostile_folder(root: Path) -> dict[str, str | None]:
         locked.chmod(0)
         expected["no_permission.jpg"] = "unreadable"
     return expected
+
+
+# --- files that are not files: a reader must check what it opens -------------------------------------
+
+SPARSE_SIZE = 3 << 30  # a 3 GiB sparse file: costs no disk, would cost 3 GiB of memory if read
+
+
+def write_special_files(root: Path, with_dev_zero: bool = True, with_sparse: bool = True) -> dict[str, tuple[str, str]]:
+    """Write things named like photos that are not regular files of sane size into ``root``;
+    return {file name: (expected error_kind, expected reason)}.
+
+    ``zero.jpg`` (a symlink to /dev/zero: endless) and ``huge.jpg`` (sparse, 3 GiB) would cost
+    unbounded or gigabytes of memory to a naive reader: leave them out where a test runs today's
+    code in its own process without a memory limit.
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(root / "pipe.jpg")
+    expected = {"pipe.jpg": ("unreadable", "not a regular file (FIFO)")}
+    _make_socket(root / "sock.jpg")
+    expected["sock.jpg"] = ("unreadable", "not a regular file (socket)")
+    if with_dev_zero:
+        os.symlink("/dev/zero", root / "zero.jpg")
+        expected["zero.jpg"] = ("unreadable", "not a regular file (character device)")
+    if with_sparse:
+        with open(root / "huge.jpg", "wb") as handle:
+            handle.truncate(SPARSE_SIZE)
+        expected["huge.jpg"] = ("too-large", "3 GiB, over the limit of 512 MiB per image")
+    return expected
+
+
+def _make_socket(path: Path) -> None:
+    """A Unix socket file at ``path`` (bound from its folder: socket paths are limited to ~108 bytes)."""
+    import contextlib
+    import socket
+
+    with contextlib.chdir(path.parent), socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(path.name)  # the file stays when the socket closes

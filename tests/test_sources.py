@@ -77,11 +77,25 @@ def test_folder_walk_lists_images_in_a_stable_sorted_order(library):
     assert [item.key for item in iter_items([str(library)])] == [item.key for item in items]
 
 
-def test_album_is_the_parent_folder_relative_to_the_root_and_none_at_the_root(library):
+def test_album_is_the_name_of_the_folder_holding_the_file_whichever_folder_is_given(library):
     albums = {os.path.relpath(item.key, library): item.album for item in iter_items([str(library)])}
+    assert albums["2023/iceland/c.jpg"] == "iceland"
+    assert albums["trips/D.JPG"] == "trips"
+    assert albums["a.png"] == library.name  # files directly in the folder given: that folder's name
+    from_deeper = {item.key: item.album for item in iter_items([str(library / "2023" / "iceland")])}
+    assert from_deeper[str(library / "2023" / "iceland" / "c.jpg")] == "iceland"  # the same album
+
+
+def test_album_from_relative_is_the_folder_path_under_the_folder_given(library):
+    albums = {os.path.relpath(item.key, library): item.album for item in iter_items([str(library)], "relative")}
     assert albums["2023/iceland/c.jpg"] == "2023/iceland"
     assert albums["trips/D.JPG"] == "trips"
     assert albums["a.png"] is None
+
+
+def test_a_folder_inside_another_given_folder_is_refused(library):
+    with pytest.raises(SourceError, match="is inside .*, which is given too"):
+        iter_items([str(library), str(library / "trips")])
 
 
 def test_folder_items_carry_absolute_keys_stable_ids_size_and_mtime(library):
@@ -138,7 +152,7 @@ def test_file_urls_become_local_paths(photo_folder):
 def test_limit_caps_the_items_across_all_sources(photo_folder):
     sources = [str(photo_folder / "trips"), str(photo_folder / "family")]
     assert len(list(iter_items(sources))) == 5
-    assert [item.album for item in iter_items(sources, limit=4)] == [None, None, None, None]
+    assert [item.album for item in iter_items(sources, limit=4)] == ["trips", "trips", "trips", "family"]
     assert keys_under(photo_folder, list(iter_items(sources, limit=4)))[-1] == "family/a.png"
     assert list(iter_items(sources, limit=0)) == []
 
@@ -441,8 +455,10 @@ def test_a_url_ending_in_a_slash_is_a_remote_folder_walked_like_a_local_one(serv
         (root / name).write_bytes(b"notes" if name.endswith(".txt") else jpeg)
     items = list(iter_items([f"{base}/"]))
     assert [(item.key.removeprefix(base), item.album) for item in items] == [
-        ("/2023/iceland/a.jpg", "2023/iceland"),
-        ("/2023/iceland/b.jpg", "2023/iceland"),
-        ("/top.jpg", None),
+        ("/2023/iceland/a.jpg", "iceland"),
+        ("/2023/iceland/b.jpg", "iceland"),
+        ("/top.jpg", None),  # the server's top folder has no name, as for a single URL
     ]
+    relative = list(iter_items([f"{base}/"], "relative"))
+    assert [item.album for item in relative] == ["2023/iceland", "2023/iceland", None]
     assert read_bytes(items[0]) == jpeg

@@ -42,6 +42,9 @@ class TrainConfig:
     label_format: str = "auto"  # auto | ava | tad66k | table
     train_ids: str | None = None  # official split: ids of training images
     test_ids: str | None = None  # official split: ids of test images
+    # Share held out for validation where no split column names val rows: of all images for the seeded
+    # split, of the training images when test images come from id lists or a split column. None: 5%.
+    val_fraction: float | None = None
     # Model
     preset: str | None = None  # None: tiny, or the --init model's preset
     init: str | None = None  # a store model to start from (DAT ImageNet import, or an EAT to fine-tune)
@@ -112,6 +115,8 @@ class TrainConfig:
         for name in ("explore_toward", "explore_away", "exploit_toward", "exploit_away"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"steering factor {name} must not be negative, got {getattr(self, name)}")
+        if self.val_fraction is not None and not 0 < self.val_fraction < 1:
+            raise ConfigError(f"val_fraction must be between 0 and 1 (exclusive), got {self.val_fraction}")
         if not 0 < self.step_gamma <= 1:
             raise ConfigError(f"step_gamma must be in (0, 1], got {self.step_gamma}")
         if self.clip_grad is not None and self.clip_grad <= 0:

@@ -1,12 +1,13 @@
 """Training data: clean a label set, split it, and serve decoded, augmented batches.
 
-- **Clean up front**: images that are missing, empty or not recognisable as
-  an image are left out and counted by reason (the paper drops AVA's missing
-  images the same way). Full decoding happens in the loop, where a failure
+- **Clean up front**: images that are missing, empty, not regular files (a
+  FIFO would block the loader), over the per-image byte cap or not
+  recognisable as an image are left out and counted by reason (the paper
+  drops AVA's missing images the same way). Full decoding happens in the loop, where a failure
   drops that one sample and is counted, never stopping the epoch.
 - **Split**: official lists when given (test ids; training ids, from which a
   seeded 5% is held out for validation), the table's own ``split`` column,
-  or a seeded 90/5/5 split.
+  or a seeded 90/5/5 split. ``val_fraction`` changes the 5% held out.
 - **Serve**: the project's decoder and preprocessing (squash to S x S,
   bicubic), a random horizontal flip and an optional resize-then-random-crop
   (TAD66K). Augmentation is drawn from (seed, epoch, index), so a sample
@@ -26,8 +27,10 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
+from eat_curate.io.bounded_read import DEFAULT_MAX_BYTES, not_regular_reason
 from eat_curate.io.decode import DecodeError, open_image
 from eat_curate.io.resize import resize_for_model
+from eat_curate.io.sources import SourceReadError, read_file
 from training.labels import LabeledImage, LabelFileError, LabelSet, read_id_list, strip_image_suffix
 
 SPLIT_FRACTIONS = (0.90, 0.05, 0.05)
@@ -42,13 +45,17 @@ class CleanedLabels:
 def _image_problem(item: LabeledImage) -> str | None:
     """Why an image cannot be used, from its file and header alone (no full decode)."""
     try:
-        size = item.path.stat().st_size
+        facts = item.path.stat()
     except FileNotFoundError:
         return "missing"
     except OSError:
         return "unreadable"
-    if size == 0:
+    if not_regular_reason(facts.st_mode) is not None:
+        return "unreadable"
+    if facts.st_size == 0:
         return "empty"
+    if facts.st_size > DEFAULT_MAX_BYTES:
+        return "too-large"
     try:
         with Image.open(item.path):
             return None
@@ -104,9 +111,14 @@ def split_items(
     seed: int,
     train_ids: set[str] | None = None,
     test_ids: set[str] | None = None,
+    val_fraction: float | None = None,
 ) -> DataSplit:
-    """Train/val/test from official ids, the table's split column, or a seeded 90/5/5."""
-    val_fraction = SPLIT_FRACTIONS[1] / (SPLIT_FRACTIONS[0] + SPLIT_FRACTIONS[1])
+    """Train/val/test from official ids, the table's split column, or a seeded 90/5/5.
+
+    ``val_fraction``: the share held out for validation, of all images (seeded split) or of
+    the training images (id lists, a split column without val rows); None: 5% of all.
+    """
+    held_out = val_fraction if val_fraction is not None else SPLIT_FRACTIONS[1] / sum(SPLIT_FRACTIONS[:2])
     if train_ids is not None or test_ids is not None:
         test_ids = test_ids or set()
         test = [item for item in items if strip_image_suffix(item.image_id) in test_ids]
@@ -115,7 +127,7 @@ def split_items(
             train_pool = [item for item in rest if strip_image_suffix(item.image_id) in train_ids]
         else:
             train_pool = rest
-        train, val = _hold_out(train_pool, val_fraction, seed)
+        train, val = _hold_out(train_pool, held_out, seed)
         return DataSplit(train, val, test, "official id lists, val held out from train", len(rest) - len(train_pool))
     marked = [item.split for item in items]
     if any(marked):
@@ -125,14 +137,17 @@ def split_items(
         val = [item for item in items if item.split == "val"]
         test = [item for item in items if item.split == "test"]
         if not val:
-            train, val = _hold_out(train, val_fraction, seed)
+            train, val = _hold_out(train, held_out, seed)
             return DataSplit(train, val, test, "split column, val held out from train")
         return DataSplit(train, val, test, "split column")
     shuffled = _seeded_order(items, seed)
-    val_count = round(len(shuffled) * SPLIT_FRACTIONS[1])
+    val_share = SPLIT_FRACTIONS[1] if val_fraction is None else val_fraction
+    val_count = round(len(shuffled) * val_share)
     test_count = round(len(shuffled) * SPLIT_FRACTIONS[2])
     val, test = shuffled[:val_count], shuffled[val_count : val_count + test_count]
-    return DataSplit(shuffled[val_count + test_count :], val, test, f"seeded 90/5/5 (seed {seed})")
+    train_share = 1 - val_share - SPLIT_FRACTIONS[2]
+    shares = "90/5/5" if val_fraction is None else f"{100 * train_share:g}/{100 * val_share:g}/5"
+    return DataSplit(shuffled[val_count + test_count :], val, test, f"seeded {shares} (seed {seed})")
 
 
 def load_id_lists(train_ids: str | None, test_ids: str | None) -> tuple[set[str] | None, set[str] | None]:
@@ -200,11 +215,9 @@ class ScoredImages(torch.utils.data.Dataset):
         item = self.items[index]
         try:
             # The same (reduced-scale where possible) decode as scoring, so trained-on pixels match scored ones.
-            image = open_image(item.path.read_bytes(), min_size=self.augmentation.crop_from or self.image_size)
-        except DecodeError as error:
+            image = open_image(read_file(str(item.path)), min_size=self.augmentation.crop_from or self.image_size)
+        except (DecodeError, SourceReadError) as error:
             return {"index": index, "error": error.kind}
-        except OSError:
-            return {"index": index, "error": "unreadable"}
         return {"index": index, "pixels": torch.from_numpy(self.pixels(image, index)), "target": self.target_of(item)}
 
 

@@ -4,7 +4,14 @@ Per epoch: set the steering rule of the phase, train (a progress bar with
 loss, lr and img/s), validate, append a row to ``metrics.csv``, keep the
 best weights by validation SRCC (or the last epoch's: ``keep_epoch``), and
 checkpoint. At the end the kept epoch is evaluated on the test split and
-saved to the model store with its card.
+saved to the model store with its card (and, for label files, the list of
+images it was trained and validated on: ``eat_curate.model.training_images``).
+
+Small validation sets are warned about: SRCC on a handful of images cannot
+tell epochs apart, and on fewer than two (or constant labels or predictions)
+it is undefined (nan). An epoch whose SRCC is nan is never kept as the best;
+while no epoch has a defined SRCC, the latest one is held, so a run where
+none ever has keeps its last epoch, and says so.
 
 Determinism: the data order and augmentation follow from (seed, epoch) and
 the checkpoint restores weights, optimizer, scheduler and RNG state, so a run
@@ -16,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +38,7 @@ from eat_curate.model.checkpoint import ModelCard
 from eat_curate.model.eat import EAT, score_moments
 from eat_curate.model.model_store import ModelStore
 from eat_curate.model.presets import get_preset
+from eat_curate.model.training_images import TRAINING_IMAGES_FILE, encode_training_images
 from eat_curate.scoring.predictor import resolve_device
 from eat_curate.scoring.preprocess import normalize_batch
 from training import resume_state
@@ -55,6 +64,15 @@ from training.schedule import make_scheduler
 
 class TrainingError(EatCurateError):
     """Training cannot start or continue; the message says why."""
+
+
+class TrainingWarning(UserWarning):
+    """Training goes on, but its result deserves a second look (a tiny validation set, an undefined SRCC)."""
+
+
+# Below this many validation images, SRCC cannot tell one epoch from the next (its standard error is
+# about 1/sqrt(n - 3): 0.38 at 10 images); below 2 it is undefined.
+MIN_RANKING_VALIDATION = 10
 
 
 # Starts a fresh model's weights from its training set before the first step (a recipe's own start, e.g. a
@@ -90,6 +108,9 @@ class TrainingSource(Protocol):
 
     def describe(self) -> str: ...  # the card's training_data line
 
+    # Optionally, ``seen_images() -> {"train": paths, "val": paths}``: recorded beside the model so
+    # that ``evaluate`` can tell when a label set overlaps them (TrainingData has it).
+
 
 @dataclass
 class TrainingData:
@@ -113,6 +134,9 @@ class TrainingData:
 
     def describe(self) -> str:
         return f"{self.labels.format} labels {self.labels.source} ({self.target})"
+
+    def seen_images(self) -> dict[str, list[Path]]:
+        return {"train": [item.path for item in self.split.train], "val": [item.path for item in self.split.val]}
 
     def summary(self) -> dict:
         return {
@@ -144,7 +168,7 @@ def prepare_data(config: TrainConfig, progress: bool = True) -> TrainingData:
     labels = read_labels(config.data, config.images, config.label_format)
     cleaned = clean(labels, progress=progress)
     train_ids, test_ids = load_id_lists(config.train_ids, config.test_ids)
-    split = split_items(cleaned.items, config.seed, train_ids, test_ids)
+    split = split_items(cleaned.items, config.seed, train_ids, test_ids, config.val_fraction)
     if not split.train or not split.val:
         raise TrainingError(
             f"too few usable images to train: {split.sizes()} after leaving out {dict(cleaned.dropped) or 'none'}"
@@ -249,8 +273,26 @@ class Trainer:
         self.scheduler = make_scheduler(self.optimizer, config, self.steps_per_epoch)
         self.history: list[EpochRecord] = []
         self.best_epoch = 0  # counted from 1; 0 = none yet
-        self.best_srcc = -math.inf
+        self.best_srcc = -math.inf  # stays -inf while the kept epoch has no defined SRCC
         self.start_epoch = 0
+        self._warned_nan = False
+        self._warn_if_validation_is_small()
+
+    def _warn(self, message: str) -> None:
+        if self.context.is_main:
+            warnings.warn(message, TrainingWarning, stacklevel=3)
+
+    def _warn_if_validation_is_small(self) -> None:
+        count = len(self.val_set)
+        if self.config.keep_epoch != "best" or count >= MIN_RANKING_VALIDATION:
+            return
+        share = f"{100 * self.config.val_fraction:g}%" if self.config.val_fraction is not None else "5%"
+        self._warn(
+            f"the validation split has {count} image{'s' if count != 1 else ''}, too few to tell epochs apart by "
+            f"SRCC ({MIN_RANKING_VALIDATION} or more wanted; below 2 it is undefined, and the last epoch is kept "
+            f"instead). Give more labelled images, a larger --val-fraction (now {share}) or a split column with "
+            f"val rows; or pass --keep-epoch last to keep the last epoch on purpose"
+        )
 
     # --- checkpoints -------------------------------------------------------------
 
@@ -384,8 +426,30 @@ class Trainer:
         return epoch >= self.config.explore_epochs
 
     def _keeps(self, srcc: float) -> bool:
-        """Whether an eligible epoch with validation ``srcc`` replaces the kept one."""
-        return self.config.keep_epoch == "last" or self.best_epoch == 0 or srcc > self.best_srcc
+        """Whether an eligible epoch with validation ``srcc`` replaces the kept one.
+
+        An undefined (nan) SRCC never beats a defined one; while no kept epoch has a defined
+        SRCC, the latest epoch is held instead, so such a run ends keeping its last epoch.
+        """
+        if self.config.keep_epoch == "last":
+            return True
+        if math.isnan(srcc):
+            return self.best_srcc == -math.inf
+        return srcc > self.best_srcc
+
+    def _warn_if_undefined(self, record: EpochRecord) -> None:
+        if not math.isnan(record.val_srcc) or self._warned_nan:
+            return
+        self._warned_nan = True
+        why = (
+            f"only {record.val_count} validation image{'s' if record.val_count != 1 else ''} decoded"
+            if record.val_count < 2
+            else f"the predictions, or the labels, of all {record.val_count} validation images are equal"
+        )
+        self._warn(
+            f"validation SRCC is undefined (nan) at epoch {record.epoch}: {why}; "
+            "an epoch without a defined SRCC is never kept as the best one"
+        )
 
     # --- the run -----------------------------------------------------------------
 
@@ -416,9 +480,10 @@ class Trainer:
                 seconds=time.perf_counter() - started,
             )
             self.history.append(record)
-            srcc = metrics.srcc if not math.isnan(metrics.srcc) else -math.inf
-            if self._is_eligible(epoch) and self._keeps(srcc):
-                self.best_epoch, self.best_srcc = epoch + 1, srcc
+            self._warn_if_undefined(record)
+            if self._is_eligible(epoch) and self._keeps(metrics.srcc):
+                self.best_epoch = epoch + 1
+                self.best_srcc = metrics.srcc if not math.isnan(metrics.srcc) else -math.inf
                 if self.context.is_main:
                     resume_state.save_best_weights(self.run_dir, self.module.state_dict())
             if self.context.is_main:
@@ -429,7 +494,20 @@ class Trainer:
                 self.on_epoch(record)
         return self._finish()
 
+    def _kept_by(self) -> str:
+        """How the kept epoch was chosen, for the card and the log."""
+        if self.config.keep_epoch == "last":
+            return "last epoch, as --keep-epoch last asks"
+        if self.best_srcc == -math.inf:
+            return "last epoch; no epoch had a defined validation SRCC"
+        return "best validation SRCC"
+
     def _finish(self) -> TrainResult:
+        if self.config.keep_epoch == "best" and self.best_srcc == -math.inf:
+            self._warn(
+                f"no epoch had a defined validation SRCC: kept epoch {self.best_epoch}, the last one, "
+                "rather than a best one"
+            )
         self.context.barrier()  # the best weights are on disk before anyone reads them
         self.module.load_state_dict(resume_state.load_best_weights(self.run_dir))
         self.module.set_steering(self.schedule.exploit)
@@ -441,7 +519,10 @@ class Trainer:
             test_metrics = metrics_of(Predictions.merge(self.context.gather(mine)), self.test_set)
         result = TrainResult(None, self.best_epoch, self.history, self.run_dir, self.data.summary(), test_metrics)
         if self.context.is_main:
-            result.card = self.store.save(self.module.cpu(), self._card(test_metrics), overwrite=self.overwrite)
+            seen = self._seen_images()
+            attachments = {TRAINING_IMAGES_FILE: encode_training_images(seen)} if seen else None
+            card = self._card(test_metrics, seen)
+            result.card = self.store.save(self.module.cpu(), card, overwrite=self.overwrite, attachments=attachments)
             resume_state.write_summary(
                 self.run_dir,
                 {
@@ -451,11 +532,15 @@ class Trainer:
                     "test_metrics": test_metrics.to_dict() if test_metrics else None,
                 },
             )
-            kept = f"{self.config.keep_epoch} epoch {self.best_epoch}"
+            kept = f"epoch {self.best_epoch}, {self._kept_by()}"
             self.log(f"saved {result.card.model_id} ({kept}) to {self.store.root}")
         return result
 
-    def _card(self, test_metrics: ScoreMetrics | None) -> ModelCard:
+    def _seen_images(self) -> dict[str, list[Path]] | None:
+        seen_images = getattr(self.data, "seen_images", None)  # optional part of TrainingSource
+        return seen_images() if callable(seen_images) else None
+
+    def _card(self, test_metrics: ScoreMetrics | None, seen: dict[str, list[Path]] | None = None) -> ModelCard:
         config, best = self.config, self.history[self.best_epoch - 1]
         metrics = {
             "best_epoch": self.best_epoch,
@@ -488,8 +573,10 @@ class Trainer:
                 "dropped_images": summary["dropped"],
                 "epochs": config.epochs,
                 "best_epoch": self.best_epoch,
+                "kept_by": self._kept_by(),
                 "loss": self._loss_description(),
                 "config": config.to_dict(),
+                **_training_images_entry(seen),
             },
         )
 
@@ -503,6 +590,13 @@ class Trainer:
             loss += f", ties x {config.ranking_tie_weight}" if config.ranking_tie_weight else ""
             loss += ")"
         return loss
+
+
+def _training_images_entry(seen: dict[str, list[Path]] | None) -> dict:
+    """The card's note of the training-images file: its name and how many images of each split it lists."""
+    if not seen:
+        return {}
+    return {"training_images": {"file": TRAINING_IMAGES_FILE, **{split: len(paths) for split, paths in seen.items()}}}
 
 
 def _epoch_line(record: EpochRecord, epochs: int, best: bool) -> str:

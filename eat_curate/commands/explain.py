@@ -41,6 +41,7 @@ def explain(image: Path, model_ref: str | None, models_dir: Path | None, out: Pa
       eat-curate explain photo.jpg --model my-eat --out photo-eat.png
     """
     from eat_curate.io.decode import open_image
+    from eat_curate.io.sources import read_file
     from eat_curate.scoring.explain import explain_image, render_explanation
     from eat_curate.scoring.predictor import resolve_device
 
@@ -51,12 +52,14 @@ def explain(image: Path, model_ref: str | None, models_dir: Path | None, out: Pa
     extension = out.suffix.lower()
     if Image.registered_extensions().get(extension) not in ("PNG", "JPEG", "WEBP"):
         raise click.UsageError(f"--out {out}: write .png, .jpg or .webp")
+    # Read as `score` reads: regular files only (a FIFO would block), at most the per-image cap;
+    # a SourceReadError is one line. Before the model loads, so a bad path fails at once.
+    picture = open_image(read_file(str(image)))
     store = model_store(models_dir)
     model_ref = model_ref or store.default_name()
     if not model_ref:
         raise EatCurateError("no --model given and no default model is installed; see `eat-curate models list`")
     loaded = store.load(model_ref, map_location=resolve_device(device))
-    picture = open_image(image.read_bytes())
     try:
         explanation = explain_image(loaded, picture, [s - 1 for s in stages] or None, last_block_only=not all_blocks)
     except ValueError as error:

@@ -94,6 +94,26 @@ class RunReport:
             click.echo(to_json(summary_json(exit_codes.ERROR, run, self.summary, "unexpected error")))
 
 
+class ByteCount(click.ParamType):
+    """``--max-bytes``: a number of bytes, or one with a binary unit: ``512M``, ``2G``, ``300k``."""
+
+    name = "SIZE"
+    _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+    def convert(self, value, param, ctx) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().upper().removesuffix("IB").removesuffix("B")
+        number, unit = (text[:-1], text[-1]) if text[-1:] in self._UNITS else (text, "")
+        try:
+            count = int(float(number) * self._UNITS[unit])
+        except ValueError:
+            self.fail(f"{value!r} is not a size: give bytes, or a number with K, M or G (512M)", param, ctx)
+        if count < 1:
+            self.fail("must be at least 1 byte", param, ctx)
+        return count
+
+
 def _engine_choice(engine: str | None, ray_address: str | None) -> str:
     """``--engine`` if given; else Ray when an address is given or RAY_ADDRESS is set, else local."""
     if engine:
@@ -116,9 +136,17 @@ def _engine_choice(engine: str | None, ray_address: str | None) -> str:
               help="auto: bf16 on GPUs and on CPUs with fast bf16 (AVX512-BF16/AMX), else fp32.")
 @click.option("--workers", type=click.IntRange(0), default=0, show_default=True,
               help="Decode threads (0: one per core).")
-@click.option("--album-from", default="parent", show_default=True, metavar="parent|COLUMN",
-              help="Album of each image: its parent folder, or a manifest column.")
+@click.option("--album-from", default="parent", show_default=True, metavar="parent|relative|COLUMN",
+              help="Album of each image: the name of the folder holding it, whichever folder above it is given "
+                   "(parent); its folder's path under the folder given (relative); or a manifest column. "
+                   "`db albums` moves a database scored by an older eat-curate to the parent rule.")
 @click.option("--rescore", is_flag=True, help="Score again what the outputs already hold for this model.")
+@click.option("--max-bytes", type=ByteCount(), default=None, metavar="SIZE",
+              help="Read at most this much of one image (512M, 2G, or bytes); a larger file is a too-large "
+                   "row, refused from its size without reading it. Default: 512 MiB.")
+@click.option("--duplicates", type=click.Choice(["refuse", "keep"]), default="refuse", show_default=True,
+              help="A manifest naming a path or an id twice: refuse it (naming the rows), or keep every row "
+                   "(a later row gets '#<row>' appended to its path key or id).")
 @click.option("--limit", type=click.IntRange(0), default=None, help="Score at most N images (for a first look).")
 @click.option("--no-draft", is_flag=True, help="Decode JPEGs at full resolution (slower; see README).")
 @click.option("--gpu-decode", is_flag=True,
@@ -150,6 +178,8 @@ def score(
     workers: int,
     album_from: str,
     rescore: bool,
+    max_bytes: int | None,
+    duplicates: str,
     limit: int | None,
     no_draft: bool,
     gpu_decode: bool,
@@ -214,7 +244,7 @@ def score(
                 "no --model given and no default model is installed; create one with "
                 "`eat-curate models init` or import weights with `eat-curate models import`"
             )
-        items = iter_items(list(sources), album_from=album_from, limit=limit)
+        items = iter_items(list(sources), album_from=album_from, limit=limit, duplicates=duplicates)
         card = store.card(model_ref)
         sinks = open_sinks(out=out, db=db, retry=RetryPolicy(limit_s=db_retry_for), on_wait=progress.waiting)
         run = RunInfo(
@@ -226,13 +256,14 @@ def score(
             engine=chosen_engine,
             options={"batch_size": batch_size, "device": device, "dtype": dtype, "workers": workers,
                      "album_from": album_from, "rescore": rescore, "limit": limit, "draft": not no_draft,
-                     "gpu_decode": gpu_decode, "db_retry_for": db_retry_for,
+                     "gpu_decode": gpu_decode, "db_retry_for": db_retry_for, "max_bytes": max_bytes,
+                     "duplicates": duplicates,
                      "max_failed": str(max_failed) if max_failed else None},
         )
         if not quiet and not as_json:
             click.echo(f"model {card.model_id}: {card.scope or 'no scope given in its card'}", err=True)
         options = EngineOptions(batch_size=batch_size, workers=workers, rescore=rescore, draft=not no_draft,
-                                gpu_decode=gpu_decode)
+                                gpu_decode=gpu_decode, max_bytes=max_bytes)
         if chosen_engine == "ray":
             from pipelines.ray_engine import RayEngine, RayOptions
 

@@ -67,6 +67,13 @@ def _data_options(function):
     type=click.Path(exists=True, dir_okay=False),
     help="Official split: test image ids, one per line (or a CSV, first column).",
 )
+@click.option(
+    "--val-fraction",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    help="Share held out for validation where no split column names val rows: of all images (seeded "
+    "split), of the training images (id lists)  [default: 0.05]. Fewer than 10 validation images "
+    "cannot tell epochs apart.",
+)
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), help="Architecture of a fresh model  [default: tiny].")
 @click.option("--init", help="Start from this store model: imported DAT ImageNet weights, or an EAT to fine-tune.")
 @click.option("--name", help="Store name of the trained model.")
@@ -94,8 +101,9 @@ def _data_options(function):
 @click.option(
     "--keep-epoch",
     type=click.Choice(["best", "last"]),
-    help="The epoch saved: best: the exploit epoch with the highest validation SRCC; last: the last epoch "
-    "(when the validation set is too small to tell epochs apart)  [default: best].",
+    help="The epoch saved: best: the exploit epoch with the highest validation SRCC (the last one while no "
+    "epoch has a defined SRCC); last: the last epoch (when the validation set is too small to tell epochs "
+    "apart)  [default: best].",
 )
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), help="bf16: autocast  [default: fp32].")
 @click.option("--clip-grad", type=click.FloatRange(0, min_open=True), help="Clip the global gradient norm to this.")
@@ -214,6 +222,7 @@ def train(
     summary = {
         "model_id": result.card.model_id,
         "best_epoch": result.best_epoch,
+        "kept_by": result.card.extra.get("kept_by"),
         "val": result.card.metrics["val"],
         "test": result.test_metrics.summary() if result.test_metrics else None,
         "run_dir": str(result.run_dir),
@@ -225,7 +234,7 @@ def train(
     data = result.data
     dropped = ", ".join(f"{count} {reason}" for reason, count in sorted(data["dropped"].items())) or "none"
     click.echo(f"data: {data['labelled']} labelled, left out: {dropped}; split {data['sizes']} ({data['split']})")
-    kept = f"{config.keep_epoch} epoch {result.best_epoch}"
+    kept = f"epoch {result.best_epoch} ({summary['kept_by'] or config.keep_epoch})"
     click.echo(f"saved {summary['model_id']}: {kept}, run folder {result.run_dir}")
     rows = [{"split": "val", **summary["val"]}]
     if summary["test"]:
@@ -240,6 +249,11 @@ def train(
     "--ids",
     type=click.Path(exists=True, dir_okay=False),
     help="Only the images in this id list (e.g. an official test list).",
+)
+@click.option(
+    "--exclude-training",
+    is_flag=True,
+    help="Leave out the images the model was trained or validated on (as its folder records them).",
 )
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 ...")
 @click.option(
@@ -256,6 +270,7 @@ def evaluate(
     images: str | None,
     label_format: str | None,
     ids: str | None,
+    exclude_training: bool,
     device: str,
     precision: str,
     batch_size: int,
@@ -270,6 +285,10 @@ def evaluate(
     score/10 is the same cut), mean EMD where the labels are votes, and a
     calibration table: predicted against true mean score by decile of the
     prediction. Missing or undecodable images are left out and counted.
+
+    Images the model was trained or validated on (as its folder records
+    them) make the figures look better than they are: a warning says how
+    many; --exclude-training leaves them out.
     """
     from training.evaluation import evaluate_model
 
@@ -287,6 +306,7 @@ def evaluate(
         batch_size,
         loader_workers,
         progress=not no_progress,
+        exclude_training=exclude_training,
     )
     if as_json:
         click.echo(to_json(_json_safe(report.to_dict())))

@@ -16,14 +16,16 @@ What it does to a picture, in order:
 - refuses it when the header declares more than ``max_pixels`` (decompression
   bombs), before any pixel is decoded; Pillow's own bomb guard also counts;
 - decodes JPEGs at a reduced scale (libjpeg's DCT scaling, Pillow's
-  ``draft``) when the target is small: the smallest scale that keeps both
-  sides at least ``size``;
+  ``draft``) when the target is small, as far as the one rule of
+  :mod:`eat_curate.io.resize` allows: the short side stays longer than
+  ``PRE_REDUCTION_MARGIN`` times ``size``, so the drafted picture gives
+  the model nearly the pixels the full one does;
 - keeps only the first frame of animations (GIF, APNG, WebP);
 - turns it upright by its EXIF orientation;
 - converts any mode to RGB (see :mod:`eat_curate.io.rgb`: alpha on white,
   16-bit and float scaled);
-- squashes it to the model's input with ``resize_for_model`` and hashes that
-  (:mod:`eat_curate.io.phash`).
+- squashes it to the model's input with ``resize_for_model`` (the rest of
+  the same reduction, then bicubic) and hashes that (:mod:`eat_curate.io.phash`).
 
 Thread-safe: nothing here changes global state (Pillow's pixel limit and the
 truncated-image switch are left alone), so engines decode in thread pools;
@@ -50,7 +52,7 @@ from eat_curate.io.phash import phash
 from eat_curate.io.raw import open_raw
 from eat_curate.io.raw_probe import identify_raw
 from eat_curate.io.rgb import to_rgb
-from eat_curate.io.resize import resize_for_model
+from eat_curate.io.resize import draft_request, resize_for_model
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -59,6 +61,7 @@ __all__ = [
     "DecodedImage",
     "ImageHeader",
     "decode_image",
+    "open_for_model",
     "open_image",
     "read_header",
 ]
@@ -88,14 +91,15 @@ def decode_image(
 ) -> DecodedImage:
     """Decode ``data`` to (size, size, 3) uint8 model pixels and the image's facts; never raises.
 
-    ``draft`` lets JPEGs (and RAW previews) decode at a reduced scale that is
-    never below ``size``; a RAW's preview serves when its long side reaches
-    ``size``. ``name``: the file name or key, consulted only for a RAW
-    extension when the content is TIFF or no known format.
+    ``draft`` lets JPEGs (and RAW previews) decode at a reduced scale, as far
+    as :func:`eat_curate.io.resize.draft_request` allows; a RAW's preview
+    serves when its long side reaches ``size``. ``name``: the file name or
+    key, consulted only for a RAW extension when the content is TIFF or no
+    known format.
     """
     result = DecodedImage(content_hash=hashlib.sha256(data).hexdigest(), bytes=len(data))
     try:
-        image = _open_upright(data, result, size, draft, max_pixels, name)
+        image = _open_upright(data, result, size, draft_request(size) if draft else None, max_pixels, name)
         result.pixels = resize_for_model(image, size)
         result.phash = phash(Image.fromarray(result.pixels))
     except DecodeError as error:
@@ -152,28 +156,49 @@ def open_image(data: bytes, min_size: int | None = None, name: str | None = None
     ``min_size``: JPEGs may decode at a reduced scale whose sides stay at
     least this, and a RAW's preview serves when its long side reaches it.
     """
-    facts = DecodedImage(content_hash=None, bytes=len(data))  # scratch: open_image reports by raising
+    draft_to = (min_size, min_size) if min_size else None
+    return _open_scratch(data, min_size or DEFAULT_PREVIEW_SIDE, draft_to, name)
+
+
+def open_for_model(data: bytes, size: int, name: str | None = None) -> Image.Image:
+    """The EXIF-oriented RGB picture as scoring decodes it for a ``size`` model; raises :class:`DecodeError`.
+
+    ``resize_for_model(open_for_model(data, size), size)`` is exactly
+    ``decode_image(data, size).pixels``: for training and ``explain``, which
+    need the picture, to see what ``score`` scores.
+    """
+    return _open_scratch(data, size, draft_request(size), name)
+
+
+def _open_scratch(data: bytes, preview_side: int, draft_to: tuple[int, int] | None, name: str | None) -> Image.Image:
+    """:func:`_open_upright` for callers that want the picture and learn failures by exception."""
+    facts = DecodedImage(content_hash=None, bytes=len(data))  # scratch: these callers report by raising
     try:
-        return _open_upright(data, facts, min_size, True, DEFAULT_MAX_PIXELS, name)
+        return _open_upright(data, facts, preview_side, draft_to, DEFAULT_MAX_PIXELS, name)
     except MemoryError:
         raise DecodeError("too-large", "out of memory while decoding") from None
 
 
 def _open_upright(
-    data: bytes, facts: DecodedImage, size: int | None, draft: bool, max_pixels: int, name: str | None
+    data: bytes,
+    facts: DecodedImage,
+    preview_side: int,
+    draft_to: tuple[int, int] | None,
+    max_pixels: int,
+    name: str | None,
 ) -> Image.Image:
     """The upright RGB picture; fills ``facts`` as it learns them. Raises DecodeError.
 
-    ``size``: the side the picture is wanted at (None: as stored); with
-    ``draft``, JPEGs decode at the smallest reduced scale that keeps it.
+    ``preview_side``: a RAW's embedded preview serves when its long side
+    reaches it. ``draft_to``: JPEGs (RAW previews too) decode at the
+    smallest reduced scale that keeps both sides at least this; None: as stored.
     """
     if not data:
         raise DecodeError("empty", "file is empty (0 bytes)")
-    draft_size = size if draft else None
     camera = identify_raw(data, name)
     if camera is not None:
         facts.format = camera.format
-        return open_raw(data, facts, camera, size or DEFAULT_PREVIEW_SIDE, draft_size is not None, max_pixels)
+        return open_raw(data, facts, camera, preview_side, draft_to, max_pixels)
     announced = sniff_format(data[:SNIFF_BYTES])
     if announced == "HEIF" and not _heif_opener_registered():
         raise DecodeError("unsupported", HEIF_HINT)
@@ -185,8 +210,8 @@ def _open_upright(
             "too-large",
             f"{facts.width}x{facts.height} = {facts.width * facts.height:,} pixels, over the limit of {max_pixels:,}",
         )
-    if draft_size and isinstance(image, JpegImagePlugin.JpegImageFile):
-        image.draft("RGB", (draft_size, draft_size))  # Pillow keeps both sides >= draft_size
+    if draft_to and isinstance(image, JpegImagePlugin.JpegImageFile):
+        image.draft("RGB", draft_to)  # Pillow keeps both sides >= draft_to
     _load(image)
     exif = read_exif(image)
     facts.captured_at = exif.captured_at

@@ -12,10 +12,15 @@
   not a known non-image (sidecars, videos), by their first bytes (an image
   format's, or a RAW maker's signature). A file named like an image is
   listed whatever it holds: a text file called ``x.jpg`` becomes an error row,
-  not a silent skip. So is a broken symlink named like an image, and a file
-  or sub-folder that cannot be read.
-- Album: the parent folder's path relative to the root, with "/" between
-  folders ("trips", "2023/iceland"); None for files directly in the root.
+  not a silent skip. So is a broken symlink named like an image, a FIFO,
+  socket or device named like one (reading refuses them without opening),
+  and a file or sub-folder that cannot be read. Content is sniffed only in
+  regular files, so a FIFO never blocks the walk.
+- Album (``album_rule``): ``"parent"`` (the default) is the name of the
+  folder holding the file, the root's own name for files directly in it, so
+  an image gets the same album whichever folder above it was given;
+  ``"relative"`` is the parent folder's path relative to the root, with "/"
+  between folders ("trips", "2023/iceland"), None for files directly in it.
 """
 
 from __future__ import annotations
@@ -30,13 +35,28 @@ from eat_curate.io.formats import (
     sniff_format,
     sniff_raw_signature,
 )
+from eat_curate.io.bounded_read import ReadRefused, read_head
 from eat_curate.io.items import SourceItem, image_id_for
 
 
-def walk_folder(root: str) -> Iterator[SourceItem]:
+PARENT = "parent"
+RELATIVE = "relative"
+ALBUM_RULES = (PARENT, RELATIVE)
+
+
+def walk_folder(root: str, album_rule: str = PARENT) -> Iterator[SourceItem]:
     """One item per image under ``root`` (an absolute path), streamed as the walk goes."""
+    if album_rule not in ALBUM_RULES:
+        raise ValueError(f"album_rule must be one of {ALBUM_RULES}, not {album_rule!r}")
     visited = {os.path.realpath(root)}
-    yield from _walk(root, "", visited)
+    yield from _walk(root, "", visited, album_rule)
+
+
+def folder_album(folder: str, relative: str, album_rule: str) -> str | None:
+    """The album of the files in ``folder``, which lies at ``relative`` under the walked root."""
+    if album_rule == RELATIVE:
+        return relative or None
+    return os.path.basename(folder.rstrip("/" + os.sep)) or None
 
 
 def file_item(path: str, album: str | None) -> SourceItem:
@@ -49,16 +69,17 @@ def file_item(path: str, album: str | None) -> SourceItem:
     return SourceItem(key=path, image_id=image_id_for(path), album=album, size=size, mtime=mtime)
 
 
-def _walk(folder: str, relative: str, visited: set[str]) -> Iterator[SourceItem]:
+def _walk(folder: str, relative: str, visited: set[str], album_rule: str) -> Iterator[SourceItem]:
     try:
         with os.scandir(folder) as listing:
             entries = sorted(listing, key=lambda entry: entry.name)
     except OSError as error:
         # An error row for the folder itself: its images would otherwise vanish without a trace.
         reason = f"folder could not be listed: {error.strerror or error}"
-        yield SourceItem(key=folder, image_id=image_id_for(folder), album=relative or None, problem=reason)
+        album = folder_album(folder, relative, album_rule)
+        yield SourceItem(key=folder, image_id=image_id_for(folder), album=album, problem=reason)
         return
-    album = relative or None
+    album = folder_album(folder, relative, album_rule)
     for entry in entries:
         if entry.name.startswith("."):
             continue
@@ -67,7 +88,7 @@ def _walk(folder: str, relative: str, visited: set[str]) -> Iterator[SourceItem]
             if real in visited:
                 continue
             visited.add(real)
-            yield from _walk(entry.path, f"{relative}/{entry.name}" if relative else entry.name, visited)
+            yield from _walk(entry.path, f"{relative}/{entry.name}" if relative else entry.name, visited, album_rule)
         elif _is_image_candidate(entry):
             yield file_item(entry.path, album)
 
@@ -80,18 +101,18 @@ def _is_dir(entry: os.DirEntry) -> bool:
 
 
 def _is_image_candidate(entry: os.DirEntry) -> bool:
+    if has_image_extension(entry.name):
+        return True  # whatever it is (a broken link, a FIFO, a device): reading it says why, on its own row
     try:
         is_file = entry.is_file()  # follows symlinks; False for a broken link and for FIFOs, sockets, devices
-        is_link = entry.is_symlink()
     except OSError:
         return False
-    if has_image_extension(entry.name):
-        return is_file or is_link  # a broken link named like an image: an "unreadable" row
     if not is_file or has_non_image_extension(entry.name):
         return False
     try:
-        with open(entry.path, "rb") as handle:
-            head = handle.read(SNIFF_BYTES)
+        head = read_head(entry.path, SNIFF_BYTES)  # non-blocking, regular files only: a swapped-in FIFO cannot block
+    except ReadRefused:
+        return False  # no longer a regular file: not an image by its content
     except OSError:
         return True  # cannot even look: list it, and reading it will report why
     return sniff_format(head) is not None or sniff_raw_signature(head) is not None

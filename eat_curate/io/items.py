@@ -27,6 +27,14 @@ class SourceItem:
     # Why this input cannot be read, when already known while listing (a manifest row
     # without a path, a sub-folder that cannot be listed): read_bytes raises it.
     problem: str | None = None
+    # Where the bytes are when that is not ``key``: a manifest row that repeats an earlier row's
+    # path, kept under a key of its own ("<path>#<row>", io.manifest_duplicates), still reads that path.
+    location: str | None = None
+
+    @property
+    def where(self) -> str:
+        """The path or URL the bytes are read from."""
+        return self.location or self.key
 
     def version(self) -> InputVersion:
         """What a sink compares to tell whether this input is already scored (``eat_curate.incremental``)."""

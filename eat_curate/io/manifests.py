@@ -10,8 +10,12 @@ Columns, by name:
 - every other column is carried to the item's ``extra`` as JSON-able values
   (dates as ISO text, bytes as base64, NaN as null).
 
-Only the footer is read up front (to check the columns); rows then stream a
-batch at a time, so a manifest of 10 million rows costs the memory of one batch.
+Up front, the footer is read (to check the columns) and the location and id
+columns are scanned for rows naming a path or an id twice, which the outputs
+could not keep apart: such a manifest is refused, or every row kept under a
+key and id of its own (:mod:`eat_curate.io.manifest_duplicates`). Rows then
+stream a batch at a time, so a manifest of 10 million rows costs the memory
+of one batch (and the scan's two hashes per row).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 import pyarrow as pa
@@ -34,21 +38,22 @@ import pyarrow.parquet as pq
 from fsspec.spec import AbstractFileSystem
 
 from eat_curate.errors import EatCurateError
+from eat_curate.io.folders import ALBUM_RULES, PARENT
 from eat_curate.io.items import SourceItem, image_id_for
-from eat_curate.io.remote import (
-    RemoteError,
-    describe_failure,
-    filesystem,
-    is_remote,
-    join_url,
-    local_path,
-    parent_name,
-    protocol_of,
+from eat_curate.io.manifest_duplicates import (
+    DUPLICATE_POLICIES,
+    REFUSE,
+    Renamed,
+    RowIdentity,
+    find_duplicates,
+    refusal,
+    renames,
 )
+from eat_curate.io.remote import RemoteError, filesystem, is_remote, join_url, local_path, parent_name, protocol_of
+from eat_curate.io.remote_read import describe_failure
 
 MANIFEST_SUFFIXES = (".parquet", ".pq")
 LOCATION_COLUMNS = ("image", "path", "uri")  # the first present says where each image is
-PARENT = "parent"
 ROWS_PER_BATCH = 4096
 ROWS_PER_BATCH_EMBEDDED = 64  # rows holding whole images: keep a batch to a few tens of MB
 
@@ -66,6 +71,8 @@ class Manifest:
     location_column: str
     album_column: str | None  # None: the album is the image's parent folder
     extra_columns: list[str]
+    id_column: str | None = None  # "id" when the manifest has one
+    renamed: dict[int, Renamed] = field(default_factory=dict)  # kept duplicate rows: row -> own key and id
 
     @property
     def embedded(self) -> bool:
@@ -77,8 +84,11 @@ def is_manifest_name(location: str) -> bool:
     return path.lower().endswith(MANIFEST_SUFFIXES)
 
 
-def open_manifest(location: str, album_from: str = PARENT) -> Manifest:
-    """Read ``location``'s footer and check its columns; raise ManifestError with the reason."""
+def open_manifest(location: str, album_from: str = PARENT, duplicates: str = REFUSE) -> Manifest:
+    """Read ``location``'s footer, check its columns and look for rows naming a path or an id twice;
+    raise ManifestError with the reason. ``duplicates``: ``"refuse"`` such rows, or ``"keep"`` them all."""
+    if duplicates not in DUPLICATE_POLICIES:
+        raise ManifestError(f"duplicates must be one of {', '.join(DUPLICATE_POLICIES)}, not {duplicates!r}")
     uri = location if is_remote(location) else local_path(location)
     try:
         fs, fs_path = filesystem(uri)
@@ -104,14 +114,14 @@ def open_manifest(location: str, album_from: str = PARENT) -> Manifest:
         raise ManifestError(f"manifest {uri} has no path, uri or image column ({has})")
     if location_column == "image" and not _holds_bytes(schema.field("image").type):
         raise ManifestError(f"manifest {uri}: column image holds {schema.field('image').type}, not image bytes")
-    if album_from == PARENT:
+    if album_from in ALBUM_RULES:  # the album column if there is one, else each file's folder
         album_column = "album" if "album" in columns else None
     elif album_from in columns:
         album_column = album_from
     else:
         raise ManifestError(f"album column {album_from!r} is not in manifest {uri} ({has})")
     used = {location_column, album_column, "id"}
-    return Manifest(
+    manifest = Manifest(
         uri=uri,
         fs=fs,
         fs_path=fs_path,
@@ -119,7 +129,16 @@ def open_manifest(location: str, album_from: str = PARENT) -> Manifest:
         location_column=location_column,
         album_column=album_column,
         extra_columns=[name for name in columns if name not in used],
+        id_column="id" if "id" in columns else None,
     )
+    try:
+        found = find_duplicates(lambda: _identities(manifest))
+    except (pa.ArrowInvalid, OSError) as error:
+        raise ManifestError(f"{uri} is not a readable Parquet file: {_first_line(error)}") from None
+    if found and duplicates == REFUSE:
+        raise ManifestError(refusal(uri, found))
+    manifest.renamed = renames(found)
+    return manifest
 
 
 def manifest_items(manifest: Manifest) -> Iterator[SourceItem]:
@@ -134,20 +153,46 @@ def manifest_items(manifest: Manifest) -> Iterator[SourceItem]:
                 row += 1
 
 
+def _identities(manifest: Manifest) -> Iterator[RowIdentity]:
+    """Each row's key and id, reading only the columns they come from."""
+    columns = [name for name in (manifest.location_column, manifest.id_column) if name]
+    if manifest.embedded:
+        if manifest.id_column is None:
+            return  # keys are "<manifest>#<row>" and ids derive from them: nothing can repeat
+        columns = [manifest.id_column]  # never the image bytes
+    row = 0
+    with _seekable(manifest.fs, manifest.fs_path) as handle:
+        parquet = pq.ParquetFile(handle, metadata=manifest.metadata)
+        for batch in parquet.iter_batches(batch_size=ROWS_PER_BATCH, columns=columns):
+            for values in batch.to_pylist():
+                yield _identity(manifest, row, values.get(manifest.location_column), values.get("id"))
+                row += 1
+
+
+def _identity(manifest: Manifest, row: int, cell: Any, given_id: Any) -> RowIdentity:
+    if manifest.embedded or not isinstance(cell, str) or not cell.strip():
+        key = f"{manifest.uri}#{row}"
+    else:
+        key = _resolve(manifest.uri, cell.strip())
+    image_id = image_id_for(key) if given_id is None else str(given_id)
+    return RowIdentity(row, key, image_id, id_given=given_id is not None)
+
+
 def _row_item(manifest: Manifest, row: int, values: dict[str, Any]) -> SourceItem:
     extra = {name: jsonable(values[name]) for name in manifest.extra_columns} or None
-    given_id = values.get("id")
     album = values.get(manifest.album_column) if manifest.album_column else None
     album = None if album is None else str(album)
     cell = values[manifest.location_column]
+    identity = _identity(manifest, row, cell, values.get("id"))
+    renamed = manifest.renamed.get(row) or Renamed(identity.key, identity.image_id, None)
+    key, image_id = renamed.key, renamed.image_id
 
     if manifest.embedded:
-        key = f"{manifest.uri}#{row}"
         data = cell.get("bytes") if isinstance(cell, dict) else cell
         data = bytes(data or b"")  # a null cell is an empty image: an "empty" error row
         return SourceItem(
             key=key,
-            image_id=image_id_for(key) if given_id is None else str(given_id),
+            image_id=image_id,
             album=album,
             data=data,
             content_hash=hashlib.sha256(data).hexdigest(),
@@ -156,29 +201,29 @@ def _row_item(manifest: Manifest, row: int, values: dict[str, Any]) -> SourceIte
         )
 
     if not isinstance(cell, str) or not cell.strip():
-        key = f"{manifest.uri}#{row}"
         return SourceItem(
             key=key,
-            image_id=image_id_for(key) if given_id is None else str(given_id),
+            image_id=image_id,
             album=album,
             extra=extra,
             problem=f"manifest row {row} has no {manifest.location_column}",
         )
-    key = _resolve(manifest.uri, cell.strip())
+    where = renamed.location or key
     size = mtime = None
-    if not is_remote(key):
+    if not is_remote(where):
         try:
-            stat = os.stat(key)
+            stat = os.stat(where)
             size, mtime = stat.st_size, stat.st_mtime
         except OSError:  # reading it will say why, on its own row
             pass
     return SourceItem(
         key=key,
-        image_id=image_id_for(key) if given_id is None else str(given_id),
-        album=album if manifest.album_column else parent_name(key),
+        image_id=image_id,
+        album=album if manifest.album_column else parent_name(where),
         size=size,
         mtime=mtime,
         extra=extra,
+        location=renamed.location,
     )
 
 

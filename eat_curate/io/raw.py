@@ -11,7 +11,7 @@ The picture comes the cheaper of two ways:
   long side is at least ``min_side`` (the model's input) and the file is as
   long as its structure declares (:func:`~eat_curate.io.raw_probe.declared_length`):
   no raw data is decoded at all, and a JPEG preview decodes at reduced scale
-  like any JPEG (draft);
+  like any JPEG (draft, as far as the caller's ``draft_to`` allows);
 - otherwise LibRaw's demosaic at half size (each 2x2 Bayer quad becomes one
   pixel, no interpolation), camera white balance, 8 bits, sRGB; full size
   only for a sensor too small for half size to reach ``min_side``. Its
@@ -70,9 +70,18 @@ _BROKEN_PREVIEW = (OSError, SyntaxError, EOFError, ValueError, IndexError, struc
 
 
 def open_raw(
-    data: bytes, facts: DecodedImage, identity: RawIdentity, min_side: int, draft: bool, max_pixels: int
+    data: bytes,
+    facts: DecodedImage,
+    identity: RawIdentity,
+    min_side: int,
+    draft_to: tuple[int, int] | None,
+    max_pixels: int,
 ) -> Image.Image:
-    """The upright RGB picture of camera RAW ``data``; fills ``facts`` as it learns them. Raises DecodeError."""
+    """The upright RGB picture of camera RAW ``data``; fills ``facts`` as it learns them. Raises DecodeError.
+
+    ``draft_to``: a JPEG preview may decode at the smallest reduced scale
+    that keeps both sides at least this (Pillow's ``draft``); None: as stored.
+    """
     rawpy = _import_rawpy(identity)
     with rawpy.RawPy() as raw:
         with _libraw_failures(rawpy, identity):
@@ -87,7 +96,7 @@ def open_raw(
         facts.captured_at = capture_time(data)
         declared = declared_length(data)
         if declared is None or declared <= len(data):  # a cut-short file must not pass on its preview alone
-            preview = _preview(raw, rawpy, min_side, draft, sensor, orientation)
+            preview = _preview(raw, rawpy, min_side, draft_to, sensor, orientation)
             if preview is not None:
                 picture, taken = preview
                 facts.captured_at = facts.captured_at or taken
@@ -107,7 +116,12 @@ def _import_rawpy(identity: RawIdentity) -> ModuleType:
 
 
 def _preview(
-    raw, rawpy: ModuleType, min_side: int, draft: bool, sensor: tuple[int, int], orientation: int
+    raw,
+    rawpy: ModuleType,
+    min_side: int,
+    draft_to: tuple[int, int] | None,
+    sensor: tuple[int, int],
+    orientation: int,
 ) -> tuple[Image.Image, datetime | None] | None:
     """The embedded preview, upright, and its EXIF capture time; None when absent, too small or broken."""
     try:
@@ -115,22 +129,22 @@ def _preview(
     except rawpy.LibRawError:  # none, a kind LibRaw cannot extract, or broken
         return None
     if thumb.format == rawpy.ThumbFormat.JPEG:
-        return _jpeg_preview(thumb.data, min_side, draft, sensor, orientation)
+        return _jpeg_preview(thumb.data, min_side, draft_to, sensor, orientation)
     if thumb.format == rawpy.ThumbFormat.BITMAP:
         return _bitmap_preview(thumb.data, min_side, sensor, orientation)
     return None
 
 
 def _jpeg_preview(
-    jpeg: bytes, min_side: int, draft: bool, sensor: tuple[int, int], orientation: int
+    jpeg: bytes, min_side: int, draft_to: tuple[int, int] | None, sensor: tuple[int, int], orientation: int
 ) -> tuple[Image.Image, datetime | None] | None:
     try:
         image = Image.open(io.BytesIO(jpeg), formats=["JPEG"])
         if max(image.size) < min_side:
             return None
         stored = image.size
-        if draft:
-            image.draft("RGB", (min_side, min_side))  # Pillow keeps both sides >= min_side
+        if draft_to:
+            image.draft("RGB", draft_to)  # Pillow keeps both sides >= draft_to
         image.load()
         exif = read_exif(image)  # the camera's, or the header LibRaw writes on previews without one
         turn = _unless_turned_already(exif.orientation if exif.has_orientation else orientation, stored, sensor)

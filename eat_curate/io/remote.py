@@ -1,9 +1,12 @@
-"""fsspec URLs: telling them from local paths, and reading them with short, clear failures.
+"""URLs and local paths: telling them apart, and fsspec filesystems for the URLs read here.
 
 ``file://`` URLs are turned into plain local paths, so a file has one key
-however it was named; everything else with a ``scheme://`` (http, https,
-s3, gs, ...) is read through fsspec, whose optional backends are extras:
-``eat-curate[http]`` (aiohttp) and ``eat-curate[s3]`` (s3fs).
+however it was named. The remote protocols read here (:data:`SUPPORTED_PROTOCOLS`:
+http(s), s3, gs, az) go through fsspec, whose optional backends are extras:
+``eat-curate[http]`` (aiohttp) and ``eat-curate[s3]`` (s3fs). Other
+protocols fsspec knows (ftp, sftp, ...) are refused: several connect while
+merely being named, and fail in ways of their own. Reading is
+:mod:`eat_curate.io.remote_read`'s job.
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ from urllib.parse import urljoin, urlsplit
 import fsspec
 from fsspec.spec import AbstractFileSystem
 
+from eat_curate.io import remote_retry
+
 LOCAL_PROTOCOLS = ("file", "local")
+SUPPORTED_PROTOCOLS = ("http", "https", "s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "memory")
 _INSTALL_HINTS = {
     "http": "pip install 'eat-curate[http]'",
     "https": "pip install 'eat-curate[http]'",
@@ -24,6 +30,9 @@ _INSTALL_HINTS = {
     "s3a": "pip install 'eat-curate[s3]'",
     "gs": "pip install gcsfs",
     "gcs": "pip install gcsfs",
+    "az": "pip install adlfs",
+    "abfs": "pip install adlfs",
+    "abfss": "pip install adlfs",
 }
 
 
@@ -49,63 +58,60 @@ def local_path(location: str) -> str:
     return os.path.abspath(os.path.expanduser(location))
 
 
-def filesystem(url: str) -> tuple[AbstractFileSystem, str]:
-    """fsspec's filesystem and in-filesystem path for ``url``; RemoteError when its backend is missing."""
+def filesystem(url: str, timeout_s: float | None = None) -> tuple[AbstractFileSystem, str]:
+    """fsspec's filesystem and in-filesystem path for ``url``; RemoteError when its backend is missing.
+
+    ``timeout_s`` bounds connecting and each wait for data over http(s) and s3 (default: the
+    retry policy's, ``remote_retry.DEFAULT_RETRY.timeout_s``); the backends' own defaults wait minutes.
+    """
     protocol = protocol_of(url) or "file"
+    seconds = remote_retry.DEFAULT_RETRY.timeout_s if timeout_s is None else timeout_s
     try:
-        return fsspec.core.url_to_fs(url)
+        return fsspec.core.url_to_fs(url, **_timeout_options(protocol, seconds))
     except ImportError:
-        hint = _INSTALL_HINTS.get(protocol, f"install the fsspec backend for {protocol}://")
-        raise RemoteError(f"reading {protocol}:// URLs needs an extra package: {hint}") from None
+        raise RemoteError(_missing_backend(protocol)) from None
     except ValueError as error:
         raise RemoteError(f"unknown URL protocol {protocol}:// ({error})") from None
 
 
+def _timeout_options(protocol: str, seconds: float) -> dict:
+    if protocol in ("http", "https"):
+        try:
+            import aiohttp
+        except ImportError:  # url_to_fs says the backend is missing
+            return {}
+        timeout = aiohttp.ClientTimeout(total=None, connect=seconds, sock_connect=seconds, sock_read=seconds)
+        return {"client_kwargs": {"timeout": timeout}}
+    if protocol in ("s3", "s3a"):
+        return {"config_kwargs": {"connect_timeout": seconds, "read_timeout": seconds}}
+    return {}
+
+
 def check_protocol(url: str) -> None:
-    """Raise RemoteError now if ``url``'s protocol cannot be read here (unknown, or backend missing)."""
+    """Raise RemoteError now if ``url``'s protocol is not read here: unknown, unsupported, or its backend missing."""
     protocol = protocol_of(url) or "file"
+    if protocol in LOCAL_PROTOCOLS:
+        return
     try:
         fsspec.get_filesystem_class(protocol)
     except ImportError:
-        hint = _INSTALL_HINTS.get(protocol, f"install the fsspec backend for {protocol}://")
-        raise RemoteError(f"reading {protocol}:// URLs needs an extra package: {hint}") from None
+        if protocol in SUPPORTED_PROTOCOLS:
+            raise RemoteError(_missing_backend(protocol)) from None
     except ValueError:
         raise RemoteError(f"unknown URL protocol {protocol}://") from None
+    if protocol not in SUPPORTED_PROTOCOLS:
+        raise RemoteError(
+            f"unsupported URL protocol {protocol}:// (eat-curate reads local paths, file://, http(s)://, "
+            "s3://, gs:// and az:// URLs)"
+        )
 
 
-def read_url(url: str) -> bytes:
-    """The whole content at ``url``; RemoteError with a short reason (not found, HTTP 403, ...)."""
-    fs, path = filesystem(url)
-    try:
-        return fs.cat_file(path)
-    except FileNotFoundError:
-        raise RemoteError("HTTP 404 not found" if protocol_of(url) in ("http", "https") else "not found") from None
-    except PermissionError:
-        raise RemoteError("permission denied") from None
-    except Exception as error:  # network stacks raise many types; all of them mean "could not read"
-        raise RemoteError(describe_failure(error)) from None
+def _missing_backend(protocol: str) -> str:
+    hint = _INSTALL_HINTS.get(protocol, f"install the fsspec backend for {protocol}://")
+    return f"reading {protocol}:// URLs needs an extra package: {hint}"
 
 
-def describe_failure(error: BaseException) -> str:
-    status = getattr(error, "status", None) or getattr(error, "code", None)
-    if isinstance(status, int):
-        return f"HTTP {status}"
-    message = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {message[0]}" if message else type(error).__name__
-
-
-def url_facts(url: str) -> tuple[int | None, float | None]:
-    """(size, mtime) from the server's answer (a HEAD for http), None where it gives none or fails."""
-    try:
-        fs, path = filesystem(url)
-        info = fs.info(path)
-    except Exception:  # reading it later will say what is wrong, on the item's own row
-        return None, None
-    size = info.get("size")
-    return (int(size) if isinstance(size, (int, float)) else None), _mtime(info)
-
-
-def _mtime(info: dict) -> float | None:
+def info_mtime(info: dict) -> float | None:
     for key in ("mtime", "LastModified", "last_modified", "Last-Modified", "updated"):
         value = info.get(key)
         if value is None:

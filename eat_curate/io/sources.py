@@ -19,16 +19,26 @@ embedded in a manifest. ``image_id`` is a manifest's ``id`` when it has one,
 else the first 16 hex digits of sha1(key) (:func:`image_id_for`), so the same
 input gets the same id in every run.
 
-Albums (``album_from="parent"``, the default): a folder's files get their
-parent folder's path relative to the folder given ("trips",
-"2023/iceland"), None for files directly in it; a file given on its own, or
-a manifest row with a path, gets the name of the folder holding it; a
-manifest with an ``album`` column uses that column. ``album_from=<column>``
-takes albums from that manifest column instead (folders have no columns, so
-it is refused for them).
+Albums (``album_from="parent"``, the default): every file's album is the
+name of the folder holding it, whichever folder above it was given, so the
+same photo lands in the same album from ``score coll`` and ``score
+coll/p1/hiking``; the same for a file given on its own and a manifest row
+with a path; a manifest with an ``album`` column uses that column.
+``album_from="relative"`` names a folder walk's albums by their path under
+the folder given ("trips", "2023/iceland"; None for files directly in it).
+``album_from=<column>`` takes albums from that manifest column instead
+(folders have no columns, so it is refused for them).
 
 Listing streams: nothing holds the whole input. Every source is checked
-before the first item is produced, so a typo fails the run before it starts.
+before the first item is produced, so a typo, an unreachable host or a
+manifest that lists an image twice fails the run before it starts, in one line.
+A source given twice, or a source inside a folder also given, is refused:
+its images would be scored twice and written once.
+
+Reading (:func:`read_bytes`) is bounded: at most ``max_bytes`` per image
+(:data:`DEFAULT_MAX_BYTES`), regular files only — a FIFO, a device or a
+socket is an error row, never opened — and remote reads time out and are
+tried again on passing faults (:mod:`eat_curate.io.remote_retry`).
 """
 
 from __future__ import annotations
@@ -38,13 +48,20 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 
 from eat_curate.errors import EatCurateError
-from eat_curate.io.folders import file_item, walk_folder
+from eat_curate.io import bounded_read
+from eat_curate.io.bounded_read import DEFAULT_MAX_BYTES, ReadRefused
+from eat_curate.io.folders import ALBUM_RULES, PARENT, file_item, walk_folder
 from eat_curate.io.items import SourceItem, image_id_for
-from eat_curate.io.manifests import PARENT, ManifestError, is_manifest_name, manifest_items, open_manifest
-from eat_curate.io.remote import RemoteError, check_protocol, is_remote, local_path, parent_name, read_url, url_facts
-from eat_curate.io.remote_folders import is_folder_url, walk_remote_folder
+from eat_curate.io.manifest_duplicates import DUPLICATE_POLICIES, REFUSE
+from eat_curate.io.manifests import ManifestError, is_manifest_name, manifest_items, open_manifest
+from eat_curate.io.remote import RemoteError, check_protocol, is_remote, local_path, parent_name
+from eat_curate.io.remote_folders import is_folder_url, open_remote_folder
+from eat_curate.io.remote_read import read_url, url_facts
+from eat_curate.io.remote_retry import RetryPolicy
 
 __all__ = [
+    "DEFAULT_MAX_BYTES",
+    "DUPLICATE_POLICIES",
     "ManifestError",
     "SourceError",
     "SourceItem",
@@ -52,6 +69,7 @@ __all__ = [
     "image_id_for",
     "iter_items",
     "read_bytes",
+    "read_file",
 ]
 
 PARQUET_MAGIC = b"PAR1"
@@ -62,50 +80,89 @@ class SourceError(EatCurateError):
 
 
 class SourceReadError(EatCurateError):
-    """One item's bytes could not be read; the engine records it as an ``unreadable`` error row."""
+    """One item's bytes could not be read; the engine records it as an error row of kind ``kind``:
+    ``unreadable`` (missing, no permission, not a regular file, network) or ``too-large`` (over the cap)."""
 
-    kind = "unreadable"
-
-    def __init__(self, key: str, reason: str) -> None:
+    def __init__(self, key: str, reason: str, kind: str = "unreadable") -> None:
         super().__init__(f"cannot read {key}: {reason}")
         self.key = key
-        self.reason = reason  # short: "permission denied", "not found", "HTTP 404 not found", ...
+        self.reason = reason  # short: "permission denied", "not a regular file (FIFO)", "HTTP 503 (3 tries)", ...
+        self.kind = kind
 
 
 def iter_items(
-    sources: Sequence[str], album_from: str = PARENT, limit: int | None = None
+    sources: Sequence[str], album_from: str = PARENT, limit: int | None = None, duplicates: str = REFUSE
 ) -> Iterator[SourceItem]:
     """Stream the items of ``sources`` in order, at most ``limit`` in all.
 
     Every source is checked first (raises :class:`SourceError` or
     :class:`ManifestError`); the listing itself runs as the iterator is consumed.
+    ``duplicates``: what to do with a manifest that lists an image or an id more than once:
+    ``"refuse"`` it, or ``"keep"`` every row (see :mod:`eat_curate.io.manifest_duplicates`).
     """
     if isinstance(sources, str):  # a lone string would be iterated letter by letter
         sources = [sources]
     if limit is not None and limit < 0:
         raise SourceError(f"limit must be 0 or more, not {limit}")
+    if duplicates not in DUPLICATE_POLICIES:
+        raise SourceError(f"duplicates must be one of {', '.join(DUPLICATE_POLICIES)}, not {duplicates!r}")
     if not sources:
         raise SourceError("no sources given: name a folder, an image file, a Parquet manifest or a URL")
-    listings = [_plan(str(source), album_from) for source in sources]
+    _refuse_sources_given_twice([str(source) for source in sources])
+    listings = [_plan(str(source), album_from, duplicates) for source in sources]
     items = itertools.chain.from_iterable(listing() for listing in listings)
     return itertools.islice(items, limit)
 
 
-def read_bytes(item: SourceItem) -> bytes:
-    """The encoded image: embedded data, or the file's or URL's content; raises :class:`SourceReadError`."""
+def read_bytes(item: SourceItem, max_bytes: int | None = None, retry: RetryPolicy | None = None) -> bytes:
+    """The encoded image: embedded data, or the file's or URL's content; raises :class:`SourceReadError`.
+
+    ``max_bytes``: the most read for one image (default :data:`DEFAULT_MAX_BYTES`); a larger
+    input is refused as ``too-large`` (a local file from its size alone, unread). ``retry``:
+    timeouts and tries for URLs (default ``remote_retry.DEFAULT_RETRY``).
+    """
     if item.problem:
         raise SourceReadError(item.key, item.problem)
+    limit = bounded_read.DEFAULT_MAX_BYTES if max_bytes is None else max_bytes
     if item.data is not None:
+        if len(item.data) > limit:
+            raise SourceReadError(item.key, bounded_read.over_limit(len(item.data), limit).reason, "too-large")
         return item.data
-    if is_remote(item.key):
-        try:
-            return read_url(item.key)
-        except RemoteError as error:
-            raise SourceReadError(item.key, str(error)) from None
-    return _read_local(item.key)
+    where = item.where
+    try:
+        if is_remote(where):
+            return read_url(where, limit, retry)
+        return bounded_read.read_file(where, limit)
+    except ReadRefused as refused:
+        raise SourceReadError(item.key, refused.reason, refused.kind) from None
+    except RemoteError as error:
+        raise SourceReadError(item.key, str(error)) from None
 
 
-def _plan(source: str, album_from: str) -> Callable[[], Iterator[SourceItem]]:
+def read_file(path: str, max_bytes: int | None = None) -> bytes:
+    """One local file's bytes, read as :func:`read_bytes` reads an item (regular files only, capped)."""
+    return read_bytes(SourceItem(key=local_path(path), image_id="", album=None), max_bytes)
+
+
+def _refuse_sources_given_twice(sources: list[str]) -> None:
+    seen: set[str] = set()
+    for source in sources:
+        where = source if is_remote(source) else local_path(source)
+        if where in seen:
+            raise SourceError(f"{source} is given twice: its images would be scored twice and written once")
+        seen.add(where)
+    folders = {os.path.join(os.path.realpath(where), ""): where for where in seen
+               if not is_remote(where) and os.path.isdir(where)}
+    for where in seen:
+        if is_remote(where) or not os.path.exists(where):
+            continue
+        inside = next((name for folder, name in folders.items()
+                       if name != where and os.path.realpath(where).startswith(folder)), None)
+        if inside is not None:
+            raise SourceError(f"{where} is inside {inside}, which is given too: its images would be listed twice")
+
+
+def _plan(source: str, album_from: str, duplicates: str) -> Callable[[], Iterator[SourceItem]]:
     """Check ``source`` now; return what lists its items later."""
     if is_remote(source):
         try:
@@ -113,28 +170,31 @@ def _plan(source: str, album_from: str) -> Callable[[], Iterator[SourceItem]]:
         except RemoteError as error:
             raise SourceError(f"{source}: {error}") from None
         if is_manifest_name(source):
-            manifest = open_manifest(source, album_from)
+            manifest = open_manifest(source, album_from, duplicates)
             return lambda: manifest_items(manifest)
         _refuse_column_albums(source, album_from)
-        if is_folder_url(source):
-            return lambda: walk_remote_folder(source)
-        return lambda: iter([_url_item(source)])
+        try:
+            listing = open_remote_folder(source, album_from) if is_folder_url(source) else iter([_url_item(source)])
+        except RemoteError as error:
+            raise SourceError(f"{source}: {error}") from None
+        return lambda: listing
 
     path = local_path(source)
     if os.path.isdir(path):
         _refuse_column_albums(source, album_from)
         _check_listable(path)
-        return lambda: walk_folder(path)
+        return lambda: walk_folder(path, album_from)
     if os.path.isfile(path):
         if is_manifest_name(path) or _starts_with(path, PARQUET_MAGIC):
-            manifest = open_manifest(path, album_from)
+            manifest = open_manifest(path, album_from, duplicates)
             return lambda: manifest_items(manifest)
         _refuse_column_albums(source, album_from)
         return lambda: iter([file_item(path, album=parent_name(path))])
     if os.path.lexists(path) and not os.path.exists(path):
         raise SourceError(f"{source} is a broken symlink (its target is gone)")
     if os.path.exists(path):
-        raise SourceError(f"{source} is neither a file nor a folder")
+        reason = bounded_read.not_regular_reason(os.stat(path).st_mode) or "neither a file nor a folder"
+        raise SourceError(f"{source}: {reason}")
     raise SourceError(f"no such file or folder: {source}")
 
 
@@ -144,10 +204,10 @@ def _url_item(url: str) -> SourceItem:
 
 
 def _refuse_column_albums(source: str, album_from: str) -> None:
-    if album_from != PARENT:
+    if album_from not in ALBUM_RULES:
         raise SourceError(
             f"album column {album_from!r} applies to Parquet manifests; {source} has no columns "
-            f"(use album_from={PARENT!r} for folders and files)"
+            f"(folders and files take {' or '.join(repr(rule) for rule in ALBUM_RULES)})"
         )
 
 
@@ -165,18 +225,3 @@ def _starts_with(path: str, magic: bytes) -> bool:
             return handle.read(len(magic)) == magic
     except OSError:
         return False
-
-
-def _read_local(path: str) -> bytes:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        reason = "broken symlink (its target is gone)" if os.path.islink(path) else "not found"
-        raise SourceReadError(path, reason) from None
-    except PermissionError:
-        raise SourceReadError(path, "permission denied") from None
-    except IsADirectoryError:
-        raise SourceReadError(path, "is a folder, not a file") from None
-    except OSError as error:
-        raise SourceReadError(path, error.strerror or str(error)) from None

@@ -11,11 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save_file
 
@@ -106,9 +108,23 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def save_model(model: EAT, card: ModelCard, folder: Path, weights_dtype: torch.dtype = torch.float32) -> ModelCard:
-    """Write ``model`` and its card into ``folder`` (created), filling hash, dtype and time."""
+def save_model(
+    model: EAT,
+    card: ModelCard,
+    folder: Path,
+    weights_dtype: torch.dtype = torch.float32,
+    attachments: Mapping[str, bytes] | None = None,
+) -> ModelCard:
+    """Write ``model`` and its card into ``folder`` (created), filling hash, dtype and time.
+
+    ``attachments``: other files of the model (name -> bytes), e.g. the images it was trained on
+    (``model.training_images``); written before the card, so a card never names a missing file.
+    """
     folder.mkdir(parents=True, exist_ok=True)
+    for name, content in (attachments or {}).items():
+        if name in (WEIGHTS_FILE, CARD_FILE) or Path(name).name != name:
+            raise ModelError(f"attachment {name!r} must be a plain file name other than the weights' and the card's")
+        (folder / name).write_bytes(content)
     state = {key: value.detach().to("cpu") for key, value in model.state_dict().items()}
     state = {
         key: (value.to(weights_dtype) if value.is_floating_point() else value).contiguous()
@@ -181,11 +197,16 @@ def load_model_bytes(
             f"but the card says {card.sha256[:16]}... (the file was changed or corrupted; re-import it)"
         )
     model = build_model(card)
-    state = {
-        key: value.float() if value.is_floating_point() else value
-        for key, value in load_safetensors_bytes(weights).items()
-    }
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        stored = load_safetensors_bytes(weights)
+    except SafetensorError as exc:  # the card's hash was taken of a damaged file
+        raise ModelError(f"weights of model {card.name!r} are not a readable safetensors file: {exc}") from None
+    state = {key: value.float() if value.is_floating_point() else value for key, value in stored.items()}
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # the names fit, a shape does not: the card's architecture is not the weights'
+        detail = next((line.strip() for line in str(exc).splitlines() if "size mismatch" in line), str(exc))
+        raise ModelError(f"weights of model {card.name!r} do not fit its architecture: {detail}") from None
     if missing or unexpected:
         raise ModelError(
             f"weights of model {card.name!r} do not fit its architecture: "

@@ -1,8 +1,11 @@
 """Import foreign weights: published EAT checkpoints and DAT ImageNet checkpoints.
 
-Both come as PyTorch pickles. They are read with ``torch.load(weights_only=
-True)``, which rebuilds tensors and plain containers only: a file that
-carries any other Python object is refused before anything in it runs.
+Both come as PyTorch pickles (or as safetensors). Pickles are read with
+``torch.load(weights_only=True)``, which rebuilds tensors and plain
+containers only: a file that carries any other Python object is refused
+before anything in it runs. A file that is damaged, cut short or not a
+checkpoint at all is refused in one line saying so, whatever the reading
+library raised.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from eat_curate.model.checkpoint import ModelError
@@ -33,23 +37,74 @@ class ImportedWeights:
     fresh_keys: list[str]  # initialised here, not taken from the file
 
 
+# How a torch.save file starts: a zip archive (since PyTorch 1.6) or a pickle (protocol 2+, the legacy format).
+_ZIP_MAGIC = b"PK\x03\x04"
+_PICKLE_MAGIC = b"\x80"
+_DAMAGED = "the file is damaged, cut short, or not a checkpoint"
+
+
 def read_state_file(path: Path) -> dict:
-    """Read a checkpoint without executing code from it."""
+    """Read a checkpoint without executing code from it; ModelError in one line for any unreadable file."""
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"no such checkpoint file: {path}")
     if path.suffix == ".safetensors":
+        return _read_safetensors(path)
+    return _read_torch_file(path)
+
+
+def _read_safetensors(path: Path) -> dict:
+    try:
         return load_file(str(path))
+    except SafetensorError as exc:  # "header too small", "incomplete metadata, file not fully covered", ...
+        raise ModelError(f"cannot read {path.name} as safetensors ({_DAMAGED}): {_first_line(exc)}") from None
+    except OSError as exc:
+        raise ModelError(f"cannot read {path.name}: {exc.strerror or exc}") from None
+
+
+def _read_torch_file(path: Path) -> dict:
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(len(_ZIP_MAGIC))
+    except OSError as exc:
+        raise ModelError(f"cannot read {path.name}: {exc.strerror or exc}") from None
+    if not (head.startswith(_ZIP_MAGIC) or head.startswith(_PICKLE_MAGIC)):
+        raise ModelError(
+            f"{path.name} is not a PyTorch checkpoint (neither a zip archive nor a pickle); {_DAMAGED}"
+        )
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        detail = _unpickler_detail(exc)
+        if "Unsupported global" in detail:
+            raise ModelError(
+                f"refusing {path.name}: it holds Python objects beyond tensors (a pickle payload), "
+                f"which could run code when loaded. Detail: {detail}"
+            ) from None
+        # Another opcode it does not allow: a payload in another form, or bytes that are not a pickle after all.
         raise ModelError(
-            f"refusing {path.name}: it holds Python objects beyond tensors (a pickle payload), "
-            f"which could run code when loaded. Detail: {first_line}"
+            f"refusing {path.name}: a pickle the safe loader cannot read, either a pickle payload (Python objects "
+            f"beyond tensors, which could run code when loaded) or a damaged file. Detail: {detail}"
         ) from None
-    except (RuntimeError, EOFError, ValueError) as exc:
-        raise ModelError(f"cannot read {path.name} as a PyTorch checkpoint: {exc}") from None
+    except Exception as exc:  # torch.load reports a damaged file as RuntimeError, EOFError, KeyError, ...
+        raise ModelError(f"cannot read {path.name} as a PyTorch checkpoint ({_DAMAGED}): {_first_line(exc)}") from None
+
+
+def _unpickler_detail(exc: pickle.UnpicklingError) -> str:
+    """The line of torch's long weights-only message that says what was found."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    for marker in ("Unsupported global", "Unsupported operand", "WeightsUnpickler error:"):
+        for line in lines:
+            if marker in line:
+                line = line.removeprefix("WeightsUnpickler error:").strip() or line
+                return line.split(". ", 1)[0].rstrip(".")
+    return _first_line(exc)
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first sentence of the first line: torch's messages go on for paragraphs."""
+    lines = str(exc).strip().splitlines()
+    return lines[0].split(". ", 1)[0].rstrip(".") if lines else type(exc).__name__
 
 
 def _tensor_dict(data: object, path: Path) -> dict[str, torch.Tensor]:
@@ -112,6 +167,8 @@ def import_weights(path: Path, preset: EATPreset, fmt: str = "auto") -> Imported
         converted = checkpoint_filter_fn(state, model)
     except ValueError as exc:
         raise ModelError(str(exc)) from None
+    except RuntimeError as exc:  # a position table that cannot be resized to this preset's
+        raise ModelError(f"checkpoint does not match this preset (wrong --preset?): {_first_line(exc)}") from None
     fresh = _check_keys(model, converted, allowed_missing)
     model.load_state_dict(converted, strict=False)
     published = fmt == "published-eat"

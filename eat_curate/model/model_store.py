@@ -2,13 +2,16 @@
 
 Location: ``--models-dir``, else ``$EAT_CURATE_HOME/models``, else the
 user's data folder (``~/.local/share/eat-curate/models`` on Linux). Each model
-is a sub-folder ``<name>/`` holding ``model.safetensors`` and ``card.json``.
+is a sub-folder ``<name>/`` holding ``model.safetensors`` and ``card.json``
+(and, for a model trained here, the list of its training images:
+``model.training_images``).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -106,13 +109,21 @@ class ModelStore:
             raise ModelError(f"model {name!r} already exists in {self.root}; remove it first or pass --force")
         return folder
 
-    def save(self, model: EAT, card: ModelCard, overwrite: bool = False, weights_dtype=torch.float32) -> ModelCard:
-        """Write atomically: into a temporary sibling folder, then renamed into place."""
+    def save(
+        self,
+        model: EAT,
+        card: ModelCard,
+        overwrite: bool = False,
+        weights_dtype=torch.float32,
+        attachments: Mapping[str, bytes] | None = None,
+    ) -> ModelCard:
+        """Write atomically: into a temporary sibling folder, then renamed into place (``attachments``:
+        other files of the model, see ``checkpoint.save_model``)."""
         folder = self._target(card.name, overwrite)
         self.root.mkdir(parents=True, exist_ok=True)
         staging = self.root / f".{card.name}.partial"
         shutil.rmtree(staging, ignore_errors=True)
-        card = save_model(model, card, staging, weights_dtype)
+        card = save_model(model, card, staging, weights_dtype, attachments)
         if folder.exists():
             shutil.rmtree(folder)
         staging.rename(folder)

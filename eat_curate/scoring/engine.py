@@ -46,12 +46,15 @@ class EngineOptions:
     draft: bool = True  # reduced-scale JPEG decoding (see eat_curate.io.decode)
     gpu_decode: bool = False  # JPEGs decoded in batches on the predictor's device (nvJPEG)
     lookup_chunk: int = 1000  # items per incremental lookup
+    max_bytes: int | None = None  # the most read for one image; None: io.sources.DEFAULT_MAX_BYTES
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         if self.workers < 0:
             raise ValueError("workers must be 0 (auto) or more")
+        if self.max_bytes is not None and self.max_bytes < 1:
+            raise ValueError("max_bytes must be at least 1")
         self.workers = self.workers or default_workers()
 
 
@@ -106,9 +109,10 @@ class LocalEngine:
             from eat_curate.scoring.gpu_decode import GpuJpegDecoder
 
             decoder = GpuJpegDecoder(size, self.predictor.device, draft=options.draft)
-            task, finish = partial(read_item, with_header=True), partial(decode_read_items, decoder=decoder)
+            task = partial(read_item, with_header=True, max_bytes=options.max_bytes)
+            finish = partial(decode_read_items, decoder=decoder)
         else:
-            task, finish = partial(decode_item, size=size, draft=options.draft), list
+            task, finish = partial(decode_item, size=size, draft=options.draft, max_bytes=options.max_bytes), list
         batcher = _Batcher(self.predictor, sinks, run, options.batch_size, summary, progress, finish)
         window: deque[Future] = deque()
         in_flight = max(2 * options.batch_size, 4 * options.workers)

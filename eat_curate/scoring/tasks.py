@@ -34,9 +34,12 @@ class DecodedItem:
         return self.decoded.ok
 
 
-def decode_item(item: SourceItem, size: int, draft: bool = True) -> DecodedItem:
-    """Read and decode one input; never raises for bad input (the failure is in the result)."""
-    read = read_item(item)
+def decode_item(item: SourceItem, size: int, draft: bool = True, max_bytes: int | None = None) -> DecodedItem:
+    """Read and decode one input; never raises for bad input (the failure is in the result).
+
+    ``max_bytes``: the most read for one input (None: ``io.sources.DEFAULT_MAX_BYTES``).
+    """
+    read = read_item(item, max_bytes=max_bytes)
     if not read.ok:
         return DecodedItem(item, read.failure)
     return DecodedItem(item, decode_image(read.data, size=size, draft=draft))
@@ -56,13 +59,14 @@ class ReadItem:
         return self.failure is None
 
 
-def read_item(item: SourceItem, with_header: bool = False) -> ReadItem:
+def read_item(item: SourceItem, with_header: bool = False, max_bytes: int | None = None) -> ReadItem:
     """The bytes of ``item`` (and, for GPU decoding, its parsed header); never raises for bad input."""
     try:
-        data = read_bytes(item)
+        data = read_bytes(item, max_bytes)
         return ReadItem(item, data, header=read_header(data) if with_header else None)
     except SourceReadError as error:
-        failed = DecodedImage(content_hash=None, bytes=item.size, error_kind="unreadable", error=error.reason)
+        # "unreadable", or "too-large" for an input over the cap (refused from its size, unread)
+        failed = DecodedImage(content_hash=None, bytes=item.size, error_kind=error.kind, error=error.reason)
         return ReadItem(item, None, failed)
 
 
