@@ -387,7 +387,8 @@ def test_bench_decode_prints_both_rates_their_ratio_and_the_score_difference(pho
     assert lines[0].startswith("4 JPEGs (median 0.1 MP) decoded to 224x224")  # the PNG is not a JPEG
     assert "full decode + resize" in lines[1] and "img/s" in lines[1]
     assert "draft decode + resize" in lines[2] and lines[2].endswith("x")
-    assert "micro@" in lines[4] and "untrained" in lines[4] and "0.02 bar" in lines[4]
+    assert "micro@" in lines[4] and "untrained" in lines[4] and "(bound 0.01)" in lines[4] and "(bound 0.05)" in lines[4]
+    assert "GPU path on cpu vs full" in lines[5] and lines[5].endswith("PASS")  # the same arithmetic, bit for bit
 
 
 def test_bench_decode_refuses_a_missing_folder(tmp_path):

@@ -52,7 +52,7 @@ def test_points_come_from_the_last_two_deformable_stages(loaded, wide_photo):
 
 def test_the_score_is_the_one_score_gives(loaded, wide_photo):
     image = open_image(wide_photo.read_bytes())
-    explanation = explain_image(loaded, image)
+    explanation = explain_image(loaded, image, dtype="fp32")  # the same dtype as the predictor below
     with pytest.warns(UntrainedModelWarning):
         predictor = Predictor(loaded, device="cpu", dtype="fp32")
     predicted = predictor.predict(resize_for_model(image, 224)[None])

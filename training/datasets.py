@@ -28,7 +28,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from eat_curate.io.bounded_read import DEFAULT_MAX_BYTES, not_regular_reason
-from eat_curate.io.decode import DecodeError, open_image
+from eat_curate.io.decode import DecodeError, open_for_model
 from eat_curate.io.resize import resize_for_model
 from eat_curate.io.sources import SourceReadError, read_file
 from training.labels import LabeledImage, LabelFileError, LabelSet, read_id_list, strip_image_suffix
@@ -215,7 +215,7 @@ class ScoredImages(torch.utils.data.Dataset):
         item = self.items[index]
         try:
             # The same (reduced-scale where possible) decode as scoring, so trained-on pixels match scored ones.
-            image = open_image(read_file(str(item.path)), min_size=self.augmentation.crop_from or self.image_size)
+            image = open_for_model(read_file(str(item.path)), self.augmentation.crop_from or self.image_size)
         except (DecodeError, SourceReadError) as error:
             return {"index": index, "error": error.kind}
         return {"index": index, "pixels": torch.from_numpy(self.pixels(image, index)), "target": self.target_of(item)}

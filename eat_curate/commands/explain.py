@@ -40,7 +40,7 @@ def explain(image: Path, model_ref: str | None, models_dir: Path | None, out: Pa
     Example:
       eat-curate explain photo.jpg --model my-eat --out photo-eat.png
     """
-    from eat_curate.io.decode import open_image
+    from eat_curate.io.decode import open_for_model
     from eat_curate.io.sources import read_file
     from eat_curate.scoring.explain import explain_image, render_explanation
     from eat_curate.scoring.predictor import resolve_device
@@ -54,11 +54,13 @@ def explain(image: Path, model_ref: str | None, models_dir: Path | None, out: Pa
         raise click.UsageError(f"--out {out}: write .png, .jpg or .webp")
     # Read as `score` reads: regular files only (a FIFO would block), at most the per-image cap;
     # a SourceReadError is one line. Before the model loads, so a bad path fails at once.
-    picture = open_image(read_file(str(image)))
+    data = read_file(str(image))
     store = model_store(models_dir)
     model_ref = model_ref or store.default_name()
     if not model_ref:
         raise EatCurateError("no --model given and no default model is installed; see `eat-curate models list`")
+    # Decoded as `score` decodes it (reduced-scale JPEG decoding included): the two print the same score.
+    picture = open_for_model(data, store.card(model_ref).input_size)
     loaded = store.load(model_ref, map_location=resolve_device(device))
     try:
         explanation = explain_image(loaded, picture, [s - 1 for s in stages] or None, last_block_only=not all_blocks)

@@ -3,9 +3,10 @@
 Every engine and training use it, so an image decodes to the same pixels
 wherever it is scored. :func:`decode_image` never raises: each input yields
 one :class:`DecodedImage`, either with pixels or with an ``error_kind`` from
-:data:`eat_curate.records.ERROR_KINDS` and a short reason. :func:`open_image`
+:data:`eat_curate.records.ERROR_KINDS` and a short reason. :func:`open_for_model`
 is the same decode for callers that want the oriented RGB picture itself
-(training) and raises :class:`DecodeError` instead.
+(training, ``explain``) and raises :class:`DecodeError` instead;
+:func:`open_image` decodes for other uses (thumbnails, the drawing).
 
 What it does to a picture, in order:
 
@@ -155,6 +156,7 @@ def open_image(data: bytes, min_size: int | None = None, name: str | None = None
 
     ``min_size``: JPEGs may decode at a reduced scale whose sides stay at
     least this, and a RAW's preview serves when its long side reaches it.
+    For the model's input, :func:`open_for_model` (which keeps more).
     """
     draft_to = (min_size, min_size) if min_size else None
     return _open_scratch(data, min_size or DEFAULT_PREVIEW_SIDE, draft_to, name)

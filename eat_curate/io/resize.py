@@ -17,10 +17,15 @@ domain (libjpeg's scaled decoding, Pillow's ``draft``: see
 averaging (:func:`pre_reduction` of what it is given). The GPU decoder
 (``eat_curate.scoring.gpu_decode``) does the same two steps bit for bit.
 
-Why a margin: a model trained on sharpness tells apart a 2x average
-followed by a 1.2x bicubic from one 2.4x bicubic; once the bicubic has at
-least ``PRE_REDUCTION_MARGIN`` source pixels per output pixel, what came
-before it matters much less. See ``bench decode`` for the measured effect.
+Why a margin: libjpeg's DCT-scaled decoding and averaging give slightly
+different reduced pictures (each rounded to 8 bits), and a model trained on
+sharpness sees the difference when the bicubic that follows has few source
+pixels per output pixel. Drafting down to the input size itself (the rule
+before this one) moved the built-in model's scores by 0.08-0.10 on average
+and up to 0.6 on real photos; keeping the short side over three times the
+input moves them by 0.02-0.045 (up to 0.17). Not zero: pictures that are
+averaged (full decode, GPU path, non-JPEG formats) get identical pixels whatever
+decodes them; drafted JPEGs do not. ``bench decode`` measures it.
 """
 
 from __future__ import annotations
@@ -28,7 +33,10 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-# Chosen by measurement (bench decode, built-in model, Debian's wallpaper photos); see README.
+# Chosen by measurement (bench decode, built-in model, Debian's wallpaper photos and 12/24 MP copies):
+# 3 keeps 70-85% of the speed of drafting down to the input and moves scores 2-4x less; 4 moves them
+# less again on 4-12 MP photos but costs a third of the speed there; 2 is no faster at 12 MP. It is also
+# the reducing gap the built-in model's training pictures were made with (training/recipes/crops.py).
 PRE_REDUCTION_MARGIN = 3
 
 
@@ -69,5 +77,8 @@ def resize_for_model(image: Image.Image, size: int = 224) -> np.ndarray:
     factor = pre_reduction(image.width, image.height, size)
     if factor > 1:
         image = image.reduce(factor)
-    resized = image.resize((size, size), Image.Resampling.BICUBIC)
+    # Along x, then along y, as two calls: Pillow picks the order itself for a two-axis resize (since
+    # Pillow 13, y first for some shapes), and each order rounds differently; this one is fixed.
+    along_x = image.resize((size, image.height), Image.Resampling.BICUBIC)
+    resized = along_x.resize((size, size), Image.Resampling.BICUBIC)
     return np.array(resized, dtype=np.uint8)  # a writable copy: torch refuses read-only buffers

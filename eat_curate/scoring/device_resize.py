@@ -16,7 +16,8 @@ this module repeats Pillow's integer arithmetic exactly instead:
 
 The fixed-point sums are whole numbers below 2**31, so float64 matrix
 products hold them exactly on any device. The weights depend only on the
-sizes and are computed once per pair of sizes.
+sizes: computed, and copied to the device, once per pair of sizes; nothing
+else crosses from the host per call (no hidden synchronisation).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import functools
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from eat_curate.io.resize import pre_reduction
 
@@ -41,40 +43,61 @@ def bicubic_kernel(x: np.ndarray) -> np.ndarray:
     return np.where(x < 1.0, near, np.where(x < 2.0, far, 0.0))
 
 
-@functools.lru_cache(maxsize=256)
-def resample_weights(in_size: int, out_size: int) -> np.ndarray:
-    """(out_size, in_size) int64 fixed-point bicubic weights, as Pillow's ``precompute_coeffs``.
+def _filter_taps(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pillow's ``precompute_coeffs`` in double precision: each output's first input, tap count, weights.
 
-    For the whole picture (Pillow's default box); read-only (it is cached).
+    Returns ``(first, count, weights)``, weights as (out_size, taps), each row
+    summing to one over its ``count`` taps (zero beyond).
     """
     scale = in_size / out_size
-    filter_scale = max(scale, 1.0)
+    filter_scale = max(scale, 1.0)  # shrinking widens the kernel: antialiasing
     support = BICUBIC_SUPPORT * filter_scale
     taps = int(np.ceil(support)) * 2 + 1
     centres = (np.arange(out_size) + 0.5) * scale
     first = np.maximum((centres - support + 0.5).astype(np.int64), 0)  # C's (int): truncation
     count = np.minimum((centres + support + 0.5).astype(np.int64), in_size) - first
-    raw = np.zeros((out_size, taps))
+    weights = np.zeros((out_size, taps))
     total = np.zeros(out_size)
     for tap in range(taps):  # summed tap by tap, in Pillow's order
-        used = tap < count
-        raw[:, tap] = np.where(used, bicubic_kernel(((tap + first) - centres + 0.5) * (1.0 / filter_scale)), 0.0)
-        total += raw[:, tap]
-    normalised = np.divide(raw, total[:, None], out=raw.copy(), where=total[:, None] != 0.0)
-    fixed = np.where(normalised < 0, -0.5 + normalised * (1 << PRECISION_BITS),
-                     0.5 + normalised * (1 << PRECISION_BITS)).astype(np.int64)
-    weights = np.zeros((out_size, in_size), dtype=np.int64)
-    rows = np.repeat(np.arange(out_size), taps)
-    columns = (first[:, None] + np.arange(taps)).ravel()
-    inside = (np.arange(taps)[None, :] < count[:, None]).ravel()
-    weights[rows[inside], columns[inside]] = fixed.ravel()[inside]
-    weights.flags.writeable = False
-    return weights
+        kernel = bicubic_kernel(((tap + first) - centres + 0.5) * (1.0 / filter_scale))
+        weights[:, tap] = np.where(tap < count, kernel, 0.0)
+        total += weights[:, tap]
+    normalised = np.divide(weights, total[:, None], out=weights.copy(), where=total[:, None] != 0.0)
+    return first, count, normalised
 
 
-def _fixed_point_pass(pixels: torch.Tensor, weights: np.ndarray, dim: int) -> torch.Tensor:
+def _fixed_point(weights: np.ndarray) -> np.ndarray:
+    """Weights rounded half away from zero to PRECISION_BITS fixed point, as Pillow's ``normalize_coeffs_8bpc``."""
+    scaled = weights * (1 << PRECISION_BITS)
+    return np.where(weights < 0, -0.5 + scaled, 0.5 + scaled).astype(np.int64)  # astype truncates, as C's (int)
+
+
+@functools.lru_cache(maxsize=256)
+def resample_weights(in_size: int, out_size: int) -> np.ndarray:
+    """(out_size, in_size) int64 fixed-point bicubic weights for the whole picture, as Pillow uses them.
+
+    Read-only: it is cached.
+    """
+    first, count, weights = _filter_taps(in_size, out_size)
+    fixed = _fixed_point(weights)
+    taps = np.arange(weights.shape[1])
+    used = taps[None, :] < count[:, None]
+    rows = np.broadcast_to(np.arange(out_size)[:, None], used.shape)
+    matrix = np.zeros((out_size, in_size), dtype=np.int64)
+    matrix[rows[used], (first[:, None] + taps)[used]] = fixed[used]
+    matrix.flags.writeable = False
+    return matrix
+
+
+@functools.lru_cache(maxsize=32)
+def _device_weights(in_size: int, out_size: int, device: torch.device) -> torch.Tensor:
+    """:func:`resample_weights` as float64 on ``device``, copied there once per pair of sizes."""
+    return torch.tensor(resample_weights(in_size, out_size), dtype=torch.float64, device=device)
+
+
+def _fixed_point_pass(pixels: torch.Tensor, out_size: int, dim: int) -> torch.Tensor:
     """One bicubic pass along ``dim`` (-1: x, -2: y) of float64 whole-number pixels, rounded as Pillow."""
-    matrix = torch.from_numpy(weights).to(pixels.device, torch.float64)
+    matrix = _device_weights(pixels.shape[dim], out_size, pixels.device)
     if dim == -1:
         sums = pixels @ matrix.T
     else:
@@ -84,22 +107,15 @@ def _fixed_point_pass(pixels: torch.Tensor, weights: np.ndarray, dim: int) -> to
 
 
 def bicubic_resize(images: torch.Tensor, size: int) -> torch.Tensor:
-    """(N, C, H, W) uint8 -> (N, C, size, size) uint8, as Pillow's ``resize((size, size), BICUBIC)``."""
-    height, width = images.shape[-2:]
-    along_x = _fixed_point_pass(images.to(torch.float64), resample_weights(width, size), dim=-1)
-    return _fixed_point_pass(along_x, resample_weights(height, size), dim=-2).to(torch.uint8)
+    """(N, C, H, W) uint8 -> (N, C, size, size) uint8, as Pillow's bicubic along x, then along y."""
+    along_x = _fixed_point_pass(images.to(torch.float64), size, dim=-1)
+    return _fixed_point_pass(along_x, size, dim=-2).to(torch.uint8)
 
 
-@functools.lru_cache(maxsize=64)
-def _reduce_multiplier(count: int) -> int:
-    """Pillow's ``division_UINT32(count, 8)``: 2**32 / (256 * count) in float32, truncated."""
-    return int(np.float32(2.0**32) / np.float32(256 * count))
-
-
-def _block_counts(length: int, factor: int) -> list[int]:
-    """Pixels along one side of each block: ``factor``, and what is left for a last, partial block."""
-    counts = [factor] * (length // factor)
-    return counts + [length % factor] if length % factor else counts
+def _block_sizes(length: int, factor: int, device: torch.device) -> torch.Tensor:
+    """Pixels along one side of each block: ``factor``, fewer in a last, partial block (built on the device)."""
+    starts = torch.arange(0, length, factor, device=device)
+    return (length - starts).clamp_(max=factor)
 
 
 def box_reduce(images: torch.Tensor, factor: int) -> torch.Tensor:
@@ -107,14 +123,15 @@ def box_reduce(images: torch.Tensor, factor: int) -> torch.Tensor:
     if factor == 1:
         return images
     height, width = images.shape[-2:]
-    rows, columns = _block_counts(height, factor), _block_counts(width, factor)
-    padded = torch.nn.functional.pad(images, (0, len(columns) * factor - width, 0, len(rows) * factor - height))
+    rows, columns = _block_sizes(height, factor, images.device), _block_sizes(width, factor, images.device)
+    padded = F.pad(images, (0, len(columns) * factor - width, 0, len(rows) * factor - height))
     blocks = padded.reshape(*images.shape[:-2], len(rows), factor, len(columns), factor)
     sums = blocks.sum(dim=(-3, -1), dtype=torch.int64)
-    counts = np.outer(rows, columns)
-    amends = torch.from_numpy(counts // 2).to(images.device)
-    multipliers = torch.from_numpy(np.vectorize(_reduce_multiplier)(counts).astype(np.int64)).to(images.device)
-    return (((sums + amends) * multipliers) >> 24).to(torch.uint8)
+    counts = rows[:, None] * columns[None, :]
+    # Pillow's multiplier, 2**32 / (256 * count) in float32 then truncated: float32 division is exact-rounded
+    # (IEEE) on CPUs and CUDA alike, so the same integers come out on both.
+    multipliers = (2.0**32 / (256 * counts).float()).long()
+    return (((sums + counts // 2) * multipliers) >> 24).to(torch.uint8)
 
 
 def resize_batch_for_model(images: torch.Tensor, size: int) -> torch.Tensor:

@@ -108,7 +108,7 @@ class LocalEngine:
         if options.gpu_decode:
             from eat_curate.scoring.gpu_decode import GpuJpegDecoder
 
-            decoder = GpuJpegDecoder(size, self.predictor.device, draft=options.draft)
+            decoder = GpuJpegDecoder(size, self.predictor.device)  # its CPU fallback decodes as nvJPEG: full size
             task = partial(read_item, with_header=True, max_bytes=options.max_bytes)
             finish = partial(decode_read_items, decoder=decoder)
         else:

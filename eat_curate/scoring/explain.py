@@ -24,6 +24,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from eat_curate.model.checkpoint import LoadedModel
 from eat_curate.model.eat import score_moments
+from eat_curate.scoring.predictor import resolve_dtype
 from eat_curate.scoring.preprocess import preprocess
 
 STAGE_COLOURS = {0: (255, 140, 0), 1: (255, 0, 200), 2: (0, 229, 255), 3: (255, 220, 0)}  # sampling positions
@@ -72,12 +73,21 @@ def deformable_stages(loaded: LoadedModel) -> list[int]:
 
 @torch.inference_mode()
 def explain_image(
-    loaded: LoadedModel, image: Image.Image, stages: Sequence[int] | None = None, last_block_only: bool = True
+    loaded: LoadedModel,
+    image: Image.Image,
+    stages: Sequence[int] | None = None,
+    last_block_only: bool = True,
+    dtype: str = "auto",
 ) -> Explanation:
     """Score ``image`` and collect the points of the deformable blocks of ``stages`` (0-based).
 
-    Default: the last two stages with deformable blocks; ``last_block_only``
-    keeps one block per stage (its last), which is what a reader can take in.
+    The model sees ``resize_for_model(image)``, as scoring does: an ``image``
+    from :func:`eat_curate.io.decode.open_for_model` gets the score ``score``
+    gives (one decoded at full size, the ``--no-draft`` score). Default
+    stages: the last two with deformable blocks; ``last_block_only`` keeps
+    one block per stage (its last), which is what a reader can take in.
+    ``dtype``: as ``score --dtype`` (auto: bf16 where the device is fast at
+    it); the built-in model's score moves by 0.04 on average between fp32 and bf16.
     """
     model = loaded.model.eval()
     available = deformable_stages(loaded)
@@ -90,7 +100,9 @@ def explain_image(
         )
     device = next(model.parameters()).device
     batch = preprocess(image, loaded.card.input_size)[None].to(device)
-    logits, points = model.forward_with_points(batch)
+    bf16 = resolve_dtype(dtype, device) == torch.bfloat16
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):  # as the Predictor scores
+        logits, points = model.forward_with_points(batch)
     distribution = model.distribution(logits)
     mean, std = score_moments(distribution)
     selected = [p for p in points if p.stage in chosen]

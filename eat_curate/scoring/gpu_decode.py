@@ -2,16 +2,21 @@
 
 The CPU reads the bytes and the header (hash, dimensions, EXIF orientation and
 capture time: no pixels); the GPU decodes a whole batch of JPEGs at once,
-turns each upright, squashes it to the model's input with antialiased
-bicubic resampling and takes its perceptual hash there too. Anything the GPU
-path does not take — other formats, CMYK JPEGs, files nvJPEG rejects — goes
-through the CPU decoder (:func:`eat_curate.io.decode.decode_image`), so every
-input still gets exactly one result of the same kind.
+turns each upright, squashes it to the model's input by the one rule of
+:mod:`eat_curate.io.resize` (average down by a power of two, then bicubic),
+repeating Pillow's arithmetic bit for bit (:mod:`eat_curate.scoring.device_resize`),
+and takes its perceptual hash there too. Anything the GPU path does not
+take — other formats, CMYK JPEGs, files nvJPEG rejects — goes through the
+CPU decoder (:func:`eat_curate.io.decode.decode_image`), so every input
+still gets exactly one result of the same kind.
 
-The pixels differ from Pillow's by resampling rounding only (about one grey
-level on average; see tests/test_gpu_decode.py), so scores agree to a few
-thousandths. The same class runs on the CPU with libjpeg-turbo, which is how
-its logic is tested on machines without a GPU.
+The same class runs on the CPU with libjpeg-turbo, which is how its logic is
+tested on machines without a GPU: there its pixels are exactly those of
+``decode_image(data, draft=False)``. On a GPU they differ only where nvJPEG's
+decoded pixels differ from libjpeg's. The CPU fallback decodes at full
+resolution too unless ``draft`` is set: reduced-scale (draft) decoding
+gives slightly different pixels, and a run should not score its baseline
+and progressive JPEGs two different ways.
 """
 
 from __future__ import annotations
@@ -20,13 +25,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 
 from eat_curate.io.decode import DecodedImage, ImageHeader, decode_image, read_header
 from eat_curate.io.phash import phash_batch
+from eat_curate.scoring.device_resize import resize_batch_for_model
 
 GPU_JPEG_MODES = ("RGB", "L")  # YCbCr and greyscale JPEGs; CMYK/YCCK go to the CPU
-RESIZE_PIXELS = 64_000_000  # pixels resized in one call: about 770 MB of float32 on the device
+RESIZE_PIXELS = 32_000_000  # decoded pixels resized in one call: at most about 770 MB of float64 on the device
 
 
 def upright_chw(image: torch.Tensor, orientation: int) -> torch.Tensor:
@@ -52,12 +57,12 @@ def upright_chw(image: torch.Tensor, orientation: int) -> torch.Tensor:
 class GpuJpegDecoder:
     """Decodes batches of encoded images to (size, size, 3) uint8 model pixels, JPEGs on ``device``."""
 
-    def __init__(self, size: int, device: torch.device | str = "cuda", draft: bool = True) -> None:
+    def __init__(self, size: int, device: torch.device | str = "cuda", draft: bool = False) -> None:
         import torchvision.io
 
         self.size = size
         self.device = torch.device(device)
-        self.draft = draft  # for the CPU fallback only: nvJPEG always decodes at full size
+        self.draft = draft  # for the CPU fallback only: nvJPEG always decodes at full size (see above)
         self._decode_jpeg = torchvision.io.decode_jpeg
         self._rgb = torchvision.io.ImageReadMode.RGB
         # Resizing images together pays on a GPU (H200, 256 2-MP images: 18 ms against 24 one by one)
@@ -66,9 +71,7 @@ class GpuJpegDecoder:
 
     def _resize(self, images: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) uint8 images of one size -> (N, 3, S, S) uint8 model pixels."""
-        resized = F.interpolate(images.float(), size=(self.size, self.size), mode="bicubic", antialias=True,
-                                align_corners=False)
-        return resized.round_().clamp_(0, 255).to(torch.uint8)
+        return resize_batch_for_model(images, self.size)
 
     def _resize_all(self, images: Sequence[torch.Tensor]) -> torch.Tensor:
         """(N, 3, S, S) uint8 model pixels of upright (3, H, W) images of any sizes.
