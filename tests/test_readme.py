@@ -364,6 +364,7 @@ def furnish(folder: Path) -> None:
 def reader(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("reader")
     ray_tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths are limited
+    carry_ray_token_into(folder)
     with pytest.MonkeyPatch.context() as env:
         env.chdir(folder)
         for name, value in {
@@ -379,6 +380,21 @@ def reader(tmp_path_factory: pytest.TempPathFactory):
         yield Reader(folder)
         stop_ray_left_running()
     shutil.rmtree(ray_tmp, ignore_errors=True)
+
+
+def carry_ray_token_into(home: Path) -> None:
+    """Give the README's home the Ray token this process already uses, if any.
+
+    A local ``ray.init()`` turns token authentication on for the whole process
+    (RAY_AUTH_MODE=token) and keeps the token it made under ``~/.ray``; the Ray
+    processes started later look for it under $HOME. Without this, a local Ray
+    started after an earlier test's (with HOME moved here) has a GCS that
+    exits at once and ``ray.init`` times out waiting for it.
+    """
+    token = Path.home() / ".ray" / "auth_token"
+    if token.is_file():
+        (home / ".ray").mkdir(exist_ok=True)
+        shutil.copy2(token, home / ".ray" / "auth_token")
 
 
 def as_param(command: Command):

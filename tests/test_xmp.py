@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from eat_curate import exit_codes
 from eat_curate.library.ratings import StarRule, star_ratings
 from eat_curate.library.sidecars import NAMESPACE
 from eat_curate.library.xmp import XmpError, XmpPacket
@@ -301,12 +302,13 @@ def test_an_unreadable_sidecar_is_left_untouched_and_reported(shoot, content, wh
     target = sidecar(folder, 3)
     target.write_bytes(content)
     result = run_xmp(db, expect_ok=False)
-    assert result.exit_code == 3  # the run finished, but some items failed
+    assert result.exit_code == exit_codes.SIDECARS_LEFT.code  # the others were written; this one is listed
     assert target.read_bytes() == content
     assert f"unreadable: {target}:" in result.stderr and why in result.stderr
     assert "created 19" in result.stdout and "unreadable 1" in result.stdout  # the others were done
     summary = json.loads(run_xmp(db, "--json", expect_ok=False).stdout)
     assert summary["counts"] == {"unchanged": 19, "unreadable": 1} and summary["problems"] == 1
+    assert summary["outcome"] == "sidecars_left"
 
 
 def test_a_second_run_changes_nothing(shoot):
@@ -380,7 +382,7 @@ def test_hostile_paths_and_albums_cannot_write_elsewhere(tmp_path):
 
     before = files()
     result = run_xmp(db, "--json", expect_ok=False)
-    assert result.exit_code == 3  # the symlinked sidecar is reported
+    assert result.exit_code == exit_codes.SIDECARS_LEFT.code  # the symlinked sidecar is reported
     outcomes = {o["image"].rsplit("/", 1)[-1]: o for o in json.loads(result.stdout)["outcomes"]}
     assert outcomes["real.jpg"]["action"] == "created"
     assert outcomes["real.jpg"]["sidecar"] == str(photos / "b" / "real.jpg.xmp")
@@ -476,7 +478,7 @@ def test_xmp_help_says_which_application_reads_which_name():
     text = " ".join(invoke("xmp", "--help").stdout.split())
     assert "IMG_1.CR2.xmp, as darktable and digiKam" in text and "IMG_1.xmp, as Adobe Lightroom" in text
     assert "Immich reads both" in text and "https://eat-curate.invalid/ns/1.0/" in text
-    assert "exits with status 3" in text
+    assert "exits with status 6" in text
 
 
 def test_xmp_starts_without_torch_timm_or_ray(shoot):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from eat_curate import library
+from eat_curate import exit_codes, library
 from eat_curate.commands.output import format_table, to_json
 from eat_curate.commands.read import (
     PERCENT,
@@ -17,10 +17,6 @@ from eat_curate.commands.read import (
     selection_from,
     selection_options,
 )
-
-
-# The run finished but some items failed: the code eat_curate.exit_codes gives that outcome (3).
-EXIT_SIDECAR_PROBLEMS = 3
 
 
 class _Spec(click.ParamType):
@@ -125,7 +121,7 @@ def xmp(
     history, keywords, other programs' namespaces) is kept, and an unchanged
     sidecar is not rewritten. A sidecar that cannot be parsed (not XML, not
     UTF-8, a DOCTYPE, no rdf:RDF) or is a symbolic link is left untouched and
-    listed as unreadable; the command then exits with status 3 after doing
+    listed as unreadable; the command then exits with status 6 after doing
     all the others. Sidecars go only into the image's own folder, written to
     a temporary file and renamed. Images whose files are gone are skipped.
 
@@ -143,12 +139,14 @@ def xmp(
     ratings = library.star_ratings(images, star_rule, reject_bottom, overall=picks.overall)
     values = library.sidecar_values(images, ratings, model_id, labels)
     report = library.write_sidecars(images, values, naming, dry_run, progress=not as_json)
+    outcome = exit_codes.SIDECARS_LEFT if report.problems else exit_codes.DONE
     if as_json:
-        click.echo(to_json({"model_id": model_id, "stars": star_rule.describe(), **report.to_dict()}))
+        click.echo(to_json({"outcome": outcome.name, "model_id": model_id, "stars": star_rule.describe(),
+                            **report.to_dict()}))
     else:
         _print_report(report, model_id, star_rule, labels_managed=labels is not None)
-    if report.problems:
-        raise click.exceptions.Exit(EXIT_SIDECAR_PROBLEMS)
+    if outcome is not exit_codes.DONE:
+        raise click.exceptions.Exit(outcome.code)
 
 
 def _print_report(
