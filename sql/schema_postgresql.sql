@@ -1,4 +1,4 @@
--- eat-curate schema version 4 for PostgreSQL.
+-- eat-curate schema version 5 for PostgreSQL.
 -- Generated from eat_curate/sinks/sql/schema.py by `eat-curate db ddl --dialect postgresql`. Do not edit by hand.
 -- `eat-curate db init --db URL` creates the same tables (and upgrades older databases).
 
@@ -34,9 +34,11 @@ CREATE TABLE images (
 	captured_at TIMESTAMP WITHOUT TIME ZONE,
 	extra TEXT,
 	updated_at TIMESTAMP WITH TIME ZONE NOT NULL,
+	shot TEXT,
 	PRIMARY KEY (image_id)
 );
 CREATE INDEX ix_images_path ON images (path);
+CREATE INDEX ix_images_shot ON images (shot);
 
 CREATE TABLE models (
 	model_id VARCHAR(128) NOT NULL,
@@ -97,4 +99,4 @@ CREATE TABLE scores (
 );
 CREATE INDEX ix_scores_model_album_rank ON scores (model_id, album, mean DESC, image_id COLLATE "C");
 
-INSERT INTO eat_meta (key, value) VALUES ('schema_version', '4');
+INSERT INTO eat_meta (key, value) VALUES ('schema_version', '5');

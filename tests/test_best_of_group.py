@@ -4,9 +4,10 @@ The group from the issue: an original photo, its exact copy, a half-size
 copy, a 640x400 PNG and a greyscale copy. The model scored the grey copy
 best and the small PNG above the original, so `--keep-best` kept a
 derivative. The rule (eat_curate/library/dupes.py): scores within 0.25 of
-the group's highest are equal; among those, most pixels, then the larger
-file, then the higher score, then the older file. A member more than 0.25
-below the highest is never the best.
+the group's highest are equal; among those, most pixels, then colour over
+greyscale (read from the files), then the larger file, then the higher
+score, then the older file. A member more than 0.25 below the highest is
+never the best.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from PIL import Image
 
 from eat_curate.io.items import image_id_for
 from eat_curate.io.phash import phash
+from eat_curate.library.colour import is_greyscale
 from eat_curate.library.dupes import best_original_first
 from eat_curate.library.queries import SelectedImage
 from read_library import invoke, scene, score_into
@@ -151,4 +153,66 @@ def test_exact_copies_keep_the_older_file():
 def test_dupes_help_documents_the_rule():
     text = " ".join(invoke("dupes", "--help").stdout.split())
     assert "best original" in text and "0.25" in text and "most pixels" in text and "larger file" in text
-    assert "greyscale itself is not recorded" in text
+    assert "colour over greyscale" in text
+
+
+# --- colour: a grey copy stored larger than its original -----------------------------------------------
+
+# The grey copies score above the original, as the issue's grey copy did.
+GREY_SCORES = {"grey.png": 8.245, "grey_rgb.jpg": 8.2, "original.jpg": 8.134}
+
+
+@pytest.fixture(scope="module")
+def grey_group(tmp_path_factory) -> Group:
+    """A colour original (JPEG, quality 70) and two grey copies at its size, each a larger file than it."""
+    folder = tmp_path_factory.mktemp("grey") / "trip"
+    folder.mkdir(parents=True)
+    photo = Image.fromarray(scene(5, (1280, 800)).astype(np.uint8))
+    photo.save(folder / "original.jpg", quality=70)
+    photo.convert("L").save(folder / "grey.png")  # lossless: several times the bytes
+    photo.convert("L").convert("RGB").save(folder / "grey_rgb.jpg", quality=100)  # grey pixels in an RGB file
+    return Group(folder)
+
+
+def test_the_grey_copies_are_the_trap_size_cannot_see(grey_group):
+    original = grey_group["original.jpg"]
+    for name in ("grey.png", "grey_rgb.jpg"):
+        copy = grey_group[name]
+        assert Image.open(copy).size == Image.open(original).size == (1280, 800)
+        assert copy.stat().st_size > original.stat().st_size, name  # by pixels then bytes, the copy would win
+    assert Image.open(grey_group["grey_rgb.jpg"]).mode == "RGB"  # its mode does not say grey; its pixels do
+
+
+def test_greyscale_is_read_from_the_pixels(grey_group, tmp_path):
+    assert is_greyscale(str(grey_group["original.jpg"])) is False
+    assert is_greyscale(str(grey_group["grey.png"])) is True
+    assert is_greyscale(str(grey_group["grey_rgb.jpg"])) is True
+    (tmp_path / "text.jpg").write_text("not a picture")
+    for unknown in (tmp_path / "gone.jpg", tmp_path / "text.jpg", "s3://bucket/a.jpg", "/m.parquet#3"):
+        assert is_greyscale(str(unknown)) is None
+
+
+def test_a_grey_copy_stored_larger_than_its_colour_original_is_not_the_best(grey_group, tmp_path):
+    db = write_scores(tmp_path / "grey.db", records_with_scores(grey_group, GREY_SCORES))
+    (found,) = dupes_of(db)
+    names = [Path(member["path"]).name for member in found["members"]]
+    assert names == ["original.jpg", "grey.png", "grey_rgb.jpg"]  # the original, then the others by score
+    kept = json.loads(invoke("filter", "--db", db, "--keep-best", "--json").stdout)
+    assert [Path(row["path"]).name for row in kept] == ["original.jpg"]
+
+
+def test_colour_is_looked_at_only_where_it_decides():
+    looked_at: list[str] = []
+
+    def greyscale(path: str) -> bool | None:
+        looked_at.append(path)
+        return path.startswith("/grey")
+
+    full, grey = image("full", 7.0, size=1_000_000), image("grey-big", 7.1, size=3_000_000)
+    small = image("small", 7.2, 640, 400, size=9_000_000)
+    assert best_original_first([full, grey, small], greyscale=greyscale)[0] is full
+    assert sorted(looked_at) == ["/full.jpg", "/grey-big.jpg"]  # the small copy loses on pixels alone
+    looked_at.clear()
+    assert best_original_first([full, small], greyscale=greyscale)[0] is full and looked_at == []
+    unknown = image("unknown", 7.0, size=10)  # a file that cannot be read counts as colour: bytes decide
+    assert best_original_first([unknown, full], greyscale=lambda path: None)[0] is full

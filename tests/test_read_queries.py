@@ -28,6 +28,7 @@ from eat_curate.library.queries import (
     select_images,
 )
 from eat_curate.library.connection import ModelChoiceError, read_connection, resolve_model
+from eat_curate.library.hidden import shown_rows
 from eat_curate.library.picks import KeepBest, Picks, choose_images
 from eat_curate.library.sql_views import generate_views_sql
 from read_library import HOSTILE_ALBUM, LOOKALIKE_ALBUM, score_into, temporary_pg_database
@@ -329,7 +330,7 @@ def test_views_give_what_the_commands_give(databases, backend, tmp_path):
 def test_ranking_streams_from_the_rank_index_on_sqlite(databases):
     with read_connection(databases["sqlite"]) as connection:
         model_id = resolve_model(connection, None, "")
-        query = sa.select(ranked_scores(model_id))
+        query = sa.select(ranked_scores(model_id, shown=shown_rows(connection, model_id)))  # as the commands read
         sql = str(query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
         plan = " | ".join(row[-1] for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
     assert "COVERING INDEX ix_scores_model_album_rank" in plan, plan

@@ -318,10 +318,16 @@ _DROPPED_INDEXES = [
 
 
 def make_old_database(db: str, version: int) -> None:
-    """The tables as schema ``version`` (1 to 3) created them: 1 had no runs.pid, none runs.heartbeat_at; more indexes."""
+    """The tables as schema ``version`` (1 to 4) created them.
+
+    1 had no runs.pid, none before 4 runs.heartbeat_at, none before 5 images.shot (nor its index); more indexes.
+    """
     engine = sa.create_engine(database_url(db))
     with engine.begin() as connection:
         schema.metadata.create_all(connection)
+        if version < 5:
+            connection.execute(sa.text("DROP INDEX ix_images_shot"))
+            connection.execute(sa.text("ALTER TABLE images DROP COLUMN shot"))
         if version < 2:
             connection.execute(sa.text("ALTER TABLE runs DROP COLUMN pid"))
         if version < 4:
@@ -333,7 +339,7 @@ def make_old_database(db: str, version: int) -> None:
     engine.dispose()
 
 
-@pytest.mark.parametrize("version", [1, 2, 3])
+@pytest.mark.parametrize("version", [1, 2, 3, 4])
 def test_an_older_database_is_upgraded_on_first_write_and_records_runs_again(db, version):
     make_old_database(db, version)
 
@@ -348,7 +354,7 @@ def test_an_older_database_is_upgraded_on_first_write_and_records_runs_again(db,
         indexes = {index["name"] for table in ("images", "scores") for index in sa.inspect(connection).get_indexes(table)}
     engine.dispose()
     assert not indexes & {name for _, name, _ in _DROPPED_INDEXES}
-    assert indexes == {"ix_images_path", "ix_scores_model_album_rank"}
+    assert indexes == {"ix_images_path", "ix_images_shot", "ix_scores_model_album_rank"}
 
 
 def test_tables_with_our_names_but_not_ours_are_refused(tmp_path):

@@ -28,6 +28,7 @@ from eat_curate.library import album_stats, rank_images, resolve_model
 from eat_curate.library.connection import open_read_engine
 from eat_curate.sinks import database_url, describe
 from eat_curate.sinks.sql import schema
+from eat_curate.sinks.shots import shot_key
 from eat_curate.sinks.sql.database import create_engine, create_or_upgrade
 
 RANK_INDEX = "ix_scores_model_album_rank"
@@ -120,9 +121,10 @@ def synthetic_chunks(rows: int, albums: int, seed: int = 0) -> Iterator[tuple[li
         image_ids = [f"{value:016x}" for value in ids[start:stop].tolist()]
         album_names = [f"album-{value:04d}" for value in album_of[start:stop].tolist()]
         phashes = rng.integers(-(2**63), 2**63 - 1, size=stop - start).tolist()
+        paths = [f"/photos/{album}/{image_id}.jpg" for image_id, album in zip(image_ids, album_names)]
         images = [
-            (image_id, f"/photos/{album}/{image_id}.jpg", album, phash, now)
-            for image_id, album, phash in zip(image_ids, album_names, phashes)
+            (image_id, path, shot_key(path), album, phash, now)
+            for image_id, path, album, phash in zip(image_ids, paths, album_names, phashes)
         ]
         scores = [
             (image_id, MODEL_ID, album, "bench-run", *probabilities, m, s, now)
@@ -133,7 +135,7 @@ def synthetic_chunks(rows: int, albums: int, seed: int = 0) -> Iterator[tuple[li
         yield images, scores
 
 
-_IMAGE_COLUMNS = ("image_id", "path", "album", "phash", "updated_at")
+_IMAGE_COLUMNS = ("image_id", "path", "shot", "album", "phash", "updated_at")
 _SCORE_COLUMNS = (
     "image_id", "model_id", "album", "run_id", *(f"p{i}" for i in range(1, 11)), "mean", "std", "scored_at",
 )

@@ -6,11 +6,17 @@ SQL tables), with the same results on all three, and never rescans images, excep
 the image files for thumbnails. All take --db, --model and --json.
 `filter`, `export`, `report` and `xmp` (commands/xmp.py) choose images with
 the same options (``selection_options``, ``pick_options``).
+
+The files of one shot (RAW + JPEG, see eat_curate/library/shots.py) are one
+row everywhere, by their best-scored file; the others show in an `also`
+column and travel with it (export, xmp, manifests). Every command that reads
+scores takes --hide-missing.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -57,6 +63,16 @@ def _json_option(function):
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(function)
 
 
+def _hide_missing_option(function):
+    return click.option(
+        "--hide-missing",
+        is_flag=True,
+        help="Leave out the images whose files no longer exist (checked on disk, as `db prune` does), before "
+        "ranking and counting. Only local paths are checked: URLs (s3://, http://, ...) and images embedded "
+        "in a manifest are always kept.",
+    )(function)
+
+
 def _album_names(ctx: click.Context, param: click.Parameter, names: tuple[str, ...]) -> tuple[str | None, ...]:
     return tuple(name or None for name in names)  # --album "" means the images that have no album
 
@@ -69,8 +85,9 @@ def _album_option(help_text: str):
 
 
 def selection_options(function):
-    """Options that choose images, shared by `filter`, `export` and `report`."""
+    """Options that choose images, shared by `filter`, `export`, `report` and `xmp`."""
     options = [
+        _hide_missing_option,
         _album_option("Only this album (exact name; repeat for several)."),
         click.option("--min-score", type=float, default=None, help="Mean score at least this (1-10)."),
         click.option("--max-score", type=float, default=None, help="Mean score at most this."),
@@ -101,9 +118,9 @@ def selection_options(function):
         click.option(
             "--keep-best",
             is_flag=True,
-            help="Of each group of near-duplicates (see `dupes`), keep only its best original: the largest "
-            "file of full resolution among the images scoring within 0.25 of the group's best. Applies "
-            "before --top-percent/--bottom-percent/--per-album, so a burst counts once in a share.",
+            help="Of each group of near-duplicates (see `dupes`), keep only its best original: among the images "
+            "scoring within 0.25 of the group's best, full resolution, then colour, then the larger file. "
+            "Applies before --top-percent/--bottom-percent/--per-album, so a burst counts once in a share.",
         ),
         click.option(
             "--dupe-distance",
@@ -220,15 +237,34 @@ def selection_from(kwargs: dict, limit: int | None = None) -> library.Selection:
 
 
 @contextmanager
-def scores_of(db: str, model: str | None) -> Iterator[tuple[sa.Connection, str]]:
-    """A connection to ``db`` and the model id to read (``--model``, or the only one scored)."""
+def scores_of(
+    db: str, model: str | None, hide_missing: bool = False, albums: tuple[str | None, ...] = ()
+) -> Iterator[tuple[sa.Connection, str]]:
+    """A connection to ``db`` and the model id to read (``--model``, or the only one scored).
+
+    ``hide_missing``: the rows of vanished files (in ``albums``, when given) read as absent on it.
+    """
     with library.read_connection(db) as connection:
-        yield connection, library.resolve_model(connection, model, sinks.describe(sinks.database_url(db)))
+        model_id = library.resolve_model(connection, model, sinks.describe(sinks.database_url(db)))
+        if hide_missing:
+            found = library.hide_missing_files(connection, model_id, albums)
+            click.echo(f"hiding {found.missing} of {found.checked} files: no longer on disk", err=True)
+        yield connection, model_id
 
 
 def _note_model(model_id: str) -> None:
     """Which model's scores a table shows, on stderr so the table stays clean."""
     click.echo(f"model {model_id}", err=True)
+
+
+def _with_also(rows: list[dict], images: list) -> list[dict]:
+    """Table rows with an `also` column (a shot's other files, by name) when any image has one."""
+    if not any(image.also for image in images):
+        return rows
+    return [
+        {**row, "also": ", ".join(file.path.rsplit("/", 1)[-1] for file in image.also)}
+        for row, image in zip(rows, images)
+    ]
 
 
 # --- albums ------------------------------------------------------------------------------------
@@ -251,15 +287,18 @@ def _note_model(model_id: str) -> None:
     show_default=True,
     help="Score that counts as good, for the share_above column.",
 )
+@_hide_missing_option
 @_json_option
-def albums(db: str, model: str | None, sort: str, threshold: float, as_json: bool) -> None:
+def albums(db: str, model: str | None, sort: str, threshold: float, hide_missing: bool, as_json: bool) -> None:
     """Statistics per album: images, mean, median, top-10 mean, share of good images, best image.
+
+    A RAW and its JPEG (one shot) count as one image, scored by the better of the two.
 
     \b
     Example:
       eat-curate albums --db photos.db --sort top10_mean
     """
-    with scores_of(db, model) as (connection, model_id):
+    with scores_of(db, model, hide_missing) as (connection, model_id):
         stats = library.album_stats(connection, model_id, threshold, sort)
     if as_json:
         click.echo(to_json([{"model_id": model_id, **row.to_dict()} for row in stats]))
@@ -298,20 +337,31 @@ def albums(db: str, model: str | None, sort: str, threshold: float, as_json: boo
     help="Ranking key: " + "; ".join(f"{name}: {key.meaning}" for name, key in list(library.RANK_KEYS.items())[:3]) + "; ...",
 )
 @click.option("--reverse", is_flag=True, help="Rank from the other end (with --by mean: worst first).")
+@_hide_missing_option
 @_json_option
 def rank(
-    db: str, model: str | None, albums: tuple[str | None, ...], top: int | None, by: str, reverse: bool, as_json: bool
+    db: str,
+    model: str | None,
+    albums: tuple[str | None, ...],
+    top: int | None,
+    by: str,
+    reverse: bool,
+    hide_missing: bool,
+    as_json: bool,
 ) -> None:
     """Images ranked inside each album: rank, score, std and path.
 
     Ranks are per album (1 = best); ties are broken by image id, the same
-    way on SQLite and PostgreSQL.
+    way on SQLite and PostgreSQL. The files of one shot (IMG_1.CR2 and
+    IMG_1.JPG: same folder, same name but for the extension and the case of
+    letters) rank once, as their best-scored file; the others are listed in
+    the `also` column.
 
     \b
     Example:
       eat-curate rank --db photos.db --album trips --top 10
     """
-    with scores_of(db, model) as (connection, model_id):
+    with scores_of(db, model, hide_missing, albums) as (connection, model_id):
         ranked = library.rank_images(connection, model_id, albums, top, by, reverse)
     if as_json:
         click.echo(to_json([{"model_id": model_id, **row.to_dict()} for row in ranked]))
@@ -320,7 +370,7 @@ def rank(
     rows = [
         {"album": row.album, "rank": row.rank, "score": row.mean, "std": row.std, "path": row.path} for row in ranked
     ]
-    emit(rows, as_json=False)
+    emit(_with_also(rows, ranked), as_json=False)
 
 
 # --- filter ------------------------------------------------------------------------------------
@@ -343,6 +393,8 @@ def _csv_row(row: library.SelectedImage | library.ErrorRow, model_id: str) -> di
     probabilities = data.pop("probabilities", None)
     if probabilities is not None:
         data.update({f"p{i}": value for i, value in enumerate(probabilities, start=1)})
+    if "also" in data:  # a cell of its own: the other files' paths as a JSON list
+        data["also"] = json.dumps([file["path"] for file in data["also"]], ensure_ascii=False)
     return data
 
 
@@ -419,8 +471,9 @@ def filter_(
     keep, picks = keep_from(choice), picks_from(choice)
     if show_errors and (keep is not None or picks.active):
         raise click.UsageError("--keep-best and shares apply to scored images, not to --errors")
+    hide_missing = choice.pop("hide_missing")
     selection = selection_from(choice, limit)
-    with scores_of(db, model) as (connection, model_id):
+    with scores_of(db, model, hide_missing, selection.albums) as (connection, model_id):
         if show_errors:
             found = library.select_errors(connection, model_id, selection)
         else:
@@ -437,7 +490,7 @@ def filter_(
         emit([{"album": e.album, "kind": e.kind, "message": e.message, "path": e.path} for e in found], as_json=False)
     else:
         _note_model(model_id)
-        emit([_image_row(image) for image in found], as_json=False)
+        emit(_with_also([_image_row(image) for image in found], found), as_json=False)
 
 
 # --- export ------------------------------------------------------------------------------------
@@ -515,21 +568,23 @@ def export(
     Re-running the same export skips what is already there. A failed image
     leaves no empty album folder behind, and when not one chosen image could
     be exported the command exits with code 5 (a scheduler's "nothing done").
+    A RAW and its JPEG (one shot) are chosen once and exported together.
 
     \b
     Examples:
       eat-curate export --db photos.db --min-score 6 --keep-best --to ~/best --layout album/rank
       eat-curate export --db photos.db --keep-best --top-percent 15 --to ~/best    best 15% of each album
     """
+    hide_missing = choice.pop("hide_missing")
     keep, picks, selection = keep_from(choice), picks_from(choice), selection_from(choice)
     if from_manifest is not None:
-        if db is not None or selection != library.Selection() or keep is not None or picks.active:
+        if db is not None or selection != library.Selection() or keep is not None or picks.active or hide_missing:
             raise click.UsageError("--from-manifest exports the manifest as it is: drop --db and the filter options")
         items = _manifest_items(from_manifest, layout)
     else:
         if db is None:
             raise click.UsageError("say what to export: --db URL (with filter options) or --from-manifest FILE")
-        with scores_of(db, model) as (connection, model_id):
+        with scores_of(db, model, hide_missing, selection.albums) as (connection, model_id):
             images = library.choose_images(connection, model_id, selection, picks, keep, progress=not as_json)
         items = library.items_from_images(images)
     report = library.export_images(items, target, mode, layout, dry_run, progress=not as_json)
@@ -576,9 +631,16 @@ def _print_export_report(report: library.ExportReport) -> None:
     metavar="SECONDS",
     help="Also group shots of one album captured at most this many seconds apart (bursts).",
 )
+@_hide_missing_option
 @_json_option
 def dupes(
-    db: str, model: str | None, albums: tuple[str | None, ...], distance: int, window: float | None, as_json: bool
+    db: str,
+    model: str | None,
+    albums: tuple[str | None, ...],
+    distance: int,
+    window: float | None,
+    hide_missing: bool,
+    as_json: bool,
 ) -> None:
     """Groups of near-duplicates and bursts, each with its best original first.
 
@@ -591,17 +653,18 @@ def dupes(
     is the best original, not merely the top score, since a thumbnail or a
     greyscale copy can score a little above its original. Scores within
     0.25 of the group's highest count as equal, and among those the best is
-    the image with the most pixels, then the larger file (a colour JPEG is
-    larger than its grey copy; greyscale itself is not recorded), then the
-    higher score, then the older file (of exact copies, the first made). An
-    image scoring more than 0.25 below the highest is never the best:
-    between different shots, the score decides.
+    the image with the most pixels, then colour over greyscale (read from
+    the files, only where it decides: even a grey copy stored larger loses),
+    then the larger file, then the higher score, then the older file (of
+    exact copies, the first made). An image scoring more than 0.25 below
+    the highest is never the best: between different shots, the score
+    decides. A RAW and its JPEG are one shot, never duplicates of each other.
 
     \b
     Example:
       eat-curate dupes --db photos.db --distance 6 --window 2
     """
-    with scores_of(db, model) as (connection, model_id):
+    with scores_of(db, model, hide_missing, albums) as (connection, model_id):
         images = library.select_images(connection, model_id, library.Selection(albums=tuple(albums)))
     groups = library.find_duplicate_groups(images, distance, window, progress=not as_json)
     if as_json:
@@ -692,12 +755,13 @@ def report(
     """
     from eat_curate.report import build_report, write_report
 
+    hide_missing = choice.pop("hide_missing")
     keep, picks, selection = keep_from(choice), picks_from(choice), selection_from(choice)
     if out.exists() and not force:
         raise click.UsageError(f"--out {out} exists; pass --force to replace it")
     if not out.parent.is_dir():
         raise click.UsageError(f"--out {out}: the folder {out.parent} does not exist")
-    with scores_of(db, model) as (connection, model_id):
+    with scores_of(db, model, hide_missing, selection.albums) as (connection, model_id):
         chosen = library.choose_images(connection, model_id, selection, picks, keep, progress=True)
         data = build_report(connection, model_id, top=top, per_album=per_album, distance=distance, window=window,
                             progress=True, selection=selection, images=chosen)

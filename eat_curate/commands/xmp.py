@@ -124,6 +124,8 @@ def xmp(
     listed as unreadable; the command then exits with status 6 after doing
     all the others. Sidecars go only into the image's own folder, written to
     a temporary file and renamed. Images whose files are gone are skipped.
+    A RAW and its JPEG (one shot) count once in shares, and both files get
+    the shot's rating.
 
     \b
     Examples:
@@ -131,10 +133,11 @@ def xmp(
       eat-curate xmp --db photos.db --keep-best --reject-bottom 10 --labels 5:Green
       eat-curate xmp --db photos.db --stars 5:8,4:7,3:6,2:5,1:4 --sidecar-name stem
     """
+    hide_missing = choice.pop("hide_missing")
     keep = keep_from(choice)
     picks = picks_from(choice, needs_share_for_overall=False)
     selection = selection_from(choice)
-    with scores_of(db, model) as (connection, model_id):
+    with scores_of(db, model, hide_missing, selection.albums) as (connection, model_id):
         images = library.choose_images(connection, model_id, selection, picks, keep, progress=not as_json)
     ratings = library.star_ratings(images, star_rule, reject_bottom, overall=picks.overall)
     values = library.sidecar_values(images, ratings, model_id, labels)

@@ -2,8 +2,9 @@
 
 Queries (ranks inside albums, album statistics, selections, errors), the
 connection that opens a database read-only and picks the model to read,
-near-duplicate groups, export of a selection into a folder, selection
-manifests, and the run listing. Nothing here scores or writes scores.
+shots (RAW + JPEG read as one), hiding vanished files, near-duplicate
+groups, export of a selection into a folder, selection manifests, and the
+run listing. Nothing here scores or writes scores.
 Names are imported on first use (``eat_curate.lazy_exports``).
 """
 
@@ -18,6 +19,9 @@ _MODULES = {
     "DuplicateGroup": "eat_curate.library.dupes",
     "find_duplicate_groups": "eat_curate.library.dupes",
     "keep_best": "eat_curate.library.dupes",
+    "MissingFiles": "eat_curate.library.hidden",
+    "hide_missing_files": "eat_curate.library.hidden",
+    "ShotFile": "eat_curate.library.shots",
     "LAYOUTS": "eat_curate.library.export",
     "MODES": "eat_curate.library.export",
     "ExportItem": "eat_curate.library.export",

@@ -6,7 +6,10 @@ reads as the same tables (``parquet_views``).
 
 Reading never creates anything: an SQLite path that does not exist, a
 database without eat-curate's tables or without scores is an error that says
-to run ``eat-curate score`` first. SQLite files open read-only.
+to run ``eat-curate score`` first. SQLite files open read-only. So a database
+too old for the read side's queries (before schema version 5, which keys each
+image's shot) is not upgraded here either: the error names ``db init``, which
+upgrades it in place without rescoring.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from eat_curate.errors import StoreError
 
 PARQUET_MAGIC = b"PAR1"
 NO_SCORES = "no scores in {where}; run eat-curate score first (eat-curate score PHOTOS --db ...)"
+SCORES_READABLE_SINCE = 5  # the schema version that stores images.shot, which every score query reads
 
 
 class ModelChoiceError(StoreError):
@@ -77,8 +81,11 @@ def names_parquet(db: str) -> bool:
 
 
 @contextmanager
-def read_connection(db: str) -> Iterator[sa.Connection]:
-    """A connection to ``--db`` (path, URL or Parquet result) holding eat-curate's tables; closed on exit."""
+def read_connection(db: str, scores: bool = True) -> Iterator[sa.Connection]:
+    """A connection to ``--db`` (path, URL or Parquet result) holding eat-curate's tables; closed on exit.
+
+    ``scores=False`` (the run listing) also reads a database too old for the score queries.
+    """
     if names_parquet(db):
         from eat_curate.library.parquet_views import parquet_connection  # Arrow and DuckDB load for Parquet only
 
@@ -96,6 +103,12 @@ def read_connection(db: str) -> Iterator[sa.Connection]:
                 raise StoreError(f"{where} cannot be read: {exc.orig}") from None
             if version is None:
                 raise StoreError(NO_SCORES.format(where=where))
+            if scores and version < SCORES_READABLE_SINCE:
+                raise StoreError(
+                    f"{where} has schema version {version}, older than the read side needs "
+                    f"({SCORES_READABLE_SINCE}: images know their shot); upgrade it in place, "
+                    f"nothing is rescored: eat-curate db init --db {where}"
+                )
             yield connection
     finally:
         engine.dispose()

@@ -12,17 +12,21 @@ from. Scores within ``NEAR_EQUAL_SCORE`` of the group's highest count as
 equal; among those members the best is, in turn:
 
 1. the one with the most pixels (full resolution beats any smaller copy);
-2. the larger file (at equal size, more bytes: a colour JPEG is larger than
-   its greyscale copy, a lightly compressed one larger than a heavily
+2. colour over greyscale: a grey copy, even one stored larger (a PNG, a
+   higher JPEG quality), is not the original. Colour is not stored with the
+   scores, so it is read from the files (``colour.is_greyscale``), and only
+   where it decides: among the near-equals of the most pixels, when there
+   are several; a file that cannot be read counts as colour;
+3. the larger file (a lightly compressed JPEG is larger than a heavily
    compressed one);
-3. the higher score;
-4. the older file (an exact copy is usually made after its original), then
+4. the higher score;
+5. the older file (an exact copy is usually made after its original), then
    the smaller image id (as in album ranks).
 
 A member scoring more than ``NEAR_EQUAL_SCORE`` below the highest is never
 the best: there the score leads, as it should between different shots of a
-burst. Whether a file is greyscale is not stored with the scores, so colour
-wins only through the file size of rule 2.
+burst. The files of one shot (RAW + JPEG) are one member, their lead
+(``shots``): a RAW is never a duplicate of its own JPEG.
 
 Hashes are compared all against all, vectorised in blocks: about a second
 for 10,000 images, growing with the square of the count.
@@ -30,7 +34,7 @@ for 10,000 images, growing with the square of the count.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -38,6 +42,7 @@ import numpy as np
 from tqdm import tqdm
 
 from eat_curate.io.phash import hamming
+from eat_curate.library.colour import is_greyscale
 from eat_curate.library.queries import SelectedImage, best_first
 
 DEFAULT_DISTANCE = 8  # of 64 bits; unrelated photos differ in about 32
@@ -99,16 +104,28 @@ class _Groups:
         self.kinds[min(root_a, root_b)] = kinds
 
 
-def _original_first(image: SelectedImage) -> tuple:
-    """Among near-equal scores: most pixels, most bytes, highest score, oldest file, smallest id."""
+def _original_first(image: SelectedImage, grey: bool) -> tuple:
+    """Among near-equal scores: most pixels, colour, most bytes, highest score, oldest file, smallest id."""
     unknown_time = image.mtime is None
-    return (-image.pixels, -(image.bytes or 0), -image.mean, unknown_time, image.mtime or 0.0, image.image_id)
+    return (-image.pixels, grey, -(image.bytes or 0), -image.mean, unknown_time, image.mtime or 0.0, image.image_id)
 
 
-def best_original_first(group: Sequence[SelectedImage], near_equal: float = NEAR_EQUAL_SCORE) -> list[SelectedImage]:
-    """``group`` with its best original first (see module doc), then the others by score."""
+def best_original_first(
+    group: Sequence[SelectedImage],
+    near_equal: float = NEAR_EQUAL_SCORE,
+    greyscale: Callable[[str], bool | None] = is_greyscale,
+) -> list[SelectedImage]:
+    """``group`` with its best original first (see module doc), then the others by score.
+
+    ``greyscale(path)``: whether a file's picture has no colour (None: unknown, counts as colour).
+    """
     top = max(image.mean for image in group)
-    best = min((image for image in group if image.mean >= top - near_equal), key=_original_first)
+    near = [image for image in group if image.mean >= top - near_equal]
+    largest = max(image.pixels for image in near)
+    contenders = [image for image in near if image.pixels == largest]
+    # Files are opened only where colour decides: between near-equals of the same, largest size.
+    grey = {image.image_id: greyscale(image.path) is True for image in contenders} if len(contenders) > 1 else {}
+    best = min(near, key=lambda image: _original_first(image, grey.get(image.image_id, False)))
     return [best, *sorted((image for image in group if image is not best), key=best_first)]
 
 
@@ -145,6 +162,7 @@ def find_duplicate_groups(
     window: float | None = None,
     progress: bool = False,
     near_equal: float = NEAR_EQUAL_SCORE,
+    greyscale: Callable[[str], bool | None] = is_greyscale,
 ) -> list[DuplicateGroup]:
     """Groups of two or more linked images (see module doc), ordered by their best's album, then score."""
     if distance < 0:
@@ -170,7 +188,7 @@ def find_duplicate_groups(
         if len(group) < 2:
             continue
         kind = "+".join(sorted(groups.kinds[root], key=("near-duplicates", "burst").index))
-        found.append((best_original_first(group, near_equal), kind))
+        found.append((best_original_first(group, near_equal, greyscale), kind))
     found.sort(key=lambda entry: (entry[0][0].album is not None, entry[0][0].album or "", best_first(entry[0][0])))
     return [DuplicateGroup(number, kind, _members(group)) for number, (group, kind) in enumerate(found, start=1)]
 

@@ -310,5 +310,8 @@ def _remove_empty(folders: Sequence[Path]) -> None:
 
 
 def items_from_images(images: Sequence) -> list[ExportItem]:
-    """ExportItems from read-side rows (anything with ``path``, ``album`` and ``rank``)."""
-    return [ExportItem(source=image.path, album=image.album, rank=image.rank) for image in images]
+    """ExportItems from read-side rows (``RankedImage`` and kin): every file of each shot (RAW + JPEG), together.
+
+    A shot's other files go beside its lead, with its album and rank, so ``album/rank`` names them alike.
+    """
+    return [ExportItem(source=path, album=image.album, rank=image.rank) for image in images for path in image.files]

@@ -14,7 +14,10 @@ How the flat ScoreRecord rows (``records.PARQUET_SCHEMA``, one per
 - ``errors``: the rows with ``error_kind`` (``kind``, ``message``, ``at``);
 - ``images``: the image facts of every row; when several models scored the
   result, one row per image id, from its latest record (as the SQL sink
-  keeps it), and ``updated_at`` is that record's ``scored_at``;
+  keeps it), and ``updated_at`` is that record's ``scored_at``; ``shot`` is
+  computed from the path by the SQL twin of the key the SQL sink stores
+  (``sinks.shots.with_shot_key_sql``): Parquet results never store it, so
+  results of any age pair RAW and JPEG alike;
 - ``models`` and ``runs``: small tables filled from the result's history
   (file metadata or ``_eat_curate.json``) with the rows the SQL sink writes;
 - ``eat_meta``: the schema version these views imitate.
@@ -37,6 +40,7 @@ from eat_curate.records import NUM_BINS
 from eat_curate.runs import utc_now
 from eat_curate.sinks.parquet.history import History
 from eat_curate.sinks.parquet.result import ParquetResult, open_parquet_result
+from eat_curate.sinks.shots import with_shot_key_sql
 from eat_curate.sinks.sql import schema
 from eat_curate.sinks.sql.sink import model_row, sql_run_row
 
@@ -78,6 +82,7 @@ def view_statements(result: ParquetResult, one_row_per_image: bool) -> list[str]
         # The latest record of each image, as the SQL sink's upserts leave it. One ordering key on
         # purpose: DuckDB then keeps the newest row per image without sorting every row.
         images += " QUALIFY row_number() OVER (PARTITION BY image_id ORDER BY scored_at DESC) = 1"
+    images = with_shot_key_sql(images)
     return [
         f"CREATE VIEW {ROWS_VIEW} AS SELECT * FROM read_parquet([{files}])",
         f"CREATE VIEW scores AS SELECT image_id, model_id, album, run_id, {_PROBABILITIES}, "

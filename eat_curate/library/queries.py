@@ -11,25 +11,34 @@ same rows on both:
   in names match exactly.
 
 A rank is a position inside one album for one model: 1 is the best image,
-with ``ROW_NUMBER()`` semantics (no shared ranks). The statements are written
-for the index ``ix_scores_model_album_rank`` (model, album, mean DESC, image
-id): ranking streams from it, and album statistics read one small range of it
-per album, instead of sorting a million rows. ``views.py`` renders the same
-definitions as SQL views for ad-hoc queries.
+with ``ROW_NUMBER()`` semantics (no shared ranks). The files of one shot
+(RAW + JPEG) are one row, their best-scored file's (``shots``), and on a
+connection where ``hidden.hide_missing_files`` ran, the rows of vanished
+files are not there: both apply before anything is ranked or counted.
+
+The statements are written for the index ``ix_scores_model_album_rank``
+(model, album, mean DESC, image id): ranking streams from it, and album
+statistics read one small range of it per album, instead of sorting a
+million rows. ``sql_views.py`` renders the same definitions as SQL views for
+ad-hoc queries.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from typing import TypeVar
 
 import numpy as np
 import sqlalchemy as sa
 
+from eat_curate.sinks.shots import shot_key
 from eat_curate.sinks.sql import schema
 from eat_curate.sinks.sql.bytewise import bytewise
+from eat_curate.library.hidden import shown_rows
 from eat_curate.library.rank_key import rank_key
+from eat_curate.library.shots import ShotFile, ShownRows, partners, where_shown
 from eat_curate.library.timestamps import comparable_time
 
 scores = schema.scores
@@ -71,9 +80,18 @@ class RankedImage:
     mean: float
     std: float
     captured_at: datetime | None
+    shot: str | None = None  # the shot's key (``sinks.shots.shot_key`` of the path); None: an embedded image
+    also: tuple[ShotFile, ...] = ()  # the shot's other files (RAW + JPEG: the other one), see shots.py
 
     def to_dict(self) -> dict:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        data["also"] = [file.to_dict() for file in self.also]
+        return data
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """Every file of the shot: this image's, then the others'."""
+        return (self.path, *(file.path for file in self.also))
 
 
 @dataclass(frozen=True)
@@ -95,6 +113,9 @@ class SelectedImage(RankedImage):
     def pixels(self) -> int:
         """Width x height; 0 when unknown."""
         return (self.width or 0) * (self.height or 0)
+
+
+Image = TypeVar("Image", bound=RankedImage)
 
 
 @dataclass(frozen=True)
@@ -186,16 +207,22 @@ def album_order(column: sa.ColumnElement) -> sa.ColumnElement:
 
 
 def ranked_scores(
-    model_id: str | None = None, albums: Sequence[str | None] = (), key: RankKey = RANK_KEYS["mean"]
+    model_id: str | None = None,
+    albums: Sequence[str | None] = (),
+    key: RankKey = RANK_KEYS["mean"],
+    shown: ShownRows | None = None,
 ) -> sa.Subquery:
-    """(model_id, album, image_id, mean, rank) of every score, ranked inside its model and album.
+    """(model_id, album, image_id, mean, rank) of every shown score (one per shot), ranked inside its model and album.
 
     Reads only columns of ``ix_scores_model_album_rank``, so ranking by mean
     never touches the table rows. ``model_id``/``albums`` restrict it
     (bound parameters); None ranks every model, as the view does.
+    ``shown``: which rows to show (``hidden.shown_rows``); None: the rule inlined, as the views read.
     """
+    shown = shown or ShownRows.inline()
     rank = sa.func.row_number().over(partition_by=(scores.c.model_id, scores.c.album), order_by=rank_order(scores, key))
     query = sa.select(scores.c.model_id, scores.c.album, scores.c.image_id, scores.c.mean, rank.label("rank"))
+    query = where_shown(query, scores, shown)
     if key.column != "mean":
         query = query.add_columns(scores.c[key.column])
     if model_id is not None:
@@ -206,7 +233,9 @@ def ranked_scores(
 
 
 def _scalar_from_album(
-    stats: sa.Subquery, build: Callable[[sa.Alias, sa.ColumnElement[bool]], sa.ScalarSelect]
+    stats: sa.Subquery,
+    build: Callable[[sa.Alias, sa.ColumnElement[bool]], sa.ScalarSelect],
+    shown: ShownRows,
 ) -> sa.ColumnElement:
     """A per-album scalar subquery that can use the index for the NULL album too.
 
@@ -216,7 +245,9 @@ def _scalar_from_album(
     row = schema.scores.alias("album_row")
 
     def same_album(condition: sa.ColumnElement[bool]) -> sa.ScalarSelect:
-        return build(row, sa.and_(row.c.model_id == stats.c.model_id, condition))
+        kept = shown.shown(row)
+        extra = [] if kept is None else [kept]
+        return build(row, sa.and_(row.c.model_id == stats.c.model_id, condition, *extra))
 
     return sa.case(
         (stats.c.album.is_(None), same_album(row.c.album.is_(None))),
@@ -224,12 +255,16 @@ def _scalar_from_album(
     )
 
 
-def album_stats_select(model_id: str | None = None, threshold: float = DEFAULT_THRESHOLD) -> sa.Select:
-    """Per (model, album): images, mean, median, top-10 mean, share >= threshold, best image.
+def album_stats_select(
+    model_id: str | None = None, threshold: float = DEFAULT_THRESHOLD, shown: ShownRows | None = None
+) -> sa.Select:
+    """Per (model, album): images (shots), mean, median, top-10 mean, share >= threshold, best image.
 
     Counts and sums come from one pass over the index; median, top-10 and the
-    best image read one short, ordered range of the index per album.
+    best image read one short, ordered range of the index per album. Each
+    shot counts once (its lead); ``shown`` as for :func:`ranked_scores`.
     """
+    shown = shown or ShownRows.inline()
     base = sa.select(
         scores.c.model_id,
         scores.c.album,
@@ -238,6 +273,7 @@ def album_stats_select(model_id: str | None = None, threshold: float = DEFAULT_T
         sa.func.max(scores.c.mean).label("best_score"),
         sa.func.sum(sa.case((scores.c.mean >= threshold, 1), else_=0)).label("above"),
     ).group_by(scores.c.model_id, scores.c.album)
+    base = where_shown(base, scores, shown)
     if model_id is not None:
         base = base.where(scores.c.model_id == model_id)
     stats = base.subquery("album_counts")
@@ -268,11 +304,11 @@ def album_stats_select(model_id: str | None = None, threshold: float = DEFAULT_T
         stats.c.album,
         stats.c.images,
         stats.c.mean,
-        _scalar_from_album(stats, median).label("median"),
-        _scalar_from_album(stats, top_mean).label("top10_mean"),
+        _scalar_from_album(stats, median, shown).label("median"),
+        _scalar_from_album(stats, top_mean, shown).label("top10_mean"),
         (sa.cast(stats.c.above, sa.Float(53)) / sa.cast(stats.c.images, sa.Float(53))).label("share_above"),
         stats.c.best_score,
-        _scalar_from_album(stats, best_image).label("best_image_id"),
+        _scalar_from_album(stats, best_image, shown).label("best_image_id"),
         sa.cast(threshold, sa.Float(53)).label("threshold"),
     ).subquery("album_stats")
     return sa.select(
@@ -299,7 +335,7 @@ def album_stats(
     """Statistics of every album scored by ``model_id``, best first by ``sort`` (``album``: A to Z)."""
     if sort not in ALBUM_SORTS:
         raise ValueError(f"sort must be one of {ALBUM_SORTS}, not {sort!r}")
-    query = album_stats_select(model_id, threshold)
+    query = album_stats_select(model_id, threshold, shown_rows(connection, model_id))
     columns = query.selected_columns
     order = [album_order(columns.album)] if sort == "album" else [columns[sort].desc(), album_order(columns.album)]
     rows = connection.execute(query.order_by(*order))
@@ -328,19 +364,34 @@ def rank_images(
     by: str = "mean",
     reverse: bool = False,
 ) -> list[RankedImage]:
-    """Images ranked inside each album by ``by`` (see RANK_KEYS); ``top`` keeps ranks 1..top.
+    """Shots ranked inside each album by ``by`` (see RANK_KEYS); ``top`` keeps ranks 1..top.
 
     ``reverse`` ranks from the other end (with ``by=mean``: worst first).
     """
     key = RANK_KEYS[by]
     if reverse:
         key = RankKey(key.column, not key.descending, f"reverse of: {key.meaning}")
-    ranked = ranked_scores(model_id, albums, key)
-    query = _ranked_top_rows(ranked, top) if top is not None else _ranked_all_rows(ranked)
-    return [RankedImage(*row) for row in connection.execute(query)]
+    shown = shown_rows(connection, model_id)
+    ranked = ranked_scores(model_id, albums, key, shown)
+    query = _ranked_top_rows(ranked, top, shown) if top is not None else _ranked_all_rows(ranked, shown)
+    rows = [(RankedImage(*row[:-1], shot=shot_key(row.path)), row.paired) for row in connection.execute(query)]
+    return _with_partners(connection, rows, shown)
 
 
-def _ranked_top_rows(ranked: sa.Subquery, top: int) -> sa.Select:
+def _with_partners(connection: sa.Connection, rows: Sequence[tuple[Image, bool]], shown: ShownRows) -> list[Image]:
+    """The images of ``rows`` (image, whether its shot holds several files), naming their shots' other files.
+
+    Looked up once the rows are all read: DuckDB drops a result still being
+    read when the same connection runs another query. (A row's shot is its
+    path's key, computed here as the sinks stored it, so a Parquet result
+    need not compute it for every row in SQL.)
+    """
+    leads = [(image.image_id, image.shot) for image, paired in rows if paired]
+    found = partners(connection, leads, shown) if leads else {}
+    return [replace(image, also=found[image.image_id]) if found.get(image.image_id) else image for image, _ in rows]
+
+
+def _ranked_top_rows(ranked: sa.Subquery, top: int, shown: ShownRows) -> sa.Select:
     """The first ``top`` of each album, their other columns looked up by primary key.
 
     Per-row lookups because only the kept rows pay for them: a join would
@@ -349,24 +400,27 @@ def _ranked_top_rows(ranked: sa.Subquery, top: int) -> sa.Select:
     """
     image = images.alias("image")
     std = sa.select(scores.c.std).where(scores.c.image_id == ranked.c.image_id, scores.c.model_id == ranked.c.model_id)
-    path = sa.select(image.c.path).where(image.c.image_id == ranked.c.image_id)
-    captured = sa.select(image.c.captured_at).where(image.c.image_id == ranked.c.image_id)
+
+    def of_image(column: sa.Column) -> sa.Label:
+        return sa.select(column).where(image.c.image_id == ranked.c.image_id).scalar_subquery().label(column.name)
+
     return (
         sa.select(
             ranked.c.album,
             ranked.c.rank,
             ranked.c.image_id,
-            path.scalar_subquery(),
+            of_image(image.c.path),
             ranked.c.mean,
             std.scalar_subquery(),
-            captured.scalar_subquery(),
+            of_image(image.c.captured_at),
+            shown.is_paired(ranked.c.image_id).label("paired"),
         )
         .where(ranked.c.rank <= top)
         .order_by(album_order(ranked.c.album), ranked.c.rank)
     )
 
 
-def _ranked_all_rows(ranked: sa.Subquery) -> sa.Select:
+def _ranked_all_rows(ranked: sa.Subquery, shown: ShownRows) -> sa.Select:
     """Every ranked row joined with its score and image: for many rows a join beats lookups."""
     joined = ranked.join(
         scores, sa.and_(scores.c.image_id == ranked.c.image_id, scores.c.model_id == ranked.c.model_id)
@@ -380,6 +434,7 @@ def _ranked_all_rows(ranked: sa.Subquery) -> sa.Select:
             ranked.c.mean,
             scores.c.std,
             images.c.captured_at,
+            shown.is_paired(ranked.c.image_id).label("paired"),
         )
         .select_from(joined)
         .order_by(album_order(ranked.c.album), ranked.c.rank)
@@ -405,9 +460,16 @@ def _time_bounds(selection: Selection, captured: sa.ColumnElement, scored: sa.Co
     return conditions
 
 
-def selected_images_select(model_id: str | None, selection: Selection = Selection()) -> sa.Select:
-    """Scored images of ``selection`` with their album rank, ordered by album then rank."""
-    ranked = ranked_scores(model_id, selection.albums)
+def selected_images_select(
+    model_id: str | None, selection: Selection = Selection(), shown: ShownRows | None = None
+) -> sa.Select:
+    """Scored shots of ``selection`` with their album rank, ordered by album then rank.
+
+    ``paired``: whether the row's shot holds other files (``shots.partners`` names them);
+    ``shown`` as for :func:`ranked_scores`.
+    """
+    shown = shown or ShownRows.inline()
+    ranked = ranked_scores(model_id, selection.albums, shown=shown)
     joined = ranked.join(
         scores, sa.and_(scores.c.image_id == ranked.c.image_id, scores.c.model_id == ranked.c.model_id)
     ).join(images, images.c.image_id == ranked.c.image_id)
@@ -438,6 +500,7 @@ def selected_images_select(model_id: str | None, selection: Selection = Selectio
             images.c.bytes,
             images.c.format,
             images.c.mtime,
+            shown.is_paired(ranked.c.image_id).label("paired"),
         )
         .select_from(joined)
         .where(*conditions)
@@ -466,6 +529,7 @@ def _selected(row: sa.Row) -> SelectedImage:
         bytes=row.bytes,
         format=row.format,
         mtime=row.mtime,
+        shot=shot_key(row.path),
     )
 
 
@@ -476,17 +540,15 @@ def _as_utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
-def iter_selected_images(
+def select_images(
     connection: sa.Connection, model_id: str, selection: Selection = Selection(), batch: int = 2000
-) -> Iterator[SelectedImage]:
-    """Stream the images of ``selection`` (album by album, best first), ``batch`` rows at a time."""
-    result = connection.execution_options(yield_per=batch).execute(selected_images_select(model_id, selection))
-    for row in result:
-        yield _selected(row)
-
-
-def select_images(connection: sa.Connection, model_id: str, selection: Selection = Selection()) -> list[SelectedImage]:
-    return list(iter_selected_images(connection, model_id, selection))
+) -> list[SelectedImage]:
+    """The shots of ``selection`` (album by album, best first), read ``batch`` rows at a time."""
+    shown = shown_rows(connection, model_id)
+    query = selected_images_select(model_id, selection, shown)
+    streamed = connection.execute(query, execution_options={"yield_per": batch})  # this statement only
+    rows = [(_selected(row), row.paired) for row in streamed]
+    return _with_partners(connection, rows, shown)
 
 
 def select_errors(connection: sa.Connection, model_id: str, selection: Selection = Selection()) -> list[ErrorRow]:
@@ -496,6 +558,9 @@ def select_errors(connection: sa.Connection, model_id: str, selection: Selection
     when the error was recorded).
     """
     conditions = [errors.c.model_id == model_id, *_time_bounds(selection, images.c.captured_at, errors.c.at)]
+    vanished = shown_rows(connection, model_id).vanished
+    if vanished is not None:
+        conditions.append(errors.c.image_id.not_in(sa.select(vanished.c.image_id)))
     if selection.albums:
         conditions.append(_albums_in(images.c.album, selection.albums))
     query = (

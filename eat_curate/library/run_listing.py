@@ -40,7 +40,7 @@ def _record_from_sql(row: sa.RowMapping) -> dict:
 
 def runs_from_database(db: str, limit: int | None = None) -> list[dict]:
     """Run records from a database or a Parquet result read as one, newest first; nothing is created."""
-    with read_connection(db) as connection:
+    with read_connection(db, scores=False) as connection:
         query = sa.select(*runs_columns(connection)).order_by(  # an older database lacks the newer columns
             schema.runs.c.started_at.desc(), schema.runs.c.run_id.desc()
         )

@@ -12,6 +12,9 @@ What each sidecar gets (``SidecarValues``):
   mean, 1..10), ``Std``, ``Model`` (name@hash), ``Rating`` and ``Label`` as
   written. The ``.invalid`` domain can never resolve: the URI only names.
 
+Which files: every file of each chosen shot, so a RAW and its JPEG (one
+shot, rated once) both carry the shot's rating.
+
 Where (``sidecar_path``): ``IMG.CR2.xmp`` (``full``: darktable, digiKam) or
 ``IMG.xmp`` (``stem``: Adobe Lightroom and Bridge). The stored path is
 untrusted: the sidecar is always the image's own folder (resolved) joined
@@ -285,10 +288,11 @@ def write_sidecars(
     dry_run: bool = False,
     progress: bool = False,
 ) -> SidecarReport:
-    """Merge ``values`` (by image id) into each image's sidecar (module doc); one outcome per image.
+    """Merge ``values`` (by image id) into the sidecar of every file of each shot (module doc); one outcome per file.
 
-    Images sharing a sidecar (``stem`` naming: ``IMG.CR2`` and ``IMG.JPG``)
-    give it to the first in ``images``; the others are skipped and say so.
+    Files sharing a sidecar (``stem`` naming: ``IMG.CR2`` and ``IMG.JPG``)
+    give it to the first (a shot's lead comes before its other files); the
+    others are skipped and say so.
     """
     if naming not in SIDECAR_NAMES:
         raise ValueError(f"naming must be one of {SIDECAR_NAMES}, not {naming!r}")
@@ -296,5 +300,6 @@ def write_sidecars(
     claimed: dict[str, str] = {}
     bar: Iterable[SelectedImage] = tqdm(images, desc="sidecars", unit="file", disable=not progress)
     for image in bar:
-        report.outcomes.append(_write_one(image.path, values[image.image_id], naming, dry_run, claimed))
+        for path in image.files:
+            report.outcomes.append(_write_one(path, values[image.image_id], naming, dry_run, claimed))
     return report

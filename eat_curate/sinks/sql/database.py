@@ -25,6 +25,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from eat_curate.sinks.shots import shot_key
 from eat_curate.sinks.sql import schema
 from eat_curate.sinks.faults import RESUME_HINT, InfrastructureFailure
 from eat_curate.sinks.sql.db_faults import DatabaseUnreachable, is_storage_fault, is_transient, reason
@@ -61,7 +62,25 @@ def _v3_to_v4(connection: sa.Connection) -> None:
     connection.execute(sa.text(f"ALTER TABLE runs ADD COLUMN heartbeat_at {column_type}"))
 
 
-MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+def _v4_to_v5(connection: sa.Connection, batch: int = 10_000) -> None:
+    """Images know their shot (RAW + JPEG of one photograph), filled for every existing row from its path."""
+    connection.execute(sa.text("ALTER TABLE images ADD COLUMN shot TEXT"))
+    images = schema.images
+    update = images.update().where(images.c.image_id == sa.bindparam("id")).values(shot=sa.bindparam("key"))
+    # Batches by primary key, each read before it is written: memory stays flat, and no cursor is
+    # open over the rows being updated.
+    page = sa.select(images.c.image_id, images.c.path).order_by(images.c.image_id).limit(batch)
+    last = None
+    while True:
+        rows = connection.execute(page if last is None else page.where(images.c.image_id > last)).all()
+        if not rows:
+            break
+        connection.execute(update, [{"id": image_id, "key": shot_key(path)} for image_id, path in rows])
+        last = rows[-1].image_id
+    connection.execute(sa.text("CREATE INDEX ix_images_shot ON images (shot)"))
+
+
+MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
 
 
 # --- URLs --------------------------------------------------------------------------------------

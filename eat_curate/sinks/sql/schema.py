@@ -1,7 +1,9 @@
 """The SQL schema (SQLAlchemy Core), one definition for SQLite and PostgreSQL.
 
 Tables:
-- ``images``: one row per image (id, path, album, content facts);
+- ``images``: one row per image (id, path, album, content facts) and its
+  ``shot``: files of one folder named alike but for the extension (RAW + JPEG)
+  share it (``sinks.shots``), so the read side ranks them once;
 - ``scores``: one row per (image, model): the 10 probabilities p1..p10, mean,
   std, the run that wrote it. ``album`` is copied from ``images`` so ranking
   inside albums needs no join;
@@ -22,8 +24,9 @@ import sqlalchemy as sa
 
 from eat_curate.sinks.sql.bytewise import bytewise
 
-# 2: runs.pid; 3: two write-only indexes dropped; 4: runs.heartbeat_at. See sinks.sql.database.MIGRATIONS.
-SCHEMA_VERSION = 4
+# 2: runs.pid; 3: two write-only indexes dropped; 4: runs.heartbeat_at; 5: images.shot.
+# See sinks.sql.database.MIGRATIONS.
+SCHEMA_VERSION = 5
 NUM_BINS = 10
 
 metadata = sa.MetaData()
@@ -53,7 +56,11 @@ images = sa.Table(
     sa.Column("captured_at", sa.DateTime(timezone=False)),
     sa.Column("extra", sa.Text),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # The shot the file belongs to (sinks.shots.shot_key of the path); NULL: a manifest's embedded image.
+    sa.Column("shot", sa.Text),
     sa.Index("ix_images_path", "path"),
+    # Which shots hold several files: one pass over this index (eat_curate.library.shots).
+    sa.Index("ix_images_shot", "shot"),
 )
 
 scores = sa.Table(

@@ -37,6 +37,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from eat_curate.records import NUM_BINS, ScoreRecord
 from eat_curate.runs import RunSummary
+from eat_curate.sinks.shots import shot_key
 from eat_curate.sinks.sql import schema
 
 _INSERT_BY_DIALECT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
@@ -85,6 +86,7 @@ def image_row(record: ScoreRecord, now: datetime) -> dict:
         "captured_at": record.captured_at,
         "extra": json.dumps(record.extra, ensure_ascii=False, default=str) if record.extra else None,
         "updated_at": now,
+        "shot": shot_key(record.path),
     }
 
 
@@ -295,6 +297,7 @@ def _staged_row(record: ScoreRecord, now: datetime, is_image: bool) -> tuple:
         record.captured_at,
         json.dumps(extra, ensure_ascii=False, default=str) if extra else None,
         now,
+        shot_key(record.path),
         is_image,
         record.model_id,
         record.run_id,
