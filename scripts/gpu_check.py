@@ -1,17 +1,20 @@
 """GPU checks and figures, run on a CUDA machine: `PYTHONPATH=. python3 scripts/gpu_check.py --out DIR`.
 
-What only a GPU shows, in one short run (a few minutes on an H100/H200):
-1. the Ray engine end to end (one actor holding the GPU) with EAT-base bf16, against the
-   in-process engine in the same run, with GPU (nvJPEG) and CPU decoding, on generated 2 MP JPEGs;
-2. where a batch's time goes on the GPU-decode path (stage timings, the engine's profile);
-3. JPEG decoding on the GPU (nvJPEG) and the in-process engine end to end with EAT-base
-   bf16, GPU decode vs CPU decode, on generated 2 MP and 12 MP JPEGs;
-4. forward img/s of EAT-tiny/base in bf16 and fp32, against the published forward;
-5. correctness on CUDA: batch invariance (fp32), agreement with the published forward,
-   bf16 vs fp32 score deviation;
-6. training img/s of EAT-base (bf16 and fp32).
-Prints each figure as it goes and writes them all to DIR/gpu_check.json. The measurements
-are those of `eat-curate bench` (eat_curate.benchmarks); this script picks sizes and names.
+What only a GPU shows, in one short run (about 5-8 minutes on an H100/H200), the figures
+of issue 30 first, so that a run cut short keeps them:
+1. forward: EAT-base (randomly initialised: speed needs no trained weights) in bf16, the
+   forward alone at the batch size, eager vs torch.compile (and CUDA graphs with --cuda-graphs);
+2. engine: nvJPEG decoding alone (12 MP), then the in-process engine end to end (the pipeline:
+   nvJPEG on the prep stream, the compiled model on the compute stream) on generated 2 MP and
+   12 MP JPEGs (and on real photographs given with --photos), with how busy the compute stream was;
+   the 2 MP run again with CPU decoding;
+3. scores: bf16 compiled vs fp32 eager, mean and max |delta score| on the same pixels;
+4. ray: the Ray engine end to end (one actor holding the GPU) against the in-process engine;
+5. model: correctness on CUDA (batch invariance, the published forward, bf16 vs fp32).
+Opt-in (--with): stages (where a batch's time goes on the GPU-decode path), published
+(forward img/s of EAT-tiny/base against the published forward), training (img/s of EAT-base).
+Prints each figure as it goes and writes them all to DIR/gpu_check.json. `--device cpu`
+dry-runs the logic on small sizes (no compiling on a CPU).
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ import time
 import warnings
 from pathlib import Path
 
-warnings.simplefilter("ignore")
 FIGURES: dict = {}
 
 
@@ -50,6 +52,130 @@ def bf16_predictor(model_folder: Path, device):
     return Predictor(load_model(model_folder), device=str(device), dtype="bf16")
 
 
+MODEL_LABEL = "eat_{preset}_random_init"  # the figures' names say the weights are random
+
+
+class Models:
+    """The predictors the steps share, built once: compiling EAT-base takes minutes."""
+
+    def __init__(self, device, models: Path, preset: str, batch: int) -> None:
+        self.device, self.models, self.preset, self.batch = device, models, preset, batch
+        self.label = MODEL_LABEL.format(preset=preset)
+        self._built: dict[tuple, object] = {}
+
+    def get(self, dtype: str = "bf16", compiled: bool = False, cuda_graphs: bool = False):
+        """A predictor; ``compiled`` only where it can be (a CUDA device), at the batch size."""
+        from eat_curate.model.checkpoint import load_model
+        from eat_curate.scoring.predictor import Predictor
+
+        cuda = self.device.type == "cuda"
+        key = (dtype, compiled and cuda, cuda_graphs and cuda)
+        if key not in self._built:
+            predictor = Predictor(load_model(untrained_model(self.models, self.preset)), device=str(self.device),
+                                  dtype=dtype, compile=key[1], cuda_graphs=key[2])
+            predictor.use_batch_size(self.batch)
+            self._built[key] = predictor
+        return self._built[key]
+
+
+def forward_rate(predictor, pixels, rounds: int = 10) -> float:
+    """img/s of the forward alone (normalising included) on device-resident uint8 pixels."""
+    from eat_curate.benchmarks.timing import synchronize
+
+    for _ in range(2):
+        predictor.scores_of_pixels(pixels)  # warm-up: allocator, cuDNN/cuBLAS choices
+    synchronize(predictor.device)
+    start = time.perf_counter()
+    for _ in range(rounds):
+        predictor.scores_of_pixels(pixels)
+    synchronize(predictor.device)
+    return rounds * len(pixels) / (time.perf_counter() - start)
+
+
+def forward_step(models: Models, cuda_graphs: bool) -> None:
+    """EAT's forward alone in bf16 at the batch size: eager, compiled, and compiled as CUDA graphs."""
+    import torch
+
+    from eat_curate.benchmarks.timing import synchronize
+
+    size = models.get().input_size
+    pixels = torch.randint(0, 256, (models.batch, size, size, 3), dtype=torch.uint8, device=models.device)
+    prefix = f"forward_{models.label}_bf16_batch{models.batch}"
+    record(f"{prefix}_eager_img_s", round(forward_rate(models.get(), pixels), 1))
+    if models.device.type != "cuda":
+        record(f"{prefix}_compiled", "not on a CPU")
+        return
+    variants = [("compiled", False)] + ([("cuda_graphs", True)] if cuda_graphs else [])
+    for name, graphs in variants:
+        predictor = models.get(compiled=True, cuda_graphs=graphs)
+        start = time.perf_counter()
+        predictor.scores_of_pixels(pixels)  # compiles (and captures) at the batch size
+        synchronize(models.device)
+        record(f"{prefix}_{name}_compile_seconds", round(time.perf_counter() - start, 1))
+        record(f"{prefix}_{name}_img_s", round(forward_rate(predictor, pixels), 1))
+
+
+def engine_run(predictor, folder: Path, batch: int, workers: int, gpu_decode: bool):
+    """The in-process engine over ``folder`` after a warm-up run; (summary, compute time)."""
+    from eat_curate.benchmarks.engine_runs import counted_run
+    from eat_curate.io.sources import iter_items
+    from eat_curate.runs import RunInfo, new_run_id
+    from eat_curate.scoring.engine import EngineOptions, LocalEngine
+
+    items = list(iter_items([str(folder)]))
+    engine = LocalEngine(predictor, EngineOptions(batch_size=batch, workers=workers, gpu_decode=gpu_decode))
+    run = RunInfo(new_run_id(), predictor.model_id, "gpu-check", "", [str(folder)])
+    counted_run(engine, items[: 2 * batch], run)
+    summary = counted_run(engine, items, run)
+    return summary, engine.compute_time
+
+
+def engine_step(models: Models, folders: dict[str, Path], workers: int, cuda_graphs: bool) -> None:
+    """nvJPEG alone, then the in-process engine end to end (compiled model), GPU and CPU decoding."""
+    from eat_curate.benchmarks.gpu_decode_speed import decode_only_rate
+
+    nvjpeg = decode_only_rate(folders["12mp"], models.device)
+    record("nvjpeg_decode_only_12mp_img_s", round(nvjpeg, 1))
+    predictor = models.get(compiled=True, cuda_graphs=cuda_graphs)
+    runs = [(label, folder, True) for label, folder in folders.items()] + [("2mp", folders["2mp"], False)]
+    for label, folder, gpu_decode in runs:
+        summary, compute = engine_run(predictor, folder, models.batch, workers, gpu_decode)
+        name = f"engine_{label}_{models.label}_bf16_{'compiled' if predictor.compiled else 'eager'}" + (
+            "_gpu_decode" if gpu_decode else "_cpu_decode")
+        record(f"{name}_img_s", round(summary.images_per_s, 1))
+        record(f"{name}_ok_failed", [summary.ok, summary.failed])
+        record(f"{name}_compute_busy_share_of_span", round(compute.busy_share, 3))
+        record(f"{name}_compute_busy_share_of_wall", round(compute.busy_s / compute.wall_s, 3))
+        if label == "12mp" and gpu_decode:
+            record("engine_12mp_vs_nvjpeg_alone", round(summary.images_per_s / nvjpeg, 3))
+
+
+def scores_step(models: Models, folders: dict[str, Path], workers: int, count: int) -> None:
+    """bf16 compiled against fp32 eager on the same pixels (both decoded on the GPU): |delta score|."""
+    import numpy as np
+
+    from eat_curate.benchmarks.engine_runs import CountingSink, counted_run
+    from eat_curate.io.sources import iter_items
+    from eat_curate.runs import RunInfo, new_run_id
+    from eat_curate.scoring.engine import EngineOptions, LocalEngine
+
+    items = [item for folder in folders.values() for item in list(iter_items([str(folder)]))[:count]]
+    means = {}
+    for name, predictor in (("fp32_eager", models.get("fp32")), ("bf16_eager", models.get("bf16")),
+                            ("bf16_compiled", models.get("bf16", compiled=True))):
+        sink = CountingSink()
+        engine = LocalEngine(predictor, EngineOptions(batch_size=models.batch, workers=workers, gpu_decode=True))
+        counted_run(engine, items, RunInfo(new_run_id(), predictor.model_id, "gpu-check", "", []), sink)
+        means[name] = sink.means
+    reference = means["fp32_eager"]
+    for name in ("bf16_eager", "bf16_compiled"):
+        deltas = np.array([abs(means[name][key] - value) for key, value in reference.items() if value is not None])
+        label = f"scores_{models.label}_{name}_vs_fp32_eager"
+        record(f"{label}_mean_abs_delta", round(float(deltas.mean()), 5))
+        record(f"{label}_max_abs_delta", round(float(deltas.max()), 5))
+    record("scores_images", len(reference))
+
+
 def ray_engine_speed(device, models: Path, folder: Path, preset: str, batch: int, workers: int,
                      chunks: list[int]) -> None:
     """The Ray engine (one actor holding the GPU) against the in-process engine, as `bench score --engine ray`."""
@@ -68,7 +194,7 @@ def ray_engine_speed(device, models: Path, folder: Path, preset: str, batch: int
             label = f"ray_{'gpu' if gpu_decode else 'cpu'}_decode_chunk{chunk}_eat_{preset}"
             try:
                 result = bench_engines(folder, model_folder, options,
-                                       ray_engine=RayEngine(model_folder, options, ray_options, keep_actors=True),
+                                       ray_engine=RayEngine(model_folder, options, ray_options),
                                        ray_session=ray_session(None, None), device=str(device), dtype="bf16",
                                        rounds=2)
             except Exception as error:  # the other configurations still run
@@ -98,21 +224,7 @@ def gpu_path_stages(device, models: Path, folder: Path, preset: str, batch: int,
     (out / "engine_profile.txt").write_text(profile)
 
 
-def engine_speed(device, models: Path, folders: dict[str, Path], preset: str, batch: int, workers: int) -> None:
-    """nvJPEG decoding alone, then the in-process engine decoding on the GPU and on the CPU."""
-    from eat_curate.benchmarks.gpu_decode_speed import decode_only_rate, engine_decode_runs
-    from eat_curate.io.sources import iter_items
-
-    predictor = bf16_predictor(untrained_model(models, preset), device)
-    for label, folder in folders.items():
-        record(f"nvjpeg_decode_only_{label}_img_s", round(decode_only_rate(folder, device), 1))
-        runs = engine_decode_runs(predictor, list(iter_items([str(folder)])), batch, workers)
-        for mode, summary in runs.items():
-            record(f"engine_{label}_eat_{preset}_bf16_{mode}_img_s", round(summary.images_per_s, 1))
-            record(f"engine_{label}_{mode}_ok", summary.ok)
-
-
-def forward_speed(device, batch: int) -> None:
+def published_forward_speed(device, batch: int) -> None:
     from eat_curate.benchmarks.model_speed import bench_model
 
     for preset in ("tiny", "base"):
@@ -139,19 +251,36 @@ def training_speed(device, preset: str, batch: int) -> None:
     record(f"train_{preset}_batch{batch}_bf16_img_s", round(result.bf16_img_s, 1))
 
 
-def main() -> None:
+DEFAULT_STEPS = ("forward", "engine", "scores", "ray", "model")
+EXTRA_STEPS = ("stages", "published", "training")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("."))
     parser.add_argument("--images-2mp", type=int, default=4096)
     parser.add_argument("--images-12mp", type=int, default=384)
+    parser.add_argument("--photos", type=Path, default=None,
+                        help="a folder of real photographs (JPEGs) to run the engine and the score check on too")
     parser.add_argument("--device", default="cuda", help="cpu: a dry run of the script's logic on small sizes")
-    parser.add_argument("--preset", default="base")
+    parser.add_argument("--preset", default="base", help="EAT preset, randomly initialised")
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--workers", type=int, default=16)
+    parser.add_argument("--cuda-graphs", action="store_true", help="also time the compiled model as CUDA graphs")
+    parser.add_argument("--score-images", type=int, default=512, help="scores: images per folder compared")
     parser.add_argument("--ray-chunks", type=int, nargs="+", default=[4, 32],
                         help="Ray: images per read task to try with GPU decoding")
+    parser.add_argument("--only", nargs="*", choices=DEFAULT_STEPS + EXTRA_STEPS, default=None,
+                        help="run only these steps")
+    parser.add_argument("--with", dest="extra", nargs="*", choices=EXTRA_STEPS, default=[],
+                        help="opt-in steps to run after the default ones")
     parser.add_argument("--skip", nargs="*", default=[], help="steps to leave out")
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    warnings.simplefilter("ignore")  # the untrained model's warning, torchvision's deprecation: figures only
 
     import torch
 
@@ -163,6 +292,7 @@ def main() -> None:
     record("torch", torch.__version__)
     scratch = Path(tempfile.mkdtemp(prefix="gpucheck"))
     models = scratch / "models"
+    shared = Models(device, models, args.preset, args.batch)
     folders: dict[str, Path] = {}
 
     def jpegs() -> dict[str, Path]:
@@ -170,26 +300,31 @@ def main() -> None:
             started = time.perf_counter()
             folders["2mp"] = generated_jpeg_folder(scratch / "jpeg2mp", args.images_2mp, 1632, 1224)
             folders["12mp"] = generated_jpeg_folder(scratch / "jpeg12mp", args.images_12mp, 4000, 3000, unique=32)
+            if args.photos:
+                folders["photos"] = args.photos
             record("jpeg_generation_seconds", round(time.perf_counter() - started, 1))
         return folders
 
     # The figures most wanted first: a run cut short by its time limit keeps them.
-    steps = [
-        ("ray", lambda: ray_engine_speed(device, models, jpegs()["2mp"], args.preset, args.batch, args.workers,
-                                         args.ray_chunks)),
-        ("stages", lambda: gpu_path_stages(device, models, jpegs()["2mp"], args.preset, args.batch, args.workers,
-                                           args.out)),
-        ("engine", lambda: engine_speed(device, models, jpegs(), args.preset, args.batch, args.workers)),
-        ("forward", lambda: forward_speed(device, 256 if cuda else 4)),
-        ("model", lambda: check_model(device)),
-        ("training", lambda: training_speed(device, args.preset, 64 if cuda else 2)),
-    ]
-    for name, step in steps:
+    steps = {
+        "forward": lambda: forward_step(shared, args.cuda_graphs),
+        "engine": lambda: engine_step(shared, jpegs(), args.workers, args.cuda_graphs),
+        "scores": lambda: scores_step(shared, jpegs(), args.workers, args.score_images),
+        "ray": lambda: ray_engine_speed(device, models, jpegs()["2mp"], args.preset, args.batch, args.workers,
+                                        args.ray_chunks),
+        "model": lambda: check_model(device),
+        "stages": lambda: gpu_path_stages(device, models, jpegs()["2mp"], args.preset, args.batch, args.workers,
+                                          args.out),
+        "published": lambda: published_forward_speed(device, 256 if cuda else 4),
+        "training": lambda: training_speed(device, args.preset, 64 if cuda else 2),
+    }
+    chosen = args.only if args.only is not None else [*DEFAULT_STEPS, *args.extra]
+    for name in chosen:
         if name in args.skip:
             continue
         start = time.perf_counter()
         try:
-            step()
+            steps[name]()
         except Exception as error:  # one failing step must not hide the others' figures
             record(f"{name}_error", f"{type(error).__name__}: {error}")
         record(f"{name}_seconds", round(time.perf_counter() - start, 1))

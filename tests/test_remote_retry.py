@@ -200,7 +200,7 @@ def test_a_url_that_is_the_whole_source_fails_in_one_line(
 def test_unreadable_manifest_entries_are_error_rows_with_their_cause(
     flaky, silent_url: str, refused_port: int, tmp_path: Path, micro_model_path: Path, monkeypatch
 ) -> None:
-    monkeypatch.setattr(remote_retry, "DEFAULT_RETRY", RetryPolicy(attempts=2, first_wait_s=0.05, timeout_s=0.5))
+    monkeypatch.setattr(remote_retry, "DEFAULT_RETRY", remote_retry.DEFAULT_RETRY)  # score replaces it: undo after
     server = flaky(failures=1)
     urls = [server.url, silent_url, "ftp://x/y.jpg", f"http://127.0.0.1:{refused_port}/gone.jpg"]
     manifest = tmp_path / "urls.parquet"
@@ -208,7 +208,8 @@ def test_unreadable_manifest_entries_are_error_rows_with_their_cause(
     out = tmp_path / "scores.parquet"
 
     started = time.monotonic()
-    result = score(str(manifest), "--out", str(out), model=micro_model_path)
+    result = score(str(manifest), "--out", str(out), "--remote-tries", "2", "--remote-timeout", "0.5",
+                   model=micro_model_path)
 
     assert result.exit_code == 0, result.output
     assert time.monotonic() - started < 60
@@ -223,3 +224,22 @@ def test_unreadable_manifest_entries_are_error_rows_with_their_cause(
 def test_a_remote_folder_that_cannot_be_listed_fails_before_the_run(refused_port: int) -> None:
     with pytest.raises(SourceError, match=f"cannot reach 127.0.0.1:{refused_port}"):
         iter_items([f"http://127.0.0.1:{refused_port}/photos/"])
+
+
+def test_tries_and_timeout_are_options_of_score(
+    flaky, silent_url: str, tmp_path: Path, micro_model_path: Path, monkeypatch
+) -> None:
+    """--remote-tries 1 gives up on the first 503; --remote-timeout bounds the wait for a silent host."""
+    monkeypatch.setattr(remote_retry, "DEFAULT_RETRY", remote_retry.DEFAULT_RETRY)  # score replaces it: undo after
+    server = flaky(failures=1)
+    manifest = tmp_path / "urls.parquet"
+    pq.write_table(pa.table({"uri": [server.url, silent_url]}), manifest)
+    out = tmp_path / "scores.parquet"
+
+    result = score(str(manifest), "--out", str(out), "--remote-tries", "1", "--remote-timeout", "0.3",
+                   model=micro_model_path)
+
+    assert result.exit_code == 0, result.output
+    rows = {row["path"]: row["error"] or "" for row in pq.read_table(out).to_pylist()}
+    assert rows[server.url].startswith("HTTP 503") and rows[server.url].endswith("(1 try)")
+    assert rows[silent_url] == "timed out (no answer within 0.3 s) (1 try)"

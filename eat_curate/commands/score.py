@@ -130,7 +130,8 @@ def _engine_choice(engine: str | None, ray_address: str | None) -> str:
               help="Parquet output (one row per image). A folder (ending in '/') keeps a dataset of parts.")
 @click.option("--db", type=str, default=None, metavar="URL",
               help="SQL output: a SQLite file path or an SQLAlchemy URL (sqlite:///x.db, postgresql+psycopg://...).")
-@click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True, help="Images per model call.")
+@click.option("--batch-size", type=click.IntRange(1), default=None,
+              help="Images per model call. Default: 256 when the model runs on a CUDA device, 16 on a CPU.")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
 @click.option("--dtype", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
               help="auto: bf16 on GPUs and on CPUs with fast bf16 (AVX512-BF16/AMX), else fp32.")
@@ -144,6 +145,11 @@ def _engine_choice(engine: str | None, ray_address: str | None) -> str:
 @click.option("--max-bytes", type=ByteCount(), default=None, metavar="SIZE",
               help="Read at most this much of one image (512M, 2G, or bytes); a larger file is a too-large "
                    "row, refused from its size without reading it. Default: 512 MiB.")
+@click.option("--remote-tries", type=click.IntRange(1), default=3, show_default=True,
+              help="URLs (http, s3, ...): tries in all for one read or listing when it times out or gets a 5xx "
+                   "answer (waits of about 0.5 s, 1 s, 2 s ... between them); other failures are not retried.")
+@click.option("--remote-timeout", type=click.FloatRange(0, min_open=True), default=30.0, show_default=True,
+              metavar="SECONDS", help="URLs: the longest one try waits to connect or for each part of an answer.")
 @click.option("--duplicates", type=click.Choice(["refuse", "keep"]), default="refuse", show_default=True,
               help="A manifest naming a path or an id twice: refuse it (naming the rows), or keep every row "
                    "(a later row gets '#<row>' appended to its path key or id).")
@@ -151,6 +157,11 @@ def _engine_choice(engine: str | None, ray_address: str | None) -> str:
 @click.option("--no-draft", is_flag=True, help="Decode JPEGs at full resolution (slower; see README).")
 @click.option("--gpu-decode", is_flag=True,
               help="Decode JPEGs on the GPU (nvJPEG), in batches; other formats still decode on the CPU.")
+@click.option("--compile/--no-compile", "compile_model", default=None,
+              help="torch.compile the model at the batch size (the first batch waits while it compiles). "
+                   "Default: on a CUDA device; a CPU runs fused oneDNN kernels instead.")
+@click.option("--cuda-graphs", is_flag=True,
+              help="Also replay the compiled model as CUDA graphs (less launch overhead; a CUDA device only).")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default=None,
               help="local: this process. ray: a Ray cluster (default when --ray-address or RAY_ADDRESS is set).")
 @click.option("--ray-address", default=None, help="auto, HOST:PORT or ray://HOST:PORT (implies --engine ray).")
@@ -172,17 +183,21 @@ def score(
     model_ref: str | None,
     out: str | None,
     db: str | None,
-    batch_size: int,
+    batch_size: int | None,
     device: str,
     dtype: str,
     workers: int,
     album_from: str,
     rescore: bool,
     max_bytes: int | None,
+    remote_tries: int,
+    remote_timeout: float,
     duplicates: str,
     limit: int | None,
     no_draft: bool,
     gpu_decode: bool,
+    compile_model: bool | None,
+    cuda_graphs: bool,
     engine: str | None,
     ray_address: str | None,
     actors: int | None,
@@ -216,8 +231,9 @@ def score(
     """
     import torch
 
+    from eat_curate.io import remote_retry
     from eat_curate.io.sources import iter_items
-    from eat_curate.scoring.engine import EngineOptions, LocalEngine
+    from eat_curate.scoring.engine import EngineOptions, LocalEngine, default_batch_size
     from eat_curate.scoring.execute import execute_run
     from eat_curate.scoring.predictor import Predictor, warn_if_untrained
     from eat_curate.scoring.progress import BarProgress, Progress
@@ -229,9 +245,16 @@ def score(
     local_cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
     if gpu_decode and chosen_engine == "local" and not local_cuda:
         raise click.UsageError("--gpu-decode needs a CUDA device (--device cuda)")
+    if (compile_model or cuda_graphs) and not local_cuda:
+        raise click.UsageError("--compile and --cuda-graphs need a CUDA device (--device cuda)")
+    if cuda_graphs and compile_model is False:
+        raise click.UsageError("--cuda-graphs replays the compiled model: it cannot go with --no-compile")
+    batch_size = batch_size or default_batch_size("cuda" if local_cuda else "cpu")
     outputs = [value for value in (out, db) if value]
     report = RunReport(as_json, quiet, outputs, RunSummary())
     progress = Progress() if quiet or as_json else BarProgress()
+
+    remote_retry.use_policy(remote_retry.RetryPolicy(attempts=remote_tries, timeout_s=remote_timeout))
 
     # Check everything that can be wrong before anything is written: what fails here is refused
     # (or, for a database still unreachable after --db-retry-for, an infrastructure failure).
@@ -257,6 +280,7 @@ def score(
             options={"batch_size": batch_size, "device": device, "dtype": dtype, "workers": workers,
                      "album_from": album_from, "rescore": rescore, "limit": limit, "draft": not no_draft,
                      "gpu_decode": gpu_decode, "db_retry_for": db_retry_for, "max_bytes": max_bytes,
+                     "compile": compile_model, "cuda_graphs": cuda_graphs,
                      "duplicates": duplicates,
                      "max_failed": str(max_failed) if max_failed else None},
         )
@@ -276,7 +300,8 @@ def score(
                            device=device, dtype=dtype),
             )
         else:
-            runner = LocalEngine(Predictor(store.load(model_ref), device=device, dtype=dtype), options)
+            runner = LocalEngine(Predictor(store.load(model_ref), device=device, dtype=dtype, compile=compile_model,
+                                           cuda_graphs=cuda_graphs), options)
     except BaseException as error:
         for sink in sinks:
             sink.close()

@@ -8,11 +8,11 @@ Re-encoding, resizing and small edits move a few bits; different pictures
 differ in about half of them. The hash is stored as a signed int64 (the SQL
 and Parquet integer type), so bit 63 is the sign.
 
-``phash`` hashes one Pillow image; ``phash_batch`` gives the same hashes for
-a batch of pixel tensors on their device (the GPU decoding path). Only
-``phash_batch`` and its helpers need torch, and import it themselves: CPU
-decoding (Ray's decode workers among it) then starts without torch's seconds
-of import.
+``phash`` hashes one Pillow image; ``phash_tensor`` gives the same hashes for
+a batch of pixel tensors, on their device (the GPU decoding path), and
+``phash_batch`` brings them to the host. Only those two and their helpers
+need torch, and import it themselves: CPU decoding (Ray's decode workers
+among it) then starts without torch's seconds of import.
 """
 
 from __future__ import annotations
@@ -59,20 +59,31 @@ def _hash_of(block: np.ndarray) -> int:
 def phash_batch(pixels: torch.Tensor) -> list[int]:
     """:func:`phash` of each of (N, 3, H, W) uint8 RGB images, computed together on their device.
 
+    :func:`phash_tensor`, brought to the host as Python ints.
+    """
+    return phash_tensor(pixels).tolist()
+
+
+def phash_tensor(pixels: torch.Tensor) -> torch.Tensor:
+    """(N,) int64 on the pixels' device: :func:`phash` of each of (N, 3, H, W) uint8 RGB images.
+
     For the GPU decoding path, where the pixels already are on the GPU: one
-    batch of small matrix products instead of a Pillow round trip per image.
-    It repeats Pillow's integer arithmetic (its greyscale weights, its 8-bit
-    LANCZOS resampling with 22-bit fixed-point weights and rounding after each
-    pass), in float64, where those integers are exact, so the hashes equal
-    :func:`phash`'s bit for bit.
+    batch of small matrix products instead of a Pillow round trip per image,
+    and nothing brought to the host (no synchronisation: the hashes travel
+    back with the scores). It repeats Pillow's integer arithmetic (its
+    greyscale weights, its 8-bit LANCZOS resampling with 22-bit fixed-point
+    weights and rounding after each pass), in float64, where those integers
+    are exact, then :func:`_hash_of`'s rounding, median and bit order, so the
+    hashes equal :func:`phash`'s bit for bit. Every constant is copied to the
+    device once per size and device (cached).
     """
     import torch
 
     if len(pixels) == 0:
-        return []
+        return torch.zeros(0, dtype=torch.int64, device=pixels.device)
     # Pillow's RGB -> L: (R*19595 + G*38470 + B*7471 + 2**15) >> 16. The weights sum to 2**16,
     # so every partial sum stays under 2**24: exact in float32.
-    luma = torch.tensor([19595.0, 38470.0, 7471.0], device=pixels.device)
+    luma = _luma_weights(pixels.device)
     grey = torch.floor((torch.einsum("nchw,c->nhw", pixels.float(), luma) + 2**15) / 2**16).double()
     height, width = grey.shape[1:]
     rows = _pillow_lanczos_weights(width, DCT_SIDE, pixels.device)  # (32, W)
@@ -81,8 +92,30 @@ def phash_batch(pixels: torch.Tensor) -> list[int]:
     squashed = _fixed_point_round(columns @ squashed)  # (N, 32, 32)
     cosines = _dct_matrix(HASH_SIDE + 1, DCT_SIDE, pixels.device)
     coefficients = cosines @ squashed @ cosines.T  # scipy's unnormalised 2-D DCT-II, first 9 x 9
-    blocks = coefficients[:, 1:, 1:].reshape(len(pixels), -1).cpu().numpy()
-    return [_hash_of(block) for block in blocks]
+    # _hash_of on the device: numpy's round (x * 1e6, to even, / 1e6), numpy's median of 64 values
+    # (the mean of the two middle ones), then the bits packed first-highest into a signed int64.
+    block = torch.round(coefficients[:, 1:, 1:].reshape(len(pixels), -1), decimals=_DECIMALS)
+    middle = block.sort(dim=1).values[:, HASH_SIDE * HASH_SIDE // 2 - 1 : HASH_SIDE * HASH_SIDE // 2 + 1]
+    bits = block > (middle[:, 0] + middle[:, 1])[:, None] / 2
+    return (bits.long() * _bit_values(pixels.device)).sum(dim=1)
+
+
+@lru_cache(maxsize=4)
+def _luma_weights(device: torch.device) -> torch.Tensor:
+    import torch
+
+    return torch.tensor([19595.0, 38470.0, 7471.0]).to(device)
+
+
+@lru_cache(maxsize=4)
+def _bit_values(device: torch.device) -> torch.Tensor:
+    """The int64 value of each of the 64 bits, first (the sign bit: -2**63) to last (1).
+
+    A sum of distinct ones never overflows, whatever the order of the additions.
+    """
+    import torch
+
+    return torch.tensor([-(2**63)] + [2 ** (62 - bit) for bit in range(63)], dtype=torch.int64).to(device)
 
 
 _PRECISION_BITS = 22  # Pillow's fixed point for 8-bit resampling

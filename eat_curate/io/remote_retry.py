@@ -40,8 +40,15 @@ class RetryPolicy:
 
 
 # What remote reads use unless told otherwise: 3 tries, about 0.5 s and 1 s apart, 30 s timeouts.
-# Looked up at each read, so a program (or a test) may replace it.
+# Looked up at each read, so a program (or a test) may replace it: see use_policy.
 DEFAULT_RETRY = RetryPolicy()
+
+
+def use_policy(policy: RetryPolicy) -> None:
+    """Make ``policy`` what this process's remote reads and listings use from now on
+    (``score --remote-tries/--remote-timeout``; the Ray engine installs the driver's in its workers)."""
+    global DEFAULT_RETRY
+    DEFAULT_RETRY = policy
 
 
 class GaveUp(Exception):

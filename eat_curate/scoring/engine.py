@@ -1,46 +1,56 @@
-"""The in-process engine: a bounded decode pool overlapping one predictor, streaming to sinks.
+"""The in-process engine: reading, decoding, the model and the writing overlap, streaming to sinks.
 
-    items ─► (chunks of 1,000) incremental skip ─► thread pool: read + decode
-          ─► batches in input order ─► Predictor ─► records ─► every sink
+    lister (incremental skip) ─► readers: read + hash + decode (thread pool)
+        ─► prep: batches, pixels into reused buffers (GPU decode on its own stream with --gpu-decode)
+        ─► compute: the Predictor (its own stream on a GPU) ─► writer: records ─► every sink
 
-Memory is bounded by the window of in-flight decodes and one batch, whatever
-the input size. Decoding runs in threads because Pillow and PyTorch release
-the GIL while they work. Records come out in input order, and an image's
-record does not depend on ``workers`` or ``batch_size``.
+Each stage runs on a thread of its own with bounded queues between them
+(:mod:`eat_curate.scoring.pipeline`; the stages: :mod:`eat_curate.scoring.stages`),
+so a run takes about as long as its slowest stage. Memory is bounded by
+the window of in-flight reads and a few batches, whatever the input size.
+Decoding runs in threads because Pillow and PyTorch release the GIL while
+they work. Records come out in input order, and an image's record does not
+depend on ``workers``, ``batch_size`` or timing.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
+import torch
+
 from eat_curate.io.sources import SourceItem
 from eat_curate.runs import RunInfo, RunSummary
-from eat_curate.scoring.predictor import Predictor
+from eat_curate.scoring.buffers import BatchSlot, SlotPool, Streams
+from eat_curate.scoring.gpu_decode import GpuJpegDecoder
+from eat_curate.scoring.pipeline import Pipeline
 from eat_curate.scoring.progress import Progress
-from eat_curate.scoring.tasks import (
-    DecodedItem,
-    decode_item,
-    decode_read_items,
-    deliver,
-    items_to_score,
-    read_item,
-    score_entries,
-)
+from eat_curate.scoring.stages import Compute, Prep, RecordWriter, batch_model, read_for_device, read_on_cpu
+from eat_curate.scoring.tasks import items_to_score
+
+CPU_BATCH_SIZE = 16  # the CPU default all along (README's bench score figures are at 16)
+GPU_BATCH_SIZE = 256  # the batch scripts/gpu_check.py measures at: 16 leaves most of an H100 idle per launch
+QUEUE_DEPTH = 2  # batches waiting between prep and compute, and between compute and the writer
+# Slots (buffers of a batch): one being prepared, one being scored, one being written, and the queues.
+SLOTS = 2 * QUEUE_DEPTH + 3
 
 
 def default_workers() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
+def default_batch_size(device: torch.device | str) -> int:
+    """The batch size that suits ``device``: large on a GPU, small on a CPU."""
+    return GPU_BATCH_SIZE if torch.device(device).type == "cuda" else CPU_BATCH_SIZE
+
+
 @dataclass
 class EngineOptions:
-    batch_size: int = 16
+    batch_size: int = CPU_BATCH_SIZE  # the CLI passes default_batch_size(device) when none is given
     workers: int = 0  # decode threads; 0 = one per core (at most 8)
     rescore: bool = False  # score even what the sinks already hold
     draft: bool = True  # reduced-scale JPEG decoding (see eat_curate.io.decode)
@@ -57,37 +67,33 @@ class EngineOptions:
             raise ValueError("max_bytes must be at least 1")
         self.workers = self.workers or default_workers()
 
+    @property
+    def window(self) -> int:
+        """Inputs queued for the readers or read and waiting for prep: enough to keep every reader busy."""
+        return max(2 * self.batch_size, 4 * self.workers)
 
-class _Batcher:
-    """Collects decoded items in input order and flushes them through the model to the sinks."""
+    @property
+    def max_in_flight(self) -> int:
+        """The most inputs between being handed to the readers and being written.
 
-    def __init__(self, predictor: Predictor, sinks: Sequence, run: RunInfo, batch_size: int,
-                 summary: RunSummary, progress: Progress, finish: Callable[[list], list[DecodedItem]]) -> None:
-        self.predictor = predictor
-        self.finish = finish  # turns what the pool produced into decoded items (the GPU decodes here)
-        self.sinks = sinks
-        self.run = run
-        self.batch_size = batch_size
-        self.summary = summary
-        self.progress = progress
-        self.pending: list[DecodedItem] = []
-        self.decoded_ok = 0
-        # Bad inputs are flushed without waiting for a full batch of good ones.
-        self.max_pending = 4 * batch_size
+        The window, what prep gathers (a batch is cut at 4 x batch_size
+        entries at most), and a batch in each slot.
+        """
+        return self.window + (SLOTS + 1) * 4 * self.batch_size
 
-    def add(self, entry: DecodedItem) -> None:
-        self.pending.append(entry)
-        self.decoded_ok += entry.ok
-        if self.decoded_ok >= self.batch_size or len(self.pending) >= self.max_pending:
-            self.flush()
 
-    def flush(self) -> None:
-        if not self.pending:
-            return
-        records = score_entries(self.finish(self.pending), self.predictor, self.predictor.model_id, self.run.run_id)
-        deliver(records, self.sinks, self.summary, self.progress)
-        self.pending.clear()
-        self.decoded_ok = 0
+@dataclass
+class ComputeTime:
+    """How busy the model's stream was in a run (the model's thread on a CPU)."""
+
+    busy_s: float  # running the model and copying its results
+    span_s: float  # from the first batch's start to the last one's end
+    wall_s: float  # the whole run, listing and writing included
+
+    @property
+    def busy_share(self) -> float:
+        """Of the span: how close the pipeline came to keeping the model busy once it started."""
+        return self.busy_s / self.span_s if self.span_s else 0.0
 
 
 class LocalEngine:
@@ -95,42 +101,45 @@ class LocalEngine:
 
     name = "local"
 
-    def __init__(self, predictor: Predictor, options: EngineOptions | None = None) -> None:
+    def __init__(self, predictor, options: EngineOptions | None = None) -> None:
+        """``predictor``: a :class:`~eat_curate.scoring.predictor.Predictor`, or anything with its
+        ``input_size``, ``model_id`` and ``predict`` (such as ``scoring.constant.ConstantPredictor``)."""
         self.predictor = predictor
         self.options = options or EngineOptions()
+        self.compute_time: ComputeTime | None = None  # of the last run
 
     def run(
         self, items: Iterable[SourceItem], sinks: Sequence, run: RunInfo, progress: Progress, summary: RunSummary
     ) -> RunSummary:
         """Score ``items`` into ``sinks``, counting into ``summary`` (kept up to date if interrupted)."""
-        options = self.options
-        size = self.predictor.input_size
+        options, predictor = self.options, self.predictor
+        size = predictor.input_size
+        model = batch_model(predictor)
+        if hasattr(model, "use_batch_size"):
+            model.use_batch_size(options.batch_size)  # a compiled forward is traced at the run's batch size
+        streams = Streams(model.device)
+        pipeline: Pipeline = Pipeline(options.workers, options.window, QUEUE_DEPTH)
+        slots = SlotPool(pipeline.channel(SLOTS, "slots"), partial(BatchSlot.allocate, options.batch_size, size, streams))
         if options.gpu_decode:
-            from eat_curate.scoring.gpu_decode import GpuJpegDecoder
-
-            decoder = GpuJpegDecoder(size, self.predictor.device)  # its CPU fallback decodes as nvJPEG: full size
-            task = partial(read_item, with_header=True, max_bytes=options.max_bytes)
-            finish = partial(decode_read_items, decoder=decoder)
+            decoder = GpuJpegDecoder(size, model.device)
+            # The CPU fallback decodes as nvJPEG does, at full size: one way of scoring per run.
+            read = partial(read_for_device, size=size, fallback_draft=False, max_bytes=options.max_bytes)
         else:
-            task, finish = partial(decode_item, size=size, draft=options.draft, max_bytes=options.max_bytes), list
-        batcher = _Batcher(self.predictor, sinks, run, options.batch_size, summary, progress, finish)
-        window: deque[Future] = deque()
-        in_flight = max(2 * options.batch_size, 4 * options.workers)
+            decoder = None
+            read = partial(read_on_cpu, size=size, draft=options.draft, max_bytes=options.max_bytes)
+        prep = Prep(slots, streams, options.batch_size, size, decoder, fallback_draft=False)
+        write = RecordWriter(sinks, summary, progress, predictor.model_id, run.run_id, slots)
+        compute = Compute(model, streams)
         started = time.perf_counter()
-        pool = ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="decode")
         try:
-            todo = items_to_score(items, sinks, self.predictor.model_id, options.rescore, options.lookup_chunk,
+            todo = items_to_score(items, sinks, predictor.model_id, options.rescore, options.lookup_chunk,
                                   summary, progress)
-            for item in todo:
-                window.append(pool.submit(task, item))
-                while len(window) >= in_flight:
-                    batcher.add(window.popleft().result())
-            while window:
-                batcher.add(window.popleft().result())
-            batcher.flush()
+            pipeline.run(todo, read, prep, compute, write)
         finally:
-            # On an interrupt, decodes not yet batched are dropped: nothing of
-            # them was written, so a resumed run does them again.
-            pool.shutdown(wait=True, cancel_futures=True)
+            # On an interrupt, batches not yet written are dropped: nothing of them was
+            # written, so a resumed run does them again.
+            if streams.cuda:
+                torch.cuda.synchronize(streams.device)  # no buffer is freed under a kernel still using it
             summary.seconds = time.perf_counter() - started
+        self.compute_time = ComputeTime(compute.clock.busy_seconds(), compute.clock.span_seconds(), summary.seconds)
         return summary

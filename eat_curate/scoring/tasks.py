@@ -5,7 +5,10 @@ An engine only decides where these run and how work flows between them:
     items ──► pending_items (incremental skip) ──► decode_item ──► batch
           ──► Predictor.predict ──► records_for_batch ──► sinks
 
-so both engines produce identical records for the same input.
+so both engines produce identical records for the same input. (The
+in-process engine's pipeline, :mod:`eat_curate.scoring.stages`, runs the
+same steps on buffers it reuses: the same reads, decodes, ``record_for``
+and ``deliver``.)
 """
 
 from __future__ import annotations
@@ -78,8 +81,8 @@ def decode_read_items(entries: Sequence[ReadItem], decoder) -> list[DecodedItem]
     return [DecodedItem(entry.item, next(decoded) if entry.ok else entry.failure) for entry in entries]
 
 
-def _base_record(entry: DecodedItem, model_id: str, run_id: str) -> ScoreRecord:
-    item = entry.item
+def record_for(item: SourceItem, decoded: DecodedImage, model_id: str, run_id: str) -> ScoreRecord:
+    """The record of ``item`` with what its decode says (no scores yet; the error, if it failed)."""
     return ScoreRecord(
         image_id=item.image_id,
         path=item.key,
@@ -88,8 +91,12 @@ def _base_record(entry: DecodedItem, model_id: str, run_id: str) -> ScoreRecord:
         run_id=run_id,
         mtime=item.mtime,
         extra=item.extra,
-        **entry.decoded.to_record_fields(),
+        **decoded.to_record_fields(),
     )
+
+
+def _base_record(entry: DecodedItem, model_id: str, run_id: str) -> ScoreRecord:
+    return record_for(entry.item, entry.decoded, model_id, run_id)
 
 
 def error_record(entry: DecodedItem, model_id: str, run_id: str) -> ScoreRecord:
@@ -100,12 +107,12 @@ def records_for_batch(
     entries: Sequence[DecodedItem], prediction: Prediction, model_id: str, run_id: str
 ) -> list[ScoreRecord]:
     """Records for successfully decoded entries, in order, from one prediction of their pixels."""
+    # One tolist() per array: the same Python floats as float() of each value, about 8 times faster.
+    probabilities, means, stds = prediction.probabilities.tolist(), prediction.mean.tolist(), prediction.std.tolist()
     records = []
     for i, entry in enumerate(entries):
         record = _base_record(entry, model_id, run_id)
-        record.probabilities = [float(p) for p in prediction.probabilities[i]]
-        record.mean = float(prediction.mean[i])
-        record.std = float(prediction.std[i])
+        record.probabilities, record.mean, record.std = probabilities[i], means[i], stds[i]
         records.append(record)
     return records
 
