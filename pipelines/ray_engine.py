@@ -1,15 +1,20 @@
-"""The Ray engine: decoding as tasks across the cluster, scoring actors pinned to GPUs, sinks on the driver.
+"""The Ray engine (``--engine ray``): Ray Data on a Ray cluster, the sinks on the driver.
 
-    driver: items ─► incremental skip ─► groups of batch_size
-    cluster: decode_batch task (CPU, any node) ─► ScoringActor.score (one GPU each)
-    driver: records ─► the same sinks as the in-process engine
+    driver:   items ─► incremental skip ─► item blocks in the object store, by segment (pipelines.segments)
+    Ray Data: decode tasks (CPU, any node) ─► scoring actors (one model each; one GPU each on GPU clusters)
+              (pipelines.scoring_dataset, one Dataset per segment)
+    driver:   iter_batches ─► ScoreRecords (pipelines.score_records) ─► the same sinks, counted as
+              the in-process engine counts them
 
-The steps are those of :mod:`eat_curate.scoring.tasks`, so both engines write
-identical records. The driver holds only a bounded window of batches in
-flight (backpressure), never the whole input. Weights travel once per node
-through the object store. Ray restarts a killed actor and retries the batches
-it held (``max_restarts``/``max_task_retries``); decode tasks are retried when
-their worker dies; an image is written once, when its batch comes back.
+The steps are those of :mod:`eat_curate.scoring.tasks`, with the same
+options (draft, GPU decoding at full size, the per-image read cap
+``max_bytes``), so both engines write identical records. Blocks carry Arrow
+columns (pipelines.block_columns): item rows, then facts and pixels (or
+bytes), then scores. Fault tolerance is Ray Data's: a decode task whose
+worker dies runs again, a killed scoring actor is restarted (its model
+loaded again) and the batches it held are retried, and an image is written
+once, when its scored row reaches the driver. Records arrive in no fixed
+order; the sinks do not need one.
 """
 
 from __future__ import annotations
@@ -20,19 +25,24 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from eat_curate.errors import EatCurateError
 from eat_curate.io.sources import SourceItem
-from eat_curate.model.checkpoint import WEIGHTS_FILE, ModelCard, load_model_bytes, read_card
-from eat_curate.records import ScoreRecord
+from eat_curate.model.checkpoint import WEIGHTS_FILE, read_card
 from eat_curate.runs import RunInfo, RunSummary
 from eat_curate.scoring.engine import EngineOptions
 from eat_curate.scoring.progress import Progress
-from eat_curate.scoring.tasks import chunked, decode_read_items, deliver, items_to_score, score_entries
-from pipelines.decode_tasks import decode_batch, read_batch
+from eat_curate.scoring.tasks import deliver, items_to_score
+from pipelines.score_records import records_from_block
+from pipelines.scoring_actor import build_predictor
+from pipelines.scoring_dataset import ScoringPlan, ScoringPool, scoring_dataset
+from pipelines.segments import segments
 
 ACTOR_NAMESPACE = "eat-curate"
+SEGMENT_ROWS = 1_000_000  # items per segment; each segment starts the scoring actors anew
+SEGMENT_SHARE_OF_OBJECT_STORE = 0.25  # the most of the object store one segment's item rows take
 
 
 class RayEngineError(EatCurateError):
@@ -49,64 +59,12 @@ class RayOptions:
     decode_cpus: float = 1.0  # CPUs reserved by each decode task
     device: str = "auto"
     dtype: str = "auto"
-    batches_per_actor: int = 2  # queued on each actor: one computing, one ready
     decode_chunk: int | None = None  # images per decode task (default: see decode_chunk_size)
     local_cpus: int | None = None  # CPUs of an embedded local Ray (default: all)
-
-
-def build_predictor(card: dict, weights: bytes, device: str, dtype: str):
-    """The default predictor factory: EAT from the card and weights bytes (runs on the actor)."""
-    import warnings
-
-    from eat_curate.scoring.predictor import Predictor, UntrainedModelWarning
-
-    loaded = load_model_bytes(ModelCard.from_dict(card), weights)
-    with warnings.catch_warnings():
-        # The driver already warned the user once for this run.
-        warnings.simplefilter("ignore", UntrainedModelWarning)
-        return Predictor(loaded, device=device, dtype=dtype)
-
-
-class ScoringActor:
-    """Holds one predictor (one model on one device) for the whole run.
-
-    The model loads on the first batch from weights that travel as an
-    object-store reference beside each batch (not as a constructor argument,
-    which Ray cannot guarantee to a restarted actor): a restarted actor simply
-    loads it again on the batch it is retried with.
-    """
-
-    def __init__(self, factory: Callable, card: dict, device: str, dtype: str, threads: int | None,
-                 gpu_decode: bool = False, draft: bool = True) -> None:
-        if threads:
-            import torch
-
-            torch.set_num_threads(threads)
-        self.factory, self.card, self.device, self.dtype = factory, card, device, dtype
-        self.gpu_decode, self.draft = gpu_decode, draft
-        self.predictor = None
-        self.decoder = None
-        self.incarnation = f"{os.getpid()}@{time.time():.3f}"
-
-    def score(
-        self, weights: list, model_id: str, run_id: str, *parts: list
-    ) -> tuple[str, list[ScoreRecord]]:
-        """Score one batch, given as the outputs of several decode tasks (``parts``, resolved by Ray).
-
-        Items are decoded, or only read when this actor decodes on the GPU (``gpu_decode``).
-        """
-        entries = [entry for part in parts for entry in part]
-        if self.predictor is None:
-            import ray
-
-            self.predictor = self.factory(self.card, ray.get(weights[0]), self.device, self.dtype)
-            if self.gpu_decode:
-                from eat_curate.scoring.gpu_decode import GpuJpegDecoder
-
-                self.decoder = GpuJpegDecoder(self.predictor.input_size, self.predictor.device, self.draft)
-        if self.decoder is not None:
-            entries = decode_read_items(entries, self.decoder)
-        return self.incarnation, score_entries(entries, self.predictor, model_id, run_id)
+    segment_rows: int = SEGMENT_ROWS
+    segment_bytes: int | None = None  # default: a quarter of the cluster's object store
+    compile: bool | None = None  # torch.compile the actors' forward; None: on GPUs (as the in-process engine)
+    cuda_graphs: bool = False  # and replay it as CUDA graphs
 
 
 @contextmanager
@@ -152,39 +110,45 @@ def _local_worker_pool(cpus: int) -> dict:
     return {"num_workers_soft_limit": 2 * cpus + 2, "idle_worker_killing_time_threshold_ms": 60_000}
 
 
-MIN_DECODE_CHUNK = 4
+MIN_DECODE_CHUNK = 16
 
 
 def decode_chunk_size(batch_size: int, decode_slots: float, requested: int | None = None) -> int:
-    """Images per decode task: ``requested``, else a batch split evenly over the cluster's decode slots.
+    """Images per decode task (one item block each): ``requested``, else a batch split evenly over the
+    decode slots, but at least ``MIN_DECODE_CHUNK`` and at most a batch.
 
-    More tasks than slots per batch spread nothing further, and each task costs
-    Ray milliseconds of scheduling and a result object: on 2 cores, batches
-    of 500 8x8 PNGs in chunks of 4 ran at 279 rows/s, in chunks of 125 at 342.
-    At least a few images per task, so that a large cluster's many slots do
-    not turn each image into a task.
+    Splitting a batch gets its first images to the actors sooner on a large
+    cluster; more tasks than slots spread nothing further, and each block costs
+    Ray Data milliseconds (a task, a result object, metadata on the driver): on
+    2 cores, 400 2-MP JPEGs in batches of 16 took 22.5 s in blocks of 4 and
+    16.2 s in blocks of 16.
     """
     if requested:
         return requested
-    return max(MIN_DECODE_CHUNK, math.ceil(batch_size / max(decode_slots, 1.0)))
+    return min(batch_size, max(MIN_DECODE_CHUNK, math.ceil(batch_size / max(decode_slots, 1.0))))
 
 
-def _placement(options: RayOptions, device: str) -> tuple[int, dict]:
-    """How many actors, and the resources each holds."""
-    import ray
-
-    gpus = ray.cluster_resources().get("GPU", 0)
-    if gpus and device != "cpu":
-        count = options.actors or max(1, math.floor(gpus / options.gpus_per_actor))
-        if count * options.gpus_per_actor > gpus:
+def scoring_pool(options: RayOptions, cluster_gpus: float) -> ScoringPool:
+    """How many scoring actors, and the resources each holds: a GPU each where the cluster has GPUs."""
+    device = options.device
+    if cluster_gpus and device != "cpu":
+        count = options.actors or max(1, math.floor(cluster_gpus / options.gpus_per_actor))
+        if count * options.gpus_per_actor > cluster_gpus:
             raise RayEngineError(
                 f"{count} actors x {options.gpus_per_actor} GPU need {count * options.gpus_per_actor:g} GPUs; "
-                f"the cluster has {gpus:g}"
+                f"the cluster has {cluster_gpus:g}"
             )
-        return count, {"num_gpus": options.gpus_per_actor, "num_cpus": options.cpus_per_actor or 1}
+        return ScoringPool(count, options.cpus_per_actor or 1, options.gpus_per_actor, options.actor_threads)
     if device.startswith("cuda"):
         raise RayEngineError(f"--device {device} asked for, but the Ray cluster has no GPUs")
-    return options.actors or 1, {"num_gpus": 0, "num_cpus": options.cpus_per_actor or 1}
+    cpus = options.cpus_per_actor or 1
+    return ScoringPool(options.actors or 1, cpus, 0, options.actor_threads or max(1, math.ceil(cpus)))
+
+
+def last_line(message: str) -> str:
+    """The last line of a Ray error (its cause, after the remote traceback)."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    return lines[-1] if lines else message
 
 
 class RayEngine:
@@ -197,19 +161,17 @@ class RayEngine:
         model_folder: Path,
         options: EngineOptions | None = None,
         ray_options: RayOptions | None = None,
-        predictor_factory: Callable = build_predictor,
-        keep_actors: bool = False,
+        predictor_factory: Callable | None = None,
     ) -> None:
+        """``predictor_factory(card, weights, device, dtype)`` builds each actor's predictor (default: EAT,
+        compiled as ``ray_options`` say)."""
         self.model_folder = Path(model_folder)
-        # Keep the actors (and their loaded models) between runs of this engine, for a
-        # driver that scores again and again in one Ray session; close() ends them.
-        self.keep_actors = keep_actors
-        self._actors: list = []
         self.card = read_card(self.model_folder)
         self.options = options or EngineOptions()
         self.ray_options = ray_options or RayOptions()
-        self.predictor_factory = predictor_factory
-        self.actor_names: list[str] = []
+        self.predictor_factory = predictor_factory or partial(
+            build_predictor, compile=self.ray_options.compile, cuda_graphs=self.ray_options.cuda_graphs)
+        self.scoring_actors = 0  # of the latest run, once it has started
 
     def run(
         self, items: Iterable[SourceItem], sinks: Sequence, run: RunInfo, progress: Progress, summary: RunSummary
@@ -222,93 +184,47 @@ class RayEngine:
                 summary.seconds = time.perf_counter() - started
         return summary
 
-    def _start_actors(self, run: RunInfo) -> list:
-        import ray
-
-        ray_options = self.ray_options
-        count, resources = _placement(ray_options, ray_options.device)
-        threads = ray_options.actor_threads or (
-            None if resources["num_gpus"] else max(1, math.ceil(resources["num_cpus"]))
-        )
-        # Put once; each node fetches it once from the object store. Held for the whole run.
-        self._weights = ray.put((self.model_folder / WEIGHTS_FILE).read_bytes())
-        actor_class = ray.remote(ScoringActor)
-        self.actor_names = [f"scorer-{run.run_id}-{i}" for i in range(count)]
-        return [
-            actor_class.options(
-                name=name, max_restarts=-1, max_task_retries=-1, **resources
-            ).remote(self.predictor_factory, self.card.to_dict(), ray_options.device, ray_options.dtype, threads,
-                     self.options.gpu_decode, self.options.draft)
-            for name in self.actor_names
-        ]
-
     def _run(self, items: Iterable[SourceItem], sinks: Sequence, run: RunInfo, progress: Progress,
              summary: RunSummary) -> None:
         import ray
 
         options, ray_options = self.options, self.ray_options
-        actors = self._actors or self._start_actors(run)
-        self._actors = actors
-        if options.gpu_decode:
-            prepare = ray.remote(read_batch).options(num_cpus=ray_options.decode_cpus, max_retries=3)
-        else:
-            prepare = ray.remote(decode_batch).options(num_cpus=ray_options.decode_cpus, max_retries=3)
-        cluster_cpus = ray.cluster_resources().get("CPU", 1)
-        # Batches in flight: enough to keep every actor busy and every decode slot filled.
-        decode_slots = cluster_cpus / max(ray_options.decode_cpus, 0.1)
-        chunk = decode_chunk_size(options.batch_size, decode_slots, ray_options.decode_chunk)
-        limit = len(actors) * ray_options.batches_per_actor + max(1, math.ceil(decode_slots * chunk / options.batch_size))
-        in_flight: dict = {}  # score result ref -> actor index
-        load = [0] * len(actors)
-        incarnations: dict[int, str] = {}
-        restarts = 0
-        size = self.card.input_size
+        cluster = ray.cluster_resources()
+        plan = self.scoring_plan(scoring_pool(ray_options, cluster.get("GPU", 0)))
+        self.scoring_actors = plan.pool.actors
+        progress.note(actors=plan.pool.actors)
+        decode_slots = cluster.get("CPU", 1) / max(ray_options.decode_cpus, 0.1)
+        block_rows = decode_chunk_size(options.batch_size, decode_slots, ray_options.decode_chunk)
+        segment_bytes = ray_options.segment_bytes or int(
+            SEGMENT_SHARE_OF_OBJECT_STORE * cluster.get("object_store_memory", 2**31))
+        todo = items_to_score(items, sinks, self.card.model_id, options.rescore, options.lookup_chunk,
+                              summary, progress)
+        for segment in segments(todo, block_rows, ray_options.segment_rows, segment_bytes):
+            scored = scoring_dataset(segment.blocks, plan)
+            try:
+                for rows in scored.iter_batches(batch_format="pyarrow", batch_size=None):
+                    deliver(records_from_block(rows, self.card.model_id, run.run_id), sinks, summary, progress)
+            except ray.exceptions.ActorDiedError as error:
+                # Killed actors are restarted; one dies for good when its model does not load.
+                raise RayEngineError(f"the scoring actors cannot run: {last_line(str(error))}") from None
 
-        def collect() -> None:
-            """Wait for a batch to come back and deliver its records."""
-            nonlocal restarts
-            ready, _ = ray.wait(list(in_flight), num_returns=1)
-            for ref in ready:
-                index = in_flight.pop(ref)
-                load[index] -= 1
-                try:
-                    incarnation, records = ray.get(ref)
-                except ray.exceptions.ActorDiedError as error:
-                    # Restarts are automatic; a dead actor here failed to start (e.g. its model did not load).
-                    raise RayEngineError(f"scoring actor {self.actor_names[index]} cannot run: {error}") from None
-                if incarnations.setdefault(index, incarnation) != incarnation:
-                    incarnations[index] = incarnation
-                    restarts += 1
-                deliver(records, sinks, summary, progress)
-                progress.note(actors=len(actors), restarts=restarts)
-
-        try:
-            todo = items_to_score(items, sinks, self.card.model_id, options.rescore, options.lookup_chunk,
-                                  summary, progress)
-            for group in chunked(todo, options.batch_size):
-                index = min(range(len(actors)), key=load.__getitem__)
-                # Decode in small tasks, so decoding spreads over more cores and the
-                # first batch is ready sooner; the actor gets them all as one batch.
-                parts = [
-                    prepare.remote(part) if options.gpu_decode else prepare.remote(part, size, options.draft)
-                    for part in chunked(group, chunk)
-                ]
-                # The weights reference is wrapped in a list so Ray passes it unresolved.
-                ref = actors[index].score.remote([self._weights], self.card.model_id, run.run_id, *parts)
-                in_flight[ref] = index
-                load[index] += 1
-                while len(in_flight) >= limit:
-                    collect()
-            while in_flight:
-                collect()
-        finally:
-            if not self.keep_actors:
-                self.close()
-
-    def close(self) -> None:
-        """End the scoring actors (a run does this itself unless ``keep_actors``)."""
+    def scoring_plan(self, pool: ScoringPool) -> ScoringPlan:
+        """What every segment of a run is scored with, on ``pool`` (puts the weights in the object store)."""
         import ray
 
-        for actor in self._actors:
-            ray.kill(actor, no_restart=True)
-        self._actors = []
+        options, ray_options = self.options, self.ray_options
+        return ScoringPlan(
+            pool=pool,
+            predictor_factory=self.predictor_factory,
+            card=self.card.to_dict(),
+            # Put once for the run; each node fetches it once from the object store.
+            weights=ray.put((self.model_folder / WEIGHTS_FILE).read_bytes()),
+            device=ray_options.device,
+            dtype=ray_options.dtype,
+            input_size=self.card.input_size,
+            batch_size=options.batch_size,
+            decode_cpus=ray_options.decode_cpus,
+            draft=options.draft,
+            gpu_decode=options.gpu_decode,
+            max_bytes=options.max_bytes,
+        )

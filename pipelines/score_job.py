@@ -30,6 +30,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--gpus-per-actor", type=float, default=1.0)
     parser.add_argument("--cpus-per-actor", type=float)
     parser.add_argument("--decode-cpus", type=float, default=1.0)
+    parser.add_argument("--max-bytes", help="the most read for one image: 512M, 2G, ... (default 512 MiB)")
     parser.add_argument("--album-from", default="parent")
     parser.add_argument("--rescore", action="store_true")
     parser.add_argument("--limit", type=int)
@@ -43,7 +44,8 @@ def score_arguments(args: argparse.Namespace) -> list[str]:
                "--batch-size", str(args.batch_size), "--gpus-per-actor", str(args.gpus_per_actor),
                "--decode-cpus", str(args.decode_cpus), "--album-from", args.album_from, "--quiet"]
     for flag, value in (("--models-dir", args.models_dir), ("--out", args.out), ("--db", args.db),
-                        ("--actors", args.actors), ("--cpus-per-actor", args.cpus_per_actor), ("--limit", args.limit)):
+                        ("--actors", args.actors), ("--cpus-per-actor", args.cpus_per_actor), ("--limit", args.limit),
+                        ("--max-bytes", args.max_bytes)):
         if value is not None:
             command += [flag, str(value)]
     if args.rescore:

@@ -314,7 +314,7 @@ def bench_score_command(folder: Path, model_ref: str, models_dir: Path | None, e
       overlapping the model, dtype auto) against a naive loop (full Pillow
       decode, resize, the same model in fp32, batch 8, no overlap).
     --engine ray: the Ray engine on an embedded local Ray against the
-      in-process engine, both with their models already loaded, on the same
+      in-process engine (Ray: the rate once running, and its start cost apart), on the same
       device (--device) and with the same decoding (--gpu-decode).
     Nothing is written: records go to a sink that only counts them.
     """
@@ -336,7 +336,7 @@ def bench_score_command(folder: Path, model_ref: str, models_dir: Path | None, e
                                  decode_chunk=decode_chunk, dtype=dtype, device=device)
         result = bench_engines(
             folder, model_folder, options,
-            ray_engine=RayEngine(model_folder, options, ray_options, keep_actors=True),
+            ray_engine=RayEngine(model_folder, options, ray_options),
             ray_session=ray_session(ray_options.address, ray_options.local_cpus),
             device=device, dtype=dtype, rounds=rounds, limit=limit,
         )

@@ -297,7 +297,7 @@ def score(
                 options,
                 RayOptions(address=ray_address, actors=actors, gpus_per_actor=gpus_per_actor,
                            cpus_per_actor=cpus_per_actor, actor_threads=actor_threads, decode_cpus=decode_cpus,
-                           device=device, dtype=dtype),
+                           device=device, dtype=dtype, compile=compile_model, cuda_graphs=cuda_graphs),
             )
         else:
             runner = LocalEngine(Predictor(store.load(model_ref), device=device, dtype=dtype, compile=compile_model,
