@@ -204,3 +204,18 @@ def _make_socket(path: Path) -> None:
 
     with contextlib.chdir(path.parent), socket.socket(socket.AF_UNIX) as listener:
         listener.bind(path.name)  # the file stays when the socket closes
+
+
+LATIN1_NAME = "caf\xe9.jpg".encode("latin-1")  # b"caf\xe9.jpg": a file name that is not UTF-8
+LATIN1_FOLDER = "m\xfcnchen".encode("latin-1")
+
+
+def write_odd_names(root: Path) -> Path:
+    """``root/photos`` with ``good.jpg``, a Latin-1 named ``caf\\xe9.jpg``, and ``x.jpg`` inside a Latin-1
+    named folder ``m\\xfcnchen``: the two odd ones each owe an error row, the good one a score."""
+    photos = os.path.join(os.fsencode(root), b"photos")
+    os.makedirs(os.path.join(photos, LATIN1_FOLDER))
+    for seed, name in enumerate((b"good.jpg", LATIN1_NAME, os.path.join(LATIN1_FOLDER, b"x.jpg"))):
+        with open(os.path.join(photos, name), "wb") as file:
+            file.write(encode(photo(seed=seed), "JPEG", quality=90))
+    return Path(os.fsdecode(photos))

@@ -33,7 +33,7 @@ def _describe_failures(summary: RunSummary) -> str:
 
 def format_summary(summary: RunSummary, run: RunInfo, outputs: list[str]) -> str:
     return (
-        f"scored {summary.scored} images in {summary.seconds:.1f}s ({summary.images_per_s:.1f} img/s): "
+        f"scored {summary.scored} image{'' if summary.scored == 1 else 's'} in {summary.seconds:.1f}s ({summary.images_per_s:.1f} img/s): "
         f"ok {summary.ok}, {_describe_failures(summary)}, skipped {summary.skipped} already scored\n"
         f"wrote {', '.join(outputs)} (run {run.run_id}, model {run.model_id})"
     )
@@ -232,6 +232,7 @@ def score(
     import torch
 
     from eat_curate.io import remote_retry
+    from eat_curate.io.items import printable_path
     from eat_curate.io.sources import iter_items
     from eat_curate.scoring.engine import EngineOptions, LocalEngine, default_batch_size
     from eat_curate.scoring.execute import execute_run
@@ -275,7 +276,7 @@ def score(
             model_id=card.model_id,
             model_name=card.name,
             model_sha256=card.sha256,
-            sources=list(sources),
+            sources=[printable_path(source) for source in sources],  # stored as UTF-8 text
             engine=chosen_engine,
             options={"batch_size": batch_size, "device": device, "dtype": dtype, "workers": workers,
                      "album_from": album_from, "rescore": rescore, "limit": limit, "draft": not no_draft,

@@ -36,7 +36,7 @@ from eat_curate.io.formats import (
     sniff_raw_signature,
 )
 from eat_curate.io.bounded_read import ReadRefused, read_head
-from eat_curate.io.items import SourceItem, image_id_for
+from eat_curate.io.items import NOT_UTF8_NAME, SourceItem, image_id_for, printable_path
 
 
 PARENT = "parent"
@@ -55,12 +55,16 @@ def walk_folder(root: str, album_rule: str = PARENT) -> Iterator[SourceItem]:
 def folder_album(folder: str, relative: str, album_rule: str) -> str | None:
     """The album of the files in ``folder``, which lies at ``relative`` under the walked root."""
     if album_rule == RELATIVE:
-        return relative or None
-    return os.path.basename(folder.rstrip("/" + os.sep)) or None
+        return printable_path(relative) or None
+    return printable_path(os.path.basename(folder.rstrip("/" + os.sep))) or None
 
 
 def file_item(path: str, album: str | None) -> SourceItem:
-    """The item for one local file (``path`` absolute); size and mtime from stat when it can be read."""
+    """The item for one local file (``path`` absolute); size and mtime from stat when it can be read.
+    A file whose name is not UTF-8 is an error row, named with its odd bytes as ``\\xNN``."""
+    shown = printable_path(path)
+    if shown != path:
+        return SourceItem(key=shown, image_id=image_id_for(shown), album=album, problem=NOT_UTF8_NAME)
     try:
         stat = os.stat(path)
         size, mtime = stat.st_size, stat.st_mtime
@@ -77,7 +81,8 @@ def _walk(folder: str, relative: str, visited: set[str], album_rule: str) -> Ite
         # An error row for the folder itself: its images would otherwise vanish without a trace.
         reason = f"folder could not be listed: {error.strerror or error}"
         album = folder_album(folder, relative, album_rule)
-        yield SourceItem(key=folder, image_id=image_id_for(folder), album=album, problem=reason)
+        shown = printable_path(folder)
+        yield SourceItem(key=shown, image_id=image_id_for(shown), album=album, problem=reason)
         return
     album = folder_album(folder, relative, album_rule)
     for entry in entries:

@@ -41,6 +41,21 @@ class SourceItem:
         return InputVersion(self.key, self.image_id, input_version(self.size, self.mtime, self.content_hash))
 
 
+# Why a file whose name is not UTF-8 gets an error row instead of a score: its path could not be stored
+# (Parquet, SQLite and PostgreSQL keep text as UTF-8), nor found again by export or xmp from what was.
+NOT_UTF8_NAME = "the file name is not valid UTF-8; rename it (for example with convmv) to score it"
+
+
+def printable_path(path: str) -> str:
+    """``path`` as valid UTF-8 text: bytes of a file name that are not UTF-8 (which Python keeps as
+    lone surrogates) shown as ``\\xNN``, so such a file can still be named in an error row."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return path
+
+
 def image_id_for(key: str) -> str:
     """The stable id of an input without one: the first 16 hex digits of sha1(key, UTF-8)."""
     return hashlib.sha1(key.encode("utf-8", errors="surrogateescape")).hexdigest()[:IMAGE_ID_LENGTH]
