@@ -17,17 +17,29 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from eat_curate.io import remote_retry
+from eat_curate.io.remote_retry import RetryPolicy
 from eat_curate.scoring.tasks import decode_item, read_item
 from pipelines.block_columns import decoded_rows, read_rows
 from pipelines.item_rows import readable_items
 
 
-def decode_block(items: pa.Table, size: int, draft: bool, max_bytes: int | None) -> pa.Table:
-    """Read and decode every item row to the model's pixels and the image's facts (CPU decoding)."""
+def decode_block(items: pa.Table, size: int, draft: bool, max_bytes: int | None,
+                 retry: RetryPolicy | None = None) -> pa.Table:
+    """Read and decode every item row to the model's pixels and the image's facts (CPU decoding).
+    ``retry``: the driver's policy for remote reads, installed in this worker (else the defaults)."""
+    _use_drivers_policy(retry)
     decoded = [decode_item(item, size, draft, max_bytes).decoded for item in readable_items(items)]
     return decoded_rows(items, decoded, size)
 
 
-def read_block(items: pa.Table, max_bytes: int | None) -> pa.Table:
+def read_block(items: pa.Table, max_bytes: int | None, retry: RetryPolicy | None = None) -> pa.Table:
     """For GPU decoding: every item's bytes and parsed header; the scoring actor decodes them."""
+    _use_drivers_policy(retry)
     return read_rows(items, [read_item(item, with_header=True, max_bytes=max_bytes) for item in readable_items(items)])
+
+
+def _use_drivers_policy(retry: RetryPolicy | None) -> None:
+    # A worker process is shared by the tasks of one run (and of later runs on a long-lived cluster):
+    # set every time, so a run never inherits an earlier run's policy.
+    remote_retry.use_policy(retry or RetryPolicy())

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from eat_curate.io import remote_retry
 from eat_curate.errors import EatCurateError
 from eat_curate.io.sources import SourceItem
 from eat_curate.model.checkpoint import WEIGHTS_FILE, read_card
@@ -38,7 +39,7 @@ from eat_curate.scoring.tasks import deliver, items_to_score
 from pipelines.score_records import records_from_block
 from pipelines.scoring_actor import build_predictor
 from pipelines.scoring_dataset import ScoringPlan, ScoringPool, scoring_dataset
-from pipelines.segments import segments
+from pipelines.segments import FIRST_SEGMENT_S, ITEM_BLOCK_ROWS, LISTING_SLICE_S, SegmentCutter
 
 ACTOR_NAMESPACE = "eat-curate"
 SEGMENT_ROWS = 1_000_000  # items per segment; each segment starts the scoring actors anew
@@ -63,6 +64,8 @@ class RayOptions:
     local_cpus: int | None = None  # CPUs of an embedded local Ray (default: all)
     segment_rows: int = SEGMENT_ROWS
     segment_bytes: int | None = None  # default: a quarter of the cluster's object store
+    first_segment_s: float | None = FIRST_SEGMENT_S  # listing before scoring starts (None: the whole segment)
+    block_rows: int = ITEM_BLOCK_ROWS  # item rows per object-store block (split to decode_chunk by the Dataset)
     compile: bool | None = None  # torch.compile the actors' forward; None: on GPUs (as the in-process engine)
     cuda_graphs: bool = False  # and replay it as CUDA graphs
 
@@ -194,19 +197,23 @@ class RayEngine:
         self.scoring_actors = plan.pool.actors
         progress.note(actors=plan.pool.actors)
         decode_slots = cluster.get("CPU", 1) / max(ray_options.decode_cpus, 0.1)
-        block_rows = decode_chunk_size(options.batch_size, decode_slots, ray_options.decode_chunk)
+        decode_rows = decode_chunk_size(options.batch_size, decode_slots, ray_options.decode_chunk)
         segment_bytes = ray_options.segment_bytes or int(
             SEGMENT_SHARE_OF_OBJECT_STORE * cluster.get("object_store_memory", 2**31))
         todo = items_to_score(items, sinks, self.card.model_id, options.rescore, options.lookup_chunk,
                               summary, progress)
-        for segment in segments(todo, block_rows, ray_options.segment_rows, segment_bytes):
-            scored = scoring_dataset(segment.blocks, plan)
+        cutter = SegmentCutter(todo, ray_options.block_rows, ray_options.segment_rows, segment_bytes)
+        cutter.fill(ray_options.first_segment_s)
+        while (segment := cutter.take()) is not None:
+            scored = scoring_dataset(segment.blocks, plan, decode_rows)
             try:
                 for rows in scored.iter_batches(batch_format="pyarrow", batch_size=None):
                     deliver(records_from_block(rows, self.card.model_id, run.run_id), sinks, summary, progress)
+                    cutter.fill(LISTING_SLICE_S)  # the next segment, while Ray Data works on this one
             except ray.exceptions.ActorDiedError as error:
                 # Killed actors are restarted; one dies for good when its model does not load.
                 raise RayEngineError(f"the scoring actors cannot run: {last_line(str(error))}") from None
+            cutter.fill(None)  # what is left of the next segment
 
     def scoring_plan(self, pool: ScoringPool) -> ScoringPlan:
         """What every segment of a run is scored with, on ``pool`` (puts the weights in the object store)."""
@@ -227,4 +234,5 @@ class RayEngine:
             draft=options.draft,
             gpu_decode=options.gpu_decode,
             max_bytes=options.max_bytes,
+            remote_retry=remote_retry.DEFAULT_RETRY,  # what score --remote-tries/--remote-timeout installed here
         )

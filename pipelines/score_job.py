@@ -31,6 +31,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cpus-per-actor", type=float)
     parser.add_argument("--decode-cpus", type=float, default=1.0)
     parser.add_argument("--max-bytes", help="the most read for one image: 512M, 2G, ... (default 512 MiB)")
+    parser.add_argument("--remote-tries", type=int, help="tries per remote read (default 3)")
+    parser.add_argument("--remote-timeout", type=float, help="seconds one remote try may wait (default 30)")
+    parser.add_argument("--db-retry-for", type=float,
+                        help="seconds to keep retrying a database that is down or restarting (default 300)")
+    parser.add_argument("--max-failed", help="fail the job when more images than N, or P%%, cannot be scored")
     parser.add_argument("--album-from", default="parent")
     parser.add_argument("--rescore", action="store_true")
     parser.add_argument("--limit", type=int)
@@ -45,7 +50,9 @@ def score_arguments(args: argparse.Namespace) -> list[str]:
                "--decode-cpus", str(args.decode_cpus), "--album-from", args.album_from, "--quiet"]
     for flag, value in (("--models-dir", args.models_dir), ("--out", args.out), ("--db", args.db),
                         ("--actors", args.actors), ("--cpus-per-actor", args.cpus_per_actor), ("--limit", args.limit),
-                        ("--max-bytes", args.max_bytes)):
+                        ("--max-bytes", args.max_bytes), ("--remote-tries", args.remote_tries),
+                        ("--remote-timeout", args.remote_timeout), ("--db-retry-for", args.db_retry_for),
+                        ("--max-failed", args.max_failed)):
         if value is not None:
             command += [flag, str(value)]
     if args.rescore:

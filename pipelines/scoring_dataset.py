@@ -1,6 +1,7 @@
 """One segment's Ray Dataset: item blocks ─► CPU decode tasks ─► a pool of scoring actors.
 
     from_arrow_refs(item blocks)
+      .repartition(decode_rows)                  split, as it streams, to one decode task's rows
       .map_batches(decode_block)                 tasks, ``decode_cpus`` each, anywhere: read (at most
                                                  ``max_bytes`` an image), hash, decode; or, for GPU decoding,
                                                  read_block: read, hash, parse the header. Run again if
@@ -11,10 +12,11 @@
 The input is the driver's to-do list (what the incremental skip left), not
 the sources themselves, hence ``from_arrow_refs`` rather than a reader. It
 asks each block for its metadata in a task of its own before the Dataset
-starts: about 2 ms a block on 2 loaded cores, a tenth of a millisecond an
-image in blocks of 16. Resources are declared here, at the call site; the
-functions and the class know nothing of Ray. The driver reads the result
-with ``iter_batches``.
+starts (about 3 ms a block on 2 loaded cores), which is why item blocks are
+large (``pipelines.segments``) and split here: a decode task takes a few
+images, so a batch spreads over every decode slot. Resources are declared
+here, at the call site; the functions and the class know nothing of Ray.
+The driver reads the result with ``iter_batches``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from eat_curate.io.remote_retry import RetryPolicy
 from pipelines import decode_tasks
 from pipelines.scoring_actor import ScoringActor
 
@@ -59,20 +62,22 @@ class ScoringPlan:
     draft: bool  # reduced-scale JPEG decoding on the CPU path (the GPU path decodes at full size)
     gpu_decode: bool
     max_bytes: int | None  # the most read for one image (None: io.sources.DEFAULT_MAX_BYTES)
+    remote_retry: RetryPolicy  # tries and timeouts of remote reads (score --remote-tries/--remote-timeout)
 
 
-def scoring_dataset(blocks: list, plan: ScoringPlan):
-    """The lazy Dataset of scored rows (``pipelines.block_columns``) for the item-row ``blocks``."""
+def scoring_dataset(blocks: list, plan: ScoringPlan, decode_rows: int):
+    """The lazy Dataset of scored rows (``pipelines.block_columns``) for the item-row ``blocks``,
+    decoded ``decode_rows`` images a task."""
     import ray.data
 
-    dataset = ray.data.from_arrow_refs(blocks)
+    dataset = ray.data.from_arrow_refs(blocks).repartition(target_num_rows_per_block=decode_rows)
     # Looked up at each run, not at import, so that a test can swap in a decode that fails.
     if plan.gpu_decode:
-        prepare, prepare_args = decode_tasks.read_block, {"max_bytes": plan.max_bytes}
+        prepare, prepare_args = decode_tasks.read_block, {"max_bytes": plan.max_bytes, "retry": plan.remote_retry}
     else:
         prepare, prepare_args = decode_tasks.decode_block, {
-            "size": plan.input_size, "draft": plan.draft, "max_bytes": plan.max_bytes}
-    # One task per block: the engine sizes blocks to spread one batch over the decode slots.
+            "size": plan.input_size, "draft": plan.draft, "max_bytes": plan.max_bytes, "retry": plan.remote_retry}
+    # One task per block of ``decode_rows``: the engine sizes them to spread one batch over the decode slots.
     dataset = dataset.map_batches(prepare, batch_format="pyarrow", fn_kwargs=prepare_args,
                                   num_cpus=plan.decode_cpus, max_calls=DECODE_TASKS_PER_WORKER)
     pool = plan.pool

@@ -207,7 +207,7 @@ def test_decoding_stays_in_cpu_tasks_apart_from_the_actors_when_both_reserve_the
     engine = RayEngine(micro_model_path, EngineOptions(batch_size=2), same,
                        predictor_factory=constant_model_noting_loads(loads))
     [segment] = segments(iter_items([str(tmp_path / "photos")]), block_rows=2, segment_rows=100, segment_bytes=2**30)
-    dataset = scoring_dataset(segment.blocks, engine.scoring_plan(scoring_pool(same, cluster_gpus=0)))
+    dataset = scoring_dataset(segment.blocks, engine.scoring_plan(scoring_pool(same, cluster_gpus=0)), decode_rows=2)
 
     assert sum(rows.num_rows for rows in dataset.iter_batches(batch_format="pyarrow", batch_size=None)) == 6
     operators = [line for line in dataset.stats().splitlines() if line.startswith("Operator")]
@@ -232,6 +232,74 @@ def test_segments_hold_only_references_to_blocks_cut_at_the_row_and_byte_limits(
     assert [segment.rows for segment in one_block_each] == [3, 3, 3, 1]
 
 
+def test_the_cutter_lists_a_segment_for_as_long_as_it_is_given(ray_local):
+    from eat_curate.io.sources import SourceItem
+    from pipelines.segments import SegmentCutter
+
+    now = [0.0]
+
+    def listing():  # each item takes a second to list
+        for i in range(10):
+            now[0] += 1.0
+            yield SourceItem(key=f"/photos/{i}.jpg", image_id=f"id{i}", album="a")
+
+    cutter = SegmentCutter(listing(), block_rows=2, segment_rows=4, segment_bytes=2**30, clock=lambda: now[0])
+    cutter.fill(3.0)  # a block takes 2 s: two blocks cross the 3 s
+    first = cutter.take()
+    cutter.fill(0.0)  # no time left: still one block, so listing always moves on
+    cutter.fill(None)  # the rest, up to the segment's limit of 4 rows
+    second = cutter.take()
+    cutter.fill(None)
+
+    assert (first.rows, second.rows, cutter.take().rows) == (4, 4, 2)
+    assert cutter.listed_all and cutter.take() is None
+
+
+def test_scoring_starts_before_the_listing_ends(ray_local, micro_model_path, tmp_path):
+    """The first segment closes after ``first_segment_s`` of listing; the rest is listed between batches."""
+    from eat_curate.io.sources import iter_items
+    from eat_curate.model.checkpoint import read_card
+    from eat_curate.runs import RunInfo, new_run_id
+    from eat_curate.scoring.engine import EngineOptions
+    from eat_curate.scoring.execute import execute_run
+    from eat_curate.sinks.outputs import open_sinks
+    from local_ray import RecordingProgress
+    from pipelines.ray_engine import RayEngine, RayOptions
+
+    folder = tmp_path / "photos"
+    for i in range(12):
+        make_photo(folder / f"p{i:02d}.jpg", size=(120, 90), seed=i)
+    events = []
+
+    def listed():
+        for item in iter_items([str(folder)]):
+            events.append("listed")
+            yield item
+
+    class Noting(RecordingProgress):
+        def advance(self, records) -> None:
+            super().advance(records)
+            events.append("scored")
+
+    loads = tmp_path / "loads"
+    loads.mkdir()
+    engine = RayEngine(micro_model_path, EngineOptions(batch_size=2, lookup_chunk=2),  # sinks asked 2 at a time
+                       RayOptions(cpus_per_actor=0.5, decode_cpus=0.25, decode_chunk=2, block_rows=2,
+                                  first_segment_s=0.0),
+                       predictor_factory=constant_model_noting_loads(loads))
+    card = read_card(micro_model_path)
+    run = RunInfo(new_run_id(), card.model_id, card.name, card.sha256, [str(folder)], engine="ray")
+    out = tmp_path / "scores.parquet"
+
+    summary = execute_run(engine, listed(), open_sinks(out=str(out), db=None), run, card, Noting())
+
+    assert (summary.ok, summary.failed) == (12, 0)
+    assert events.index("scored") < len(events) - 1 - events[::-1].index("listed")  # a batch saved mid-listing
+    assert sorted(Path(row["path"]).name for row in pq.read_table(out).to_pylist()) == [
+        f"p{i:02d}.jpg" for i in range(12)]
+    assert len(loading_processes(loads)) == 2  # the first block alone, then the rest as one segment
+
+
 def test_a_run_longer_than_a_segment_scores_every_image_once(ray_local, micro_model_path, tmp_path):
     from eat_curate.scoring.engine import EngineOptions
     from pipelines.ray_engine import RayEngine, RayOptions
@@ -242,7 +310,7 @@ def test_a_run_longer_than_a_segment_scores_every_image_once(ray_local, micro_mo
     loads = tmp_path / "loads"
     loads.mkdir()
     engine = RayEngine(micro_model_path, EngineOptions(batch_size=2),
-                       RayOptions(cpus_per_actor=0.5, decode_cpus=0.25, decode_chunk=2, segment_rows=6),
+                       RayOptions(cpus_per_actor=0.5, decode_cpus=0.25, decode_chunk=2, block_rows=3, segment_rows=6),
                        predictor_factory=constant_model_noting_loads(loads))
     out = tmp_path / "segmented.parquet"
 

@@ -28,6 +28,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from conftest import make_photo
+from eat_curate.io.items import NOT_UTF8_NAME
+from hostile_files import write_odd_names
 from local_ray import (  # noqa: F401 (ray_local: a fixture)
     RAY_ENV,
     RecordingProgress,
@@ -78,6 +80,18 @@ def test_ray_and_in_process_engines_write_identical_rows(ray_local, photo_folder
             else:
                 assert np.allclose(local[path]["probabilities"], remote[path]["probabilities"], atol=1e-5)
                 assert abs(local[path]["mean"] - remote[path]["mean"]) < 1e-5
+
+
+def test_file_names_that_are_not_utf8_are_the_same_error_rows_in_both_engines(ray_local, micro_model_path, tmp_path):
+    photos = write_odd_names(tmp_path)
+    for engine in ("local", "ray"):
+        score_cli(photos, "--model", micro_model_path, "--out", tmp_path / f"{engine}.parquet", "--engine", engine,
+                  "--quiet", *FRACTIONAL)
+    local, remote = ({row["path"]: comparable(row) for row in pq.read_table(tmp_path / f"{engine}.parquet").to_pylist()}
+                     for engine in ("local", "ray"))
+    assert local == remote
+    assert sorted((Path(path).name, row["error"]) for path, row in remote.items()) == [
+        ("caf\\xe9.jpg", NOT_UTF8_NAME), ("good.jpg", None), ("x.jpg", NOT_UTF8_NAME)]
 
 
 GPU_DECODER_ON_CPU = ["--gpu-decode", "--device", "cpu"]  # the GPU path's decoder, run with libjpeg-turbo
@@ -181,11 +195,11 @@ def test_a_decode_task_whose_worker_dies_is_retried(ray_local, micro_model_path,
     crashed = tmp_path / "crashed"
     decode = decode_tasks.decode_block
 
-    def decode_or_die_once(items, size, draft, max_bytes):
+    def decode_or_die_once(items, **arguments):
         if not crashed.exists():  # the first decode task takes its worker process down with it
             crashed.touch()
             os._exit(1)
-        return decode(items, size, draft, max_bytes)
+        return decode(items, **arguments)
 
     monkeypatch.setattr(decode_tasks, "decode_block", decode_or_die_once)
     engine = RayEngine(micro_model_path, EngineOptions(batch_size=4),
@@ -219,16 +233,20 @@ def test_decode_tasks_split_a_batch_over_the_decode_slots_unless_told():
     assert decode_chunk_size(batch_size=500, decode_slots=4, requested=2) == 2
 
 
-def test_the_job_entrypoint_is_the_score_command_on_the_cluster_with_its_read_cap():
+def test_the_job_entrypoint_is_the_score_command_on_the_cluster_with_its_limits_and_retries():
     from pipelines.score_job import parse_args, score_arguments
 
-    command = score_arguments(parse_args(["--source", "s3://photos/new/", "--model", "eat-base",
-                                          "--db", "postgresql://db/photos", "--max-bytes", "64M"]))
+    command = score_arguments(parse_args([
+        "--source", "s3://photos/new/", "--model", "eat-base", "--db", "postgresql://db/photos", "--max-bytes", "64M",
+        "--remote-tries", "5", "--remote-timeout", "60", "--db-retry-for", "900", "--max-failed", "2%"]))
 
     assert command[:2] == ["score", "s3://photos/new/"]
     assert command[command.index("--engine") + 1] == "ray"
     assert command[command.index("--ray-address") + 1] == "auto"  # the cluster the job runs in
-    assert command[command.index("--max-bytes") + 1] == "64M"
+    given = {flag: command[command.index(flag) + 1]
+             for flag in ("--max-bytes", "--remote-tries", "--remote-timeout", "--db-retry-for", "--max-failed")}
+    assert given == {"--max-bytes": "64M", "--remote-tries": "5", "--remote-timeout": "60.0",
+                     "--db-retry-for": "900.0", "--max-failed": "2%"}
     assert "--rescore" not in command and command[-1] == "--json"
 
 

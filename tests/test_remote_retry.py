@@ -26,6 +26,7 @@ from eat_curate.io import remote_retry
 from eat_curate.io.remote_retry import RetryPolicy, is_transient
 from eat_curate.io.sources import SourceError, SourceItem, SourceReadError, iter_items, read_bytes
 from hostile_files import encode, photo
+from local_ray import ray_local  # noqa: F401 (a fixture: the Ray engine's tests start it)
 
 pytest.importorskip("aiohttp")  # fsspec's HTTP backend: the eat-curate[http] extra
 
@@ -226,10 +227,17 @@ def test_a_remote_folder_that_cannot_be_listed_fails_before_the_run(refused_port
         iter_items([f"http://127.0.0.1:{refused_port}/photos/"])
 
 
+# The Ray engine reads in its workers' processes: the options must travel there (fractional CPUs: 2 cores).
+ENGINES = {"local": [], "ray": ["--engine", "ray", "--cpus-per-actor", "0.5", "--decode-cpus", "0.25"]}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 def test_tries_and_timeout_are_options_of_score(
-    flaky, silent_url: str, tmp_path: Path, micro_model_path: Path, monkeypatch
+    engine: str, flaky, silent_url: str, tmp_path: Path, micro_model_path: Path, monkeypatch, request
 ) -> None:
     """--remote-tries 1 gives up on the first 503; --remote-timeout bounds the wait for a silent host."""
+    if engine == "ray":
+        request.getfixturevalue("ray_local")
     monkeypatch.setattr(remote_retry, "DEFAULT_RETRY", remote_retry.DEFAULT_RETRY)  # score replaces it: undo after
     server = flaky(failures=1)
     manifest = tmp_path / "urls.parquet"
@@ -237,7 +245,7 @@ def test_tries_and_timeout_are_options_of_score(
     out = tmp_path / "scores.parquet"
 
     result = score(str(manifest), "--out", str(out), "--remote-tries", "1", "--remote-timeout", "0.3",
-                   model=micro_model_path)
+                   *ENGINES[engine], model=micro_model_path)
 
     assert result.exit_code == 0, result.output
     rows = {row["path"]: row["error"] or "" for row in pq.read_table(out).to_pylist()}
