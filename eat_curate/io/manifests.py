@@ -15,7 +15,8 @@ columns are scanned for rows naming a path or an id twice, which the outputs
 could not keep apart: such a manifest is refused, or every row kept under a
 key and id of its own (:mod:`eat_curate.io.manifest_duplicates`). Rows then
 stream a batch at a time, so a manifest of 10 million rows costs the memory
-of one batch (and the scan's two hashes per row).
+of two batches (one handed on while the next one's images are hashed, or its
+files stat-ed, on a small thread pool) and the scan's two hashes per row.
 """
 
 from __future__ import annotations
@@ -28,18 +29,20 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from fsspec.implementations.local import LocalFileSystem
 from fsspec.spec import AbstractFileSystem
 
 from eat_curate.errors import EatCurateError
 from eat_curate.io.folders import ALBUM_RULES, PARENT
-from eat_curate.io.items import SourceItem, image_id_for
+from eat_curate.io.items import SourceItem, image_id_for, printable_path
 from eat_curate.io.manifest_duplicates import (
     DUPLICATE_POLICIES,
     REFUSE,
@@ -56,6 +59,9 @@ MANIFEST_SUFFIXES = (".parquet", ".pq")
 LOCATION_COLUMNS = ("image", "path", "uri")  # the first present says where each image is
 ROWS_PER_BATCH = 4096
 ROWS_PER_BATCH_EMBEDDED = 64  # rows holding whole images: keep a batch to a few tens of MB
+# Threads hashing embedded images or stat-ing paths for the lister; at least two, as a stat on a
+# network file system waits rather than computes.
+LISTING_THREADS = min(8, max(2, os.cpu_count() or 1))
 
 
 class ManifestError(EatCurateError):
@@ -90,6 +96,8 @@ def open_manifest(location: str, album_from: str = PARENT, duplicates: str = REF
     if duplicates not in DUPLICATE_POLICIES:
         raise ManifestError(f"duplicates must be one of {', '.join(DUPLICATE_POLICIES)}, not {duplicates!r}")
     uri = location if is_remote(location) else local_path(location)
+    if printable_path(uri) != uri:  # its rows' keys start with it, and keys are stored as UTF-8 text
+        raise ManifestError(f"manifest {printable_path(uri)}: its path is not valid UTF-8; rename it or its folder")
     try:
         fs, fs_path = filesystem(uri)
     except RemoteError as error:
@@ -142,15 +150,33 @@ def open_manifest(location: str, album_from: str = PARENT, duplicates: str = REF
 
 
 def manifest_items(manifest: Manifest) -> Iterator[SourceItem]:
-    """One item per row, in row order, reading one record batch at a time."""
+    """One item per row, in row order, reading one record batch at a time.
+
+    The per-row work that would hold back this one listing thread (copying
+    every embedded image out of Arrow and its sha256, the ``os.stat`` of every
+    path) runs on a small thread pool: hashlib and os.stat release the GIL.
+    The next batch's work is started before this batch's items are handed on,
+    so it overlaps with the readers; at most two batches are in memory.
+    """
     batch_size = ROWS_PER_BATCH_EMBEDDED if manifest.embedded else ROWS_PER_BATCH
-    row = 0
-    with _seekable(manifest.fs, manifest.fs_path) as handle:
-        parquet = pq.ParquetFile(handle, metadata=manifest.metadata)
-        for batch in parquet.iter_batches(batch_size=batch_size):
-            for values in batch.to_pylist():
-                yield _row_item(manifest, row, values)
-                row += 1
+    # A pool per listing, not per process: a module-level pool's threads would not survive a fork.
+    pool = ThreadPoolExecutor(LISTING_THREADS, thread_name_prefix="eatc-manifest")
+    # Arrow reads a local manifest itself: through a Python file object every read takes the GIL and
+    # a copy, and embedded images came off the file at about half the rate.
+    local = isinstance(manifest.fs, LocalFileSystem)
+    try:
+        with (pa.OSFile(manifest.fs_path) if local else _seekable(manifest.fs, manifest.fs_path)) as handle:
+            parquet = pq.ParquetFile(handle, metadata=manifest.metadata)
+            row = 0
+            ready: Iterator[SourceItem] = iter(())
+            for batch in parquet.iter_batches(batch_size=batch_size):
+                started = _start_batch(manifest, row, batch, pool)
+                row += batch.num_rows
+                yield from ready
+                ready = started
+            yield from ready
+    finally:  # a consumer that stops early (--limit) leaves no work queued
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _identities(manifest: Manifest) -> Iterator[RowIdentity]:
@@ -178,53 +204,125 @@ def _identity(manifest: Manifest, row: int, cell: Any, given_id: Any) -> RowIden
     return RowIdentity(row, key, image_id, id_given=given_id is not None)
 
 
-def _row_item(manifest: Manifest, row: int, values: dict[str, Any]) -> SourceItem:
-    extra = {name: jsonable(values[name]) for name in manifest.extra_columns} or None
-    album = values.get(manifest.album_column) if manifest.album_column else None
-    album = None if album is None else str(album)
-    cell = values[manifest.location_column]
-    identity = _identity(manifest, row, cell, values.get("id"))
-    renamed = manifest.renamed.get(row) or Renamed(identity.key, identity.image_id, None)
-    key, image_id = renamed.key, renamed.image_id
+def _start_batch(manifest: Manifest, first_row: int, batch: pa.RecordBatch, pool: Executor) -> Iterator[SourceItem]:
+    """Start ``batch``'s hashing or stats on ``pool``; its items, in row order, as that work finishes.
+
+    Columns are taken whole, never ``batch.to_pylist()``, which would build a dict per row around
+    the image bytes: the small columns become Python values here, the images on the pool.
+    """
+    rows = range(first_row, first_row + batch.num_rows)
+    given_ids = _column(batch, manifest.id_column)
+    albums = [None if album is None else str(album) for album in _column(batch, manifest.album_column)]
+    extras = _extras(manifest, batch)
 
     if manifest.embedded:
-        data = cell.get("bytes") if isinstance(cell, dict) else cell
-        data = bytes(data or b"")  # a null cell is an empty image: an "empty" error row
-        return SourceItem(
-            key=key,
-            image_id=image_id,
-            album=album,
-            data=data,
-            content_hash=hashlib.sha256(data).hexdigest(),
-            size=len(data),
-            extra=extra,
+        # Copying the bytes out of Arrow is a large part of the work: the pool does it with the hashing.
+        images = _map(pool, _owned_and_hashed, _image_cells(batch.column(manifest.location_column)))
+        names = [_name(manifest, row, None, given) for row, given in zip(rows, given_ids)]
+        return (
+            SourceItem(key=name.key, image_id=name.image_id, album=album, data=data, content_hash=digest,
+                       size=len(data), extra=extra)
+            for name, album, (data, digest), extra in zip(names, albums, images, extras)
         )
 
-    if not isinstance(cell, str) or not cell.strip():
+    cells = batch.column(manifest.location_column).to_pylist()
+    names = [_name(manifest, row, cell, given) for row, cell, given in zip(rows, cells, given_ids)]
+    wheres = [name.location or name.key if _names_a_path(cell) else None for name, cell in zip(names, cells)]
+    stats = _map(pool, _size_and_mtime, wheres)
+    return (
+        _path_item(manifest, row, name, where, album, extra, size_mtime)
+        for row, name, where, album, extra, size_mtime in zip(rows, names, wheres, albums, extras, stats)
+    )
+
+
+def _path_item(manifest: Manifest, row: int, name: Renamed, where: str | None, album: str | None,
+               extra: dict | None, size_mtime: tuple[int | None, float | None]) -> SourceItem:
+    """A path row's item; ``where`` is None when the row names no path."""
+    if where is None:
         return SourceItem(
-            key=key,
-            image_id=image_id,
+            key=name.key,
+            image_id=name.image_id,
             album=album,
             extra=extra,
             problem=f"manifest row {row} has no {manifest.location_column}",
         )
-    where = renamed.location or key
-    size = mtime = None
-    if not is_remote(where):
-        try:
-            stat = os.stat(where)
-            size, mtime = stat.st_size, stat.st_mtime
-        except OSError:  # reading it will say why, on its own row
-            pass
+    size, mtime = size_mtime
     return SourceItem(
-        key=key,
-        image_id=image_id,
+        key=name.key,
+        image_id=name.image_id,
         album=album if manifest.album_column else parent_name(where),
         size=size,
         mtime=mtime,
         extra=extra,
-        location=renamed.location,
+        location=name.location,
     )
+
+
+def _name(manifest: Manifest, row: int, cell: Any, given_id: Any) -> Renamed:
+    """The row's key and id, and where its bytes are when a kept duplicate's key no longer says."""
+    identity = _identity(manifest, row, cell, given_id)
+    return manifest.renamed.get(row) or Renamed(identity.key, identity.image_id, None)
+
+
+def _names_a_path(cell: Any) -> bool:
+    return isinstance(cell, str) and bool(cell.strip())
+
+
+def _column(batch: pa.RecordBatch, name: str | None) -> list[Any]:
+    return batch.column(name).to_pylist() if name else [None] * batch.num_rows
+
+
+def _extras(manifest: Manifest, batch: pa.RecordBatch) -> list[dict | None]:
+    """Each row's other columns as JSON-able values (small: converted a column at a time)."""
+    if not manifest.extra_columns:
+        return [None] * batch.num_rows
+    columns = [[jsonable(value) for value in _column(batch, name)] for name in manifest.extra_columns]
+    return [dict(zip(manifest.extra_columns, values)) for values in zip(*columns)]
+
+
+def _image_cells(column: pa.Array) -> pa.Array:
+    """The encoded images as an Arrow binary array, one cell per row."""
+    if pa.types.is_struct(column.type):  # Hugging Face's {"bytes": ..., "path": ...}
+        column = column.flatten()[column.type.get_field_index("bytes")]  # flatten keeps the struct's nulls
+    return column
+
+
+def _owned_and_hashed(cell: pa.Scalar) -> tuple[bytes, str]:
+    """The cell's image copied once out of Arrow into ``bytes``, and its sha256. A null cell is
+    ``b""``: an empty image, which becomes an "empty" error row."""
+    data = cell.as_py() or b""
+    return data, _sha256_hex(data)
+
+
+def _sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _size_and_mtime(where: str | None) -> tuple[int | None, float | None]:
+    """A local file's size and mtime; unknown for URLs and files that cannot be stat-ed
+    (reading them will say why, on their own rows)."""
+    if where is None or is_remote(where):
+        return None, None
+    try:
+        stat = os.stat(where)
+    except OSError:
+        return None, None
+    return stat.st_size, stat.st_mtime
+
+
+def _map(pool: Executor, function: Callable[[Any], Any], values: Sequence[Any] | pa.Array) -> Iterator[Any]:
+    """``map(function, values)``, started now on ``pool``; the results in order, as they are needed.
+
+    One task per thread, not per value: every task is a hand-over between threads, and with a task
+    per image a loaded machine listed slower than with no pool at all.
+    """
+    size = max(1, -(-len(values) // LISTING_THREADS))
+    tasks = [pool.submit(_map_chunk, function, values[start : start + size]) for start in range(0, len(values), size)]
+    return (result for task in tasks for result in task.result())
+
+
+def _map_chunk(function: Callable[[Any], Any], values: Sequence[Any] | pa.Array) -> list[Any]:
+    return [function(value) for value in values]
 
 
 def _resolve(manifest_uri: str, location: str) -> str:
