@@ -9,8 +9,12 @@ of issue 30 first, so that a run cut short keeps them:
    12 MP JPEGs (and on real photographs given with --photos), with how busy the compute stream was;
    the 2 MP run again with CPU decoding;
 3. scores: bf16 compiled vs fp32 eager, mean and max |delta score| on the same pixels;
-4. ray: the Ray engine end to end (one actor holding the GPU) against the in-process engine;
-5. model: correctness on CUDA (batch invariance, the published forward, bf16 vs fp32).
+4. jpeg: nvJPEG decoding alone (12 MP) through each JPEG backend of the GPU path, torchvision and
+   nvImageCodec (pip-installed first if missing, at most a minute, from --nvimgcodec-wheels on a
+   machine without network; "nvImageCodec: not available (why)" if that fails), and how their pixels
+   and refusals compare;
+5. ray: the Ray engine end to end (one actor holding the GPU) against the in-process engine;
+6. model: correctness on CUDA (batch invariance, the published forward, bf16 vs fp32).
 Opt-in (--with): stages (where a batch's time goes on the GPU-decode path), published
 (forward img/s of EAT-tiny/base against the published forward), training (img/s of EAT-base).
 Prints each figure as it goes and writes them all to DIR/gpu_check.json. `--device cpu`
@@ -20,7 +24,9 @@ dry-runs the logic on small sizes (no compiling on a CPU).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -133,9 +139,11 @@ def engine_run(predictor, folder: Path, batch: int, workers: int, gpu_decode: bo
 def engine_step(models: Models, folders: dict[str, Path], workers: int, cuda_graphs: bool) -> None:
     """nvJPEG alone, then the in-process engine end to end (compiled model), GPU and CPU decoding."""
     from eat_curate.benchmarks.gpu_decode_speed import decode_only_rate
+    from eat_curate.scoring.jpeg_backends import choose_backend
 
     nvjpeg = decode_only_rate(folders["12mp"], models.device)
     record("nvjpeg_decode_only_12mp_img_s", round(nvjpeg, 1))
+    record("engine_jpeg_backend", choose_backend(models.device).name)  # what the engine's decoder picks
     predictor = models.get(compiled=True, cuda_graphs=cuda_graphs)
     runs = [(label, folder, True) for label, folder in folders.items()] + [("2mp", folders["2mp"], False)]
     for label, folder, gpu_decode in runs:
@@ -174,6 +182,88 @@ def scores_step(models: Models, folders: dict[str, Path], workers: int, count: i
         record(f"{label}_mean_abs_delta", round(float(deltas.mean()), 5))
         record(f"{label}_max_abs_delta", round(float(deltas.max()), 5))
     record("scores_images", len(reference))
+
+
+PIP_SECONDS = 60  # the most an attempt to install nvImageCodec may take (a machine without network)
+
+
+def nvimgcodec_missing(wheels: Path | None) -> str | None:
+    """None once ``nvidia.nvimgcodec`` imports (pip-installing it first if need be), else why it does not."""
+    import torch
+
+    from eat_curate.scoring.jpeg_backends import nvimgcodec_module, one_line
+
+    try:
+        if nvimgcodec_module() is not None:
+            return None
+    except Exception as error:  # installed but broken: installing again would not help
+        return one_line(error)
+    major = (torch.version.cuda or "12").split(".")[0]  # the wheel of torch's CUDA major version
+    package = f"nvidia-nvimgcodec-cu{major}[nvjpeg]>=0.5"
+    command = [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--retries", "0",
+               "--timeout", "10", package] + (["--no-index", "--find-links", str(wheels)] if wheels else [])
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=PIP_SECONDS)
+    except subprocess.TimeoutExpired:
+        return f"pip install {package}: no answer in {PIP_SECONDS} s"
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        return f"pip install {package} failed: {lines[-1] if lines else done.returncode}"
+    importlib.invalidate_caches()
+    try:
+        return None if nvimgcodec_module() is not None else "installed, but nvidia.nvimgcodec is not found"
+    except Exception as error:
+        return one_line(error)
+
+
+def jpeg_backends_step(device, folder: Path, wheels: Path | None, count: int = 256, chunk: int = 64,
+                       compared: int = 16) -> None:
+    """nvJPEG decoding alone of the same JPEGs through each backend at hand: img/s, pixels, refusals."""
+    import numpy as np
+
+    from eat_curate.benchmarks.timing import interleaved_rates, synchronize
+    from eat_curate.scoring import jpeg_backends
+    from eat_curate.scoring.gpu_decode import encoded_tensor
+
+    backends = [jpeg_backends.TorchvisionBackend(device)]
+    if device.type != "cuda":
+        record("nvImageCodec", "not on a CPU")
+    else:
+        missing = nvimgcodec_missing(wheels)
+        if missing is None:
+            try:
+                backends.append(jpeg_backends.NvImageCodecBackend(device))
+            except Exception as error:
+                missing = jpeg_backends.one_line(error)
+            else:
+                module = importlib.import_module(jpeg_backends.NVIMGCODEC_MODULE)
+                record("nvImageCodec", getattr(module, "__version__", "installed"))
+        if missing is not None:
+            record("nvImageCodec", f"not available ({missing})")
+    encoded = [encoded_tensor(path.read_bytes()) for path in sorted(folder.glob("*.jpg"))[:count]]
+
+    def decode_all(backend) -> int:
+        for first in range(0, len(encoded), chunk):
+            backend.decode(encoded[first : first + chunk])
+        synchronize(device)
+        return len(encoded)
+
+    rates = interleaved_rates({backend.name: (lambda backend=backend: decode_all(backend)) for backend in backends},
+                              rounds=3)
+    for name, rate in rates.items():
+        record(f"jpeg_backend_{name}_decode_12mp_img_s", round(rate, 1))
+    if len(backends) > 1:  # the same files through both: do they refuse the same ones, and how close are the pixels?
+        reference, other = (backend.decode(encoded[:compared]) for backend in backends)
+        label = f"jpeg_backend_{backends[1].name}_vs_{backends[0].name}"
+        record(f"{label}_refused", [sum(image is None for image in reference), sum(image is None for image in other)])
+        diffs = [(a.int() - b.int()).abs() for a, b in zip(reference, other)
+                 if a is not None and b is not None and a.shape == b.shape]
+        if diffs:
+            record(f"{label}_mean_abs_pixel_diff", round(float(np.mean([d.float().mean().item() for d in diffs])), 4))
+            record(f"{label}_max_abs_pixel_diff", max(int(d.max().item()) for d in diffs))
+        record(f"{label}_shape_mismatches", sum(a is not None and b is not None and a.shape != b.shape
+                                                for a, b in zip(reference, other)))
+        record(f"{label}_rate_ratio", round(rates[backends[1].name] / rates[backends[0].name], 3))
 
 
 def ray_engine_speed(device, models: Path, folder: Path, preset: str, batch: int, workers: int,
@@ -251,7 +341,7 @@ def training_speed(device, preset: str, batch: int) -> None:
     record(f"train_{preset}_batch{batch}_bf16_img_s", round(result.bf16_img_s, 1))
 
 
-DEFAULT_STEPS = ("forward", "engine", "scores", "ray", "model")
+DEFAULT_STEPS = ("forward", "engine", "scores", "jpeg", "ray", "model")
 EXTRA_STEPS = ("stages", "published", "training")
 
 
@@ -270,6 +360,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--score-images", type=int, default=512, help="scores: images per folder compared")
     parser.add_argument("--ray-chunks", type=int, nargs="+", default=[4, 32],
                         help="Ray: images per read task to try with GPU decoding")
+    parser.add_argument("--nvimgcodec-wheels", type=Path, default=None,
+                        help="jpeg: a folder of wheels to install nvImageCodec from (pip --no-index)")
     parser.add_argument("--only", nargs="*", choices=DEFAULT_STEPS + EXTRA_STEPS, default=None,
                         help="run only these steps")
     parser.add_argument("--with", dest="extra", nargs="*", choices=EXTRA_STEPS, default=[],
@@ -285,6 +377,9 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     from eat_curate.benchmarks.jpeg_folders import generated_jpeg_folder
+    from eat_curate.scoring.jpeg_backends import JpegBackendWarning
+
+    warnings.simplefilter("default", JpegBackendWarning)  # a JPEG backend given up on: the figures need saying so
 
     device = torch.device(args.device)
     cuda = device.type == "cuda"
@@ -310,6 +405,7 @@ def main(argv: list[str] | None = None) -> None:
         "forward": lambda: forward_step(shared, args.cuda_graphs),
         "engine": lambda: engine_step(shared, jpegs(), args.workers, args.cuda_graphs),
         "scores": lambda: scores_step(shared, jpegs(), args.workers, args.score_images),
+        "jpeg": lambda: jpeg_backends_step(device, jpegs()["12mp"], args.nvimgcodec_wheels),
         "ray": lambda: ray_engine_speed(device, models, jpegs()["2mp"], args.preset, args.batch, args.workers,
                                         args.ray_chunks),
         "model": lambda: check_model(device),

@@ -1,4 +1,4 @@
-"""JPEG decoding on the GPU (nvJPEG through ``torchvision.io.decode_jpeg``) for the GPU scoring path.
+"""JPEG decoding on the GPU (nvJPEG, through nvImageCodec or torchvision) for the GPU scoring path.
 
 The CPU reads the bytes and the header (hash, dimensions, EXIF orientation and
 capture time: no pixels); the GPU decodes a whole batch of JPEGs at once,
@@ -11,6 +11,13 @@ baseline JPEGs); the others — other formats, progressive or CMYK JPEGs,
 and files nvJPEG rejects after all — go through the CPU decoder
 (:func:`eat_curate.io.decode.decode_image`), so every input still gets
 exactly one result of the same kind.
+
+The decoding itself is a backend's (:mod:`eat_curate.scoring.jpeg_backends`):
+nvImageCodec on a CUDA device where it is installed (the ``gpu`` extra),
+torchvision otherwise; ``backend_name`` says which. Should nvImageCodec
+fail on a batch as a whole (not an image it refuses, which the CPU decodes
+as usual), one warning says so and torchvision decodes that batch again
+and every later one: no image is lost to a broken install.
 
 Two ways in: :meth:`GpuJpegDecoder.decode` (bytes in, pixels as numpy
 arrays out: the Ray engine's actors, benchmarks), and
@@ -29,6 +36,7 @@ and progressive JPEGs two different ways.
 
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -38,6 +46,8 @@ from eat_curate.io.decode import DecodedImage, ImageHeader, decode_image, read_h
 from eat_curate.io.phash import phash_tensor
 from eat_curate.scoring.decode_path import DEVICE_MODES, decodes_on_device
 from eat_curate.scoring.device_resize import resize_batch_for_model
+from eat_curate.scoring.jpeg_backends import (JpegBackend, JpegBackendWarning, TorchvisionBackend, choose_backend,
+                                             one_line)
 
 GPU_JPEG_MODES = DEVICE_MODES  # YCbCr and greyscale JPEGs; CMYK/YCCK go to the CPU (eat_curate.scoring.decode_path)
 RESIZE_PIXELS = 32_000_000  # decoded pixels resized in one call: at most about 770 MB of float64 on the device
@@ -71,14 +81,13 @@ def encoded_tensor(data: bytes) -> torch.Tensor:
 class GpuJpegDecoder:
     """Decodes batches of encoded images to (size, size, 3) uint8 model pixels, JPEGs on ``device``."""
 
-    def __init__(self, size: int, device: torch.device | str = "cuda", draft: bool = False) -> None:
-        import torchvision.io
-
+    def __init__(self, size: int, device: torch.device | str = "cuda", draft: bool = False,
+                 backend: JpegBackend | None = None) -> None:
         self.size = size
         self.device = torch.device(device)
         self.draft = draft  # for the CPU fallback only: nvJPEG always decodes at full size (see above)
-        self._decode_jpeg = torchvision.io.decode_jpeg
-        self._rgb = torchvision.io.ImageReadMode.RGB
+        # nvImageCodec on a GPU where installed, else torchvision (always torchvision on a CPU).
+        self.backend = backend if backend is not None else choose_backend(self.device)
         # Resizing images together pays on a GPU (H200, 256 2-MP images: 18 ms against 24 one by one)
         # and costs on a CPU (2 cores, 8 of them: 168 ms against 90), so a CPU resizes one at a time.
         self.resize_pixels = RESIZE_PIXELS if self.device.type == "cuda" else 0
@@ -128,18 +137,27 @@ class GpuJpegDecoder:
             filled += len(group)
         return rows
 
+    @property
+    def backend_name(self) -> str:
+        """The JPEG backend decoding now: "nvimagecodec" or "torchvision" (for benchmarks to print)."""
+        return self.backend.name
+
     def _decode_on_device(self, encoded: Sequence[torch.Tensor]) -> list[torch.Tensor | None]:
-        """Decoded (3, H, W) uint8 tensors, None for those nvJPEG refuses."""
+        """Decoded (3, H, W) uint8 tensors, None for those nvJPEG refuses.
+
+        A backend other than torchvision that fails on the batch as a whole
+        is dropped for the rest of the run, with one warning, and torchvision
+        decodes the batch again.
+        """
         try:
-            return list(self._decode_jpeg(list(encoded), mode=self._rgb, device=self.device))
-        except RuntimeError:  # one bad file fails the whole batch call: retry one by one
-            decoded = []
-            for tensor in encoded:
-                try:
-                    decoded.append(self._decode_jpeg(tensor, mode=self._rgb, device=self.device))
-                except RuntimeError:
-                    decoded.append(None)
-            return decoded
+            return self.backend.decode(encoded)
+        except Exception as error:
+            if isinstance(self.backend, TorchvisionBackend):
+                raise
+            warnings.warn(f"{self.backend.name} failed on a batch ({one_line(error)}); "
+                          "decoding JPEGs with torchvision from now on", JpegBackendWarning, stacklevel=2)
+            self.backend = TorchvisionBackend(self.device)
+            return self.backend.decode(encoded)
 
     def decode_into(self, encoded: Sequence[torch.Tensor], orientations: Sequence[int],
                     out: torch.Tensor) -> list[int | None]:
