@@ -300,6 +300,22 @@ def test_scoring_starts_before_the_listing_ends(ray_local, micro_model_path, tmp
     assert len(loading_processes(loads)) == 2  # the first block alone, then the rest as one segment
 
 
+def test_the_ray_start_bench_measures_both_block_sizes_and_their_ratio(ray_local):
+    import json
+
+    from click.testing import CliRunner
+
+    from eat_curate.cli import cli
+
+    result = CliRunner().invoke(cli, ["bench", "ray-start", "--items", "300", "--rounds", "1", "--json"])
+
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    assert (figures["baseline"]["block_rows"], figures["baseline"]["blocks"]) == (16, 19)  # 300 = 18 x 16 + 12
+    assert (figures["engine"]["block_rows"], figures["engine"]["blocks"]) == (1024, 1)
+    assert all(figures[side][step] > 0 for side in ("baseline", "engine") for step in ("cut_s", "plan_s"))
+
+
 def test_a_run_longer_than_a_segment_scores_every_image_once(ray_local, micro_model_path, tmp_path):
     from eat_curate.scoring.engine import EngineOptions
     from pipelines.ray_engine import RayEngine, RayOptions

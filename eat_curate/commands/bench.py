@@ -350,6 +350,37 @@ def bench_score_command(folder: Path, model_ref: str, models_dir: Path | None, e
     echo_result(result, report_lines(result, model_ref), as_json)
 
 
+@bench.command("ray-start")
+@click.option("--items", "count", type=click.IntRange(1), default=100_000, show_default=True,
+              help="Synthetic to-do items (folder-listing rows).")
+@click.option("--rounds", type=click.IntRange(1), default=3, show_default=True, help="Timed rounds (median).")
+@json_flag
+def bench_ray_start_command(count: int, rounds: int, as_json: bool) -> None:
+    """Seconds before a Ray engine run can start scoring ITEMS to-do items, on an embedded local Ray.
+
+    The driver cuts its to-do list into item blocks in the object store and
+    Ray Data plans the Dataset over them, with a metadata task per block:
+    the engine's blocks (1,024 rows, split to decode size inside the Dataset)
+    against blocks of one decode task (16 rows, the baseline). Prints both
+    steps' seconds and the ratio.
+    """
+    from eat_curate.benchmarks.ray_start import bench_ray_start, report_lines
+    from pipelines.ray_engine import ray_session
+    from pipelines.segments import ITEM_BLOCK_ROWS, segments
+
+    def cut(items, block_rows: int) -> list:
+        return [block for segment in segments(items, block_rows, len(items) + 1, 2**62) for block in segment.blocks]
+
+    def plan(blocks: list):
+        import ray.data
+
+        return ray.data.from_arrow_refs(blocks)
+
+    with ray_session(None, None):
+        result = bench_ray_start(count, ITEM_BLOCK_ROWS, cut, plan, rounds)
+    echo_result(result, report_lines(result), as_json)
+
+
 @bench.command("raw")
 @click.option("--files", type=click.IntRange(1), default=3, show_default=True, help="Generated DNGs per path.")
 @click.option("--megapixels", type=click.FloatRange(1, 60), default=12.0, show_default=True)
