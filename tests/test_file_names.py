@@ -99,4 +99,5 @@ def test_a_manifest_whose_own_path_is_not_utf8_is_refused_in_one_line(tmp_path: 
                          "--model", str(micro_model_path))
 
     assert code != 0
-    assert output == f"Error: manifest {tmp_path}/list\\xe9.parquet: its path is not valid UTF-8; rename it or its folder\n"
+    expected = f"manifest {tmp_path}/list\\xe9.parquet: its path is not valid UTF-8; rename it or its folder"
+    assert output == f"Error: {expected}\n"

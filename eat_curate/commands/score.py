@@ -32,8 +32,9 @@ def _describe_failures(summary: RunSummary) -> str:
 
 
 def format_summary(summary: RunSummary, run: RunInfo, outputs: list[str]) -> str:
+    images = "image" if summary.scored == 1 else "images"
     return (
-        f"scored {summary.scored} image{'' if summary.scored == 1 else 's'} in {summary.seconds:.1f}s ({summary.images_per_s:.1f} img/s): "
+        f"scored {summary.scored} {images} in {summary.seconds:.1f}s ({summary.images_per_s:.1f} img/s): "
         f"ok {summary.ok}, {_describe_failures(summary)}, skipped {summary.skipped} already scored\n"
         f"wrote {', '.join(outputs)} (run {run.run_id}, model {run.model_id})"
     )

@@ -50,8 +50,8 @@ from collections.abc import Callable, Iterator, Sequence
 from eat_curate.errors import EatCurateError
 from eat_curate.io import bounded_read
 from eat_curate.io.bounded_read import DEFAULT_MAX_BYTES, ReadRefused
-from eat_curate.io.folders import ALBUM_RULES, PARENT, file_item, walk_folder
-from eat_curate.io.items import SourceItem, image_id_for, printable_path
+from eat_curate.io.folders import ALBUM_RULES, PARENT, file_item, folder_album, walk_folder
+from eat_curate.io.items import SourceItem, image_id_for
 from eat_curate.io.manifest_duplicates import DUPLICATE_POLICIES, REFUSE
 from eat_curate.io.manifests import ManifestError, is_manifest_name, manifest_items, open_manifest
 from eat_curate.io.remote import RemoteError, check_protocol, is_remote, local_path, parent_name
@@ -189,7 +189,7 @@ def _plan(source: str, album_from: str, duplicates: str) -> Callable[[], Iterato
             manifest = open_manifest(path, album_from, duplicates)
             return lambda: manifest_items(manifest)
         _refuse_column_albums(source, album_from)
-        return lambda: iter([file_item(path, album=printable_path(parent_name(path) or "") or None)])
+        return lambda: iter([file_item(path, album=folder_album(os.path.dirname(path), "", PARENT))])
     if os.path.lexists(path) and not os.path.exists(path):
         raise SourceError(f"{source} is a broken symlink (its target is gone)")
     if os.path.exists(path):
