@@ -359,6 +359,22 @@ def test_phash_dct_matches_imagehash():
         assert np.array_equal(block > np.median(block), imagehash.phash(image).hash)
 
 
+def test_phash_is_the_hash_scipys_full_dct_and_numpys_median_gave():
+    """The hash takes 81 coefficients by matrix products; hashes stored by earlier versions, which took
+    scipy's whole 32x32 DCT and np.median, must still compare equal (dupes, --keep-best)."""
+    from scipy.fft import dctn
+
+    rng = np.random.default_rng(11)
+    pictures = [scene(seed, (320, 240)) for seed in range(40)]
+    pictures += [Image.fromarray(rng.integers(0, 256, (224, 224, 3), dtype=np.uint8)) for _ in range(10)]
+    pictures += [Image.new("RGB", (224, 224), (value, value, value)) for value in (0, 77, 255)]  # flat
+    for picture in pictures:
+        grey = picture.convert("L").resize((32, 32), Image.Resampling.LANCZOS)
+        block = np.round(dctn(np.asarray(grey, dtype=np.float64), type=2)[1:9, 1:9].ravel(), 6)
+        expected = int.from_bytes(np.packbits(block > np.median(block)).tobytes(), "big", signed=True)
+        assert phash(picture) == expected
+
+
 @pytest.mark.parametrize("size", [(224, 224), (480, 320), (97, 131)])
 def test_the_batched_phash_of_the_gpu_path_equals_pillows_bit_for_bit(size):
     rng = np.random.default_rng(size[0])

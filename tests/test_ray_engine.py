@@ -7,6 +7,7 @@ machine), and is stopped by the tests that start it (tests/local_ray.py).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -327,9 +328,10 @@ def rss_mb() -> float:
 
 
 @pytest.mark.slow
-def test_a_100k_row_manifest_streams_without_the_driver_growing(ray_local, micro_model_path, tmp_path):
+def test_a_100k_row_manifest_streams_without_the_driver_growing(ray_local, micro_preset, tmp_path):
     from eat_curate.io.sources import iter_items
     from eat_curate.model.checkpoint import read_card
+    from eat_curate.model.model_store import ModelStore
     from eat_curate.runs import RunInfo, new_run_id
     from eat_curate.scoring.constant import build_constant_predictor
     from eat_curate.scoring.engine import EngineOptions
@@ -351,9 +353,14 @@ def test_a_100k_row_manifest_streams_without_the_driver_growing(ray_local, micro
         writer.write_table(pa.table({"id": ids, "image": [variants[i % 256] for i in range(start, start + 10_000)]}))
     writer.close()
 
-    card = read_card(micro_model_path)
+    # A 32-pixel input (the constant model never runs it): the driver's work per row is what is watched,
+    # and the workers' resizing and hashing at 224 pixels would take most of the test's minutes.
+    store = ModelStore(tmp_path / "models")
+    store.init(dataclasses.replace(micro_preset, name="micro-32px", image_size=32, window_size=1), "micro-32px", seed=0)
+    model_path = store.resolve("micro-32px")
+    card = read_card(model_path)
     # Segments of 25,000 rows: the driver lists and hands over the later ones while the memory is watched.
-    engine = RayEngine(micro_model_path, EngineOptions(batch_size=500, lookup_chunk=5000),
+    engine = RayEngine(model_path, EngineOptions(batch_size=500, lookup_chunk=5000),
                        RayOptions(cpus_per_actor=0.25, decode_cpus=0.5, actors=1, segment_rows=25_000),
                        predictor_factory=build_constant_predictor)
     run = RunInfo(new_run_id(), card.model_id, card.name, card.sha256, [str(manifest)], engine="ray")

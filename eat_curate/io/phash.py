@@ -36,12 +36,16 @@ _DECIMALS = 6
 
 
 def dct_low_frequencies(image: Image.Image) -> np.ndarray:
-    """The (9, 9) top-left DCT coefficients of ``image`` squashed to 32x32 greyscale."""
-    from scipy.fft import dctn  # imported here: the read commands load this module for hamming() alone
+    """The (9, 9) top-left DCT coefficients of ``image`` squashed to 32x32 greyscale.
 
-    grey = image.convert("L").resize((DCT_SIDE, DCT_SIDE), Image.Resampling.LANCZOS)
-    coefficients = dctn(np.asarray(grey, dtype=np.float64), type=2)
-    return coefficients[: HASH_SIDE + 1, : HASH_SIDE + 1]
+    As scipy's unnormalised 2-D DCT-II (``dctn(grey, type=2)``), but only the
+    81 coefficients the hash reads, as two small matrix products (8 us
+    against scipy's 38 us here), and no scipy import (0.25 s) in every
+    decoding process.
+    """
+    grey = np.asarray(image.convert("L").resize((DCT_SIDE, DCT_SIDE), Image.Resampling.LANCZOS), dtype=np.float64)
+    cosines = _cosines()
+    return cosines @ grey @ cosines.T
 
 
 def phash(image: Image.Image) -> int:
@@ -52,7 +56,9 @@ def phash(image: Image.Image) -> int:
 def _hash_of(block: np.ndarray) -> int:
     """The hash of the 64 coefficients past the DC row and column, in row-major order."""
     block = np.round(block, _DECIMALS)
-    bits = block > np.median(block)  # the first coefficient is the highest bit
+    ordered = np.sort(block)  # np.median's value (the mean of the middle two) in a twentieth of its time
+    middle = len(block) // 2
+    bits = block > (ordered[middle - 1] + ordered[middle]) / 2  # the first coefficient is the highest bit
     return int.from_bytes(np.packbits(bits).tobytes(), "big", signed=True)
 
 
@@ -90,8 +96,8 @@ def phash_tensor(pixels: torch.Tensor) -> torch.Tensor:
     columns = _pillow_lanczos_weights(height, DCT_SIDE, pixels.device)  # (32, H)
     squashed = _fixed_point_round(grey @ rows.T)  # horizontal pass first, as Pillow
     squashed = _fixed_point_round(columns @ squashed)  # (N, 32, 32)
-    cosines = _dct_matrix(HASH_SIDE + 1, DCT_SIDE, pixels.device)
-    coefficients = cosines @ squashed @ cosines.T  # scipy's unnormalised 2-D DCT-II, first 9 x 9
+    cosines = _dct_matrix(pixels.device)
+    coefficients = cosines @ squashed @ cosines.T  # as dct_low_frequencies
     # _hash_of on the device: numpy's round (x * 1e6, to even, / 1e6), numpy's median of 64 values
     # (the mean of the two middle ones), then the bits packed first-highest into a signed int64.
     block = torch.round(coefficients[:, 1:, 1:].reshape(len(pixels), -1), decimals=_DECIMALS)
@@ -158,13 +164,21 @@ def _pillow_lanczos_weights(in_size: int, out_size: int, device: torch.device) -
     return torch.from_numpy(weights).to(device)  # cached on the device: no copy per batch
 
 
+@lru_cache(maxsize=1)
+def _cosines() -> np.ndarray:
+    """The (9, 32) first rows of the unnormalised DCT-II of length 32: 2 cos(pi k (2n + 1) / 64), read-only."""
+    k, n = np.arange(HASH_SIDE + 1)[:, None], np.arange(DCT_SIDE)[None, :]
+    cosines = 2 * np.cos(np.pi * k * (2 * n + 1) / (2 * DCT_SIDE))
+    cosines.flags.writeable = False  # shared by every call (and thread)
+    return cosines
+
+
 @lru_cache(maxsize=4)
-def _dct_matrix(count: int, size: int, device: torch.device) -> torch.Tensor:
-    """The first ``count`` rows of the unnormalised DCT-II of length ``size``: 2 cos(pi k (2n + 1) / 2 size)."""
+def _dct_matrix(device: torch.device) -> torch.Tensor:
+    """:func:`_cosines` on ``device``."""
     import torch
 
-    k, n = np.arange(count)[:, None], np.arange(size)[None, :]
-    return torch.from_numpy(2 * np.cos(np.pi * k * (2 * n + 1) / (2 * size))).to(device)
+    return torch.from_numpy(_cosines().copy()).to(device)
 
 
 def hamming(a: int, b: int) -> int:
