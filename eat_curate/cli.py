@@ -77,7 +77,10 @@ def _register() -> None:
         cli.add_command(command)
 
     from eat_curate.commands.explain import explain
-    from eat_curate.commands.read import albums, dupes, export, filter_, rank, report
+    from eat_curate.commands.dupes import dupes
+    from eat_curate.commands.export import export
+    from eat_curate.commands.read import albums, filter_, rank
+    from eat_curate.commands.report import report
     from eat_curate.commands.xmp import xmp
 
     for command in (albums, rank, filter_, export, dupes, report, xmp, explain):

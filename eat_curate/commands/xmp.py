@@ -6,7 +6,7 @@ import click
 
 from eat_curate import exit_codes, library
 from eat_curate.commands.output import format_table, to_json
-from eat_curate.commands.read import (
+from eat_curate.commands.read_options import (
     PERCENT,
     db_option,
     keep_from,

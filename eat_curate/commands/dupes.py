@@ -1,0 +1,99 @@
+"""`dupes`: groups of near-duplicates and bursts, each with its best original first."""
+
+from __future__ import annotations
+
+import click
+
+from eat_curate import library
+from eat_curate.commands.output import format_table, to_json
+from eat_curate.commands.read_options import (
+    album_option,
+    db_option,
+    hide_missing_option,
+    json_option,
+    model_option,
+    note_model,
+    scores_of,
+)
+
+
+@click.command()
+@db_option()
+@model_option
+@album_option("Only this album (exact name; repeat for several). Default: every album, and across albums.")
+@click.option(
+    "--distance",
+    type=click.IntRange(0, 64),
+    default=library.DEFAULT_DISTANCE,
+    show_default=True,
+    help="Perceptual-hash bits (of 64) two near-duplicates may differ in; unrelated photos differ in ~32.",
+)
+@click.option(
+    "--window",
+    type=click.FloatRange(0),
+    default=None,
+    metavar="SECONDS",
+    help="Also group shots of one album captured at most this many seconds apart (bursts).",
+)
+@hide_missing_option
+@json_option
+def dupes(
+    db: str,
+    model: str | None,
+    albums: tuple[str | None, ...],
+    distance: int,
+    window: float | None,
+    hide_missing: bool,
+    as_json: bool,
+) -> None:
+    """Groups of near-duplicates and bursts, each with its best original first.
+
+    Near-duplicates: perceptual hashes within --distance bits (copies,
+    re-encodes, resizes, near-identical shots). With --window, shots of the
+    same album taken within that many seconds also group (bursts).
+
+    In each group the best image comes first and is marked '*'; `filter`,
+    `export`, `report` and `xmp` with --keep-best keep only those. The best
+    is the best original, not merely the top score, since a thumbnail or a
+    greyscale copy can score a little above its original. Scores within
+    0.25 of the group's highest count as equal, and among those the best is
+    the image with the most pixels, then colour over greyscale (read from
+    the files, only where it decides: even a grey copy stored larger loses),
+    then the larger file, then the higher score, then the older file (of
+    exact copies, the first made). An image scoring more than 0.25 below
+    the highest is never the best: between different shots, the score
+    decides. A RAW and its JPEG are one shot, never duplicates of each other.
+
+    \b
+    Example:
+      eat-curate dupes --db photos.db --distance 6 --window 2
+    """
+    with scores_of(db, model, hide_missing, albums) as (connection, model_id):
+        images = library.select_images(connection, model_id, library.Selection(albums=tuple(albums)))
+    groups = library.find_duplicate_groups(images, distance, window, progress=not as_json)
+    if as_json:
+        click.echo(to_json([{"model_id": model_id, **group.to_dict()} for group in groups]))
+        return
+    note_model(model_id)
+    grouped = sum(len(group.members) for group in groups)
+    click.echo(f"{len(groups)} groups, {grouped} of {len(images)} images (distance <= {distance}"
+               + (f", bursts within {window:g} s)" if window is not None else ")"))
+    if groups:
+        rows = [
+            {
+                "group": group.number,
+                "kind": group.kind,
+                "best": "*" if index == 0 else "",
+                "score": member.image.mean,
+                "std": member.image.std,
+                "size": f"{member.image.width}x{member.image.height}" if member.image.pixels else None,
+                "bytes": member.image.bytes,
+                "distance": member.distance,
+                "seconds": member.seconds_from_best,
+                "album": member.image.album,
+                "path": member.image.path,
+            }
+            for group in groups
+            for index, member in enumerate(group.members)
+        ]
+        click.echo(format_table(rows))

@@ -1,0 +1,256 @@
+"""What the read commands share: --db, --model, --json, the options that choose images, and the reading.
+
+`albums`, `rank`, `filter` (commands/read.py), `export`, `dupes`, `report`
+and `xmp` read the SQL database that `score --db` wrote (SQLite or
+PostgreSQL), or the Parquet result of `score --out` (through DuckDB views
+named like the SQL tables), with the same results on all three. All take
+--db, --model and --json; every command that reads scores takes
+--hide-missing. `filter`, `export`, `report` and `xmp` choose images with the
+same options (:func:`selection_options`, :func:`pick_options`), turned into
+the read side's values by :func:`selection_from`, :func:`keep_from` and
+:func:`picks_from`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import click
+
+from eat_curate import library, sinks
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+_TIME_FORMATS = ["%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
+
+
+def db_option(required: bool = True):
+    return click.option(
+        "--db",
+        required=required,
+        metavar="URL",
+        help="The database `score --db` wrote: an SQLite file path or an SQLAlchemy URL "
+        "(sqlite:///x.db, postgresql+psycopg://user@host/db); or the Parquet result of `score --out` "
+        "(scores.parquet, or its folder), read in place with DuckDB.",
+    )
+
+
+def model_option(function):
+    return click.option(
+        "--model",
+        "model",
+        default=None,
+        metavar="NAME|ID",
+        help="Whose scores to read: a model name or full id (name@hash). Default: the only model in the database.",
+    )(function)
+
+
+def json_option(function):
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(function)
+
+
+def hide_missing_option(function):
+    return click.option(
+        "--hide-missing",
+        is_flag=True,
+        help="Leave out the images whose files no longer exist (checked on disk, as `db prune` does), before "
+        "ranking and counting. Only local paths are checked: URLs (s3://, http://, ...) and images embedded "
+        "in a manifest are always kept.",
+    )(function)
+
+
+def _album_names(ctx: click.Context, param: click.Parameter, names: tuple[str, ...]) -> tuple[str | None, ...]:
+    return tuple(name or None for name in names)  # --album "" means the images that have no album
+
+
+def album_option(help_text: str):
+    return click.option(
+        "--album", "albums", multiple=True, metavar="NAME", callback=_album_names,
+        help=help_text + ' --album "" picks the images without an album.',
+    )
+
+
+def selection_options(function):
+    """Options that choose images, shared by `filter`, `export`, `report` and `xmp`."""
+    options = [
+        hide_missing_option,
+        album_option("Only this album (exact name; repeat for several)."),
+        click.option("--min-score", type=float, default=None, help="Mean score at least this (1-10)."),
+        click.option("--max-score", type=float, default=None, help="Mean score at most this."),
+        click.option("--max-std", type=float, default=None, help="Spread at most this (raters agree)."),
+        click.option(
+            "--since",
+            type=click.DateTime(_TIME_FORMATS),
+            default=None,
+            metavar="TIME",
+            help="At or after this time: YYYY-MM-DD[ HH:MM[:SS]]; see --time.",
+        ),
+        click.option(
+            "--until",
+            type=click.DateTime(_TIME_FORMATS),
+            default=None,
+            metavar="TIME",
+            help="Before this time (not at it): YYYY-MM-DD[ HH:MM[:SS]]; see --time.",
+        ),
+        click.option(
+            "--time",
+            "time_field",
+            type=click.Choice(library.TIME_FIELDS),
+            default="captured",
+            show_default=True,
+            help="What --since/--until compare: the capture time (EXIF, camera's local time; images without "
+            "one are left out) or the scoring time (UTC).",
+        ),
+        click.option(
+            "--keep-best",
+            is_flag=True,
+            help="Of each group of near-duplicates (see `dupes`), keep only its best original: among the images "
+            "scoring within 0.25 of the group's best, full resolution, then colour, then the larger file. "
+            "Applies before --top-percent/--bottom-percent/--per-album, so a burst counts once in a share.",
+        ),
+        click.option(
+            "--dupe-distance",
+            type=click.IntRange(0, 64),
+            default=library.DEFAULT_DISTANCE,
+            show_default=True,
+            help="With --keep-best: perceptual-hash bits two near-duplicates may differ in.",
+        ),
+        click.option(
+            "--dupe-window",
+            type=click.FloatRange(0),
+            default=None,
+            metavar="SECONDS",
+            help="With --keep-best: also group shots of one album taken this close together (bursts).",
+        ),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+class Percent(click.ParamType):
+    """A percentage above 0 and at most 100, with or without '%', kept as an exact fraction."""
+
+    name = "percent"
+
+    def convert(self, value, param, ctx):
+        try:
+            return library.parse_percent(value)
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+
+
+PERCENT = Percent()
+
+_SHARE_RULE = (
+    "Shares count per album, in rank order (score, then image id: ties at the cut are split the same way "
+    "every time). A top share of P% of n images is ceil(P/100 x n), at least 1; a bottom share is "
+    "floor(P/100 x n), so an album of 7 gives 1 image to --top-percent 10 and none to --bottom-percent 10."
+)
+
+
+def pick_options(per_album: bool = True):
+    """--top-percent, --bottom-percent, --overall and (unless the command has its own) --per-album."""
+
+    def decorate(function):
+        options = [
+            click.option(
+                "--top-percent",
+                type=PERCENT,
+                default=None,
+                metavar="P",
+                help="Keep the best P% of each album (after the other options). " + _SHARE_RULE,
+            ),
+            click.option(
+                "--bottom-percent",
+                type=PERCENT,
+                default=None,
+                metavar="P",
+                help="Keep the lowest P% of each album instead (rounded down; see --top-percent).",
+            ),
+            click.option(
+                "--overall",
+                is_flag=True,
+                help="Count shares over the whole selection instead of per album.",
+            ),
+        ]
+        if per_album:
+            options.append(
+                click.option(
+                    "--per-album",
+                    type=click.IntRange(1),
+                    default=None,
+                    metavar="N",
+                    help="Keep at most the best N of each album (with --bottom-percent: its lowest N).",
+                )
+            )
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorate
+
+
+def picks_from(kwargs: dict, needs_share_for_overall: bool = True) -> library.Picks:
+    """The ``Picks`` of ``pick_options``' values, popped from ``kwargs``."""
+    top, bottom = kwargs.pop("top_percent"), kwargs.pop("bottom_percent")
+    overall, per_album = kwargs.pop("overall"), kwargs.pop("per_album", None)
+    if top is not None and bottom is not None:
+        raise click.UsageError("choose --top-percent or --bottom-percent, not both")
+    if overall and needs_share_for_overall and top is None and bottom is None:
+        raise click.UsageError("--overall counts a share: add --top-percent or --bottom-percent")
+    return library.Picks(top_percent=top, bottom_percent=bottom, per_album=per_album, overall=overall)
+
+
+def keep_from(kwargs: dict) -> library.KeepBest | None:
+    """The ``KeepBest`` of --keep-best/--dupe-distance/--dupe-window, popped from ``kwargs``; None without it."""
+    keep, distance, window = kwargs.pop("keep_best"), kwargs.pop("dupe_distance"), kwargs.pop("dupe_window")
+    return library.KeepBest(distance, window) if keep else None
+
+
+def selection_from(kwargs: dict, limit: int | None = None) -> library.Selection:
+    albums = kwargs.pop("albums")
+    return library.Selection(
+        albums=tuple(albums),
+        min_score=kwargs.pop("min_score"),
+        max_score=kwargs.pop("max_score"),
+        max_std=kwargs.pop("max_std"),
+        since=kwargs.pop("since"),
+        until=kwargs.pop("until"),
+        time_field=kwargs.pop("time_field"),
+        limit=limit,
+    )
+
+
+@contextmanager
+def scores_of(
+    db: str, model: str | None, hide_missing: bool = False, albums: tuple[str | None, ...] = ()
+) -> Iterator[tuple[sa.Connection, str]]:
+    """A connection to ``db`` and the model id to read (``--model``, or the only one scored).
+
+    ``hide_missing``: the rows of vanished files (in ``albums``, when given) read as absent on it.
+    """
+    with library.read_connection(db) as connection:
+        model_id = library.resolve_model(connection, model, sinks.describe(sinks.database_url(db)))
+        if hide_missing:
+            found = library.hide_missing_files(connection, model_id, albums)
+            click.echo(f"hiding {found.missing} of {found.checked} files: no longer on disk", err=True)
+        yield connection, model_id
+
+
+def note_model(model_id: str) -> None:
+    """Which model's scores a table shows, on stderr so the table stays clean."""
+    click.echo(f"model {model_id}", err=True)
+
+
+def with_also(rows: list[dict], images: list) -> list[dict]:
+    """Table rows with an `also` column (a shot's other files, by name) when any image has one."""
+    if not any(image.also for image in images):
+        return rows
+    return [
+        {**row, "also": ", ".join(file.path.rsplit("/", 1)[-1] for file in image.also)}
+        for row, image in zip(rows, images)
+    ]

@@ -1,0 +1,92 @@
+"""`report`: one self-contained HTML page of the chosen images, album by album."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from eat_curate import library
+from eat_curate.commands.read_options import (
+    db_option,
+    keep_from,
+    model_option,
+    pick_options,
+    picks_from,
+    scores_of,
+    selection_from,
+    selection_options,
+)
+
+
+@click.command()
+@db_option()
+@model_option
+@selection_options
+@pick_options(per_album=False)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    metavar="REPORT.html",
+    help="The HTML file to write (one self-contained file: thumbnails embedded, no network).",
+)
+@click.option(
+    "--top", type=click.IntRange(1), default=10, show_default=True, help="How many best and worst images to show."
+)
+@click.option(
+    "--per-album",
+    type=click.IntRange(0),
+    default=300,
+    show_default=True,
+    metavar="N",
+    help="Thumbnails per album: the best N of the images chosen (0: all). Keeps the file small for big albums.",
+)
+@click.option("--distance", type=click.IntRange(0, 64), default=library.DEFAULT_DISTANCE, show_default=True,
+              help="Near-duplicate distance for the duplicates section (see `dupes`).")
+@click.option("--window", type=click.FloatRange(0), default=None, metavar="SECONDS",
+              help="Burst window for the duplicates section (see `dupes`).")
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+def report(
+    db: str,
+    model: str | None,
+    out: Path,
+    top: int,
+    per_album: int,
+    distance: int,
+    window: float | None,
+    force: bool,
+    **choice,
+) -> None:
+    """Write an HTML report: per album a grid of thumbnails sorted by score.
+
+    Each thumbnail shows its score, std and a bar chart of its 10-bin
+    distribution; each album gets a histogram of its scores. Also: the best
+    and worst --top images, groups of near-duplicates, and the model and
+    runs the scores came from. Reads the image files for the thumbnails;
+    files that vanished get a placeholder and are listed.
+
+    Images are chosen as with `filter` (album, score, time, --keep-best,
+    --top-percent, ...); album statistics stay those of the whole album.
+
+    \b
+    Examples:
+      eat-curate report --db photos.db --out report.html --album trips
+      eat-curate report --db photos.db --out picks.html --keep-best --top-percent 10
+    """
+    from eat_curate.report import build_report, write_report
+
+    hide_missing = choice.pop("hide_missing")
+    keep, picks, selection = keep_from(choice), picks_from(choice), selection_from(choice)
+    if out.exists() and not force:
+        raise click.UsageError(f"--out {out} exists; pass --force to replace it")
+    if not out.parent.is_dir():
+        raise click.UsageError(f"--out {out}: the folder {out.parent} does not exist")
+    with scores_of(db, model, hide_missing, selection.albums) as (connection, model_id):
+        chosen = library.choose_images(connection, model_id, selection, picks, keep, progress=True)
+        data = build_report(connection, model_id, top=top, per_album=per_album, distance=distance, window=window,
+                            progress=True, selection=selection, images=chosen)
+    write_report(data, out)
+    missing = f"; {len(data.missing)} image files missing (placeholders)" if data.missing else ""
+    click.echo(f"wrote {out}: {data.image_count} images in {len(data.albums)} albums, "
+               f"{len(data.duplicate_groups)} duplicate groups{missing}")
