@@ -1,6 +1,5 @@
 """The recipe's DCT start of EAT's patch embedding: a complete, orthonormal frequency filter bank."""
 
-import pytest
 import torch
 
 from eat_curate.model.eat import EAT

@@ -260,7 +260,9 @@ def free_port() -> int:
 @pytest.fixture
 def ray_head(tmp_path):
     """`ray start --head --block` on loopback; stopped by signalling that process (its PID) at the end."""
-    env = {**os.environ, **RAY_ENV, "RAY_TMPDIR": tempfile.mkdtemp(prefix="rayh", dir="/tmp")}
+    env = {**os.environ, **RAY_ENV, "RAY_TMPDIR": tempfile.mkdtemp(prefix="rayh", dir="/tmp"),
+           # On SIGTERM a node drains for up to 30 s first (for Ray Serve's replicas); nothing here needs it.
+           "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0"}
     dashboard = free_port()
     command = [str(Path(sys.executable).with_name("ray")), "start", "--head", "--block", "--port", str(free_port()),
                "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard), "--num-cpus", "2",

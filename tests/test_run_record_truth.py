@@ -17,7 +17,6 @@ import sys
 import time
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
