@@ -9,14 +9,12 @@ import click
 from eat_curate import library
 from eat_curate.commands.output import format_table, to_json
 from eat_curate.commands.read_options import (
+    choice_from,
     db_option,
     json_option,
-    keep_from,
     model_option,
     pick_options,
-    picks_from,
     scores_of,
-    selection_from,
     selection_options,
 )
 
@@ -100,17 +98,16 @@ def export(
       eat-curate export --db photos.db --min-score 6 --keep-best --to ~/best --layout album/rank
       eat-curate export --db photos.db --keep-best --top-percent 15 --to ~/best    best 15% of each album
     """
-    hide_missing = choice.pop("hide_missing")
-    keep, picks, selection = keep_from(choice), picks_from(choice), selection_from(choice)
+    chosen = choice_from(choice)
     if from_manifest is not None:
-        if db is not None or selection != library.Selection() or keep is not None or picks.active or hide_missing:
+        if db is not None or chosen.narrows:
             raise click.UsageError("--from-manifest exports the manifest as it is: drop --db and the filter options")
         items = _manifest_items(from_manifest, layout)
     else:
         if db is None:
             raise click.UsageError("say what to export: --db URL (with filter options) or --from-manifest FILE")
-        with scores_of(db, model, hide_missing, selection.albums) as (connection, model_id):
-            images = library.choose_images(connection, model_id, selection, picks, keep, progress=not as_json)
+        with scores_of(db, model, chosen.hide_missing, chosen.selection.albums) as (connection, model_id):
+            images = chosen.images(connection, model_id, progress=not as_json)
         items = library.items_from_images(images)
     report = library.export_images(items, target, mode, layout, dry_run, progress=not as_json)
     if as_json:

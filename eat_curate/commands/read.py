@@ -21,16 +21,14 @@ from eat_curate import library
 from eat_curate.commands.output import emit, to_json
 from eat_curate.commands.read_options import (
     album_option,
+    choice_from,
     db_option,
     hide_missing_option,
     json_option,
-    keep_from,
     model_option,
     note_model,
     pick_options,
-    picks_from,
     scores_of,
-    selection_from,
     selection_options,
     with_also,
 )
@@ -237,16 +235,14 @@ def filter_(
     """
     if sum(map(bool, (as_json, as_csv, manifest))) > 1:
         raise click.UsageError("choose one of --json, --csv and --manifest")
-    keep, picks = keep_from(choice), picks_from(choice)
-    if show_errors and (keep is not None or picks.active):
+    chosen = choice_from(choice, limit)
+    if show_errors and (chosen.keep is not None or chosen.picks.active):
         raise click.UsageError("--keep-best and shares apply to scored images, not to --errors")
-    hide_missing = choice.pop("hide_missing")
-    selection = selection_from(choice, limit)
-    with scores_of(db, model, hide_missing, selection.albums) as (connection, model_id):
+    with scores_of(db, model, chosen.hide_missing, chosen.selection.albums) as (connection, model_id):
         if show_errors:
-            found = library.select_errors(connection, model_id, selection)
+            found = library.select_errors(connection, model_id, chosen.selection)
         else:
-            found = library.choose_images(connection, model_id, selection, picks, keep, progress=not as_json)
+            found = chosen.images(connection, model_id, progress=not as_json)
     if manifest is not None:
         count = library.write_manifest(found, manifest, model_id, errors=show_errors)
         click.echo(f"wrote {count} {'errors' if show_errors else 'images'} to {manifest} (model {model_id})")

@@ -7,14 +7,14 @@ named like the SQL tables), with the same results on all three. All take
 --db, --model and --json; every command that reads scores takes
 --hide-missing. `filter`, `export`, `report` and `xmp` choose images with the
 same options (:func:`selection_options`, :func:`pick_options`), turned into
-the read side's values by :func:`selection_from`, :func:`keep_from` and
-:func:`picks_from`.
+one :class:`Choice` by :func:`choice_from`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import click
@@ -194,8 +194,39 @@ def pick_options(per_album: bool = True):
     return decorate
 
 
-def picks_from(kwargs: dict, needs_share_for_overall: bool = True) -> library.Picks:
-    """The ``Picks`` of ``pick_options``' values, popped from ``kwargs``."""
+@dataclass(frozen=True)
+class Choice:
+    """Which images a command works on: what `selection_options` and `pick_options` were given."""
+
+    selection: library.Selection
+    picks: library.Picks
+    keep: library.KeepBest | None
+    hide_missing: bool
+
+    @property
+    def narrows(self) -> bool:
+        """Whether any option leaves images out."""
+        return self.selection != library.Selection() or self.keep is not None or self.picks.active or self.hide_missing
+
+    def images(self, connection: sa.Connection, model_id: str, progress: bool) -> list[library.SelectedImage]:
+        """The chosen images (`library.choose_images`)."""
+        return library.choose_images(connection, model_id, self.selection, self.picks, self.keep, progress=progress)
+
+
+def choice_from(kwargs: dict, limit: int | None = None, needs_share_for_overall: bool = True) -> Choice:
+    """The ``Choice`` of ``selection_options``' and ``pick_options``' values, popped from ``kwargs``.
+
+    ``needs_share_for_overall=False`` for a command whose own options give --overall a share (`xmp`).
+    """
+    return Choice(
+        selection=_selection_from(kwargs, limit),
+        picks=_picks_from(kwargs, needs_share_for_overall),
+        keep=_keep_from(kwargs),
+        hide_missing=kwargs.pop("hide_missing"),
+    )
+
+
+def _picks_from(kwargs: dict, needs_share_for_overall: bool) -> library.Picks:
     top, bottom = kwargs.pop("top_percent"), kwargs.pop("bottom_percent")
     overall, per_album = kwargs.pop("overall"), kwargs.pop("per_album", None)
     if top is not None and bottom is not None:
@@ -205,16 +236,14 @@ def picks_from(kwargs: dict, needs_share_for_overall: bool = True) -> library.Pi
     return library.Picks(top_percent=top, bottom_percent=bottom, per_album=per_album, overall=overall)
 
 
-def keep_from(kwargs: dict) -> library.KeepBest | None:
-    """The ``KeepBest`` of --keep-best/--dupe-distance/--dupe-window, popped from ``kwargs``; None without it."""
+def _keep_from(kwargs: dict) -> library.KeepBest | None:
     keep, distance, window = kwargs.pop("keep_best"), kwargs.pop("dupe_distance"), kwargs.pop("dupe_window")
     return library.KeepBest(distance, window) if keep else None
 
 
-def selection_from(kwargs: dict, limit: int | None = None) -> library.Selection:
-    albums = kwargs.pop("albums")
+def _selection_from(kwargs: dict, limit: int | None) -> library.Selection:
     return library.Selection(
-        albums=tuple(albums),
+        albums=tuple(kwargs.pop("albums")),
         min_score=kwargs.pop("min_score"),
         max_score=kwargs.pop("max_score"),
         max_std=kwargs.pop("max_std"),

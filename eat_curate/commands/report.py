@@ -8,13 +8,11 @@ import click
 
 from eat_curate import library
 from eat_curate.commands.read_options import (
+    choice_from,
     db_option,
-    keep_from,
     model_option,
     pick_options,
-    picks_from,
     scores_of,
-    selection_from,
     selection_options,
 )
 
@@ -76,16 +74,15 @@ def report(
     """
     from eat_curate.report import build_report, write_report
 
-    hide_missing = choice.pop("hide_missing")
-    keep, picks, selection = keep_from(choice), picks_from(choice), selection_from(choice)
+    chosen = choice_from(choice)
     if out.exists() and not force:
         raise click.UsageError(f"--out {out} exists; pass --force to replace it")
     if not out.parent.is_dir():
         raise click.UsageError(f"--out {out}: the folder {out.parent} does not exist")
-    with scores_of(db, model, hide_missing, selection.albums) as (connection, model_id):
-        chosen = library.choose_images(connection, model_id, selection, picks, keep, progress=True)
+    with scores_of(db, model, chosen.hide_missing, chosen.selection.albums) as (connection, model_id):
+        images = chosen.images(connection, model_id, progress=True)
         data = build_report(connection, model_id, top=top, per_album=per_album, distance=distance, window=window,
-                            progress=True, selection=selection, images=chosen)
+                            progress=True, selection=chosen.selection, images=images)
     write_report(data, out)
     missing = f"; {len(data.missing)} image files missing (placeholders)" if data.missing else ""
     click.echo(f"wrote {out}: {data.image_count} images in {len(data.albums)} albums, "

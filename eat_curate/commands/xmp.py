@@ -8,13 +8,11 @@ from eat_curate import exit_codes, library
 from eat_curate.commands.output import format_table, to_json
 from eat_curate.commands.read_options import (
     PERCENT,
+    choice_from,
     db_option,
-    keep_from,
     model_option,
     pick_options,
-    picks_from,
     scores_of,
-    selection_from,
     selection_options,
 )
 
@@ -133,13 +131,10 @@ def xmp(
       eat-curate xmp --db photos.db --keep-best --reject-bottom 10 --labels 5:Green
       eat-curate xmp --db photos.db --stars 5:8,4:7,3:6,2:5,1:4 --sidecar-name stem
     """
-    hide_missing = choice.pop("hide_missing")
-    keep = keep_from(choice)
-    picks = picks_from(choice, needs_share_for_overall=False)
-    selection = selection_from(choice)
-    with scores_of(db, model, hide_missing, selection.albums) as (connection, model_id):
-        images = library.choose_images(connection, model_id, selection, picks, keep, progress=not as_json)
-    ratings = library.star_ratings(images, star_rule, reject_bottom, overall=picks.overall)
+    chosen = choice_from(choice, needs_share_for_overall=False)
+    with scores_of(db, model, chosen.hide_missing, chosen.selection.albums) as (connection, model_id):
+        images = chosen.images(connection, model_id, progress=not as_json)
+    ratings = library.star_ratings(images, star_rule, reject_bottom, overall=chosen.picks.overall)
     values = library.sidecar_values(images, ratings, model_id, labels)
     report = library.write_sidecars(images, values, naming, dry_run, progress=not as_json)
     outcome = exit_codes.SIDECARS_LEFT if report.problems else exit_codes.DONE
