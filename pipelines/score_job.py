@@ -7,7 +7,9 @@ Runs unchanged under ``ray job submit`` (and as a KubeRay RayJob entrypoint):
 
 It is ``eat-curate score --engine ray`` with the cluster's address: the same
 sources, sinks, incremental skipping and run record. Run nightly over the same
-source, it scores only what is new (see pipelines/k8s/ for a CronJob).
+source, it scores only what is new (see pipelines/k8s/ for a CronJob). The
+job's log gets a progress line a minute (``--progress-every``) and, at the
+end, the run summary as JSON.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rescore", action="store_true")
     parser.add_argument("--limit", type=int)
     parser.add_argument("--address", default="auto", help="Ray address (default: the cluster running this job)")
+    parser.add_argument("--progress-every", type=float, default=60.0,
+                        help="seconds between the job log's progress lines (default 60)")
     return parser.parse_args(argv)
 
 
@@ -47,7 +51,8 @@ def score_arguments(args: argparse.Namespace) -> list[str]:
     """The `eat-curate score` command line equivalent to the job's arguments."""
     command = ["score", *args.source, "--engine", "ray", "--ray-address", args.address, "--model", args.model,
                "--batch-size", str(args.batch_size), "--gpus-per-actor", str(args.gpus_per_actor),
-               "--decode-cpus", str(args.decode_cpus), "--album-from", args.album_from, "--quiet"]
+               "--decode-cpus", str(args.decode_cpus), "--album-from", args.album_from,
+               "--progress", "lines", "--progress-every", str(args.progress_every)]  # a log, not a terminal
     for flag, value in (("--models-dir", args.models_dir), ("--out", args.out), ("--db", args.db),
                         ("--actors", args.actors), ("--cpus-per-actor", args.cpus_per_actor), ("--limit", args.limit),
                         ("--max-bytes", args.max_bytes), ("--remote-tries", args.remote_tries),

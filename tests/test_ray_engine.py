@@ -248,6 +248,8 @@ def test_the_job_entrypoint_is_the_score_command_on_the_cluster_with_its_limits_
              for flag in ("--max-bytes", "--remote-tries", "--remote-timeout", "--db-retry-for", "--max-failed")}
     assert given == {"--max-bytes": "64M", "--remote-tries": "5", "--remote-timeout": "60.0",
                      "--db-retry-for": "900.0", "--max-failed": "2%"}
+    assert command[command.index("--progress") + 1] == "lines"  # the job's log gets a line a minute, not a bar
+    assert command[command.index("--progress-every") + 1] == "60.0"
     assert "--rescore" not in command and command[-1] == "--json"
 
 
@@ -304,7 +306,7 @@ def test_ray_job_submit_of_the_job_entrypoint_to_sqlite_and_postgresql(
         submit = [str(Path(sys.executable).with_name("ray")), "job", "submit", "--address", address, "--",
                   sys.executable, "-m", "pipelines.score_job", "--source", str(photo_folder),
                   "--model", str(micro_model_path), "--db", target, "--batch-size", "2",
-                  "--cpus-per-actor", "0.5", "--decode-cpus", "0.25"]
+                  "--cpus-per-actor", "0.5", "--decode-cpus", "0.25", "--progress-every", "0.001"]
         # The dashboard answers before its job agent is up; on a loaded machine that takes a while.
         deadline = time.monotonic() + 120
         while True:
@@ -314,6 +316,7 @@ def test_ray_job_submit_of_the_job_entrypoint_to_sqlite_and_postgresql(
             time.sleep(3)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         assert "succeeded" in done.stdout + done.stderr
+        assert "scoring: 5 images in" in done.stdout + done.stderr  # the job's log shows its progress as lines
         engine = sa.create_engine(target)
         with engine.connect() as connection:
             assert connection.execute(sa.text("SELECT count(*) FROM scores")).scalar() == 5

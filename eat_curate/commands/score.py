@@ -21,6 +21,7 @@ from eat_curate.commands.output import to_json
 from eat_curate.errors import EatCurateError
 from eat_curate.exit_codes import Outcome
 from eat_curate.runs import FailureLimit, RunInfo, RunSummary, new_run_id
+from eat_curate.scoring.progress import PROGRESS_MODES
 from eat_curate.sinks import DEFAULT_RETRY_FOR_S
 
 
@@ -177,7 +178,13 @@ def _engine_choice(engine: str | None, ray_address: str | None) -> str:
 @click.option("--max-failed", type=FailureLimitType(), default=None,
               help="Exit with code 3 when more images than this fail: a number (10) or a share of those scored (2%).")
 @models_dir_option
-@click.option("--quiet", is_flag=True, help="No progress bar and no summary (errors still print).")
+@click.option("--progress", "progress_mode", type=click.Choice(PROGRESS_MODES), default="auto", show_default=True,
+              help="How progress shows on stderr: a bar that redraws itself; a line every --progress-every "
+              "seconds, for logs (cron, `ray job logs`); or none. auto: a bar on a terminal, lines otherwise, "
+              "none with --quiet or --json.")
+@click.option("--progress-every", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
+              metavar="SECONDS", help="With lines: seconds between progress lines.")
+@click.option("--quiet", is_flag=True, help="No progress (unless --progress says) and no summary (errors still print).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 def score(
     sources: tuple[str, ...],
@@ -209,6 +216,8 @@ def score(
     db_retry_for: float,
     max_failed: FailureLimit | None,
     models_dir: Path | None,
+    progress_mode: str,
+    progress_every: float,
     quiet: bool,
     as_json: bool,
 ) -> None:
@@ -238,7 +247,7 @@ def score(
     from eat_curate.scoring.engine import EngineOptions, LocalEngine, default_batch_size
     from eat_curate.scoring.execute import execute_run
     from eat_curate.scoring.predictor import Predictor, warn_if_untrained
-    from eat_curate.scoring.progress import BarProgress, Progress
+    from eat_curate.scoring.progress import progress_for
     from eat_curate.sinks import RetryPolicy, open_sinks
 
     if not out and not db:
@@ -254,7 +263,8 @@ def score(
     batch_size = batch_size or default_batch_size("cuda" if local_cuda else "cpu")
     outputs = [value for value in (out, db) if value]
     report = RunReport(as_json, quiet, outputs, RunSummary())
-    progress = Progress() if quiet or as_json else BarProgress()
+    progress = progress_for("none" if progress_mode == "auto" and (quiet or as_json) else progress_mode,
+                            every_s=progress_every)
 
     remote_retry.use_policy(remote_retry.RetryPolicy(attempts=remote_tries, timeout_s=remote_timeout))
 

@@ -1,11 +1,19 @@
-"""Progress of a scoring run, reported by engines and shown by the CLI."""
+"""Progress of a scoring run, reported by engines and shown by the CLI.
+
+On a terminal a bar redraws itself in place; in a log (cron, `ray job logs`,
+`2> score.log`) those redraws pile up into one endless line, so there a line
+is printed every so often instead (:func:`progress_for`).
+"""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from eat_curate.records import ScoreRecord
+if TYPE_CHECKING:
+    from eat_curate.records import ScoreRecord
 
 
 class Progress:
@@ -84,3 +92,82 @@ class BarProgress(Progress):
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+
+
+class LineProgress(Progress):
+    """A line on stderr every ``every_s`` seconds of a run: counts so far and the rate since the last line.
+
+    ``waiting`` messages (a database coming back) are printed as they come.
+    A run shorter than ``every_s`` prints no line: its summary says it all.
+    """
+
+    def __init__(self, every_s: float = 30.0, description: str = "scoring",
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        if every_s <= 0:
+            raise ValueError(f"every_s must be above 0, not {every_s}")
+        self.every_s = every_s
+        self.description = description
+        self.extra: dict[str, object] = {}
+        self._clock = clock
+        self._started = self._last_at = clock()
+        self._last_scored = 0
+        self._waiting = False
+
+    def advance(self, records: Sequence[ScoreRecord]) -> None:
+        super().advance(records)
+        self._print_when_due()
+
+    def skip(self, count: int) -> None:
+        super().skip(count)
+        self._print_when_due()
+
+    def note(self, **fields: object) -> None:
+        self.extra.update(fields)
+
+    def waiting(self, message: str | None) -> None:
+        if message is not None:
+            self._print(f"{self.description}: {message}")
+        elif self._waiting:
+            self._print(f"{self.description}: going on")
+        self._waiting = message is not None
+
+    def _print_when_due(self) -> None:
+        now = self._clock()
+        if now - self._last_at < self.every_s:
+            return
+        scored = self.ok + self.failed  # skipped images cost nothing, so they would inflate the rate
+        rate = (scored - self._last_scored) / (now - self._last_at)
+        counts = ", ".join(
+            [f"ok {self.ok:,}", f"failed {self.failed:,}", f"skipped {self.skipped:,}"]
+            + [f"{name} {value}" for name, value in self.extra.items()]
+        )
+        done = self.ok + self.failed + self.skipped
+        self._print(f"{self.description}: {done:,} images in {_clock_time(now - self._started)} ({counts}); "
+                    f"{rate:.1f} img/s over the last {now - self._last_at:.0f} s")
+        self._last_at, self._last_scored = now, scored
+
+    @staticmethod
+    def _print(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)  # sys.stderr now, not at import: it may have been swapped
+
+
+def _clock_time(seconds: float) -> str:
+    whole = int(seconds)
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+
+
+PROGRESS_MODES = ("auto", "bar", "lines", "none")
+
+
+def progress_for(mode: str, every_s: float = 30.0) -> Progress:
+    """The progress ``mode`` asks for; ``auto``: a bar on a terminal, else a line every ``every_s`` seconds."""
+    if mode == "auto":
+        mode = "bar" if sys.stderr.isatty() else "lines"
+    if mode == "bar":
+        return BarProgress()
+    if mode == "lines":
+        return LineProgress(every_s)
+    if mode == "none":
+        return Progress()
+    raise ValueError(f"unknown progress mode {mode!r}; expected one of {', '.join(PROGRESS_MODES)}")
