@@ -111,3 +111,12 @@ def test_score_writes_progress_lines_not_bar_redraws_into_a_log(micro_model_path
     assert len(lines) >= 2 and "\r" not in every_batch  # a line per report of the engine, here
     assert lines[-1].startswith("scoring: 5 images in 0:00:0") and "(ok 5, failed 0, skipped 0)" in lines[-1]
     assert "scoring:" not in score("--progress", "lines", "--progress-every", "0.000001", "--json").stdout
+
+
+@pytest.mark.parametrize(("terminal", "no_progress", "bars"), [(True, False, True), (True, True, False),
+                                                               (False, False, False), (False, True, False)])
+def test_train_and_evaluate_draw_bars_only_on_a_terminal(monkeypatch, terminal, no_progress, bars):
+    from eat_curate.commands.options import bars_wanted
+
+    monkeypatch.setattr("sys.stderr", Stderr(terminal))
+    assert bars_wanted(no_progress) is bars  # their epoch and result lines print either way

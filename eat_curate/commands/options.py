@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,20 @@ if TYPE_CHECKING:
 
 def json_option(function):
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(function)
+
+
+def no_progress_option(function):
+    return click.option(
+        "--no-progress",
+        is_flag=True,
+        help="No progress bars. There are none where stderr is not a terminal (a log): what is printed "
+        "line by line stays.",
+    )(function)
+
+
+def bars_wanted(no_progress: bool) -> bool:
+    """Progress bars only on a terminal: in a log their redraws pile up into one endless line."""
+    return not no_progress and sys.stderr.isatty()
 
 
 def models_dir_option(function):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from eat_curate.commands.options import json_option, model_store, models_dir_option
+from eat_curate.commands.options import bars_wanted, json_option, model_store, models_dir_option, no_progress_option
 from eat_curate.commands.output import emit, format_table, to_json
 from eat_curate.model.presets import PRESETS
 
@@ -174,7 +174,7 @@ def _data_options(function):
     help="CPUs per Ray worker, fractions allowed  [default: 1].",
 )
 @click.option("--force", is_flag=True, help="Replace a store model of the same name.")
-@click.option("--no-progress", is_flag=True, help="No progress bars.")
+@no_progress_option
 @models_dir_option
 @json_option
 def train(
@@ -216,9 +216,9 @@ def train(
     if config.engine == "ray":
         from training.ray_train import train_with_ray
 
-        result = train_with_ray(config, store, progress=not no_progress, overwrite=force)
+        result = train_with_ray(config, store, progress=bars_wanted(no_progress), overwrite=force)
     else:
-        result = run_training(config, store, progress=not no_progress, log=log, overwrite=force)
+        result = run_training(config, store, progress=bars_wanted(no_progress), log=log, overwrite=force)
     summary = {
         "model_id": result.card.model_id,
         "best_epoch": result.best_epoch,
@@ -261,7 +261,7 @@ def train(
 )
 @click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True, help="Images per forward pass.")
 @click.option("--loader-workers", type=click.IntRange(0), default=2, show_default=True, help="Decoding processes.")
-@click.option("--no-progress", is_flag=True, help="No progress bars.")
+@no_progress_option
 @models_dir_option
 @json_option
 def evaluate(
@@ -305,7 +305,7 @@ def evaluate(
         precision,
         batch_size,
         loader_workers,
-        progress=not no_progress,
+        progress=bars_wanted(no_progress),
         exclude_training=exclude_training,
     )
     if as_json:
