@@ -5,12 +5,12 @@ from __future__ import annotations
 import click
 
 from eat_curate import library
+from eat_curate.commands.options import bars_wanted, json_option
 from eat_curate.commands.output import format_table, to_json
 from eat_curate.commands.read_options import (
     album_option,
     db_option,
     hide_missing_option,
-    json_option,
     model_option,
     note_model,
     scores_of,
@@ -70,7 +70,7 @@ def dupes(
     """
     with scores_of(db, model, hide_missing, albums) as (connection, model_id):
         images = library.select_images(connection, model_id, library.Selection(albums=tuple(albums)))
-    groups = library.find_duplicate_groups(images, distance, window, progress=not as_json)
+    groups = library.find_duplicate_groups(images, distance, window, progress=bars_wanted(no_progress=as_json))
     if as_json:
         click.echo(to_json([{"model_id": model_id, **group.to_dict()} for group in groups]))
         return

@@ -7,11 +7,11 @@ from pathlib import Path
 import click
 
 from eat_curate import library
+from eat_curate.commands.options import bars_wanted, json_option
 from eat_curate.commands.output import format_table, to_json
 from eat_curate.commands.read_options import (
     choice_from,
     db_option,
-    json_option,
     model_option,
     pick_options,
     scores_of,
@@ -98,7 +98,7 @@ def export(
       eat-curate export --db photos.db --min-score 6 --keep-best --to ~/best --layout album/rank
       eat-curate export --db photos.db --keep-best --top-percent 15 --to ~/best    best 15% of each album
     """
-    chosen = choice_from(choice)
+    chosen, bars = choice_from(choice), bars_wanted(no_progress=as_json)
     if from_manifest is not None:
         if db is not None or chosen.narrows:
             raise click.UsageError("--from-manifest exports the manifest as it is: drop --db and the filter options")
@@ -107,9 +107,9 @@ def export(
         if db is None:
             raise click.UsageError("say what to export: --db URL (with filter options) or --from-manifest FILE")
         with scores_of(db, model, chosen.hide_missing, chosen.selection.albums) as (connection, model_id):
-            images = chosen.images(connection, model_id, progress=not as_json)
+            images = chosen.images(connection, model_id, progress=bars)
         items = library.items_from_images(images)
-    report = library.export_images(items, target, mode, layout, dry_run, progress=not as_json)
+    report = library.export_images(items, target, mode, layout, dry_run, progress=bars)
     if as_json:
         click.echo(to_json(report.to_dict()))
     else:

@@ -18,13 +18,13 @@ from pathlib import Path
 import click
 
 from eat_curate import library
+from eat_curate.commands.options import bars_wanted, json_option
 from eat_curate.commands.output import emit, to_json
 from eat_curate.commands.read_options import (
     album_option,
     choice_from,
     db_option,
     hide_missing_option,
-    json_option,
     model_option,
     note_model,
     pick_options,
@@ -242,7 +242,7 @@ def filter_(
         if show_errors:
             found = library.select_errors(connection, model_id, chosen.selection)
         else:
-            found = chosen.images(connection, model_id, progress=not as_json)
+            found = chosen.images(connection, model_id, progress=bars_wanted(no_progress=as_json))
     if manifest is not None:
         count = library.write_manifest(found, manifest, model_id, errors=show_errors)
         click.echo(f"wrote {count} {'errors' if show_errors else 'images'} to {manifest} (model {model_id})")

@@ -48,10 +48,6 @@ def model_option(function):
     )(function)
 
 
-def json_option(function):
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(function)
-
-
 def hide_missing_option(function):
     return click.option(
         "--hide-missing",

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from eat_curate import library
+from eat_curate.commands.options import bars_wanted
 from eat_curate.commands.read_options import (
     choice_from,
     db_option,
@@ -74,15 +75,15 @@ def report(
     """
     from eat_curate.report import build_report, write_report
 
-    chosen = choice_from(choice)
+    chosen, bars = choice_from(choice), bars_wanted(no_progress=False)
     if out.exists() and not force:
         raise click.UsageError(f"--out {out} exists; pass --force to replace it")
     if not out.parent.is_dir():
         raise click.UsageError(f"--out {out}: the folder {out.parent} does not exist")
     with scores_of(db, model, chosen.hide_missing, chosen.selection.albums) as (connection, model_id):
-        images = chosen.images(connection, model_id, progress=True)
+        images = chosen.images(connection, model_id, progress=bars)
         data = build_report(connection, model_id, top=top, per_album=per_album, distance=distance, window=window,
-                            progress=True, selection=chosen.selection, images=images)
+                            progress=bars, selection=chosen.selection, images=images)
     write_report(data, out)
     missing = f"; {len(data.missing)} image files missing (placeholders)" if data.missing else ""
     click.echo(f"wrote {out}: {data.image_count} images in {len(data.albums)} albums, "

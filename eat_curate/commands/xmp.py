@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from eat_curate import exit_codes, library
+from eat_curate.commands.options import bars_wanted
 from eat_curate.commands.output import format_table, to_json
 from eat_curate.commands.read_options import (
     PERCENT,
@@ -131,12 +132,12 @@ def xmp(
       eat-curate xmp --db photos.db --keep-best --reject-bottom 10 --labels 5:Green
       eat-curate xmp --db photos.db --stars 5:8,4:7,3:6,2:5,1:4 --sidecar-name stem
     """
-    chosen = choice_from(choice, needs_share_for_overall=False)
+    chosen, bars = choice_from(choice, needs_share_for_overall=False), bars_wanted(no_progress=as_json)
     with scores_of(db, model, chosen.hide_missing, chosen.selection.albums) as (connection, model_id):
-        images = chosen.images(connection, model_id, progress=not as_json)
+        images = chosen.images(connection, model_id, progress=bars)
     ratings = library.star_ratings(images, star_rule, reject_bottom, overall=chosen.picks.overall)
     values = library.sidecar_values(images, ratings, model_id, labels)
-    report = library.write_sidecars(images, values, naming, dry_run, progress=not as_json)
+    report = library.write_sidecars(images, values, naming, dry_run, progress=bars)
     outcome = exit_codes.SIDECARS_LEFT if report.problems else exit_codes.DONE
     if as_json:
         click.echo(to_json({"outcome": outcome.name, "model_id": model_id, "stars": star_rule.describe(),
