@@ -46,6 +46,30 @@ def test_a_log_gets_a_line_every_interval_with_the_counts_and_the_rate_since_the
     ]
 
 
+def test_the_first_rate_leaves_out_the_start_before_the_first_report(capsys):
+    clock = FakeClock()
+    progress = LineProgress(every_s=30, clock=clock)
+    clock.now += 20  # the model loads
+    progress.advance(scored(100))
+    clock.now += 30
+    progress.advance(scored(300))
+
+    assert capsys.readouterr().err.splitlines() == [
+        "scoring: 400 images in 0:00:50 (ok 400, failed 0, skipped 0); 10.0 img/s over the last 30 s",
+    ]
+
+
+def test_a_first_report_that_comes_late_gets_its_line_with_the_rate_since_the_start(capsys):
+    clock = FakeClock()
+    progress = LineProgress(every_s=30, clock=clock)
+    clock.now += 40  # a slow start: the first batch arrives after the first line is due
+    progress.advance(scored(80))
+
+    assert capsys.readouterr().err.splitlines() == [
+        "scoring: 80 images in 0:00:40 (ok 80, failed 0, skipped 0); 2.0 img/s over the last 40 s",
+    ]
+
+
 def test_a_run_shorter_than_the_interval_prints_no_line_its_summary_says_it_all(capsys):
     clock = FakeClock()
     progress = LineProgress(every_s=30, clock=clock)

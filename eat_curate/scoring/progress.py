@@ -95,7 +95,11 @@ class BarProgress(Progress):
 
 
 class LineProgress(Progress):
-    """A line on stderr every ``every_s`` seconds of a run: counts so far and the rate since the last line.
+    """A line on stderr every ``every_s`` seconds of a run: counts so far and the recent rate.
+
+    The rate is over the time since the last line; for the first line, since
+    the first report, which leaves out the start (loading the model, the
+    first batch), unless that report is the one the line is printed on.
 
     ``waiting`` messages (a database coming back) are printed as they come.
     A run shorter than ``every_s`` prints no line: its summary says it all.
@@ -110,8 +114,10 @@ class LineProgress(Progress):
         self.description = description
         self.extra: dict[str, object] = {}
         self._clock = clock
-        self._started = self._last_at = clock()
-        self._last_scored = 0
+        self._started = clock()
+        # (time, images scored) at the first report and at the last line
+        self._first: tuple[float, int] | None = None
+        self._last: tuple[float, int] | None = None
         self._waiting = False
 
     def advance(self, records: Sequence[ScoreRecord]) -> None:
@@ -134,18 +140,21 @@ class LineProgress(Progress):
 
     def _print_when_due(self) -> None:
         now = self._clock()
-        if now - self._last_at < self.every_s:
-            return
         scored = self.ok + self.failed  # skipped images cost nothing, so they would inflate the rate
-        rate = (scored - self._last_scored) / (now - self._last_at)
+        if self._first is None:
+            self._first = (now, scored)
+        if now - (self._last[0] if self._last else self._started) < self.every_s:
+            return
+        since, before = self._last or (self._first if self._first[0] < now else (self._started, 0))
+        rate = (scored - before) / (now - since)
         counts = ", ".join(
             [f"ok {self.ok:,}", f"failed {self.failed:,}", f"skipped {self.skipped:,}"]
             + [f"{name} {value}" for name, value in self.extra.items()]
         )
         done = self.ok + self.failed + self.skipped
         self._print(f"{self.description}: {done:,} images in {_clock_time(now - self._started)} ({counts}); "
-                    f"{rate:.1f} img/s over the last {now - self._last_at:.0f} s")
-        self._last_at, self._last_scored = now, scored
+                    f"{rate:.1f} img/s over the last {now - since:.0f} s")
+        self._last = (now, scored)
 
     @staticmethod
     def _print(line: str) -> None:
