@@ -14,21 +14,22 @@ import click
 
 from eat_curate import __version__
 from eat_curate.errors import EatCurateError
-from eat_curate.exit_codes import ERROR, exit_code_of
+from eat_curate.exit_codes import ERROR, REFUSED, exit_code_of
 
 DEBUG_KEY = "eat_curate.debug"
 
 
 class EatCurateGroup(click.Group):
     """Every failure is one line: an expected one (``EatCurateError``) with the exit code it asks for
-    (``eat_curate.exit_codes``); a bug with a hint to run again with ``--debug`` for its traceback."""
+    (``eat_curate.exit_codes``; refused, 2, unless it says otherwise), a bug (1) with a hint to run again
+    with ``--debug`` for its traceback."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except EatCurateError as error:
             failure = click.ClickException(str(error))
-            failure.exit_code = exit_code_of(error)
+            failure.exit_code = exit_code_of(error, default=REFUSED.code)  # 1 is kept for bugs
             raise failure from None
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise

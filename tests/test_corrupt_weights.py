@@ -49,7 +49,7 @@ def test_a_damaged_weights_file_is_refused_in_one_line(name: str, run, tmp_path:
 
     result = run("models", "import", str(path), "--preset", "tiny", "--name", "broken", expect_ok=False)
 
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output.startswith("Error: ") and result.output.count("\n") == 1, result.output
     assert name in result.output and "damaged" in result.output and detail in result.output
     assert "broken" not in run("models", "list").output

@@ -179,6 +179,6 @@ def test_bad_sources_are_refused_in_one_line_before_the_database_exists(tmp_path
     }
     for source, reason in cases.items():
         result = invoke("db", "import", source, "--db", tmp_path / "team.db", expect_ok=False)
-        assert result.exit_code == 1 and reason in result.output, result.output
+        assert result.exit_code == 2 and reason in result.output, result.output
         assert len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "team.db").exists()

@@ -80,7 +80,7 @@ def test_prune_never_judges_urls_or_embedded_manifest_images(tmp_path):
 
 def test_prune_of_a_missing_database_is_one_line(tmp_path):
     result = CliRunner().invoke(cli, ["db", "prune", "--db", str(tmp_path / "typo.db")])
-    assert result.exit_code == 1 and "no such database" in result.output
+    assert result.exit_code == 2 and "no such database" in result.output
     assert not (tmp_path / "typo.db").exists()
 
 

@@ -2,7 +2,7 @@
 
 0 done (images that failed to decode are error rows, and fine), 2 refused
 (fix the command), 3 more failures than --max-failed, 4 infrastructure (try
-again later), 1 a bug.
+again later), 1 a bug. The other commands use the same codes.
 """
 
 from __future__ import annotations
@@ -50,6 +50,19 @@ def test_the_codes_are_distinct_and_score_help_lists_them_all(run):
     help_text = " ".join(run("score", "--help").output.split())
     for listed in exit_codes.OUTCOMES:
         assert f"{listed.code} {' '.join(listed.meaning.split())}" in help_text
+
+
+def test_every_command_exits_2_on_what_the_user_can_fix_and_1_only_on_a_bug(tmp_path, monkeypatch):
+    refused = CliRunner().invoke(cli, ["rank", "--db", str(tmp_path / "typo.db")])
+    assert refused.exit_code == exit_codes.REFUSED.code and "typo.db (no such file)" in refused.output
+
+    def a_bug(*args, **kwargs):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr("eat_curate.samples.write_sample_photos", a_bug)
+    crashed = CliRunner().invoke(cli, ["samples", str(tmp_path / "photos")])
+    assert crashed.exit_code == exit_codes.ERROR.code
+    assert "unexpected ZeroDivisionError" in crashed.output and "--debug" in crashed.output
 
 
 def test_images_that_fail_to_decode_are_rows_and_the_run_is_done(score, two_of_five_broken, tmp_path):

@@ -43,17 +43,17 @@ def test_import_published_checkpoint_via_cli(run, tmp_path):
 
 def test_errors_are_one_line_and_nonzero(run, tmp_path):
     result = run("models", "info", "ghost", expect_ok=False)
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output.startswith("Error: no model 'ghost'") and result.output.count("\n") == 1
 
     run("models", "init", "--name", "twice")
     result = run("models", "init", "--name", "twice", expect_ok=False)
-    assert result.exit_code == 1 and "already exists" in result.output
+    assert result.exit_code == 2 and "already exists" in result.output
 
     evil = tmp_path / "evil.pth"
     torch.save({"x": object()}, evil)
     result = run("models", "import", str(evil), "--preset", "tiny", "--name", "evil", expect_ok=False)
-    assert result.exit_code == 1 and "pickle payload" in result.output
+    assert result.exit_code == 2 and "pickle payload" in result.output
     assert "evil" not in run("models", "list").output
 
 

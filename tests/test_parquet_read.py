@@ -164,7 +164,7 @@ def test_a_result_of_two_models_reads_like_its_database(library, micro_model_pat
     score_both(library.album("beach"), store.resolve("micro-b"), parquet, database)
 
     refused = invoke("rank", "--db", parquet, expect_ok=False)
-    assert refused.exit_code == 1 and "holds scores of 2 models; choose one with --model" in refused.output
+    assert refused.exit_code == 2 and "holds scores of 2 models; choose one with --model" in refused.output
     for model in ("micro", "micro-b"):
         for command in (["albums"], ["rank"], ["filter"], ["filter", "--errors"], ["dupes", "--window", "2"]):
             from_database = as_json(*command, "--db", database, "--model", model)
@@ -194,7 +194,7 @@ def test_reading_a_result_creates_and_changes_nothing(results, tmp_path):
 def test_a_missing_result_is_an_error_and_stays_missing(tmp_path, missing):
     for command in ("albums", "rank", "filter", "dupes", "runs"):
         result = invoke(command, "--db", f"{tmp_path}/{missing}", expect_ok=False)
-        assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1, result.output
+        assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
         assert result.output.startswith("Error: no scores in") and "gone" in result.output
     assert list(tmp_path.iterdir()) == []
 
@@ -202,7 +202,7 @@ def test_a_missing_result_is_an_error_and_stays_missing(tmp_path, missing):
 def test_a_folder_without_parquet_files_has_no_scores(tmp_path):
     (tmp_path / "notes.txt").write_text("not scores")
     result = invoke("albums", "--db", f"{tmp_path}/", expect_ok=False)
-    assert result.exit_code == 1 and "no Parquet files in the folder" in result.output
+    assert result.exit_code == 2 and "no Parquet files in the folder" in result.output
 
 
 def test_parquet_that_is_not_a_result_is_refused_in_one_line(tmp_path):
@@ -213,7 +213,7 @@ def test_parquet_that_is_not_a_result_is_refused_in_one_line(tmp_path):
     for db, reason in ((manifest, "is not a result of eat-curate score --out (columns differ: image_id"),
                        (fake, "cannot be read as Parquet")):
         result = invoke("rank", "--db", db, expect_ok=False)
-        assert result.exit_code == 1 and reason in result.output
+        assert result.exit_code == 2 and reason in result.output
         assert len(result.output.strip().splitlines()) == 1
 
 

@@ -160,7 +160,7 @@ def test_filter_manifest_is_a_manifest_score_accepts(db, tmp_path, micro_model_p
     assert [(row["image_id"], row["rank"]) for row in again] == [(row["id"], row["rank"]) for row in table]
     assert [row["mean"] for row in again] == pytest.approx([row["mean"] for row in table], abs=1e-6)
     refused = invoke("filter", "--db", db, "--manifest", manifest, expect_ok=False)
-    assert refused.exit_code == 1 and "exists; remove it or choose another name" in refused.output
+    assert refused.exit_code == 2 and "exists; remove it or choose another name" in refused.output
 
 
 def test_filter_errors_lists_what_could_not_be_scored_and_can_be_retried(db, library, tmp_path):
@@ -233,14 +233,14 @@ def test_dupes_table_marks_the_best_of_each_group(db):
 def test_commands_refuse_a_database_without_scores(tmp_path):
     for command in ("albums", "rank", "filter", "dupes"):
         result = invoke(command, "--db", tmp_path / "nothing.db", expect_ok=False)
-        assert result.exit_code == 1
+        assert result.exit_code == 2
         assert result.output.strip().startswith("Error: no scores in") and "run eat-curate score first" in result.output
         assert len(result.output.strip().splitlines()) == 1  # one line, no traceback
 
 
 def test_commands_refuse_an_unknown_model_and_list_the_scored_ones(db):
     result = invoke("rank", "--db", db, "--model", "other", expect_ok=False)
-    assert result.exit_code == 1 and "'other' has no scores" in result.output and "micro@" in result.output
+    assert result.exit_code == 2 and "'other' has no scores" in result.output and "micro@" in result.output
 
 
 def test_output_switches_are_exclusive(db, tmp_path):

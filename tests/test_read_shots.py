@@ -418,7 +418,7 @@ def test_db_init_fills_the_shot_of_every_row_of_a_version_4_database(backend, tm
     downgrade_to_version_4(db)
 
     refused = invoke("rank", "--db", db, expect_ok=False)
-    assert refused.exit_code == 1 and "schema version 4" in refused.output
+    assert refused.exit_code == 2 and "schema version 4" in refused.output
     assert "eat-curate db init --db" in refused.output
     assert invoke("runs", "--db", db, "--json").stdout  # the run listing still reads it
 

@@ -41,5 +41,5 @@ def test_samples_into_a_read_only_mount_is_one_line(tmp_path):
         result = CliRunner().invoke(cli, ["samples", str(mount / "photos")])
     finally:
         os.system(f"umount {mount}")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output.strip() == f"Error: cannot write sample photos into {mount / 'photos'}: Read-only file system"

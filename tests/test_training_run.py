@@ -176,7 +176,7 @@ def test_a_fresh_start_explores_by_default_and_a_given_explore_phase_is_kept(tmp
     given = run("train", "--data", "my_picks.csv", "--init", "eat-ava", "--epochs", "5", "--explore-epochs", "5",
                 "--name", "b", expect_ok=False)
 
-    assert fresh.exit_code == given.exit_code == 1
+    assert fresh.exit_code == given.exit_code == 2
     assert too_long in fresh.output and too_long in given.output
 
 
@@ -218,23 +218,23 @@ def test_a_malformed_label_file_stops_before_training_with_its_line_number(
 
     code, output = run_cli(*train_args(tmp_path, pico_store, "never"))
 
-    assert code == 1
+    assert code == 2
     assert output.strip().splitlines()[-1].endswith("labels.csv:3: score 'high' is not a number")
     assert "never" not in pico_store.names()
 
 
 def test_an_existing_model_or_run_is_never_overwritten_by_accident(synthetic_set: Path, pico_store: ModelStore) -> None:
     code, output = run_cli(*train_args(synthetic_set, pico_store, "pico"))
-    assert code == 1 and "model 'pico' already exists" in output
+    assert code == 2 and "model 'pico' already exists" in output
 
     code, _ = run_cli(*train_args(synthetic_set, pico_store, "first", "--epochs", "2"))
     assert code == 0
     pico_store.remove("first")
     code, output = run_cli(*train_args(synthetic_set, pico_store, "first", "--epochs", "2"))
-    assert code == 1 and "already holds a checkpoint" in output and "--resume" in output
+    assert code == 2 and "already holds a checkpoint" in output and "--resume" in output
 
     code, output = run_cli(*train_args(synthetic_set, pico_store, "other", "--resume"))
-    assert code == 1 and "cannot resume" in output and "does not exist" in output
+    assert code == 2 and "cannot resume" in output and "does not exist" in output
 
 
 def test_resuming_with_other_settings_is_refused(synthetic_set: Path, pico_store: ModelStore, tmp_path: Path) -> None:
@@ -243,7 +243,7 @@ def test_resuming_with_other_settings_is_refused(synthetic_set: Path, pico_store
 
     code, output = run_cli(*first_run, "--resume", "--lr", "5e-4", "--force")
 
-    assert code == 1 and "settings changed (lr: 0.001 -> 0.0005)" in output
+    assert code == 2 and "settings changed (lr: 0.001 -> 0.0005)" in output
 
 
 def _wait_for_checkpoint(process: subprocess.Popen, run_dir: Path, timeout: float = 120.0) -> None:
@@ -339,7 +339,7 @@ def test_single_scores_train_with_mse_and_random_crops(
     assert card.extra["loss"] == "mse"
     assert card.metrics["val"]["mean_emd"] is None  # single scores have no distribution to compare
     code, output = run_cli(*train_args(synthetic_set, pico_store, "wrong-loss", "--loss", "emd"), *data)
-    assert code == 1 and "--loss emd needs vote distributions" in output
+    assert code == 2 and "--loss emd needs vote distributions" in output
 
 
 def test_evaluate_reports_the_papers_metrics_and_a_calibration_table(

@@ -30,6 +30,7 @@ import sys
 
 import sqlalchemy as sa
 
+from eat_curate import exit_codes
 from eat_curate.errors import StoreError
 
 TRANSIENT_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "40001", "40P01", "53300"})
@@ -52,6 +53,8 @@ CONNECT_REFUSALS = (
 
 class DatabaseUnreachable(StoreError):
     """A connection could not be opened for a reason that may pass (see :func:`is_transient`)."""
+
+    exit_code = exit_codes.INFRASTRUCTURE.code  # it may pass: a scheduler tries again later
 
     def __init__(self, where: str, why: str) -> None:
         super().__init__(f"cannot connect to {where}: {why}")
