@@ -42,7 +42,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rescore", action="store_true")
     parser.add_argument("--limit", type=int)
     parser.add_argument("--address", default="auto", help="Ray address (default: the cluster running this job)")
-    parser.add_argument("--progress-every", type=float, default=60.0,
+    parser.add_argument("--progress-every", type=float, default=60.0, metavar="SECONDS",
                         help="seconds between the job log's progress lines (default 60)")
     return parser.parse_args(argv)
 
