@@ -32,7 +32,7 @@ SIDECARS_LEFT = Outcome(
     6, "sidecars_left", "xmp: some sidecars could not be read or written and were left as they were (listed); "
     "all the others were written"
 )
-INTERRUPTED = Outcome(130, "interrupted", "interrupted (Ctrl-C); finished batches are saved")
+INTERRUPTED = Outcome(130, "interrupted", "interrupted (Ctrl-C or SIGTERM); finished batches are saved")
 
 OUTCOMES = (DONE, ERROR, REFUSED, TOO_MANY_FAILED, INFRASTRUCTURE, NOTHING_EXPORTED, SIDECARS_LEFT, INTERRUPTED)
 _BY_CODE = {outcome.code: outcome for outcome in OUTCOMES}

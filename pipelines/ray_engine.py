@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import math
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -86,6 +88,9 @@ def ray_session(address: str | None, local_cpus: int | None) -> Iterator[None]:
     if ray.is_initialized():  # the caller owns the session (a job entrypoint, a test)
         yield
         return
+    # ray.init makes SIGTERM exit the driver at once; the caller's handler stays (`score` ends the run
+    # on SIGTERM as on Ctrl-C, with the run record saying so).
+    sigterm = signal.getsignal(signal.SIGTERM)
     try:
         if target:
             ray.init(address=target, namespace=ACTOR_NAMESPACE, log_to_driver=False)
@@ -95,6 +100,9 @@ def ray_session(address: str | None, local_cpus: int | None) -> Iterator[None]:
                      _system_config=_local_worker_pool(cpus))
     except (ConnectionError, RuntimeError, ValueError) as error:
         raise RayEngineError(f"cannot start or reach Ray at {target or 'a local instance'}: {error}") from None
+    finally:
+        if sigterm is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, sigterm)
     try:
         yield
     finally:

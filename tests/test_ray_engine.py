@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -388,3 +389,57 @@ def test_a_100k_row_manifest_streams_without_the_driver_growing(ray_local, micro
     assert pq.read_metadata(out).num_rows == rows
     growth = samples[marks[1]] - samples[marks[0]]
     assert growth < 60, f"driver RSS grew {growth:.0f} MB from 20k to 90k rows"
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and text.encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            pass  # gone meanwhile
+    return found
+
+
+@pytest.mark.slow
+def test_sigterm_ends_a_ray_run_interrupted_and_stops_the_local_ray_it_started(micro_model_path, tmp_path):
+    folder = tmp_path / "many"
+    for i in range(200):
+        make_photo(folder / f"p{i:03d}.jpg", size=(160, 120), seed=i, quality=80)
+    db = tmp_path / "scores.db"
+    ray_tmp = tempfile.mkdtemp(prefix="rayt", dir="/tmp")
+    command = [sys.executable, "-m", "eat_curate.cli", "score", str(folder), "--model", str(micro_model_path),
+               "--db", str(db), "--engine", "ray", "--batch-size", "2", "--cpus-per-actor", "0.5",
+               "--decode-cpus", "0.25", "--json"]
+
+    def scored() -> int:
+        try:
+            with sqlite3.connect(db) as connection:
+                return connection.execute("SELECT count(*) FROM scores").fetchone()[0]
+        except sqlite3.Error:
+            return 0
+
+    process = subprocess.Popen(command, env={**os.environ, **RAY_ENV, "RAY_TMPDIR": ray_tmp},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while scored() < 10 and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
+        assert process.poll() is None, "the run finished before it could be stopped"
+        process.send_signal(signal.SIGTERM)  # ray.init sets its own handler, which would exit at once
+        stdout, stderr = process.communicate(timeout=90)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr[-3000:]  # exit_codes.INTERRUPTED
+    summary = json.loads(stdout)
+    assert summary["outcome"] == "interrupted" and 10 <= summary["ok"] < 200
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("SELECT status, ok FROM runs").fetchall() == [("interrupted", scored())]
+
+    deadline = time.monotonic() + 20
+    while (left := _processes_mentioning(ray_tmp)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, "the local Ray outlived its run"

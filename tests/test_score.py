@@ -270,3 +270,32 @@ def test_kill_9_mid_run_then_resume_loses_nothing_and_duplicates_nothing(
     table = pq.read_table(out).to_pylist()
     assert len(table) == 80 and len({r["path"] for r in table}) == 80
     assert _count(url) == 80
+
+
+@pytest.mark.slow
+def test_sigterm_mid_run_ends_it_interrupted_with_its_counts_and_the_rerun_resumes(micro_model_path, tmp_path):
+    folder = tmp_path / "many"
+    for i in range(60):
+        make_photo(folder / f"p{i:03d}.jpg", size=(160, 120), seed=i, quality=80)
+    url = f"sqlite:///{tmp_path / 'scores.db'}"
+    command = [sys.executable, "-m", "eat_curate.cli", "score", str(folder), "--model", str(micro_model_path),
+               "--db", url, "--batch-size", "2", "--workers", "1", "--json"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while _count(url) < 10 and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
+        assert process.poll() is None, "the run finished before it could be stopped"
+        process.send_signal(signal.SIGTERM)  # what a scheduler sends a job it stops
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr[-2000:]  # exit_codes.INTERRUPTED
+    summary = json.loads(stdout)
+    assert summary["outcome"] == "interrupted" and 10 <= summary["ok"] < 60
+    (run,) = sql_rows(url, "SELECT status, ok FROM runs")
+    assert (run["status"], run["ok"]) == ("interrupted", summary["ok"]) == ("interrupted", _count(url))
+
+    resumed = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+    assert (resumed["skipped"], resumed["ok"] + resumed["skipped"]) == (summary["ok"], 60)
+    assert _count(url) == 60

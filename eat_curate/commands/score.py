@@ -10,6 +10,8 @@ full or read-only disk), more failed images than ``--max-failed``, or done.
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,6 +116,19 @@ class ByteCount(click.ParamType):
         if count < 1:
             self.fail("must be at least 1 byte", param, ctx)
         return count
+
+
+def _end_on_sigterm_as_on_ctrl_c() -> None:
+    """SIGTERM (a scheduler stopping the job, a pod evicted) ends the run as Ctrl-C does, for this command.
+
+    Without it the process dies at once: the saved batches stay, but the run
+    record says "running" until its heartbeat goes stale. With it the run ends
+    interrupted, with its counts, and the exit code says so.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return  # only the main thread may set signal handlers (a library caller in a thread keeps its own)
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # raises KeyboardInterrupt
+    click.get_current_context().call_on_close(lambda: signal.signal(signal.SIGTERM, previous))
 
 
 def _engine_choice(engine: str | None, ray_address: str | None) -> str:
@@ -239,6 +254,7 @@ def score(
       eat-curate score ./photos --db photos.db --model my-eat
       eat-curate score manifest.parquet --album-from event --db postgresql+psycopg://me@db/photos
     """
+    _end_on_sigterm_as_on_ctrl_c()
     import torch
 
     from eat_curate.io import remote_retry
