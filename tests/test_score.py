@@ -226,6 +226,23 @@ def test_a_missing_model_is_a_clear_error(photo_folder, tmp_path):
     assert not (tmp_path / "x.parquet").exists()
 
 
+def test_json_stdout_stays_clean_of_what_libraries_print_during_the_run(score, photo_folder, tmp_path, monkeypatch):
+    from eat_curate.scoring.predictor import Predictor
+
+    def chatty(method):
+        def noisy(self, *args, **kwargs):
+            print("(raylet) a task failed; retrying")  # as Ray's driver prints its raylet's messages
+            return method(self, *args, **kwargs)
+
+        return noisy
+
+    monkeypatch.setattr(Predictor, "scores_of_pixels", chatty(Predictor.scores_of_pixels))  # on the compute thread
+    result = score(photo_folder, "--out", tmp_path / "x.parquet", "--json")
+
+    assert json.loads(result.stdout)["ok"] == 5
+    assert "(raylet) a task failed; retrying" in result.stderr
+
+
 def test_a_missing_source_is_a_clear_error(score, tmp_path):
     result = score(tmp_path / "nowhere", "--out", tmp_path / "x.parquet", expect_ok=False)
     assert result.exit_code == 2 and "nowhere" in result.output  # refused (exit_codes.REFUSED)

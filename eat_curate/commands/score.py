@@ -9,8 +9,10 @@ full or read-only disk), more failed images than ``--max-failed``, or done.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -341,7 +343,10 @@ def score(
         raise
 
     try:
-        execute_run(runner, items, sinks, run, card, progress, outputs, summary=report.summary)
+        # stdout is for the summary and --json: what a library prints while the run works goes to stderr
+        # (Ray's driver prints its raylet's messages, a retried task say, on stdout).
+        with contextlib.redirect_stdout(sys.stderr):
+            execute_run(runner, items, sinks, run, card, progress, outputs, summary=report.summary)
     except KeyboardInterrupt:
         report.end(exit_codes.INTERRUPTED, run,
                    "interrupted: finished batches are saved; run the same command again to resume")
