@@ -32,6 +32,7 @@ from PIL import Image
 from conftest import make_photo
 from eat_curate.io.items import NOT_UTF8_NAME
 from hostile_files import write_odd_names
+from stopped_run import signal_mid_run
 from local_ray import (  # noqa: F401 (ray_local: a fixture)
     RAY_ENV,
     RecordingProgress,
@@ -420,19 +421,10 @@ def test_sigterm_ends_a_ray_run_interrupted_and_stops_the_local_ray_it_started(m
         except sqlite3.Error:
             return 0
 
-    process = subprocess.Popen(command, env={**os.environ, **RAY_ENV, "RAY_TMPDIR": ray_tmp},
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while scored() < 10 and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.05)
-        assert process.poll() is None, "the run finished before it could be stopped"
-        process.send_signal(signal.SIGTERM)  # ray.init sets its own handler, which would exit at once
-        stdout, stderr = process.communicate(timeout=90)
-    finally:
-        process.kill()
-    assert process.returncode == 130, stderr[-3000:]  # exit_codes.INTERRUPTED
-    summary = json.loads(stdout)
+    # ray.init sets its own SIGTERM handler, which would end the process at once
+    stopped = signal_mid_run(command, scored, signal.SIGTERM, env={**os.environ, **RAY_ENV, "RAY_TMPDIR": ray_tmp})
+    assert stopped.returncode == 130, stopped.stderr[-3000:]  # exit_codes.INTERRUPTED
+    summary = json.loads(stopped.stdout)
     assert summary["outcome"] == "interrupted" and 10 <= summary["ok"] < 200
     with sqlite3.connect(db) as connection:
         assert connection.execute("SELECT status, ok FROM runs").fetchall() == [("interrupted", scored())]

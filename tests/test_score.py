@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import threading
-import time
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,6 +21,7 @@ from click.testing import CliRunner
 from conftest import make_photo
 from eat_curate.cli import cli
 from hostile_files import write_hostile_folder
+from stopped_run import signal_mid_run
 
 
 @pytest.fixture
@@ -267,16 +266,8 @@ def test_kill_9_mid_run_then_resume_loses_nothing_and_duplicates_nothing(
     url = f"sqlite:///{tmp_path / 'scores.db'}" if database == "sqlite" else request.getfixturevalue("pg_url")
     command = [sys.executable, "-m", "eat_curate.cli", "score", str(folder), "--model", str(micro_model_path),
                "--out", str(out), "--db", url, "--batch-size", "2", "--workers", "1", "--quiet"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 120
-        while _count(url) < 10 and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.05)
-        assert process.poll() is None, "the run finished before it could be killed"
-        os.kill(process.pid, signal.SIGKILL)
-    finally:
-        process.wait()
-    assert process.returncode == -signal.SIGKILL
+    killed = signal_mid_run(command, partial(_count, url), signal.SIGKILL)
+    assert killed.returncode == -signal.SIGKILL
     written_before = _count(url)
     assert 10 <= written_before < 80
 
@@ -297,18 +288,9 @@ def test_sigterm_mid_run_ends_it_interrupted_with_its_counts_and_the_rerun_resum
     url = f"sqlite:///{tmp_path / 'scores.db'}"
     command = [sys.executable, "-m", "eat_curate.cli", "score", str(folder), "--model", str(micro_model_path),
                "--db", url, "--batch-size", "2", "--workers", "1", "--json"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while _count(url) < 10 and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.05)
-        assert process.poll() is None, "the run finished before it could be stopped"
-        process.send_signal(signal.SIGTERM)  # what a scheduler sends a job it stops
-        stdout, stderr = process.communicate(timeout=60)
-    finally:
-        process.kill()
-    assert process.returncode == 130, stderr[-2000:]  # exit_codes.INTERRUPTED
-    summary = json.loads(stdout)
+    stopped = signal_mid_run(command, partial(_count, url), signal.SIGTERM)  # what a scheduler sends a job it stops
+    assert stopped.returncode == 130, stopped.stderr[-2000:]  # exit_codes.INTERRUPTED
+    summary = json.loads(stopped.stdout)
     assert summary["outcome"] == "interrupted" and 10 <= summary["ok"] < 60
     (run,) = sql_rows(url, "SELECT status, ok FROM runs")
     assert (run["status"], run["ok"]) == ("interrupted", summary["ok"]) == ("interrupted", _count(url))
