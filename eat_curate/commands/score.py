@@ -130,7 +130,8 @@ def _end_on_sigterm_as_on_ctrl_c() -> None:
     if threading.current_thread() is not threading.main_thread():
         return  # only the main thread may set signal handlers (a library caller in a thread keeps its own)
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # raises KeyboardInterrupt
-    click.get_current_context().call_on_close(lambda: signal.signal(signal.SIGTERM, previous))
+    if previous is not None:  # None: a handler set outside Python, which cannot be put back
+        click.get_current_context().call_on_close(lambda: signal.signal(signal.SIGTERM, previous))
 
 
 def _engine_choice(engine: str | None, ray_address: str | None) -> str:
