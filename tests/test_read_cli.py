@@ -16,7 +16,7 @@ import pytest
 
 from eat_curate.library.queries import Selection, select_images
 from eat_curate.library.connection import read_connection, resolve_model
-from read_library import HOSTILE_ALBUM, LOOKALIKE_ALBUM, invoke, score_into
+from read_library import HOSTILE_ALBUM, LOOKALIKE_ALBUM, invoke, save_jpeg, scene, score_into
 
 
 @pytest.fixture
@@ -89,7 +89,43 @@ def test_hostile_album_names_through_the_command_line(db):
         data = as_json("rank", "--db", db, "--album", album)
         assert [row["album"] for row in data] == [album, album]
         assert {Path(row["path"]).parent.name for row in data} == {album}
-    assert as_json("rank", "--db", db, "--album", HOSTILE_ALBUM.replace("_", "%")) == []
+    wildcard = HOSTILE_ALBUM.replace("_", "%")  # a literal name, never a LIKE pattern: no such album
+    refused = invoke("rank", "--db", db, "--album", wildcard, expect_ok=False)
+    assert refused.exit_code == 2 and f"no album named {wildcard!r}" in refused.stderr
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_mistyped_album_is_refused_by_every_read_command_and_nothing_is_written(databases, backend, tmp_path):
+    db = databases[backend]
+    commands = {
+        "rank": [],
+        "filter": ["--manifest", tmp_path / "picked.parquet"],
+        "dupes": [],
+        "export": ["--to", tmp_path / "picks"],
+        "report": ["--out", tmp_path / "report.html"],
+        "xmp": ["--dry-run"],
+    }
+    for command, arguments in commands.items():
+        result = invoke(command, "--db", db, "--album", "trips", "--album", "Family", *arguments, expect_ok=False)
+        assert result.exit_code == 2, (command, result.output)
+        assert "no album named 'Family' (did you mean 'family'?)" in result.stderr, command
+        assert "'trips'" not in result.stderr, command  # a name that exists is not reported
+    assert list(tmp_path.iterdir()) == []
+    result = invoke("rank", "--db", db, "--album", "bech", "--album", "zebra", expect_ok=False)
+    assert "no album named 'bech' (did you mean 'beach'?); no album named 'zebra' (the albums: " in result.stderr
+    assert "'beach', 'family', 'trips')" in result.stderr
+    result = invoke("rank", "--db", db, "--album", "", expect_ok=False)
+    assert result.exit_code == 2 and "no image is without an album" in result.stderr
+
+
+def test_an_album_whose_images_all_failed_is_known_and_reads_as_empty(micro_model_path, tmp_path):
+    photos, db = tmp_path / "photos", str(tmp_path / "photos.db")
+    (photos / "unreadable").mkdir(parents=True)
+    (photos / "unreadable" / "cut.jpg").write_bytes(b"\xff\xd8\xff\xe0 not the rest of a JPEG")
+    save_jpeg(photos / "fine" / "photo.jpg", scene(1))
+    score_into(db, photos, model_path=micro_model_path)
+    assert as_json("rank", "--db", db, "--album", "unreadable") == []
+    assert as_json("rank", "--db", db, "--album", "fine")[0]["album"] == "fine"
 
 
 def test_both_databases_print_the_same(databases):

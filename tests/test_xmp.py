@@ -486,3 +486,11 @@ def test_xmp_starts_without_torch_timm_or_ray(shoot):
 
     db, _ = shoot
     assert heavy_imports_of("xmp", "--db", db, "--dry-run") == []
+
+
+def test_a_star_rule_reads_back_as_one_line_the_user_can_check():
+    assert StarRule.parse("5:5%,4:15%,3:30%,2:30%,1:20%").describe() == (
+        "5 stars: best 5 %, 4 stars: next 15 %, 3 stars: next 30 %, 2 stars: next 30 %, 1 star: next 20 %"
+    )
+    assert StarRule.parse("5:10%,4:20%").describe() == "5 stars: best 10 %, 4 stars: next 20 %, 0 stars: the other 70 %"
+    assert StarRule.parse("5:8,1:4.5").describe() == "5 stars: score >= 8, 1 star: score >= 4.5, 0 stars: below"

@@ -65,7 +65,8 @@ def _album_names(ctx: click.Context, param: click.Parameter, names: tuple[str, .
 def album_option(help_text: str):
     return click.option(
         "--album", "albums", multiple=True, metavar="NAME", callback=_album_names,
-        help=help_text + ' --album "" picks the images without an album.',
+        help=help_text + ' --album "" picks the images without an album. A name the database does not hold is '
+        "refused (exit 2) with the closest ones.",
     )
 
 
@@ -256,10 +257,12 @@ def scores_of(
 ) -> Iterator[tuple[sa.Connection, str]]:
     """A connection to ``db`` and the model id to read (``--model``, or the only one scored).
 
-    ``hide_missing``: the rows of vanished files (in ``albums``, when given) read as absent on it.
+    ``albums`` (``--album``) must name albums the database holds; ``hide_missing``: the rows of
+    vanished files (in ``albums``, when given) read as absent on it.
     """
     with library.read_connection(db) as connection:
         model_id = library.resolve_model(connection, model, sinks.describe(sinks.database_url(db)))
+        library.check_albums(connection, model_id, albums)
         if hide_missing:
             found = library.hide_missing_files(connection, model_id, albums)
             click.echo(f"hiding {found.missing} of {found.checked} files: no longer on disk", err=True)

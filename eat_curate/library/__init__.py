@@ -11,6 +11,8 @@ Names are imported on first use (``eat_curate.lazy_exports``).
 from eat_curate.lazy_exports import lazy_exports
 
 _MODULES = {
+    "AlbumChoiceError": "eat_curate.library.album_names",
+    "check_albums": "eat_curate.library.album_names",
     "ModelChoiceError": "eat_curate.library.connection",
     "read_connection": "eat_curate.library.connection",
     "resolve_model": "eat_curate.library.connection",

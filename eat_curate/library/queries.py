@@ -179,7 +179,8 @@ def _album_is(column: sa.ColumnElement, album: str | None) -> sa.ColumnElement[b
     return column.is_(None) if album is None else column == album
 
 
-def _albums_in(column: sa.ColumnElement, albums: Sequence[str | None]) -> sa.ColumnElement[bool]:
+def albums_in(column: sa.ColumnElement, albums: Sequence[str | None]) -> sa.ColumnElement[bool]:
+    """``column IN albums``, where None in ``albums`` is the NULL album (images without one)."""
     named = [album for album in albums if album is not None]
     conditions = [column.in_(named)] if named else []
     if len(named) < len(albums):
@@ -228,7 +229,7 @@ def ranked_scores(
     if model_id is not None:
         query = query.where(scores.c.model_id == model_id)
     if albums:
-        query = query.where(_albums_in(scores.c.album, albums))
+        query = query.where(albums_in(scores.c.album, albums))
     return query.subquery("ranked")
 
 
@@ -562,7 +563,7 @@ def select_errors(connection: sa.Connection, model_id: str, selection: Selection
     if vanished is not None:
         conditions.append(errors.c.image_id.not_in(sa.select(vanished.c.image_id)))
     if selection.albums:
-        conditions.append(_albums_in(images.c.album, selection.albums))
+        conditions.append(albums_in(images.c.album, selection.albums))
     query = (
         sa.select(images.c.album, errors.c.image_id, images.c.path, errors.c.kind, errors.c.message, errors.c.at)
         .join_from(errors, images, images.c.image_id == errors.c.image_id)

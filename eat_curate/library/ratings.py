@@ -79,9 +79,20 @@ class StarRule:
         return cls(thresholds=thresholds)
 
     def describe(self) -> str:
+        """One line for the user: ``5 stars: best 5 %, 4 stars: next 15 %, ..., 1 star: next 20 %``."""
         if self.shares:
-            return ", ".join(f"{stars} stars: next {float(share):g} %" for stars, share in self.shares)
-        return ", ".join(f"{stars} stars: score >= {minimum:g}" for stars, minimum in self.thresholds)
+            bands = [
+                f"{_stars(stars)}: {'best' if index == 0 else 'next'} {float(share):g} %"
+                for index, (stars, share) in enumerate(self.shares)
+            ]
+            rest = 100 - sum(share for _, share in self.shares)
+            return ", ".join(bands + ([f"0 stars: the other {float(rest):g} %"] if rest else []))
+        bands = [f"{_stars(stars)}: score >= {minimum:g}" for stars, minimum in self.thresholds]
+        return ", ".join(bands + ["0 stars: below"])
+
+
+def _stars(count: int) -> str:
+    return "1 star" if count == 1 else f"{count} stars"
 
 
 def parse_labels(text: str) -> dict[int, str]:
