@@ -166,6 +166,16 @@ def test_filter_prints_the_selected_images(db):
     assert all(len(row["probabilities"]) == 10 for row in kept)
 
 
+def test_score_bounds_outside_what_a_score_can_be_are_refused(db):
+    for bound, reason in (
+        (["--min-score", "11"], "'--min-score': 11.0 is not in the range 1<=x<=10"),
+        (["--max-std", "5"], "'--max-std': 5.0 is not in the range 0<=x<=4.5"),
+        (["--min-score", "7", "--max-score", "6.5"], "--min-score 7 is above --max-score 6.5: no score is both"),
+    ):
+        result = invoke("filter", "--db", db, *bound, expect_ok=False)
+        assert result.exit_code == 2 and reason in result.stderr, bound
+
+
 def test_filter_by_capture_time_and_album(db):
     burst = as_json(
         "filter", "--db", db, "--album", "beach", "--since", "2024-07-01 10:00:01", "--until", "2024-07-01 10:30"

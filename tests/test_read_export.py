@@ -215,7 +215,7 @@ def test_dry_run_writes_nothing_and_says_what_it_would_do(db, tmp_path):
 
 def test_export_from_a_filter_manifest(db, tmp_path):
     manifest = tmp_path / "beach.parquet"
-    invoke("filter", "--db", db, "--album", "beach", "--min-score", "0", "--manifest", manifest)
+    invoke("filter", "--db", db, "--album", "beach", "--min-score", "1", "--manifest", manifest)
     invoke("export", "--from-manifest", manifest, "--to", tmp_path / "out", "--layout", "album/rank")
     ranks = pq.read_table(manifest).to_pylist()
     assert files_under(tmp_path / "out") == [Path("beach", f"{r['rank']:04d}_{Path(r['path']).name}") for r in ranks]

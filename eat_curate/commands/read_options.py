@@ -58,6 +58,11 @@ def hide_missing_option(function):
     )(function)
 
 
+# A mean score lies in 1-10, and the spread of a distribution over 1-10 is at most 4.5.
+SCORE = click.FloatRange(1, 10)
+SPREAD = click.FloatRange(0, 4.5)
+
+
 def _album_names(ctx: click.Context, param: click.Parameter, names: tuple[str, ...]) -> tuple[str | None, ...]:
     return tuple(name or None for name in names)  # --album "" means the images that have no album
 
@@ -75,9 +80,9 @@ def selection_options(function):
     options = [
         hide_missing_option,
         album_option("Only this album (exact name; repeat for several)."),
-        click.option("--min-score", type=float, default=None, help="Mean score at least this (1-10)."),
-        click.option("--max-score", type=float, default=None, help="Mean score at most this."),
-        click.option("--max-std", type=float, default=None, help="Spread at most this (raters agree)."),
+        click.option("--min-score", type=SCORE, default=None, help="Mean score at least this (1-10)."),
+        click.option("--max-score", type=SCORE, default=None, help="Mean score at most this (1-10)."),
+        click.option("--max-std", type=SPREAD, default=None, help="Spread at most this (raters agree)."),
         click.option(
             "--since",
             type=click.DateTime(_TIME_FORMATS),
@@ -239,10 +244,13 @@ def _keep_from(kwargs: dict) -> library.KeepBest | None:
 
 
 def _selection_from(kwargs: dict, limit: int | None) -> library.Selection:
+    min_score, max_score = kwargs.pop("min_score"), kwargs.pop("max_score")
+    if min_score is not None and max_score is not None and min_score > max_score:
+        raise click.UsageError(f"--min-score {min_score:g} is above --max-score {max_score:g}: no score is both")
     return library.Selection(
         albums=tuple(kwargs.pop("albums")),
-        min_score=kwargs.pop("min_score"),
-        max_score=kwargs.pop("max_score"),
+        min_score=min_score,
+        max_score=max_score,
         max_std=kwargs.pop("max_std"),
         since=kwargs.pop("since"),
         until=kwargs.pop("until"),
