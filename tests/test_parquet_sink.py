@@ -234,13 +234,13 @@ def test_an_unwritable_out_folder_is_refused(tmp_path):
 def test_an_existing_file_that_is_not_our_parquet_is_never_overwritten(tmp_path):
     text = tmp_path / "scores.parquet"
     text.write_text("precious notes")
-    with pytest.raises(StoreError, match="not a readable Parquet file"):
+    with pytest.raises(StoreError, match="cannot be read as Parquet .*; choose another --out"):
         open_sinks(out=str(text), db=None)
     assert text.read_text() == "precious notes"
 
     other = tmp_path / "other.parquet"
     pq.write_table(pa.table({"path": ["x"], "rating": [3]}), other)
-    with pytest.raises(StoreError, match="not written by this eat-curate"):
+    with pytest.raises(StoreError, match=r"is not a result of eat-curate score --out \(columns differ: image_id, .*\); choose another --out"):
         ParquetSink(other)
     assert pq.read_table(other).column_names == ["path", "rating"]
     assert sorted(os.listdir(tmp_path)) == ["other.parquet", "scores.parquet"]

@@ -16,13 +16,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from eat_curate.errors import StoreError
-from eat_curate.records import PARQUET_SCHEMA
 from eat_curate.sinks.parquet.history import History, committed_history, read_history
-from eat_curate.sinks.parquet.target import ParquetTarget
+from eat_curate.sinks.parquet.target import ParquetTarget, schema_problem
 
 NO_SCORES = "no scores in {where}; run eat-curate score first (eat-curate score PHOTOS --out scores.parquet)"
 
@@ -67,18 +65,9 @@ def _visible_parquet_files(folder: Path) -> list[Path]:
 
 def check_result_schema(path: Path) -> None:
     """Raise StoreError unless ``path`` is a readable Parquet file with the ScoreRecord schema."""
-    try:
-        found = pq.read_schema(path)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise StoreError(f"{path} cannot be read as Parquet ({exc})") from None
-    if not found.remove_metadata().equals(PARQUET_SCHEMA):
-        expected = {field.name: field for field in PARQUET_SCHEMA}
-        differences = [name for name in expected if name not in found.names or found.field(name) != expected[name]]
-        differences += [name for name in found.names if name not in expected]
-        raise StoreError(
-            f"{path} is not a result of eat-curate score --out (columns differ: {', '.join(differences[:5])}"
-            f"{', ...' if len(differences) > 5 else ''})"
-        )
+    problem = schema_problem(path)
+    if problem:
+        raise StoreError(f"{path} {problem}")
 
 
 def open_parquet_result(location: str | os.PathLike) -> ParquetResult:

@@ -115,15 +115,21 @@ def _check_dataset(target: ParquetTarget) -> None:
 
 def check_schema(path: Path) -> None:
     """Raise StoreError unless ``path`` is a Parquet file with the ScoreRecord schema."""
+    problem = schema_problem(path)
+    if problem:
+        raise StoreError(f"{path} {problem}; choose another --out")
+
+
+def schema_problem(path: Path) -> str | None:
+    """Why ``path`` is not a Parquet file with the ScoreRecord schema, said after its name; None when it is one."""
     try:
         found = pq.read_schema(path)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise StoreError(f"{path} is not a readable Parquet file ({exc}); choose another --out") from None
-    if not found.remove_metadata().equals(PARQUET_SCHEMA):
-        expected = {field.name: field for field in PARQUET_SCHEMA}
-        differences = [name for name in expected if name not in found.names or found.field(name) != expected[name]]
-        differences += [name for name in found.names if name not in expected]
-        raise StoreError(
-            f"{path} was not written by this eat-curate (columns differ: {', '.join(differences[:5])}); "
-            "choose another --out"
-        )
+        return f"cannot be read as Parquet ({exc})"
+    if found.remove_metadata().equals(PARQUET_SCHEMA):
+        return None
+    expected = {field.name: field for field in PARQUET_SCHEMA}
+    differences = [name for name in expected if name not in found.names or found.field(name) != expected[name]]
+    differences += [name for name in found.names if name not in expected]
+    listed = ", ".join(differences[:5]) + (", ..." if len(differences) > 5 else "")
+    return f"is not a result of eat-curate score --out (columns differ: {listed})"
