@@ -39,6 +39,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="seconds to keep retrying a database that is down or restarting (default 300)")
     parser.add_argument("--max-failed", help="fail the job when more images than N, or P%%, cannot be scored")
     parser.add_argument("--album-from", default="parent")
+    parser.add_argument("--exclude", action="append", default=[], metavar="PATTERN",
+                        help="leave out these names or paths inside source folders (repeat for several)")
     parser.add_argument("--rescore", action="store_true")
     parser.add_argument("--limit", type=int)
     parser.add_argument("--address", default="auto", help="Ray address (default: the cluster running this job)")
@@ -60,6 +62,8 @@ def score_arguments(args: argparse.Namespace) -> list[str]:
                         ("--max-failed", args.max_failed)):
         if value is not None:
             command += [flag, str(value)]
+    for pattern in args.exclude:
+        command += ["--exclude", pattern]
     if args.rescore:
         command.append("--rescore")
     return command + ["--json"]

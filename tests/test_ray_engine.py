@@ -241,7 +241,8 @@ def test_the_job_entrypoint_is_the_score_command_on_the_cluster_with_its_limits_
 
     command = score_arguments(parse_args([
         "--source", "s3://photos/new/", "--model", "eat-base", "--db", "postgresql://db/photos", "--max-bytes", "64M",
-        "--remote-tries", "5", "--remote-timeout", "60", "--db-retry-for", "900", "--max-failed", "2%"]))
+        "--remote-tries", "5", "--remote-timeout", "60", "--db-retry-for", "900", "--max-failed", "2%",
+        "--exclude", "@eaDir", "--exclude", "*/exports/"]))
 
     assert command[:2] == ["score", "s3://photos/new/"]
     assert command[command.index("--engine") + 1] == "ray"
@@ -252,6 +253,7 @@ def test_the_job_entrypoint_is_the_score_command_on_the_cluster_with_its_limits_
                      "--db-retry-for": "900.0", "--max-failed": "2%"}
     assert command[command.index("--progress") + 1] == "lines"  # the job's log gets a line a minute, not a bar
     assert command[command.index("--progress-every") + 1] == "60.0"
+    assert [command[at + 1] for at, flag in enumerate(command) if flag == "--exclude"] == ["@eaDir", "*/exports/"]
     assert "--rescore" not in command and command[-1] == "--json"
 
 

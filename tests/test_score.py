@@ -202,6 +202,17 @@ def test_limit_scores_only_the_first_images(score, photo_folder, tmp_path):
     assert len(rows(out)) == 2
 
 
+def test_exclude_leaves_files_and_folders_out_and_the_run_record_keeps_the_patterns(score, photo_folder, tmp_path):
+    db = tmp_path / "photos.db"
+    score(photo_folder, "--db", db, "--exclude", "family/", "--exclude", "*_2.JPG", "--quiet")
+    scored = sql_rows(f"sqlite:///{db}", "SELECT i.path FROM scores s JOIN images i USING (image_id)")
+    assert sorted(Path(row["path"]).name for row in scored) == ["trip_0.jpg", "trip_1.jpg"]
+    (run,) = sql_rows(f"sqlite:///{db}", "SELECT options FROM runs")
+    assert json.loads(run["options"])["exclude"] == ["family/", "*_2.JPG"]
+    refused = score(photo_folder, "--db", db, "--exclude", "/", expect_ok=False)
+    assert refused.exit_code == 2 and "pattern '/' names nothing" in refused.output
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -19,6 +19,7 @@ import pytest
 
 from eat_curate.errors import EatCurateError
 from eat_curate.io.decode import decode_image
+from eat_curate.io.exclusions import ExclusionError, Exclusions
 from eat_curate.io.sources import (
     ManifestError,
     SourceError,
@@ -91,6 +92,50 @@ def test_album_from_relative_is_the_folder_path_under_the_folder_given(library):
     assert albums["2023/iceland/c.jpg"] == "2023/iceland"
     assert albums["trips/D.JPG"] == "trips"
     assert albums["a.png"] is None
+
+
+def excluding(*patterns: str) -> Exclusions:
+    return Exclusions.parse(patterns)
+
+
+def test_exclude_leaves_out_names_at_any_depth_and_paths_under_the_folder(library):
+    def listed(*patterns: str) -> list[str]:
+        return keys_under(library, list(iter_items([str(library)], exclusions=excluding(*patterns))))
+
+    assert listed("iceland") == ["a.png", "b.jpg", "scan_0001", "shopping.jpg", "trips/D.JPG"]  # a folder name
+    assert listed("*.JPG") == ["a.png", "scan_0001"]  # a file-name glob, whatever the case
+    assert listed("2023/*", "trips/d.jpg") == ["a.png", "b.jpg", "scan_0001", "shopping.jpg"]  # paths
+    assert listed("trips") == ["2023/iceland/c.jpg", "a.png", "b.jpg", "scan_0001", "shopping.jpg"]
+
+
+def test_a_pattern_ending_in_a_slash_leaves_out_folders_only(tmp_path):
+    jpeg = encode(photo(seed=3), "JPEG")
+    for name in ("exports/final.jpg", "holiday/exports", "holiday/beach.jpg"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(jpeg)  # holiday/exports: a photo with no extension, found by its bytes
+    items = list(iter_items([str(tmp_path)], exclusions=excluding("exports/")))
+    assert keys_under(tmp_path, items) == ["holiday/beach.jpg", "holiday/exports"]
+
+
+def test_an_excluded_folder_is_never_opened(library, monkeypatch):
+    opened = []
+    real_scandir = os.scandir
+    monkeypatch.setattr(os, "scandir", lambda path: opened.append(os.path.relpath(path, library)) or real_scandir(path))
+    list(iter_items([str(library)], exclusions=excluding("iceland")))
+    assert sorted(opened) == [".", ".", "2023", "trips"]  # the check before the walk, then the walk: no iceland
+
+
+def test_exclude_is_refused_when_no_source_is_a_folder(library):
+    with pytest.raises(SourceError, match="--exclude applies inside folders, and no source is one"):
+        iter_items([str(library / "b.jpg")], exclusions=excluding("*.png"))
+    both = iter_items([str(library / "b.jpg"), str(library / "trips")], exclusions=excluding("same_as_2023"))
+    assert keys_under(library, list(both)) == ["b.jpg", "trips/D.JPG"]  # the file as given, the folder walked
+
+
+def test_an_empty_pattern_is_refused():
+    for pattern in ("", "/", "//"):
+        with pytest.raises(ExclusionError, match="names nothing"):
+            Exclusions.parse([pattern])
 
 
 def test_a_folder_inside_another_given_folder_is_refused(library):
@@ -462,3 +507,7 @@ def test_a_url_ending_in_a_slash_is_a_remote_folder_walked_like_a_local_one(serv
     relative = list(iter_items([f"{base}/"], "relative"))
     assert [item.album for item in relative] == ["2023/iceland", "2023/iceland", None]
     assert read_bytes(items[0]) == jpeg
+    kept = iter_items([f"{base}/"], exclusions=Exclusions.parse(["iceland/", "TOP.jpg"]))
+    assert [item.key.removeprefix(base) for item in kept] == []
+    kept = iter_items([f"{base}/"], exclusions=Exclusions.parse(["2023/iceland/a.*"]))
+    assert [item.key.removeprefix(base) for item in kept] == ["/2023/iceland/b.jpg", "/top.jpg"]

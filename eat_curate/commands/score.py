@@ -24,6 +24,7 @@ from eat_curate.commands.options import model_store, models_dir_option
 from eat_curate.commands.output import to_json
 from eat_curate.errors import EatCurateError
 from eat_curate.exit_codes import Outcome
+from eat_curate.io.exclusions import ExclusionError, Exclusions
 from eat_curate.runs import FailureLimit, RunInfo, RunSummary, new_run_id
 from eat_curate.scoring.progress import PROGRESS_MODES
 from eat_curate.sinks import DEFAULT_RETRY_FOR_S
@@ -134,6 +135,13 @@ def _end_on_sigterm_as_on_ctrl_c() -> None:
         click.get_current_context().call_on_close(lambda: signal.signal(signal.SIGTERM, previous))
 
 
+def _exclusions(ctx: click.Context, param: click.Parameter, patterns: tuple[str, ...]) -> Exclusions:
+    try:
+        return Exclusions.parse(patterns)
+    except ExclusionError as error:
+        raise click.BadParameter(str(error), ctx, param) from None
+
+
 def _engine_choice(engine: str | None, ray_address: str | None) -> str:
     """``--engine`` if given; else Ray when an address is given or RAY_ADDRESS is set, else local."""
     if engine:
@@ -161,6 +169,11 @@ def _engine_choice(engine: str | None, ray_address: str | None) -> str:
               help="Album of each image: the name of the folder holding it, whichever folder above it is given "
                    "(parent); its folder's path under the folder given (relative); or a manifest column. "
                    "`db albums` moves a database scored by an older eat-curate to the parent rule.")
+@click.option("--exclude", "exclusions", multiple=True, metavar="PATTERN", callback=_exclusions,
+              help="Leave out what matches inside source folders (repeat for several): a glob on names at any "
+                   "depth (@eaDir, '*.png', 'Lightroom Previews*'), or with a '/' on the path under the folder "
+                   "(2023/exports); a trailing '/' matches folders only. Case is ignored; an excluded folder is "
+                   "not entered.")
 @click.option("--rescore", is_flag=True, help="Score again what the outputs already hold for this model.")
 @click.option("--max-bytes", type=ByteCount(), default=None, metavar="SIZE",
               help="Read at most this much of one image (512M, 2G, or bytes); a larger file is a too-large "
@@ -214,6 +227,7 @@ def score(
     dtype: str,
     workers: int,
     album_from: str,
+    exclusions: Exclusions,
     rescore: bool,
     max_bytes: int | None,
     remote_tries: int,
@@ -298,7 +312,8 @@ def score(
                 "no --model given and no default model is installed; create one with "
                 "`eat-curate models init` or import weights with `eat-curate models import`"
             )
-        items = iter_items(list(sources), album_from=album_from, limit=limit, duplicates=duplicates)
+        items = iter_items(list(sources), album_from=album_from, limit=limit, duplicates=duplicates,
+                           exclusions=exclusions)
         card = store.card(model_ref)
         sinks = open_sinks(out=out, db=db, retry=RetryPolicy(limit_s=db_retry_for), on_wait=progress.waiting)
         run = RunInfo(
@@ -309,7 +324,8 @@ def score(
             sources=[printable_path(source) for source in sources],  # stored as UTF-8 text
             engine=chosen_engine,
             options={"batch_size": batch_size, "device": device, "dtype": dtype, "workers": workers,
-                     "album_from": album_from, "rescore": rescore, "limit": limit, "draft": not no_draft,
+                     "album_from": album_from, "exclude": list(exclusions.given), "rescore": rescore,
+                     "limit": limit, "draft": not no_draft,
                      "gpu_decode": gpu_decode, "db_retry_for": db_retry_for, "max_bytes": max_bytes,
                      "compile": compile_model, "cuda_graphs": cuda_graphs,
                      "duplicates": duplicates,

@@ -4,7 +4,9 @@
   sub-folders interleaved), so two walks of the same tree list the same items
   in the same order.
 - Hidden files and folders (name starting with ".") are skipped; the root
-  itself is walked even if hidden, since it was asked for.
+  itself is walked even if hidden, since it was asked for. So is what
+  ``--exclude`` names (:mod:`eat_curate.io.exclusions`); an excluded folder
+  is not entered.
 - Symlinks are followed. A folder whose real path was already walked (a
   symlink loop, or a second link to the same folder) is skipped.
 - Images are found by extension (:data:`~eat_curate.io.formats.IMAGE_EXTENSIONS`,
@@ -36,6 +38,7 @@ from eat_curate.io.formats import (
     sniff_raw_signature,
 )
 from eat_curate.io.bounded_read import ReadRefused, read_head
+from eat_curate.io.exclusions import NOTHING_EXCLUDED, Exclusions
 from eat_curate.io.items import NOT_UTF8_NAME, SourceItem, image_id_for, printable_path
 
 
@@ -44,12 +47,14 @@ RELATIVE = "relative"
 ALBUM_RULES = (PARENT, RELATIVE)
 
 
-def walk_folder(root: str, album_rule: str = PARENT) -> Iterator[SourceItem]:
-    """One item per image under ``root`` (an absolute path), streamed as the walk goes."""
+def walk_folder(
+    root: str, album_rule: str = PARENT, exclusions: Exclusions = NOTHING_EXCLUDED
+) -> Iterator[SourceItem]:
+    """One item per image under ``root`` (an absolute path) that ``exclusions`` keep, streamed as the walk goes."""
     if album_rule not in ALBUM_RULES:
         raise ValueError(f"album_rule must be one of {ALBUM_RULES}, not {album_rule!r}")
     visited = {os.path.realpath(root)}
-    yield from _walk(root, "", visited, album_rule)
+    yield from _walk(root, "", visited, album_rule, exclusions)
 
 
 def folder_album(folder: str, relative: str, album_rule: str) -> str | None:
@@ -73,7 +78,9 @@ def file_item(path: str, album: str | None) -> SourceItem:
     return SourceItem(key=path, image_id=image_id_for(path), album=album, size=size, mtime=mtime)
 
 
-def _walk(folder: str, relative: str, visited: set[str], album_rule: str) -> Iterator[SourceItem]:
+def _walk(
+    folder: str, relative: str, visited: set[str], album_rule: str, exclusions: Exclusions
+) -> Iterator[SourceItem]:
     try:
         with os.scandir(folder) as listing:
             entries = sorted(listing, key=lambda entry: entry.name)
@@ -88,13 +95,14 @@ def _walk(folder: str, relative: str, visited: set[str], album_rule: str) -> Ite
     for entry in entries:
         if entry.name.startswith("."):
             continue
+        below = f"{relative}/{entry.name}" if relative else entry.name
         if _is_dir(entry):
             real = os.path.realpath(entry.path)
-            if real in visited:
+            if real in visited or exclusions.excludes(below, is_folder=True):
                 continue
             visited.add(real)
-            yield from _walk(entry.path, f"{relative}/{entry.name}" if relative else entry.name, visited, album_rule)
-        elif _is_image_candidate(entry):
+            yield from _walk(entry.path, below, visited, album_rule, exclusions)
+        elif not exclusions.excludes(below, is_folder=False) and _is_image_candidate(entry):
             yield file_item(entry.path, album)
 
 

@@ -8,6 +8,9 @@ the content of every remote object would cost a request each). Size and
 modification time come from the listing, so re-runs skip unchanged objects
 without reading them.
 
+``--exclude`` patterns leave out names and paths as in a local walk
+(:mod:`eat_curate.io.exclusions`).
+
 The top of the folder is listed when the walk is set up, so a host that
 cannot be reached fails the run before it starts, in one line; a sub-folder
 that cannot be listed later becomes one error row, as a local one does.
@@ -22,6 +25,7 @@ from collections.abc import Iterator
 from fsspec.spec import AbstractFileSystem
 
 from eat_curate.io import remote_retry
+from eat_curate.io.exclusions import NOTHING_EXCLUDED, Exclusions
 from eat_curate.io.folders import PARENT, folder_album
 from eat_curate.io.formats import has_image_extension
 from eat_curate.io.items import SourceItem, image_id_for
@@ -34,7 +38,9 @@ def is_folder_url(url: str) -> bool:
     return url.endswith("/")
 
 
-def open_remote_folder(url: str, album_rule: str = PARENT) -> Iterator[SourceItem]:
+def open_remote_folder(
+    url: str, album_rule: str = PARENT, exclusions: Exclusions = NOTHING_EXCLUDED
+) -> Iterator[SourceItem]:
     """List the top of ``url`` now (RemoteError when it cannot be listed); stream the rest as consumed."""
     fs, root = filesystem(url)
     root = root.rstrip("/")
@@ -46,7 +52,7 @@ def open_remote_folder(url: str, album_rule: str = PARENT) -> Iterator[SourceIte
         if is_unreachable(cause):
             raise RemoteError(f"cannot reach {host_of(url)}: {reason}") from None
         raise RemoteError(f"cannot list the folder: {reason}") from None
-    return _walk(fs, root, "", entries, album_rule)
+    return _walk(fs, root, "", entries, album_rule, exclusions)
 
 
 def _listing(fs: AbstractFileSystem, folder: str) -> list[dict]:
@@ -55,7 +61,7 @@ def _listing(fs: AbstractFileSystem, folder: str) -> list[dict]:
 
 
 def _walk(
-    fs: AbstractFileSystem, folder: str, relative: str, entries: list[dict], album_rule: str
+    fs: AbstractFileSystem, folder: str, relative: str, entries: list[dict], album_rule: str, exclusions: Exclusions
 ) -> Iterator[SourceItem]:
     album = folder_album(_path_part(folder), relative, album_rule)
     for info in entries:
@@ -63,8 +69,12 @@ def _walk(
         name = posixpath.basename(path)
         if not name or name.startswith(".") or path == folder:
             continue
-        if info.get("type") == "directory":
-            yield from _walk_sub_folder(fs, path, f"{relative}/{name}" if relative else name, album_rule)
+        below = f"{relative}/{name}" if relative else name
+        is_folder = info.get("type") == "directory"
+        if exclusions.excludes(below, is_folder):
+            continue
+        if is_folder:
+            yield from _walk_sub_folder(fs, path, below, album_rule, exclusions)
         elif has_image_extension(name):
             key = _url(fs, path)
             size = info.get("size")
@@ -77,7 +87,9 @@ def _walk(
             )
 
 
-def _walk_sub_folder(fs: AbstractFileSystem, folder: str, relative: str, album_rule: str) -> Iterator[SourceItem]:
+def _walk_sub_folder(
+    fs: AbstractFileSystem, folder: str, relative: str, album_rule: str, exclusions: Exclusions
+) -> Iterator[SourceItem]:
     try:
         entries = _listing(fs, folder)
     except Exception as error:  # one error row for the sub-folder: its images would otherwise vanish unseen
@@ -87,7 +99,7 @@ def _walk_sub_folder(fs: AbstractFileSystem, folder: str, relative: str, album_r
         album = folder_album(_path_part(folder), relative, album_rule)
         yield SourceItem(key=key, image_id=image_id_for(key), album=album, problem=reason)
         return
-    yield from _walk(fs, folder, relative, entries, album_rule)
+    yield from _walk(fs, folder, relative, entries, album_rule, exclusions)
 
 
 def _url(fs: AbstractFileSystem, path: str) -> str:

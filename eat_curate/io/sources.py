@@ -3,8 +3,8 @@
 A source is one of:
 
 - a local folder, walked recursively (:mod:`eat_curate.io.folders`: stable
-  order, hidden entries skipped, symlink loops safe, images found by
-  extension and by content);
+  order, hidden entries and ``--exclude`` patterns skipped, symlink loops
+  safe, images found by extension and by content);
 - a single image file, local or an fsspec URL (``https://...``, ``s3://...``);
 - a remote folder: a URL ending in "/" (an object-store prefix such as
   ``s3://bucket/photos/``, or an HTTP index page), walked like a local folder
@@ -50,6 +50,7 @@ from collections.abc import Callable, Iterator, Sequence
 from eat_curate.errors import EatCurateError
 from eat_curate.io import bounded_read
 from eat_curate.io.bounded_read import DEFAULT_MAX_BYTES, ReadRefused
+from eat_curate.io.exclusions import NOTHING_EXCLUDED, Exclusions
 from eat_curate.io.folders import ALBUM_RULES, PARENT, file_item, folder_album, walk_folder
 from eat_curate.io.items import SourceItem, image_id_for
 from eat_curate.io.manifest_duplicates import DUPLICATE_POLICIES, REFUSE
@@ -91,7 +92,11 @@ class SourceReadError(EatCurateError):
 
 
 def iter_items(
-    sources: Sequence[str], album_from: str = PARENT, limit: int | None = None, duplicates: str = REFUSE
+    sources: Sequence[str],
+    album_from: str = PARENT,
+    limit: int | None = None,
+    duplicates: str = REFUSE,
+    exclusions: Exclusions = NOTHING_EXCLUDED,
 ) -> Iterator[SourceItem]:
     """Stream the items of ``sources`` in order, at most ``limit`` in all.
 
@@ -99,6 +104,8 @@ def iter_items(
     :class:`ManifestError`); the listing itself runs as the iterator is consumed.
     ``duplicates``: what to do with a manifest that lists an image or an id more than once:
     ``"refuse"`` it, or ``"keep"`` every row (see :mod:`eat_curate.io.manifest_duplicates`).
+    ``exclusions``: what folder walks leave out (:mod:`eat_curate.io.exclusions`); refused when no
+    source is a folder, since nothing would apply them.
     """
     if isinstance(sources, str):  # a lone string would be iterated letter by letter
         sources = [sources]
@@ -109,7 +116,10 @@ def iter_items(
     if not sources:
         raise SourceError("no sources given: name a folder, an image file, a Parquet manifest or a URL")
     _refuse_sources_given_twice([str(source) for source in sources])
-    listings = [_plan(str(source), album_from, duplicates) for source in sources]
+    if exclusions and not any(_names_folder(str(source)) for source in sources):
+        raise SourceError("--exclude applies inside folders, and no source is one: "
+                          "image files and manifests are scored as given")
+    listings = [_plan(str(source), album_from, duplicates, exclusions) for source in sources]
     items = itertools.chain.from_iterable(listing() for listing in listings)
     return itertools.islice(items, limit)
 
@@ -162,7 +172,15 @@ def _refuse_sources_given_twice(sources: list[str]) -> None:
             raise SourceError(f"{where} is inside {inside}, which is given too: its images would be listed twice")
 
 
-def _plan(source: str, album_from: str, duplicates: str) -> Callable[[], Iterator[SourceItem]]:
+def _names_folder(source: str) -> bool:
+    if is_remote(source):
+        return is_folder_url(source) and not is_manifest_name(source)
+    return os.path.isdir(local_path(source))
+
+
+def _plan(
+    source: str, album_from: str, duplicates: str, exclusions: Exclusions
+) -> Callable[[], Iterator[SourceItem]]:
     """Check ``source`` now; return what lists its items later."""
     if is_remote(source):
         try:
@@ -174,7 +192,8 @@ def _plan(source: str, album_from: str, duplicates: str) -> Callable[[], Iterato
             return lambda: manifest_items(manifest)
         _refuse_column_albums(source, album_from)
         try:
-            listing = open_remote_folder(source, album_from) if is_folder_url(source) else iter([_url_item(source)])
+            listing = (open_remote_folder(source, album_from, exclusions) if is_folder_url(source)
+                       else iter([_url_item(source)]))
         except RemoteError as error:
             raise SourceError(f"{source}: {error}") from None
         return lambda: listing
@@ -183,7 +202,7 @@ def _plan(source: str, album_from: str, duplicates: str) -> Callable[[], Iterato
     if os.path.isdir(path):
         _refuse_column_albums(source, album_from)
         _check_listable(path)
-        return lambda: walk_folder(path, album_from)
+        return lambda: walk_folder(path, album_from, exclusions)
     if os.path.isfile(path):
         if is_manifest_name(path) or _starts_with(path, PARQUET_MAGIC):
             manifest = open_manifest(path, album_from, duplicates)
