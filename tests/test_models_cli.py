@@ -25,6 +25,36 @@ def test_init_list_info_remove(run, tmp_path):
     assert "mini" not in [m["name"] for m in json.loads(run("models", "list", "--json").output)]
 
 
+def test_info_prints_the_facts_whole_and_cuts_deep_sections_short():
+    from eat_curate.commands.card_view import card_lines
+
+    card = {
+        "name": "mine", "preset": "tiny", "trained": True, "scope": "sharpness " * 40,
+        "architecture": {"dims": [64, 128]},
+        "metrics": {"val": {"srcc": 0.712345, "by_defect": {"blur": {"srcc": 0.9}, "noise": {"srcc": 0.5}}},
+                    "test": {"photos": [f"p{n}" for n in range(20)], "count": 92}},
+        "extra": {"description": "word " * 100},
+    }
+    lines = card_lines(card, "mine@0123456789ab")
+    assert lines[:4] == ["model_id      mine@0123456789ab", "name          mine", "preset        tiny",
+                         "trained       true"]
+    assert lines[4] == "scope         " + "sharpness " * 40  # a fact is never cut
+    assert lines[5] == 'architecture  {"dims": [64, 128]}'
+    assert lines[6:] == [
+        "metrics",  # the figures before the rest
+        "  test",
+        "    count: 92",
+        "    photos: [20 items]",
+        "  val",
+        "    by_defect",
+        "      blur: {1 entry: srcc}",
+        "      noise: {1 entry: srcc}",
+        "    srcc: 0.7123",
+        "extra",
+        "  description: " + ("word " * 32).strip() + " ... (500 characters)",
+    ]
+
+
 def test_models_dir_option_overrides_the_home(run, tmp_path):
     run("models", "init", "--name", "elsewhere", "--models-dir", str(tmp_path / "other"))
     assert (tmp_path / "other" / "elsewhere" / "model.safetensors").is_file()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
+from eat_curate.commands.card_view import card_lines
 from eat_curate.commands.options import json_option, model_store, models_dir_option
 from eat_curate.commands.output import emit, to_json
 from eat_curate.model.presets import PRESETS
@@ -58,12 +58,9 @@ def info(name: str, models_dir: Path | None, as_json: bool) -> None:
     if as_json:
         click.echo(to_json(data))
         return
-    width = max(len(key) for key in data)
-    for key in sorted(data):
-        value = data[key]
-        if isinstance(value, dict):
-            value = json.dumps(value, separators=(", ", ": ")) if value else ""
-        click.echo(f"{key.ljust(width)}  {value}")
+    for line in card_lines(data, card.model_id):
+        click.echo(line)
+    click.echo(f"(the whole card: eat-curate models info {name} --json)", err=True)
 
 
 @models.command()
