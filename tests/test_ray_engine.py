@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -306,21 +307,27 @@ def test_ray_job_submit_of_the_job_entrypoint_to_sqlite_and_postgresql(
     address, env = ray_head
     env = {**env, "RAY_AUTH_MODE": "token"}  # the job API of a token-protected cluster
     db = tmp_path / "job.db"
+    ray = str(Path(sys.executable).with_name("ray"))
     for target in (f"sqlite:///{db}", pg_url):
-        submit = [str(Path(sys.executable).with_name("ray")), "job", "submit", "--address", address, "--",
-                  sys.executable, "-m", "pipelines.score_job", "--source", str(photo_folder),
-                  "--model", str(micro_model_path), "--db", target, "--batch-size", "2",
-                  "--cpus-per-actor", "0.5", "--decode-cpus", "0.25", "--progress-every", "0.001"]
         # The dashboard answers before its job agent is up; on a loaded machine that takes a while.
         deadline = time.monotonic() + 120
         while True:
+            job_id = f"score-{uuid.uuid4().hex[:12]}"
+            submit = [ray, "job", "submit", "--address", address, "--submission-id", job_id, "--",
+                      sys.executable, "-m", "pipelines.score_job", "--source", str(photo_folder),
+                      "--model", str(micro_model_path), "--db", target, "--batch-size", "2",
+                      "--cpus-per-actor", "0.5", "--decode-cpus", "0.25", "--progress-every", "0.001"]
             done = subprocess.run(submit, env=env, capture_output=True, text=True, timeout=300)
             if "No available agent" not in done.stderr + done.stdout or time.monotonic() > deadline:
                 break
             time.sleep(3)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         assert "succeeded" in done.stdout + done.stderr
-        assert "scoring: 5 images in" in done.stdout + done.stderr  # the job's log shows its progress as lines
+        # The job's log shows its progress as lines. Read from the log itself: the stream `submit` follows
+        # can end before its last lines arrive on a loaded machine.
+        logs = subprocess.run([ray, "job", "logs", "--address", address, job_id], env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert "scoring: 5 images in" in logs.stdout, logs.stdout[-3000:] + logs.stderr[-3000:]
         engine = sa.create_engine(target)
         with engine.connect() as connection:
             assert connection.execute(sa.text("SELECT count(*) FROM scores")).scalar() == 5
