@@ -87,9 +87,10 @@ def _register() -> None:
     for command in (albums, rank, filter_, export, dupes, report, xmp, explain):
         cli.add_command(command)
 
+    from eat_curate.commands.ratings import ratings
     from eat_curate.commands.train import evaluate, train
 
-    for command in (train, evaluate):
+    for command in (train, evaluate, ratings):
         cli.add_command(command)
 
 

@@ -27,7 +27,9 @@ INFRASTRUCTURE = Outcome(
     4, "infrastructure", "a database unreachable past --db-retry-for, a full or read-only disk; "
     "what was saved is kept: run again later to resume"
 )
-NOTHING_EXPORTED = Outcome(5, "nothing_exported", "export: not one file could be exported")
+NOTHING_EXPORTED = Outcome(
+    5, "nothing_exported", "export: not one file could be exported; ratings: not one rated image found"
+)
 SIDECARS_LEFT = Outcome(
     6, "sidecars_left", "xmp: some sidecars could not be read or written and were left as they were (listed); "
     "all the others were written"

@@ -33,7 +33,6 @@ below them in the README depends on what they write.
 
 from __future__ import annotations
 
-import csv
 import os
 import re
 import shlex
@@ -83,7 +82,8 @@ STAND_INS = {
     "AVA.txt": "AVA's format (index, id, 10 vote counts, 2 tags, challenge) for 12 synthetic images in ava/images "
     "(tests/synthetic_aesthetics.py)",
     "test_ids.txt": "3 of those ids",
-    "my_picks.csv": "path,rating (1-5 stars) for the 14 photos above",
+    "Pictures/": "the reader's own copies of the 14 photos above, each with a darktable-style sidecar "
+    "(NAME.jpg.xmp) holding the stars they gave it; `eat-curate ratings` makes my_picks.csv from them",
 }
 
 RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
@@ -341,6 +341,8 @@ def furnish(folder: Path) -> None:
     import pyarrow.parquet as pq
     from conftest import make_photo
 
+    from eat_curate.library.xmp import XMP, XmpPacket
+
     samples = run_eat_curate(["samples", "photos", "--scenes", "1"])
     assert samples.ok, samples.report
     shutil.copy(folder / "photos" / "holiday" / "scene1_sharp.jpg", folder / "photo.jpg")
@@ -353,11 +355,13 @@ def furnish(folder: Path) -> None:
     write_dat_imagenet(folder / "dat_base_in1k_224.pth", "nano")
     ids = write_ava(folder, 12)  # the fewest a 90/5/5 split leaves a validation image of: 11
     (folder / "test_ids.txt").write_text("\n".join(ids[-3:]) + "\n", encoding="utf-8")
-    with open(folder / "my_picks.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["path", "rating"])
-        for photo in sorted((folder / "photos").rglob("*.jpg")) + shoot:
-            writer.writerow([photo.relative_to(folder).as_posix(), stars_for(photo)])
+    for photo in sorted((folder / "photos").rglob("*.jpg")) + shoot:
+        copy = folder / "Pictures" / photo.relative_to(folder)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(photo, copy)
+        rated = XmpPacket()
+        rated.set(XMP, "Rating", str(stars_for(photo)))
+        copy.with_name(copy.name + ".xmp").write_bytes(rated.to_bytes())
 
 
 @pytest.fixture(scope="module")

@@ -30,6 +30,19 @@ def bars_wanted(no_progress: bool) -> bool:
     return not no_progress and sys.stderr.isatty()
 
 
+def exclude_option(help_text: str):
+    """``--exclude PATTERN`` (repeatable) for commands that walk folders; the value is an ``Exclusions``."""
+    from eat_curate.io.exclusions import ExclusionError, Exclusions
+
+    def parse(ctx: click.Context, param: click.Parameter, patterns: tuple[str, ...]) -> Exclusions:
+        try:
+            return Exclusions.parse(patterns)
+        except ExclusionError as error:
+            raise click.BadParameter(str(error), ctx, param) from None
+
+    return click.option("--exclude", "exclusions", multiple=True, metavar="PATTERN", callback=parse, help=help_text)
+
+
 def models_dir_option(function):
     return click.option(
         "--models-dir",

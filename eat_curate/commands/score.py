@@ -20,11 +20,11 @@ from pathlib import Path
 import click
 
 from eat_curate import exit_codes
-from eat_curate.commands.options import model_store, models_dir_option
+from eat_curate.commands.options import exclude_option, model_store, models_dir_option
 from eat_curate.commands.output import to_json
 from eat_curate.errors import EatCurateError
 from eat_curate.exit_codes import Outcome
-from eat_curate.io.exclusions import ExclusionError, Exclusions
+from eat_curate.io.exclusions import Exclusions
 from eat_curate.runs import FailureLimit, RunInfo, RunSummary, new_run_id
 from eat_curate.scoring.progress import PROGRESS_MODES
 from eat_curate.sinks import DEFAULT_RETRY_FOR_S
@@ -135,13 +135,6 @@ def _end_on_sigterm_as_on_ctrl_c() -> None:
         click.get_current_context().call_on_close(lambda: signal.signal(signal.SIGTERM, previous))
 
 
-def _exclusions(ctx: click.Context, param: click.Parameter, patterns: tuple[str, ...]) -> Exclusions:
-    try:
-        return Exclusions.parse(patterns)
-    except ExclusionError as error:
-        raise click.BadParameter(str(error), ctx, param) from None
-
-
 def _engine_choice(engine: str | None, ray_address: str | None) -> str:
     """``--engine`` if given; else Ray when an address is given or RAY_ADDRESS is set, else local."""
     if engine:
@@ -169,11 +162,10 @@ def _engine_choice(engine: str | None, ray_address: str | None) -> str:
               help="Album of each image: the name of the folder holding it, whichever folder above it is given "
                    "(parent); its folder's path under the folder given (relative); or a manifest column. "
                    "`db albums` moves a database scored by an older eat-curate to the parent rule.")
-@click.option("--exclude", "exclusions", multiple=True, metavar="PATTERN", callback=_exclusions,
-              help="Leave out what matches inside source folders (repeat for several): a glob on names at any "
-                   "depth (@eaDir, '*.png', 'Lightroom Previews*'), or with a '/' on the path under the folder "
-                   "(2023/exports); a trailing '/' matches folders only. Case is ignored; an excluded folder is "
-                   "not entered.")
+@exclude_option("Leave out what matches inside source folders (repeat for several): a glob on names at any "
+                "depth (@eaDir, '*.png', 'Lightroom Previews*'), or with a '/' on the path under the folder "
+                "(2023/exports); a trailing '/' matches folders only. Case is ignored; an excluded folder is "
+                "not entered.")
 @click.option("--rescore", is_flag=True, help="Score again what the outputs already hold for this model.")
 @click.option("--max-bytes", type=ByteCount(), default=None, metavar="SIZE",
               help="Read at most this much of one image (512M, 2G, or bytes); a larger file is a too-large "

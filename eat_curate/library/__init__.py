@@ -3,7 +3,8 @@
 Queries (ranks inside albums, album statistics, selections, errors), the
 connection that opens a database read-only and picks the model to read,
 shots (RAW + JPEG read as one), hiding vanished files, near-duplicate
-groups, export of a selection into a folder, selection manifests, and the
+groups, export of a selection into a folder, selection manifests, XMP
+sidecars (star ratings written, and people's own stars read back), and the
 run listing. Nothing here scores or writes scores.
 Names are imported on first use (``eat_curate.lazy_exports``).
 """
@@ -11,6 +12,10 @@ Names are imported on first use (``eat_curate.lazy_exports``).
 from eat_curate.lazy_exports import lazy_exports
 
 _MODULES = {
+    "RATING_STATUSES": "eat_curate.library.user_ratings",
+    "FoundRating": "eat_curate.library.user_ratings",
+    "one_per_shot": "eat_curate.library.user_ratings",
+    "read_ratings": "eat_curate.library.user_ratings",
     "AlbumChoiceError": "eat_curate.library.album_names",
     "check_albums": "eat_curate.library.album_names",
     "ModelChoiceError": "eat_curate.library.connection",
