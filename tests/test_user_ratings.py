@@ -170,3 +170,15 @@ def test_an_existing_table_is_kept_without_force_and_manifests_are_refused(shoot
     refused = run(manifest, "--out", tmp_path / "other.csv")
     assert refused.exit_code == 2 and "is a manifest" in refused.stderr
 
+
+
+@pytest.mark.timeout(30)  # a FIFO opened for reading would wait for a writer forever
+def test_a_fifo_named_like_a_sidecar_or_an_image_is_never_opened(tmp_path):
+    import os
+
+    jpeg(tmp_path / "shoot" / "a.jpg")
+    os.mkfifo(tmp_path / "shoot" / "a.jpg.xmp")
+    os.mkfifo(tmp_path / "shoot" / "b.jpg")
+    found = found_in(tmp_path / "shoot")
+    assert found["a.jpg"][0] == "unreadable" and "FIFO" in rating_of(str(tmp_path / "shoot" / "a.jpg")).reason
+    assert found["b.jpg"] == ("unrated", None, "")

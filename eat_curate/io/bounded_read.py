@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 MiB = 1 << 20
 # 512 MiB per image. The largest real photographs stay well under it: camera JPEGs are at most tens
@@ -96,14 +96,21 @@ def read_file(path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
 
 
 def read_head(path: str, count: int) -> bytes:
-    """The first ``count`` bytes of the regular file at ``path`` (content sniffing), opened without
-    blocking; :class:`ReadRefused` when it is not a regular file, OSError when it cannot be opened."""
-    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-    with os.fdopen(descriptor, "rb", buffering=0) as handle:
-        reason = not_regular_reason(os.fstat(descriptor).st_mode)
-        if reason is not None:
-            raise ReadRefused("unreadable", reason)
+    """The first ``count`` bytes of the regular file at ``path`` (content sniffing); see :func:`open_regular`."""
+    with open_regular(path) as handle:
         return handle.read(count)
+
+
+def open_regular(path: str) -> BinaryIO:
+    """The regular file at ``path``, opened for reading without blocking (a FIFO never waits for a writer);
+    :class:`ReadRefused` when it is not a regular file, OSError when it cannot be opened."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    handle = os.fdopen(descriptor, "rb")
+    reason = not_regular_reason(os.fstat(descriptor).st_mode)
+    if reason is not None:
+        handle.close()
+        raise ReadRefused("unreadable", reason)
+    return handle
 
 
 def read_at_most(handle: Readable, max_bytes: int, expected: int | None = None) -> bytes:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from eat_curate.io import bounded_read
 from eat_curate.io.formats import raw_format_of_name
 from eat_curate.io.items import SourceItem
 from eat_curate.library.sidecars import MAX_SIDECAR_BYTES, NAMESPACE
@@ -122,13 +123,9 @@ def rating_of(path: str, folders: _FolderNames | None = None) -> FoundRating:
 
 def _read_sidecar(sidecar: str) -> bytes:
     try:
-        with open(sidecar, "rb") as handle:
-            data = handle.read(MAX_SIDECAR_BYTES + 1)
-    except OSError as error:
-        raise _Unreadable(f"cannot read it: {error.strerror or error}") from None
-    if len(data) > MAX_SIDECAR_BYTES:
-        raise _Unreadable(f"larger than {MAX_SIDECAR_BYTES // (1024 * 1024)} MiB")
-    return data
+        return bounded_read.read_file(sidecar, MAX_SIDECAR_BYTES)  # a FIFO or a device is refused, never opened
+    except bounded_read.ReadRefused as refused:
+        raise _Unreadable(refused.reason) from None
 
 
 def _rating_in(data: bytes, path: str, source: str) -> FoundRating | None:
@@ -157,13 +154,13 @@ def _rating_in(data: bytes, path: str, source: str) -> FoundRating | None:
 def _embedded_xmp(path: str) -> bytes | None:
     """The XMP packet inside an image file, if its format keeps one where Pillow finds it."""
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), bounded_read.open_regular(path) as handle:
             warnings.simplefilter("ignore")  # a huge image's bomb warning: only its header is read here
-            with Image.open(path) as image:
+            with Image.open(handle) as image:
                 packet = image.info.get("xmp") or image.info.get("XML:com.adobe.xmp")
                 if packet is None and hasattr(image, "tag_v2"):
                     packet = image.tag_v2.get(700)  # TIFF's XMP tag
-    except Exception:  # not an image Pillow opens (a RAW, a broken file, a bomb): no embedded rating to read
+    except Exception:  # not a regular file, or not an image Pillow opens (a RAW, a broken file): no rating inside
         return None
     if isinstance(packet, str):
         packet = packet.encode("utf-8")
