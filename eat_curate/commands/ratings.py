@@ -47,12 +47,14 @@ def ratings(
     changed (training on them would teach the model its own scores). A
     sidecar that cannot be read is listed, never guessed at.
 
-    The table is what `train --data` reads as your own ratings: fine-tune
-    a model on your taste.
+    The table is what `train --data` and `evaluate --data` read as your own
+    ratings: see how well a model agrees with you, then fine-tune it on your
+    taste.
 
     \b
     Examples:
-      eat-curate ratings ~/Pictures/2024 --out my_picks.csv
+      eat-curate ratings ~/Pictures/2024 --out my_picks.csv --exclude @eaDir
+      eat-curate evaluate --model culling-nano --data my_picks.csv
       eat-curate train --data my_picks.csv --init eat-ava --lr 1e-6 --epochs 5 --name mine
     """
     from tqdm import tqdm
