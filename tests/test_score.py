@@ -213,6 +213,16 @@ def test_exclude_leaves_files_and_folders_out_and_the_run_record_keeps_the_patte
     assert refused.exit_code == 2 and "pattern '/' names nothing" in refused.output
 
 
+def test_a_run_says_what_exclude_left_out_and_names_a_pattern_that_matched_nothing(score, photo_folder, tmp_path):
+    told = score(photo_folder, "--out", tmp_path / "a.parquet", "--exclude", "family/", "--exclude", "*_2.jpg",
+                 "--exclude", "famly").stderr
+    assert "--exclude left out 1 folder (not entered) and 1 image file" in told
+    assert "--exclude 'famly' matched nothing in the folders walked: a typo?" in told
+    assert "'family/' matched nothing" not in told
+    cut_short = score(photo_folder, "--out", tmp_path / "b.parquet", "--exclude", "famly", "--limit", "2").stderr
+    assert "matched nothing" not in cut_short  # --limit stopped the walk: the rest was never looked at
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -182,3 +182,14 @@ def test_a_fifo_named_like_a_sidecar_or_an_image_is_never_opened(tmp_path):
     found = found_in(tmp_path / "shoot")
     assert found["a.jpg"][0] == "unreadable" and "FIFO" in rating_of(str(tmp_path / "shoot" / "a.jpg")).reason
     assert found["b.jpg"] == ("unrated", None, "")
+
+
+def test_exclude_leaves_photos_out_and_says_so(shoot, tmp_path):
+    out = tmp_path / "picks.csv"
+    result = run(shoot, "--out", out, "--exclude", "raw_pair.*", "--exclude", "darktabel.jpg")
+    assert result.exit_code == 0, result.output
+    assert "--exclude left out 0 folders (not entered) and 2 image files" in result.stderr
+    assert "--exclude 'darktabel.jpg' matched nothing in the folders walked: a typo?" in result.stderr
+    with open(out, newline="") as handle:
+        names = {Path(row["path"]).name for row in csv.DictReader(handle)}
+    assert names == {"darktable.jpg", "embedded.jpg", "changed.jpg", "fallback.jpg"}

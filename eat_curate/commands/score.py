@@ -364,6 +364,9 @@ def score(
     except Exception:
         report.crashed(run)
         raise
+    if not quiet and not as_json:
+        for line in exclusions.report(walks_finished=limit is None):
+            click.echo(line, err=True)
     summary = report.summary
     if max_failed is not None and max_failed.exceeded(summary):
         report.end(exit_codes.TOO_MANY_FAILED, run,

@@ -16,14 +16,16 @@ A folder that matches is not entered at all, so nothing under it is listed,
 read or reported, not even a sub-folder that cannot be opened. Hidden
 entries (a leading ".") are left out whatever the patterns say.
 Patterns apply inside folders, local or URL; an image file or a manifest
-named as a source is scored as given.
+named as a source is scored as given. A run says how many folders and image
+files its patterns left out, and names a pattern that matched nothing.
 """
 
 from __future__ import annotations
 
 import fnmatch
+from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from eat_curate.errors import EatCurateError
 
@@ -55,10 +57,17 @@ class Pattern:
 
 @dataclass(frozen=True)
 class Exclusions:
-    """The ``--exclude`` patterns of one run; empty leaves everything in."""
+    """The ``--exclude`` patterns of one run; empty leaves everything in.
+
+    ``left_out`` counts, as the walks go, the image files and the folders each
+    pattern left out (keyed by the pattern as given, and "file" or
+    "folder"), so a run can say what its patterns did and name one that
+    matched nothing: most likely a typo.
+    """
 
     patterns: tuple[Pattern, ...] = ()
     given: tuple[str, ...] = ()  # as the user wrote them, for the run record
+    left_out: Counter = field(default_factory=Counter, compare=False, repr=False)
 
     @classmethod
     def parse(cls, texts: Iterable[str]) -> Exclusions:
@@ -70,7 +79,28 @@ class Exclusions:
 
     def excludes(self, relative: str, is_folder: bool) -> bool:
         """Whether the entry at ``relative`` (its path under the walked folder, "/" between names) is left out."""
-        return any(pattern.matches(relative, is_folder) for pattern in self.patterns)
+        for pattern, text in zip(self.patterns, self.given):
+            if pattern.matches(relative, is_folder):
+                self.left_out[text, "folder" if is_folder else "file"] += 1
+                return True
+        return False
+
+    def report(self, walks_finished: bool) -> list[str]:
+        """Lines for the user: what the patterns left out and, once every walk has finished, those that
+        matched nothing (a walk cut short by ``--limit`` or Ctrl-C proves nothing about the rest)."""
+        if not self.patterns:
+            return []
+        folders = sum(count for (_, kind), count in self.left_out.items() if kind == "folder")
+        files = sum(count for (_, kind), count in self.left_out.items() if kind == "file")
+        lines = [f"--exclude left out {_count(folders, 'folder')} (not entered) and {_count(files, 'image file')}"]
+        if walks_finished:
+            lines += [f"--exclude {text!r} matched nothing in the folders walked: a typo?"
+                      for text in self.given if not (self.left_out[text, "folder"] or self.left_out[text, "file"])]
+        return lines
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 NOTHING_EXCLUDED = Exclusions()

@@ -102,7 +102,7 @@ def _walk(
                 continue
             visited.add(real)
             yield from _walk(entry.path, below, visited, album_rule, exclusions)
-        elif not exclusions.excludes(below, is_folder=False) and _is_image_candidate(entry):
+        elif _is_image_candidate(entry) and not exclusions.excludes(below, is_folder=False):
             yield file_item(entry.path, album)
 
 

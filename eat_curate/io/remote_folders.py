@@ -70,12 +70,10 @@ def _walk(
         if not name or name.startswith(".") or path == folder:
             continue
         below = f"{relative}/{name}" if relative else name
-        is_folder = info.get("type") == "directory"
-        if exclusions.excludes(below, is_folder):
-            continue
-        if is_folder:
-            yield from _walk_sub_folder(fs, path, below, album_rule, exclusions)
-        elif has_image_extension(name):
+        if info.get("type") == "directory":
+            if not exclusions.excludes(below, is_folder=True):
+                yield from _walk_sub_folder(fs, path, below, album_rule, exclusions)
+        elif has_image_extension(name) and not exclusions.excludes(below, is_folder=False):
             key = _url(fs, path)
             size = info.get("size")
             yield SourceItem(
