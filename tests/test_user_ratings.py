@@ -21,7 +21,7 @@ from PIL import Image
 
 from eat_curate.cli import cli
 from eat_curate.library.sidecars import SidecarValues, updated_sidecar
-from eat_curate.library.user_ratings import EMBEDDED, one_per_shot, rating_of, read_ratings
+from eat_curate.library.user_ratings import EMBEDDED, FoundRating, one_per_shot, rating_of, read_ratings
 from eat_curate.io.sources import iter_items
 
 XMP_NS = 'xmlns:x="adobe:ns:meta/" xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"'
@@ -193,3 +193,11 @@ def test_exclude_leaves_photos_out_and_says_so(shoot, tmp_path):
     with open(out, newline="") as handle:
         names = {Path(row["path"]).name for row in csv.DictReader(handle)}
     assert names == {"darktable.jpg", "embedded.jpg", "changed.jpg", "fallback.jpg"}
+
+
+def test_a_heif_photo_carries_its_rating_inside(tmp_path):
+    pillow_heif = pytest.importorskip("pillow_heif")  # the heif extra
+    path = tmp_path / "phone" / "IMG_0001.HEIC"
+    path.parent.mkdir()
+    pillow_heif.from_pillow(Image.new("RGB", (16, 16))).save(path, xmp=attribute_rating("5"))  # no opener needed
+    assert rating_of(str(path)) == FoundRating(str(path), "rated", 5, EMBEDDED)

@@ -202,7 +202,7 @@ def _open_upright(
         facts.format = camera.format
         return open_raw(data, facts, camera, preview_side, draft_to, max_pixels)
     announced = sniff_format(data[:SNIFF_BYTES])
-    if announced == "HEIF" and not _heif_opener_registered():
+    if announced == "HEIF" and not heif_opener_registered():
         raise DecodeError("unsupported", HEIF_HINT)
     image = _identify(data, announced)
     facts.format = image.format
@@ -273,7 +273,7 @@ _heif_lock = threading.Lock()
 _heif_registered: bool | None = None
 
 
-def _heif_opener_registered() -> bool:
+def heif_opener_registered() -> bool:
     """Register pillow-heif's opener on first use; False when pillow-heif is not installed."""
     global _heif_registered
     with _heif_lock:

@@ -7,7 +7,8 @@ image the first of these places that holds an ``xmp:Rating`` decides:
 2. the stem sidecar ``IMG_1.xmp`` (Lightroom, Bridge; it serves every file
    of that stem, so a RAW and its JPEG read the same rating);
 3. XMP inside the image (JPEG and WebP APP segments, PNG's iTXt, TIFF's
-   tag 700), where Lightroom writes it for JPEGs.
+   tag 700, HEIF with the ``heif`` extra), where Lightroom writes it for
+   JPEGs.
 
 Sidecar names match whatever their case (``IMG_1.XMP``). Each folder is
 listed once, however many images it holds.
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 from PIL import Image
 
 from eat_curate.io import bounded_read
+from eat_curate.io.decode import heif_opener_registered
 from eat_curate.io.formats import raw_format_of_name
 from eat_curate.io.items import SourceItem
 from eat_curate.library.sidecars import MAX_SIDECAR_BYTES, NAMESPACE
@@ -153,6 +155,8 @@ def _rating_in(data: bytes, path: str, source: str) -> FoundRating | None:
 
 def _embedded_xmp(path: str) -> bytes | None:
     """The XMP packet inside an image file, if its format keeps one where Pillow finds it."""
+    if path.lower().endswith((".heic", ".heif")):
+        heif_opener_registered()  # with the heif extra; without it the file is simply not opened below
     try:
         with warnings.catch_warnings(), bounded_read.open_regular(path) as handle:
             warnings.simplefilter("ignore")  # a huge image's bomb warning: only its header is read here
