@@ -201,3 +201,16 @@ def test_a_heif_photo_carries_its_rating_inside(tmp_path):
     path.parent.mkdir()
     pillow_heif.from_pillow(Image.new("RGB", (16, 16))).save(path, xmp=attribute_rating("5"))  # no opener needed
     assert rating_of(str(path)) == FoundRating(str(path), "rated", 5, EMBEDDED)
+
+
+def test_a_name_that_is_not_utf8_is_listed_as_unreadable_not_dropped(tmp_path):
+    import os
+
+    folder = tmp_path / "shoot"
+    jpeg(folder / "fine.jpg")
+    odd = os.path.join(os.fsencode(folder), b"caf\xe9.jpg")
+    with open(odd, "wb") as handle:
+        handle.write((folder / "fine.jpg").read_bytes())
+    found = {Path(r.path).name: (r.status, r.reason) for r in read_ratings(iter_items([str(folder)]))}
+    assert found["fine.jpg"] == ("unrated", "")
+    assert found["caf\\xe9.jpg"][0] == "unreadable" and "not valid UTF-8" in found["caf\\xe9.jpg"][1]

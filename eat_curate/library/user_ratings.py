@@ -77,10 +77,18 @@ class _FolderNames:
 
 
 def read_ratings(items: Iterable[SourceItem]) -> Iterator[FoundRating]:
-    """The rating of each local image in ``items``, in their order (items with a listing problem are skipped)."""
+    """The rating of each local image in ``items``, in their order.
+
+    An item the listing could not give a usable path (a folder that cannot be
+    listed, a name that is not UTF-8) is ``unreadable`` with the listing's reason.
+    """
     folders = _FolderNames()
     for item in items:
-        if item.problem is None and item.data is None:
+        if item.problem is not None:
+            yield FoundRating(item.key, "unreadable", source=item.key, reason=item.problem)
+        elif item.data is not None:
+            yield FoundRating(item.key, "unreadable", source=item.key, reason="an image in a manifest has no sidecar")
+        else:
             yield rating_of(item.key, folders)
 
 
