@@ -93,7 +93,6 @@ def ratings(
                                            for p in problems]}))
     else:
         _print_summary(out, rows, found, counts, stars, rejects)
-    if not as_json:
         for line in exclusions.report(walks_finished=True):
             click.echo(line, err=True)
     for problem in problems[:LISTED_PROBLEMS]:
