@@ -12,7 +12,7 @@ from scipy.stats import pearsonr, spearmanr
 
 from training.config import ConfigError, TrainConfig, build_config
 from training.losses import emd_loss, emd_per_sample, pairwise_ranking_loss, score_mse_loss
-from training.metrics import binary_accuracy, calibration_by_decile, mean_emd, score_metrics
+from training.metrics import binary_accuracy, calibration_by_decile, groups_by_label, mean_emd, score_metrics
 from training.schedule import lr_factor
 
 
@@ -102,6 +102,18 @@ def test_calibration_groups_images_by_decile_of_the_prediction() -> None:
     assert all(row.count == 10 for row in bins)
     assert bins[0].predicted_low == 0.0 and bins[0].predicted_high == pytest.approx(0.9)
     assert all(row.true_mean - row.predicted_mean == pytest.approx(1.0) for row in bins)
+
+
+def test_few_distinct_labels_get_what_the_model_predicted_for_each() -> None:
+    true = np.array([10.0, 1.0, 5.5, 10.0, 1.0, 5.5])  # three star levels, two photos each
+    predicted = np.array([8.0, 3.0, 6.0, 7.0, 4.0, 5.0])
+
+    groups = groups_by_label(predicted, true)
+
+    assert [(g.label, g.count, g.predicted_low, g.predicted_high, g.predicted_mean) for g in groups] == [
+        (1.0, 2, 3.0, 4.0, 3.5), (5.5, 2, 5.0, 6.0, 5.5), (10.0, 2, 7.0, 8.0, 7.5)]
+    assert groups_by_label(np.arange(11.0), np.arange(11.0)) == []  # 11 labels: vote means, not stars
+    assert score_metrics(predicted, true).by_label == groups
 
 
 def test_correlations_of_a_constant_prediction_are_undefined_not_an_error() -> None:

@@ -343,7 +343,7 @@ def test_single_scores_train_with_mse_and_random_crops(
 
 
 def test_evaluate_reports_the_papers_metrics_and_a_calibration_table(
-    synthetic_set: Path, pico_store: ModelStore
+    synthetic_set: Path, pico_store: ModelStore, tmp_path: Path
 ) -> None:
     assert run_cli(*train_args(synthetic_set, pico_store, "to-evaluate", "--epochs", "2"))[0] == 0
     data = ["--data", str(synthetic_set / "labels.csv"), "--images", str(synthetic_set / "images")]
@@ -361,6 +361,20 @@ def test_evaluate_reports_the_papers_metrics_and_a_calibration_table(
     assert -1.0 <= report["srcc"] <= 1.0 and 0.0 <= report["accuracy"] <= 1.0 and report["mean_emd"] > 0
     assert [row["decile"] for row in report["calibration"]] == list(range(1, 11))
     assert sum(row["count"] for row in report["calibration"]) == 40
+    assert report["by_label"] == [] and "by label" not in run_cli("evaluate", "--model", "to-evaluate", *data,
+                                                                   *common)[1]  # vote means take many values
+
+    stars = tmp_path / "stars.csv"  # a photographer's 1-5 stars
+    images = sorted((synthetic_set / "images").iterdir())
+    stars.write_text("path,rating\n" + "".join(f"{image},{1 + n % 5}\n" for n, image in enumerate(images)))
+    code, output = run_cli("evaluate", "--model", "to-evaluate", "--data", str(stars), *common)
+    assert code == 0, output
+    header = output.split("by label (the scores the model gave each label's images):\n", 1)[1].splitlines()[0]
+    assert header.split() == ["stars", "label", "count", "predicted", "predicted_mean"]
+    report = json.loads(run_cli("evaluate", "--model", "to-evaluate", "--data", str(stars), *common, "--json",
+                                stdout_only=True)[1])
+    assert [(row["label"], row["count"]) for row in report["by_label"]] == [
+        (1.0, 8), (3.25, 8), (5.5, 8), (7.75, 8), (10.0, 8)]
 
 
 def test_every_training_command_explains_itself() -> None:

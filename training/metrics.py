@@ -4,6 +4,9 @@ SRCC and PLCC between predicted and true mean scores, binary accuracy at a
 threshold (5.0 on the 1-10 scale; TAD66K's 0.5 on score/10 is the same cut),
 mean EMD where true vote distributions exist, and calibration: predicted
 against true mean score in ten equal-count groups ordered by prediction.
+Where the labels take few values (a photographer's 1-5 stars), also what the
+model predicted for each label (``by_label``): does it score the 5-star
+photos above the 4-star ones, and by how much.
 """
 
 from __future__ import annotations
@@ -28,6 +31,18 @@ class CalibrationBin:
 
 
 @dataclass
+class LabelGroup:
+    label: float  # the true mean score every image of the group has
+    count: int
+    predicted_low: float
+    predicted_high: float
+    predicted_mean: float
+
+
+BY_LABEL_AT_MOST = 10  # distinct labels that get a per-label table: star ratings, not AVA's vote means
+
+
+@dataclass
 class ScoreMetrics:
     count: int
     srcc: float
@@ -36,6 +51,7 @@ class ScoreMetrics:
     mean_emd: float | None  # None when the labels are single scores
     threshold: float = ACCURACY_THRESHOLD
     calibration: list[CalibrationBin] = field(default_factory=list)
+    by_label: list[LabelGroup] = field(default_factory=list)  # empty where the labels take many values
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -43,7 +59,8 @@ class ScoreMetrics:
     @classmethod
     def from_dict(cls, data: dict) -> "ScoreMetrics":
         calibration = [CalibrationBin(**row) for row in data.get("calibration", [])]
-        return cls(**{**data, "calibration": calibration})
+        by_label = [LabelGroup(**row) for row in data.get("by_label", [])]
+        return cls(**{**data, "calibration": calibration, "by_label": by_label})
 
     def summary(self) -> dict:
         """The headline figures, for a metrics CSV row or a model card."""
@@ -97,6 +114,19 @@ def calibration_by_decile(predicted: np.ndarray, true: np.ndarray, groups: int =
     return bins
 
 
+def groups_by_label(predicted: np.ndarray, true: np.ndarray, at_most: int = BY_LABEL_AT_MOST) -> list[LabelGroup]:
+    """The predictions of each label's images, lowest label first; none when there are more than ``at_most``."""
+    labels = np.unique(true)
+    if len(labels) > at_most:
+        return []
+    groups = []
+    for label in labels:
+        members = predicted[true == label]
+        groups.append(LabelGroup(float(label), len(members), float(members.min()), float(members.max()),
+                                 float(members.mean())))
+    return groups
+
+
 def score_metrics(
     predicted_mean: np.ndarray,
     true_mean: np.ndarray,
@@ -121,4 +151,5 @@ def score_metrics(
         mean_emd=emd,
         threshold=threshold,
         calibration=calibration_by_decile(predicted_mean, true_mean),
+        by_label=groups_by_label(predicted_mean, true_mean),
     )

@@ -284,7 +284,9 @@ def evaluate(
     SRCC and PLCC of mean scores, binary accuracy at 5.0 (TAD66K's 0.5 on
     score/10 is the same cut), mean EMD where the labels are votes, and a
     calibration table: predicted against true mean score by decile of the
-    prediction. Missing or undecodable images are left out and counted.
+    prediction; where the labels take at most 10 values (your 1-5 stars, from
+    `eat-curate ratings`), the scores the model gave each label's images.
+    Missing or undecodable images are left out and counted.
 
     Images the model was trained or validated on (as its folder records
     them) make the figures look better than they are: a warning says how
@@ -341,6 +343,30 @@ def evaluate(
                 "true_mean": row.true_mean,
             }
             for row in metrics.calibration
+        ],
+        as_json=False,
+    )
+    if metrics.by_label:
+        _print_by_label(metrics.by_label)
+
+
+def _print_by_label(groups: list) -> None:
+    """What the model predicted for each label; labels that are star ratings (1-5) are named as stars."""
+    from training.labels import rating_to_score
+
+    stars = {rating_to_score(count): count for count in range(1, 6)}
+    as_stars = all(group.label in stars for group in groups)
+    click.echo("\nby label (the scores the model gave each label's images):")
+    emit(
+        [
+            {
+                **({"stars": stars[group.label]} if as_stars else {}),
+                "label": group.label,
+                "count": group.count,
+                "predicted": f"{group.predicted_low:.2f}-{group.predicted_high:.2f}",
+                "predicted_mean": group.predicted_mean,
+            }
+            for group in groups
         ],
         as_json=False,
     )
