@@ -27,6 +27,7 @@ import argparse
 import importlib
 import json
 import subprocess
+import shutil
 import sys
 import tempfile
 import time
@@ -415,17 +416,20 @@ def main(argv: list[str] | None = None) -> None:
         "training": lambda: training_speed(device, args.preset, 64 if cuda else 2),
     }
     chosen = args.only if args.only is not None else [*DEFAULT_STEPS, *args.extra]
-    for name in chosen:
-        if name in args.skip:
-            continue
-        start = time.perf_counter()
-        try:
-            steps[name]()
-        except Exception as error:  # one failing step must not hide the others' figures
-            record(f"{name}_error", f"{type(error).__name__}: {error}")
-        record(f"{name}_seconds", round(time.perf_counter() - start, 1))
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "gpu_check.json").write_text(json.dumps(FIGURES, indent=2))
+    try:
+        for name in chosen:
+            if name in args.skip:
+                continue
+            start = time.perf_counter()
+            try:
+                steps[name]()
+            except Exception as error:  # one failing step must not hide the others' figures
+                record(f"{name}_error", f"{type(error).__name__}: {error}")
+            record(f"{name}_seconds", round(time.perf_counter() - start, 1))
+            args.out.mkdir(parents=True, exist_ok=True)
+            (args.out / "gpu_check.json").write_text(json.dumps(FIGURES, indent=2))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)  # generated JPEGs and models: gigabytes on a real run
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ tasks fractional CPUs: whole CPUs would starve this 2-core machine.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,12 +23,14 @@ RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": 
 def ray_local():
     """A local Ray for one test module (2 CPUs, loopback only), shut down afterwards."""
     os.environ.update(RAY_ENV)
-    os.environ["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths are limited
+    ray_tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths are limited
+    os.environ["RAY_TMPDIR"] = ray_tmp
     import ray
 
     ray.init(num_cpus=2, include_dashboard=False, namespace="eat-curate", log_to_driver=False)
     yield ray
     ray.shutdown()
+    shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
 def constant_model_noting_loads(loads: Path, seconds_per_batch: float = 0.0) -> Callable:

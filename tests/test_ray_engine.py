@@ -11,6 +11,7 @@ import dataclasses
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -298,6 +299,7 @@ def ray_head(tmp_path):
             head.kill()
             head.wait()
         log.close()
+        shutil.rmtree(env["RAY_TMPDIR"], ignore_errors=True)
 
 
 @pytest.mark.slow
@@ -443,4 +445,5 @@ def test_sigterm_ends_a_ray_run_interrupted_and_stops_the_local_ray_it_started(m
         time.sleep(0.5)
     for pid in left:
         os.kill(pid, signal.SIGKILL)
+    shutil.rmtree(ray_tmp, ignore_errors=True)
     assert not left, "the local Ray outlived its run"
