@@ -63,9 +63,9 @@ def shoot(tmp_path: Path) -> Path:
     jpeg(root / "rejected.jpg")
     (root / "REJECTED.JPG.XMP").write_bytes(attribute_rating("-1"))  # a sidecar name in capitals
     jpeg(root / "ours.jpg")
-    (root / "ours.jpg.xmp").write_bytes(updated_sidecar(None, SidecarValues(2, 6.1, 1.2, "m@1"))[0])
+    (root / "ours.jpg.xmp").write_bytes(updated_sidecar(None, SidecarValues(2, 6.1, 1.2, "m@1")).data)
     jpeg(root / "changed.jpg")
-    ours_then_changed = updated_sidecar(None, SidecarValues(2, 6.1, 1.2, "m@1"))[0].replace(
+    ours_then_changed = updated_sidecar(None, SidecarValues(2, 6.1, 1.2, "m@1")).data.replace(
         b'xmp:Rating="2"', b'xmp:Rating="4"')
     (root / "changed.jpg.xmp").write_bytes(ours_then_changed)
     jpeg(root / "doctype.jpg")

@@ -250,7 +250,7 @@ def test_a_darktable_sidecar_keeps_its_history_keywords_and_everything_else(shoo
     target = sidecar(folder, 1)
     target.write_text(DARKTABLE_SIDECAR)
     before = ET.fromstring(DARKTABLE_SIDECAR)
-    run_xmp(db)
+    run_xmp(db, "--overwrite-ratings")  # its rating 1 was set by hand: replaced on purpose here
     after = ET.parse(target).getroot()
     assert flatten(after, OURS) == flatten(before, OURS)  # every element, attribute and text, in order
     values = description_values(target)
@@ -270,7 +270,7 @@ def test_a_digikam_sidecar_keeps_its_tags_and_its_rating_stays_an_element(shoot)
     target = sidecar(folder, 2)
     target.write_text(DIGIKAM_SIDECAR, encoding="utf-8")
     before = ET.fromstring(DIGIKAM_SIDECAR)
-    run_xmp(db)
+    run_xmp(db, "--overwrite-ratings")
     after = ET.parse(target).getroot()
     assert flatten(after, OURS) == flatten(before, OURS)
     rating = after.find(f".//{{{RDF}}}Description/{{{XMP}}}Rating")
@@ -327,12 +327,42 @@ def test_dry_run_writes_nothing_and_lists_the_changes(shoot):
     db, folder = shoot
     sidecar(folder, 1).write_text(DARKTABLE_SIDECAR)
     listing_before = sorted(os.listdir(folder))
-    result = run_xmp(db, "--dry-run")
+    result = run_xmp(db, "--dry-run", "--overwrite-ratings")
     assert sorted(os.listdir(folder)) == listing_before and sidecar(folder, 1).read_text() == DARKTABLE_SIDECAR
     assert result.stdout.startswith("dry run, nothing written: would create 19, would update 1")
     assert any("would update" in line and "1 -> 5" in line for line in result.stdout.splitlines())
     outcomes = json.loads(run_xmp(db, "--dry-run", "--json").stdout)["outcomes"]
     assert {o["action"] for o in outcomes} == {"would create", "would update"}
+    listed = run_xmp(db, "--dry-run").stdout.splitlines()
+    assert any(line.startswith("would update") and "1 -> kept (by hand)" in line for line in listed)
+
+
+# --- ratings people set by hand -------------------------------------------------------------------
+
+
+def test_a_rating_set_by_hand_stays_with_its_label_and_the_model_s_stars_go_beside_it(shoot):
+    db, folder = shoot
+    sidecar(folder, 1).write_text(DARKTABLE_SIDECAR)  # rated 1 star in darktable
+    sidecar(folder, 2).write_text(DIGIKAM_SIDECAR.replace("<xmp:Rating>2</xmp:Rating>", "<xmp:Rating>0</xmp:Rating>"))
+    result = run_xmp(db, "--labels", "5:Green")
+    assert "kept 1 rating set by hand (--overwrite-ratings replaces them)" in result.stderr
+    kept = description_values(sidecar(folder, 1))
+    assert kept[f"{{{XMP}}}Rating"] == "1" and f"{{{XMP}}}Label" not in kept  # the person's, untouched
+    assert kept[f"{{{NAMESPACE}}}Rating"] == "5" and kept[f"{{{NAMESPACE}}}Score"] == "8.0000"  # the model's, beside
+    unrated = description_values(sidecar(folder, 2))
+    assert unrated[f"{{{XMP}}}Rating"] == "4"  # 0 is "no rating": replaced
+    assert unrated[f"{{{MICROSOFT}}}Rating"] == "75"
+
+    # The person changes a rating eat-curate wrote: from then on it is theirs.
+    ours = sidecar(folder, 3)
+    assert description_values(ours)[f"{{{XMP}}}Rating"] == description_values(ours)[f"{{{NAMESPACE}}}Rating"]
+    ours.write_text(ours.read_text().replace(f'xmp:Rating="{description_values(ours)[f"{{{XMP}}}Rating"]}"',
+                                             'xmp:Rating="2"'))
+    again = json.loads(run_xmp(db, "--json").stdout)
+    assert again["kept_by_hand"] == 2
+    assert description_values(ours)[f"{{{XMP}}}Rating"] == "2"
+    replaced = run_xmp(db, "--overwrite-ratings")
+    assert "kept" not in replaced.stderr and description_values(sidecar(folder, 1))[f"{{{XMP}}}Rating"] == "5"
 
 
 # --- where sidecars go ----------------------------------------------------------------------------

@@ -87,6 +87,12 @@ def _parse_labels(text: str):
     help="full: IMG_1.CR2.xmp, as darktable and digiKam name sidecars; stem: IMG_1.xmp, as Adobe Lightroom "
     "and Bridge do (for raw files; they keep a JPEG's metadata inside the JPEG). Immich reads both.",
 )
+@click.option(
+    "--overwrite-ratings",
+    is_flag=True,
+    help="Replace ratings set by hand too. Without it, a sidecar's xmp:Rating that is not 0 and not the one "
+    "eat-curate wrote last stays, and so does its label; the model's stars still go into eatcurate:Rating.",
+)
 @click.option("--dry-run", is_flag=True, help="List what would change; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary and every file's outcome as JSON.")
 def xmp(
@@ -96,6 +102,7 @@ def xmp(
     reject_bottom,
     labels: dict[int, str] | None,
     naming: str,
+    overwrite_ratings: bool,
     dry_run: bool,
     as_json: bool,
     **choice,
@@ -111,13 +118,16 @@ def xmp(
 
     \b
     Each sidecar gets:
-      xmp:Rating            -1 (reject) or 0-5 stars, see --stars
+      xmp:Rating            -1 (reject) or 0-5 stars, see --stars; a rating set
+                            by hand stays (--overwrite-ratings replaces it)
       xmp:Label             with --labels only
       eatcurate:Score, Std, Model, Rating, Label
                             in namespace https://eat-curate.invalid/ns/1.0/ (prefix eatcurate)
 
     An existing sidecar is merged, never replaced: every other field (edit
-    history, keywords, other programs' namespaces) is kept, and an unchanged
+    history, keywords, other programs' namespaces) is kept, and so is a
+    rating someone set by hand (not 0, and not the one eat-curate wrote
+    last), with its label; an unchanged
     sidecar is not rewritten. A sidecar that cannot be parsed (not XML, not
     UTF-8, a DOCTYPE, no rdf:RDF) or is a symbolic link is left untouched and
     listed as unreadable; the command then exits with status 6 after doing
@@ -136,7 +146,7 @@ def xmp(
     with scores_of(db, model, chosen.hide_missing, chosen.selection.albums) as (connection, model_id):
         images = chosen.images(connection, model_id, progress=bars)
     ratings = library.star_ratings(images, star_rule, reject_bottom, overall=chosen.picks.overall)
-    values = library.sidecar_values(images, ratings, model_id, labels)
+    values = library.sidecar_values(images, ratings, model_id, labels, overwrite_hand_ratings=overwrite_ratings)
     report = library.write_sidecars(images, values, naming, dry_run, progress=bars)
     outcome = exit_codes.SIDECARS_LEFT if report.problems else exit_codes.DONE
     if as_json:
@@ -157,6 +167,10 @@ def _print_report(
     prefix = "dry run, nothing written: " if report.dry_run else ""
     click.echo(f"{prefix}{summary or 'no images chosen'} ({report.naming} sidecar names; model {model_id})")
     click.echo(f"stars: {star_rule.describe()}", err=True)
+    if report.kept_by_hand:
+        kept = report.kept_by_hand
+        click.echo(f"kept {kept} {'rating' if kept == 1 else 'ratings'} set by hand (--overwrite-ratings replaces "
+                   "them)", err=True)
     changes = [o for o in report.outcomes if o.action.startswith("would")]
     if changes:
         click.echo(format_table([_change_row(o, labels_managed) for o in changes]))
@@ -169,7 +183,8 @@ def _print_report(
 
 def _change_row(outcome, labels_managed: bool) -> dict:
     """One line of a dry run: what the sidecar holds now and what it would hold."""
-    row = {"action": outcome.action, "rating": f"{outcome.previous_rating or '-'} -> {outcome.rating}"}
+    rating = "kept (by hand)" if outcome.kept_by_hand else outcome.rating
+    row = {"action": outcome.action, "rating": f"{outcome.previous_rating or '-'} -> {rating}"}
     if labels_managed:
         row["label"] = f"{outcome.previous_label or '-'} -> {outcome.label or '-'}"
     return {**row, "sidecar": outcome.sidecar}

@@ -4,7 +4,10 @@ What each sidecar gets (``SidecarValues``):
 
 - ``xmp:Rating``: -1 (reject) or 0..5 stars (``ratings.star_ratings``); a
   ``MicrosoftPhoto:Rating`` already in the file is kept in step (digiKam writes
-  both; its percent scale is 0, 1, 25, 50, 75, 99);
+  both; its percent scale is 0, 1, 25, 50, 75, 99). A rating someone set by
+  hand is kept (unless ``overwrite_hand_rating``): one that is not 0 and not
+  the one eat-curate wrote last time (``eatcurate:Rating``). Its sidecar's
+  label is then left alone too: the person's curation stays whole;
 - ``xmp:Label``: a colour label, when asked for. A label is removed only
   when it is the one eat-curate wrote last time (``eatcurate:Label``), so a
   label someone chose by hand stays;
@@ -66,6 +69,7 @@ class SidecarValues:
     model_id: str
     label: str | None = None  # a colour name; None: no label from us
     set_label: bool = False  # whether this run manages labels at all (--labels given)
+    overwrite_hand_rating: bool = False  # replace a rating set by hand (--overwrite-ratings)
 
 
 @dataclass(frozen=True)
@@ -74,8 +78,9 @@ class SidecarOutcome:
     sidecar: str | None
     action: str  # created, updated, unchanged (or "would create", "would update"), skipped, unreadable, failed
     reason: str | None = None  # why skipped, unreadable or failed
-    rating: int | None = None
+    rating: int | None = None  # the xmp:Rating the sidecar holds after
     previous_rating: str | None = None  # xmp:Rating before (None: no sidecar or no rating)
+    kept_by_hand: bool = False  # the rating was set by hand and stays: ``rating`` is not the model's
     label: str | None = None
     previous_label: str | None = None
 
@@ -95,6 +100,11 @@ class SidecarReport:
         return [outcome for outcome in self.outcomes if outcome.action in PROBLEMS]
 
     @property
+    def kept_by_hand(self) -> int:
+        """Sidecars whose rating someone set by hand, kept."""
+        return sum(outcome.kept_by_hand for outcome in self.outcomes)
+
+    @property
     def skipped_by_reason(self) -> dict[str, int]:
         return dict(Counter((o.reason or "").split(":", 1)[0] for o in self.outcomes if o.action == "skipped"))
 
@@ -104,6 +114,7 @@ class SidecarReport:
             "dry_run": self.dry_run,
             "counts": self.counts,
             "skipped_by_reason": self.skipped_by_reason,
+            "kept_by_hand": self.kept_by_hand,
             "problems": len(self.problems),
             "outcomes": [asdict(outcome) for outcome in self.outcomes],
         }
@@ -195,7 +206,11 @@ class _Folder:
 
 
 def sidecar_values(
-    images: Sequence[SelectedImage], ratings: dict[str, int], model_id: str, labels: dict[int, str] | None = None
+    images: Sequence[SelectedImage],
+    ratings: dict[str, int],
+    model_id: str,
+    labels: dict[int, str] | None = None,
+    overwrite_hand_ratings: bool = False,
 ) -> dict[str, SidecarValues]:
     """Image id -> what its sidecar should say, from its rating and (``labels``: rating -> colour) its label."""
     return {
@@ -206,16 +221,47 @@ def sidecar_values(
             model_id=model_id,
             label=(labels or {}).get(ratings[image.image_id]),
             set_label=labels is not None,
+            overwrite_hand_rating=overwrite_hand_ratings,
         )
         for image in images
     }
 
 
-def updated_sidecar(existing: bytes | None, values: SidecarValues) -> tuple[bytes, str | None, str | None]:
-    """(the sidecar's new bytes, its rating before, its label before); raises XmpError if unreadable."""
+@dataclass(frozen=True)
+class UpdatedSidecar:
+    data: bytes
+    previous_rating: str | None  # xmp:Rating before
+    previous_label: str | None  # xmp:Label before
+    kept_by_hand: bool  # the rating was set by hand and stays
+
+
+def set_by_hand(rating: str | None, ours: str | None) -> bool:
+    """Whether ``rating`` (an xmp:Rating) is a person's: there, not 0, and not what eat-curate last wrote (``ours``)."""
+    try:
+        stars = float(rating) if rating is not None else 0.0
+    except ValueError:
+        return False  # not a rating anyone could have set: replaced
+    if stars == 0:
+        return False
+    return ours is None or rating.strip() != ours.strip()
+
+
+def updated_sidecar(existing: bytes | None, values: SidecarValues) -> UpdatedSidecar:
+    """The sidecar with ``values`` merged in (module doc); raises XmpError if ``existing`` is unreadable."""
     packet = XmpPacket(existing) if existing is not None else XmpPacket()
     previous_rating = packet.get(XMP, "Rating")
     previous_label = packet.get(XMP, "Label")
+    kept = set_by_hand(previous_rating, packet.get(NAMESPACE, "Rating")) and not values.overwrite_hand_rating
+    if not kept:
+        _set_rating_and_label(packet, values, previous_label)
+    packet.set(NAMESPACE, "Score", f"{values.score:.4f}")
+    packet.set(NAMESPACE, "Std", f"{values.std:.4f}")
+    packet.set(NAMESPACE, "Model", values.model_id)
+    packet.set(NAMESPACE, "Rating", str(values.rating))  # the model's stars, even beside a person's
+    return UpdatedSidecar(packet.to_bytes({NAMESPACE: PREFIX}), previous_rating, previous_label, kept)
+
+
+def _set_rating_and_label(packet: XmpPacket, values: SidecarValues, previous_label: str | None) -> None:
     packet.set(XMP, "Rating", str(values.rating))
     if packet.get(MICROSOFT_PHOTO, "Rating") is not None:
         packet.set(MICROSOFT_PHOTO, "Rating", _MICROSOFT_PERCENT[values.rating])
@@ -228,11 +274,6 @@ def updated_sidecar(existing: bytes | None, values: SidecarValues) -> tuple[byte
             if previous_label == ours:  # only the label we wrote; one set by hand since then stays
                 packet.remove(XMP, "Label")
             packet.remove(NAMESPACE, "Label")
-    packet.set(NAMESPACE, "Score", f"{values.score:.4f}")
-    packet.set(NAMESPACE, "Std", f"{values.std:.4f}")
-    packet.set(NAMESPACE, "Model", values.model_id)
-    packet.set(NAMESPACE, "Rating", str(values.rating))
-    return packet.to_bytes({NAMESPACE: PREFIX}), previous_rating, previous_label
 
 
 def _write_one(path: str, values: SidecarValues, naming: str, dry_run: bool, claimed: dict) -> SidecarOutcome:
@@ -263,10 +304,14 @@ def _write_one(path: str, values: SidecarValues, naming: str, dry_run: bool, cla
             if len(existing) > MAX_SIDECAR_BYTES:
                 return SidecarOutcome(path, sidecar, "unreadable", "larger than 16 MiB; left untouched", **facts)
         try:
-            data, previous_rating, previous_label = updated_sidecar(existing, values)
+            updated = updated_sidecar(existing, values)
         except XmpError as error:
             return SidecarOutcome(path, sidecar, "unreadable", f"{error}; left untouched", **facts)
-        before = {"previous_rating": previous_rating, "previous_label": previous_label}
+        data = updated.data
+        before = {"previous_rating": updated.previous_rating, "previous_label": updated.previous_label}
+        if updated.kept_by_hand:
+            facts = {"rating": int(float(updated.previous_rating)), "label": updated.previous_label,
+                     "kept_by_hand": True}
         if data == existing:
             return SidecarOutcome(path, sidecar, "unchanged", **facts, **before)
         action = "created" if existing is None else "updated"
