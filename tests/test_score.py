@@ -221,6 +221,11 @@ def test_a_run_says_what_exclude_left_out_and_names_a_pattern_that_matched_nothi
     assert "'family/' matched nothing" not in told
     cut_short = score(photo_folder, "--out", tmp_path / "b.parquet", "--exclude", "famly", "--limit", "2").stderr
     assert "matched nothing" not in cut_short  # --limit stopped the walk: the rest was never looked at
+    summary = json.loads(score(photo_folder, "--out", tmp_path / "c.parquet", "--exclude", "family/",
+                               "--exclude", "famly", "--json").stdout)
+    assert summary["excluded"] == {"patterns": ["family/", "famly"], "folders": 1, "image_files": 0,
+                                   "matched_nothing": ["famly"]}
+    assert "excluded" not in json.loads(score(photo_folder, "--out", tmp_path / "d.parquet", "--json").stdout)
 
 
 @pytest.mark.parametrize(

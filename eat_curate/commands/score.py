@@ -68,10 +68,14 @@ class RunEnded(click.ClickException):
         self.exit_code = outcome.code
 
 
-def summary_json(outcome: Outcome, run: RunInfo | None, summary: RunSummary, error: str | None = None) -> dict:
-    """What ``--json`` prints, however the run ended."""
+def summary_json(
+    outcome: Outcome, run: RunInfo | None, summary: RunSummary, error: str | None = None, excluded: dict | None = None
+) -> dict:
+    """What ``--json`` prints, however the run ended; ``excluded``: what ``--exclude`` left out, when given."""
     identity = {"run_id": run.run_id, "model_id": run.model_id} if run is not None else {}
-    return {**identity, **summary.to_dict(), "outcome": outcome.name, "exit_code": outcome.code, "error": error}
+    extra = {"excluded": excluded} if excluded is not None else {}
+    return {**identity, **summary.to_dict(), **extra, "outcome": outcome.name, "exit_code": outcome.code,
+            "error": error}
 
 
 @dataclass
@@ -82,10 +86,11 @@ class RunReport:
     quiet: bool
     outputs: list[str]
     summary: RunSummary
+    excluded: dict | None = None  # Exclusions.summary of a run that walked to its end
 
     def end(self, outcome: Outcome, run: RunInfo | None, error: str | None = None) -> None:
         if self.as_json:
-            click.echo(to_json(summary_json(outcome, run, self.summary, error)))
+            click.echo(to_json(summary_json(outcome, run, self.summary, error, self.excluded)))
         elif not self.quiet and run is not None and outcome in (exit_codes.DONE, exit_codes.TOO_MANY_FAILED):
             click.echo(format_summary(self.summary, run, self.outputs))
         if outcome != exit_codes.DONE:
@@ -364,6 +369,8 @@ def score(
     except Exception:
         report.crashed(run)
         raise
+    if exclusions:
+        report.excluded = exclusions.summary(walks_finished=limit is None)
     if not quiet and not as_json:
         for line in exclusions.report(walks_finished=limit is None):
             click.echo(line, err=True)

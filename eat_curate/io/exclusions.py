@@ -85,17 +85,24 @@ class Exclusions:
                 return True
         return False
 
-    def report(self, walks_finished: bool) -> list[str]:
-        """Lines for the user: what the patterns left out and, once every walk has finished, those that
-        matched nothing (a walk cut short by ``--limit`` or Ctrl-C proves nothing about the rest)."""
-        if not self.patterns:
-            return []
+    def summary(self, walks_finished: bool) -> dict:
+        """What the patterns left out and, once every walk has finished, those that matched nothing
+        (``None`` before: a walk cut short by ``--limit`` or Ctrl-C proves nothing about the rest)."""
         folders = sum(count for (_, kind), count in self.left_out.items() if kind == "folder")
         files = sum(count for (_, kind), count in self.left_out.items() if kind == "file")
-        lines = [f"--exclude left out {_count(folders, 'folder')} (not entered) and {_count(files, 'image file')}"]
-        if walks_finished:
-            lines += [f"--exclude {text!r} matched nothing in the folders walked: a typo?"
-                      for text in self.given if not (self.left_out[text, "folder"] or self.left_out[text, "file"])]
+        unmatched = [text for text in self.given if not (self.left_out[text, "folder"] or self.left_out[text, "file"])]
+        return {"patterns": list(self.given), "folders": folders, "image_files": files,
+                "matched_nothing": unmatched if walks_finished else None}
+
+    def report(self, walks_finished: bool) -> list[str]:
+        """:meth:`summary` as lines for the user; none without patterns."""
+        if not self.patterns:
+            return []
+        summary = self.summary(walks_finished)
+        lines = [f"--exclude left out {_count(summary['folders'], 'folder')} (not entered) and "
+                 f"{_count(summary['image_files'], 'image file')}"]
+        lines += [f"--exclude {text!r} matched nothing in the folders walked: a typo?"
+                  for text in summary["matched_nothing"] or []]
         return lines
 
 
