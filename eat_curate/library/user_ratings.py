@@ -36,7 +36,7 @@ from eat_curate.io import bounded_read
 from eat_curate.io.decode import heif_opener_registered
 from eat_curate.io.formats import raw_format_of_name
 from eat_curate.io.items import SourceItem
-from eat_curate.library.sidecars import MAX_SIDECAR_BYTES, NAMESPACE
+from eat_curate.library.sidecars import MAX_SIDECAR_BYTES, NAMESPACE, set_by_hand
 from eat_curate.library.xmp import XMP, XmpError, XmpPacket
 from eat_curate.sinks.shots import shot_key
 
@@ -156,7 +156,7 @@ def _rating_in(data: bytes, path: str, source: str) -> FoundRating | None:
     stars = int(value)
     if stars == 0:
         return FoundRating(path, "unrated", source=source)
-    if packet.get(NAMESPACE, "Rating") == text.strip():
+    if not set_by_hand(text, packet.get(NAMESPACE, "Rating")):  # the rule by which `xmp` keeps a person's
         return FoundRating(path, "ours", stars, source)
     return FoundRating(path, "rated" if stars > 0 else "reject", stars, source)
 
