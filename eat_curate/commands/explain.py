@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from PIL import Image
 
-from eat_curate.commands.options import model_store, models_dir_option
+from eat_curate.commands.options import model_store, models_dir_option, refuse_existing_output
 from eat_curate.errors import EatCurateError
 
 
@@ -45,10 +45,7 @@ def explain(image: Path, model_ref: str | None, models_dir: Path | None, out: Pa
     from eat_curate.scoring.explain import explain_image, render_explanation
     from eat_curate.scoring.predictor import resolve_device
 
-    if out.exists() and not force:
-        raise click.UsageError(f"--out {out} exists; pass --force to replace it")
-    if not out.parent.is_dir():
-        raise click.UsageError(f"--out {out}: the folder {out.parent} does not exist")
+    refuse_existing_output(out, force)
     extension = out.suffix.lower()
     if Image.registered_extensions().get(extension) not in ("PNG", "JPEG", "WEBP"):
         raise click.UsageError(f"--out {out}: write .png, .jpg or .webp")

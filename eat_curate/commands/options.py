@@ -30,6 +30,14 @@ def bars_wanted(no_progress: bool) -> bool:
     return not no_progress and sys.stderr.isatty()
 
 
+def refuse_existing_output(out: Path, force: bool) -> None:
+    """An ``--out`` file is replaced only with ``--force``, and its folder must exist."""
+    if out.exists() and not force:
+        raise click.UsageError(f"--out {out} exists; pass --force to replace it")
+    if not out.parent.is_dir():
+        raise click.UsageError(f"--out {out}: the folder {out.parent} does not exist")
+
+
 def exclude_option(help_text: str):
     """``--exclude PATTERN`` (repeatable) for commands that walk folders; the value is an ``Exclusions``."""
     from eat_curate.io.exclusions import ExclusionError, Exclusions

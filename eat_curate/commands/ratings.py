@@ -10,7 +10,13 @@ from pathlib import Path
 import click
 
 from eat_curate import exit_codes
-from eat_curate.commands.options import bars_wanted, exclude_option, json_option, no_progress_option
+from eat_curate.commands.options import (
+    bars_wanted,
+    exclude_option,
+    json_option,
+    no_progress_option,
+    refuse_existing_output,
+)
 from eat_curate.commands.output import to_json
 from eat_curate.io.exclusions import Exclusions
 
@@ -63,10 +69,7 @@ def ratings(
     from eat_curate.io.manifests import is_manifest_name
     from eat_curate.io.sources import iter_items
 
-    if out.exists() and not force:
-        raise click.UsageError(f"--out {out} exists; pass --force to replace it")
-    if not out.parent.is_dir():
-        raise click.UsageError(f"--out {out}: the folder {out.parent} does not exist")
+    refuse_existing_output(out, force)
     for source in sources:
         if source.is_file() and is_manifest_name(str(source)):
             raise click.UsageError(f"{source} is a manifest; ratings reads the sidecars beside image files: "

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from eat_curate import library
-from eat_curate.commands.options import bars_wanted
+from eat_curate.commands.options import bars_wanted, refuse_existing_output
 from eat_curate.commands.read_options import (
     choice_from,
     db_option,
@@ -76,10 +76,7 @@ def report(
     from eat_curate.report import build_report, write_report
 
     chosen, bars = choice_from(choice), bars_wanted(no_progress=False)
-    if out.exists() and not force:
-        raise click.UsageError(f"--out {out} exists; pass --force to replace it")
-    if not out.parent.is_dir():
-        raise click.UsageError(f"--out {out}: the folder {out.parent} does not exist")
+    refuse_existing_output(out, force)
     with scores_of(db, model, chosen.hide_missing, chosen.selection.albums) as (connection, model_id):
         images = chosen.images(connection, model_id, progress=bars)
         data = build_report(connection, model_id, top=top, per_album=per_album, distance=distance, window=window,
