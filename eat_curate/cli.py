@@ -59,7 +59,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
     First steps:
       eat-curate models list                       models you can score with
       eat-curate score ./photos --out scores.parquet
-      eat-curate score ./photos --db photos.db      then: albums, rank, filter, export
+      eat-curate rank scores.parquet --top 3       each album's best 3
+      eat-curate score ./photos --db photos.db     then: albums photos.db, filter, export, ...
 
     Every command explains itself with --help.
     """

@@ -19,4 +19,4 @@ python -m pip install -q -e .
 
 # No --model: the package's built-in culling model (`eat-curate models info culling-nano` says what it measures).
 eat-curate score sample-photos --out scores.parquet --db photos.db
-eat-curate rank --db photos.db --top 3
+eat-curate rank photos.db --top 3

@@ -205,11 +205,12 @@ def test_runs_reads_the_history_kept_with_parquet_output(tmp_path, out):
     assert "run-0" in eat_curate("runs", "--out", target).output
 
 
-def test_runs_needs_exactly_one_of_db_or_out(tmp_path):
+def test_runs_needs_exactly_one_of_the_scores_or_out(tmp_path):
     neither = eat_curate("runs", ok=False)
     both = eat_curate("runs", "--db", tmp_path / "a.db", "--out", tmp_path / "a.parquet", ok=False)
-    for result in (neither, both):
-        assert result.exit_code == 2 and "give exactly one of --db URL or --out FILE.parquet" in result.output
+    also_both = eat_curate("runs", tmp_path / "a.db", "--out", tmp_path / "a.parquet", ok=False)
+    for result in (neither, both, also_both):
+        assert result.exit_code == 2 and "say whose runs to list" in result.output and "one of them" in result.output
 
 
 def test_runs_on_a_missing_database_says_so_and_creates_nothing(tmp_path):

@@ -146,6 +146,25 @@ def test_a_dataset_folder_reads_without_its_trailing_slash(results):
     assert as_json("rank", "--db", parquet.rstrip("/")) == as_json("rank", "--db", parquet)
 
 
+@pytest.mark.parametrize("command", [*COMMANDS[::3], ["xmp", "--dry-run"]], ids=lambda command: " ".join(command)[:40])
+def test_the_scores_to_read_may_be_the_first_argument(results, command, tmp_path):
+    # `eat-curate rank scores.parquet` is what a user types after `score ./photos --out scores.parquet`.
+    arguments = [part.replace("{tmp}", str(tmp_path)) for part in command]
+    for scores in results["file"]:
+        assert as_json(arguments[0], scores, *arguments[1:]) == as_json(*arguments, "--db", scores)
+
+
+def test_the_scores_to_read_are_named_once(results, tmp_path):
+    database, parquet = results["file"]
+    assert as_json("rank", parquet, "--db", parquet) == as_json("rank", parquet)  # the same twice is harmless
+    twice = invoke("rank", parquet, "--db", database, expect_ok=False)
+    assert twice.exit_code == 2 and f"two results to read: {parquet} (the argument) and --db {database}" in twice.output
+    for command in (["albums"], ["rank"], ["filter"], ["dupes"], ["xmp"], ["report", "--out", tmp_path / "r.html"], ["runs"]):
+        nothing = invoke(*command, expect_ok=False)
+        assert nothing.exit_code == 2, command
+        assert "scores.parquet" in nothing.output and "--db" in nothing.output, command
+
+
 def test_reading_parquet_imports_no_heavy_library(results):
     for command in (["albums"], ["rank", "--top", "2"], ["runs"]):
         assert heavy_imports_of(*command, "--db", results["file"][1]) == []

@@ -225,8 +225,9 @@ def test_export_from_a_filter_manifest(db, tmp_path):
         "export", "--from-manifest", plain, "--to", tmp_path / "o2", "--layout", "album/rank", expect_ok=False
     )
     assert refused.exit_code == 2 and "needs a rank column" in refused.output
-    mixed = invoke("export", "--from-manifest", plain, "--db", db, "--to", tmp_path / "o3", expect_ok=False)
-    assert mixed.exit_code == 2 and "drop --db and the filter options" in mixed.output
+    for scores in (["--db", db], [db]):
+        mixed = invoke("export", "--from-manifest", plain, *scores, "--to", tmp_path / "o3", expect_ok=False)
+        assert mixed.exit_code == 2 and "drop the scores to read (--db) and the filter options" in mixed.output
 
 
 def test_keep_best_exports_one_of_each_duplicate_group(db, library, tmp_path):

@@ -9,6 +9,7 @@ import click
 
 from eat_curate.commands.options import json_option
 from eat_curate.commands.output import emit, to_json
+from eat_curate.commands.read_options import db_option
 
 DB_HELP = "SQLite file path, or an SQLAlchemy URL: sqlite:///photos.db, postgresql+psycopg://user@host/dbname."
 
@@ -203,35 +204,29 @@ def _table_row(run: dict) -> dict:
 
 
 @click.command()
-@click.option(
-    "--db",
-    "db_url",
-    default=None,
-    metavar="URL",
-    help=DB_HELP + " Or the Parquet result of `score --out` (file or folder).",
-)
+@db_option(required=False)
 @click.option("--out", default=None, metavar="FILE.parquet|DIR/", help="Parquet output of `score --out`.")
 @click.option("--limit", type=click.IntRange(1), default=20, show_default=True, help="Show the N newest runs.")
 @json_option
-def runs(db_url: str | None, out: str | None, limit: int, as_json: bool) -> None:
+def runs(db: str | None, out: str | None, limit: int, as_json: bool) -> None:
     """List scoring runs, newest first: status, model, start, duration, counts, speed, sources.
 
     Every `score` run is recorded where it writes: in the database's `runs`
-    table, and in the Parquet output's metadata (read with --out, or with
-    --db like every read command). A run still shown as
-    "running" is either in progress or was cut short; the next run on the same
-    output records it as "interrupted".
+    table, and in the Parquet output's metadata (named as with every read
+    command, or with --out). A run still shown as "running" is either in
+    progress or was cut short; the next run on the same output records it as
+    "interrupted".
 
     \b
     Examples:
-      eat-curate runs --db photos.db
-      eat-curate runs --out scores.parquet --limit 5 --json
+      eat-curate runs photos.db
+      eat-curate runs scores.parquet --limit 5 --json
     """
     from eat_curate.library import runs_from_database, runs_from_parquet
 
-    if (db_url is None) == (out is None):
-        raise click.UsageError("give exactly one of --db URL or --out FILE.parquet")
-    records = runs_from_database(db_url, limit) if db_url else runs_from_parquet(out, limit)
+    if (db is None) == (out is None):
+        raise click.UsageError("say whose runs to list: the scores (photos.db, scores.parquet or --db URL) or --out FILE.parquet, one of them")
+    records = runs_from_database(db, limit) if db else runs_from_parquet(out, limit)
     if as_json:
         click.echo(to_json(records))
     elif not records:

@@ -65,8 +65,9 @@ def dupes(
     decides. A RAW and its JPEG are one shot, never duplicates of each other.
 
     \b
-    Example:
-      eat-curate dupes --db photos.db --distance 6 --window 2
+    Examples:
+      eat-curate dupes scores.parquet
+      eat-curate dupes photos.db --distance 6 --window 2
     """
     with scores_of(db, model, hide_missing, albums) as (connection, model_id):
         images = library.select_images(connection, model_id, library.Selection(albums=tuple(albums)))

@@ -45,7 +45,7 @@ def _manifest_items(manifest: Path, layout: str) -> list[library.ExportItem]:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
     metavar="FILE.parquet",
-    help="Export the images of a manifest (e.g. from `filter --manifest`) instead of a selection from --db.",
+    help="Export the images of a manifest (e.g. from `filter --manifest`) instead of a selection of scores.",
 )
 @click.option(
     "--to",
@@ -83,8 +83,8 @@ def export(
 ) -> None:
     """Export selected images into a folder: copies, hard links or symlinks.
 
-    Choose images as with `filter` (--db and its options, shares included)
-    or with --from-manifest. Album and file names are made safe, every
+    Choose images from the scores as with `filter` (its options, shares
+    included) or with --from-manifest. Album and file names are made safe, every
     destination must lie inside --to whatever the stored paths and album
     names contain, and nothing is overwritten: each image is reported as done
     or skipped, with the reason (exists, missing, cross-device, ...).
@@ -95,17 +95,22 @@ def export(
 
     \b
     Examples:
-      eat-curate export --db photos.db --min-score 6 --keep-best --to ~/best --layout album/rank
-      eat-curate export --db photos.db --keep-best --top-percent 15 --to ~/best    best 15% of each album
+      eat-curate export scores.parquet --min-score 6 --keep-best --to ~/best --layout album/rank
+      eat-curate export photos.db --keep-best --top-percent 15 --to ~/best    best 15% of each album
     """
     chosen, bars = choice_from(choice), bars_wanted(no_progress=as_json)
     if from_manifest is not None:
         if db is not None or chosen.narrows:
-            raise click.UsageError("--from-manifest exports the manifest as it is: drop --db and the filter options")
+            raise click.UsageError(
+                "--from-manifest exports the manifest as it is: drop the scores to read (--db) and the filter options"
+            )
         items = _manifest_items(from_manifest, layout)
     else:
         if db is None:
-            raise click.UsageError("say what to export: --db URL (with filter options) or --from-manifest FILE")
+            raise click.UsageError(
+                "say what to export: scores to choose from (scores.parquet, photos.db or --db URL, with filter "
+                "options) or --from-manifest FILE"
+            )
         with scores_of(db, model, chosen.hide_missing, chosen.selection.albums) as (connection, model_id):
             images = chosen.images(connection, model_id, progress=bars)
         items = library.items_from_images(images)

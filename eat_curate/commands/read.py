@@ -62,8 +62,9 @@ def albums(db: str, model: str | None, sort: str, threshold: float, hide_missing
     A RAW and its JPEG (one shot) count as one image, scored by the better of the two.
 
     \b
-    Example:
-      eat-curate albums --db photos.db --sort top10_mean
+    Examples:
+      eat-curate albums scores.parquet             what score --out wrote
+      eat-curate albums photos.db --sort top10_mean    what score --db wrote
     """
     with scores_of(db, model, hide_missing) as (connection, model_id):
         stats = library.album_stats(connection, model_id, threshold, sort)
@@ -125,8 +126,9 @@ def rank(
     the `also` column.
 
     \b
-    Example:
-      eat-curate rank --db photos.db --album trips --top 10
+    Examples:
+      eat-curate rank scores.parquet --top 3
+      eat-curate rank photos.db --album trips --top 10
     """
     with scores_of(db, model, hide_missing, albums) as (connection, model_id):
         ranked = library.rank_images(connection, model_id, albums, top, by, reverse)
@@ -227,11 +229,11 @@ def filter_(
 
     \b
     Examples:
-      eat-curate filter --db photos.db --min-score 6.5 --max-std 1.6
-      eat-curate filter --db photos.db --top-percent 15            the best 15% of every album
-      eat-curate filter --db photos.db --keep-best --per-album 3    each album's best 3, one per burst
-      eat-curate filter --db photos.db --album trips --since 2024-06-01 --keep-best --manifest best.parquet
-      eat-curate filter --db photos.db --errors --manifest retry.parquet    (then: eat-curate score retry.parquet)
+      eat-curate filter scores.parquet --min-score 6.5 --max-std 1.6
+      eat-curate filter photos.db --top-percent 15            the best 15% of every album
+      eat-curate filter photos.db --keep-best --per-album 3    each album's best 3, one per burst
+      eat-curate filter photos.db --album trips --since 2024-06-01 --keep-best --manifest best.parquet
+      eat-curate filter photos.db --errors --manifest retry.parquet    (then: eat-curate score retry.parquet)
     """
     if sum(map(bool, (as_json, as_csv, manifest))) > 1:
         raise click.UsageError("choose one of --json, --csv and --manifest")

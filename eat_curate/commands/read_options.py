@@ -12,6 +12,7 @@ one :class:`Choice` by :func:`choice_from`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,15 +28,46 @@ if TYPE_CHECKING:
 _TIME_FORMATS = ["%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
 
 
+_RESULTS_HELP = (
+    "The database `score --db` wrote: an SQLite file path or an SQLAlchemy URL "
+    "(sqlite:///x.db, postgresql+psycopg://user@host/db); or the Parquet result of `score --out` "
+    "(scores.parquet, or its folder), read in place with DuckDB. May also be given as the first argument."
+)
+
+
 def db_option(required: bool = True):
-    return click.option(
-        "--db",
-        required=required,
-        metavar="URL",
-        help="The database `score --db` wrote: an SQLite file path or an SQLAlchemy URL "
-        "(sqlite:///x.db, postgresql+psycopg://user@host/db); or the Parquet result of `score --out` "
-        "(scores.parquet, or its folder), read in place with DuckDB.",
-    )
+    """The results to read, as the first argument or as --db: `rank scores.parquet` is `rank --db scores.parquet`.
+
+    The command receives them as ``db``; giving neither is refused when ``required``.
+    """
+
+    def decorate(function):
+        @functools.wraps(function)
+        def reading_results(*args, results: str | None, db: str | None, **kwargs):
+            return function(*args, db=one_results(results, db, required), **kwargs)
+
+        reading_results = click.option("--db", default=None, metavar="URL", help=_RESULTS_HELP)(reading_results)
+        return click.argument("results", required=False, metavar="[RESULTS]")(reading_results)
+
+    return decorate
+
+
+def one_results(results: str | None, db: str | None, required: bool = True) -> str | None:
+    """The results named by the argument or by --db; both naming different ones is refused."""
+    if results is not None and db is not None and results != db:
+        raise click.UsageError(f"two results to read: {results} (the argument) and --db {db}; give one")
+    chosen = results if results is not None else db
+    if chosen is None and required:
+        raise click.UsageError(
+            f"say which scores to read: {_command_path()} scores.parquet (the result of score --out), "
+            "or --db photos.db / a database URL (what score --db wrote)"
+        )
+    return chosen
+
+
+def _command_path() -> str:
+    context = click.get_current_context(silent=True)
+    return context.command_path if context is not None else "eat-curate COMMAND"
 
 
 def model_option(function):

@@ -70,8 +70,8 @@ def report(
 
     \b
     Examples:
-      eat-curate report --db photos.db --out report.html --album trips
-      eat-curate report --db photos.db --out picks.html --keep-best --top-percent 10
+      eat-curate report scores.parquet --out report.html --album trips
+      eat-curate report photos.db --out picks.html --keep-best --top-percent 10
     """
     from eat_curate.report import build_report, write_report
 

@@ -138,9 +138,9 @@ def xmp(
 
     \b
     Examples:
-      eat-curate xmp --db photos.db --dry-run
-      eat-curate xmp --db photos.db --keep-best --reject-bottom 10 --labels 5:Green
-      eat-curate xmp --db photos.db --stars 5:8,4:7,3:6,2:5,1:4 --sidecar-name stem
+      eat-curate xmp scores.parquet --dry-run
+      eat-curate xmp photos.db --keep-best --reject-bottom 10 --labels 5:Green
+      eat-curate xmp photos.db --stars 5:8,4:7,3:6,2:5,1:4 --sidecar-name stem
     """
     chosen, bars = choice_from(choice, needs_share_for_overall=False), bars_wanted(no_progress=as_json)
     with scores_of(db, model, chosen.hide_missing, chosen.selection.albums) as (connection, model_id):
