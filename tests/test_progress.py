@@ -137,6 +137,19 @@ def test_score_writes_progress_lines_not_bar_redraws_into_a_log(micro_model_path
     assert "scoring:" not in score("--progress", "lines", "--progress-every", "0.000001", "--json").stdout
 
 
+def test_score_takes_no_progress_like_the_other_commands(micro_model_path, photo_folder, tmp_path):
+    def score(*options: str):
+        return CliRunner().invoke(cli, ["score", str(photo_folder), "--out", str(tmp_path / "s.parquet"), "--rescore",
+                                        "--model", str(micro_model_path), "--batch-size", "1", *options])
+
+    every_batch = ("--progress-every", "0.000001")
+    assert "scoring: " in score("--progress", "lines", *every_batch).stderr  # the check below can fail
+    quiet = score("--no-progress", *every_batch)
+    assert quiet.exit_code == 0 and "scoring: " not in quiet.stderr and "scored 5 images" in quiet.stdout
+    contradiction = score("--no-progress", "--progress", "lines")
+    assert contradiction.exit_code == 2 and "--no-progress and --progress lines say opposite things" in contradiction.output
+
+
 @pytest.mark.parametrize(("terminal", "no_progress", "bars"), [(True, False, True), (True, True, False),
                                                                (False, False, False), (False, True, False)])
 def test_train_and_evaluate_draw_bars_only_on_a_terminal(monkeypatch, terminal, no_progress, bars):

@@ -212,6 +212,7 @@ def _engine_choice(engine: str | None, ray_address: str | None) -> str:
               "none with --quiet or --json.")
 @click.option("--progress-every", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
               metavar="SECONDS", help="With lines: seconds between progress lines.")
+@click.option("--no-progress", is_flag=True, help="The same as --progress none, as on train, evaluate and ratings.")
 @click.option("--quiet", is_flag=True, help="No progress (unless --progress says) and no summary (errors still print).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 def score(
@@ -246,6 +247,7 @@ def score(
     max_failed: FailureLimit | None,
     models_dir: Path | None,
     progress_mode: str,
+    no_progress: bool,
     progress_every: float,
     quiet: bool,
     as_json: bool,
@@ -293,8 +295,11 @@ def score(
     batch_size = batch_size or default_batch_size("cuda" if local_cuda else "cpu")
     outputs = [value for value in (out, db) if value]
     report = RunReport(as_json, quiet, outputs, RunSummary())
-    progress = progress_for("none" if progress_mode == "auto" and (quiet or as_json) else progress_mode,
-                            every_s=progress_every)
+    if no_progress and progress_mode not in ("auto", "none"):
+        raise click.UsageError(f"--no-progress and --progress {progress_mode} say opposite things: give one")
+    if no_progress or (progress_mode == "auto" and (quiet or as_json)):
+        progress_mode = "none"
+    progress = progress_for(progress_mode, every_s=progress_every)
 
     remote_retry.use_policy(remote_retry.RetryPolicy(attempts=remote_tries, timeout_s=remote_timeout))
 
