@@ -127,6 +127,29 @@ def test_postgresql_gets_the_same_scores_as_parquet(score, photo_folder, tmp_pat
     assert all(abs(from_parquet[k] - from_pg[k]) < 1e-5 for k in from_pg)
 
 
+def test_a_database_password_is_neither_printed_nor_recorded(score, photo_folder, tmp_path, pg_url):
+    # The test server trusts every local connection, so any password lets the run in.
+    with_password = pg_url.replace("://postgres@", "://postgres:pa55word@")
+    assert with_password != pg_url
+    out = tmp_path / "s.parquet"
+    printed = score(photo_folder, "--out", out, "--db", with_password).stdout
+    summary = score(photo_folder, "--out", out, "--db", with_password, "--json").stdout
+    recorded = json.dumps(sql_rows(pg_url, "SELECT * FROM runs"), default=str)
+    listed = CliRunner().invoke(cli, ["runs", with_password, "--json"]).stdout
+    assert "postgres:***@" in printed and "postgres:***@" in summary and "postgres:***@" in recorded
+    assert not any("pa55word" in text for text in (printed, summary, recorded, listed))
+    assert b"postgres:***@" in str(pq.read_metadata(out).metadata).encode() and b"pa55word" not in out.read_bytes()
+
+
+def test_a_summary_with_failures_says_how_to_list_them(score, photo_folder, tmp_path):
+    (photo_folder / "trips" / "broken.jpg").write_bytes(b"not really a jpeg")
+    out = tmp_path / "my scores.parquet"
+    printed = score(photo_folder, "--out", out).stdout
+    assert "failed 1 (not-an-image 1)" in printed
+    assert f"eat-curate filter '{out}' --errors lists what failed" in printed and "the next run tries" in printed
+    assert "--errors" not in score(photo_folder, "--out", tmp_path / "none_failed.parquet", "--limit", "2").stdout
+
+
 def test_rerun_skips_unchanged_images_and_rescores_changed_ones(score, photo_folder, tmp_path):
     out, db = tmp_path / "s.parquet", tmp_path / "s.db"
     score(photo_folder, "--out", out, "--db", db, "--quiet")

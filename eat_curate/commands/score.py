@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -39,11 +40,17 @@ def _describe_failures(summary: RunSummary) -> str:
 
 def format_summary(summary: RunSummary, run: RunInfo, outputs: list[str]) -> str:
     images = "image" if summary.scored == 1 else "images"
-    return (
+    lines = [
         f"scored {summary.scored} {images} in {summary.seconds:.1f}s ({summary.images_per_s:.1f} img/s): "
-        f"ok {summary.ok}, {_describe_failures(summary)}, skipped {summary.skipped} already scored\n"
-        f"wrote {', '.join(outputs)} (run {run.run_id}, model {run.model_id})"
-    )
+        f"ok {summary.ok}, {_describe_failures(summary)}, skipped {summary.skipped} already scored",
+        f"wrote {', '.join(outputs)} (run {run.run_id}, model {run.model_id})",
+    ]
+    if summary.failed:
+        lines.append(
+            f"eat-curate filter {shlex.quote(outputs[0])} --errors lists what failed, with the reasons; "
+            "the next run tries those images again"
+        )
+    return "\n".join(lines)
 
 
 class FailureLimitType(click.ParamType):
@@ -280,7 +287,7 @@ def score(
     from eat_curate.scoring.execute import execute_run
     from eat_curate.scoring.predictor import Predictor, warn_if_untrained
     from eat_curate.scoring.progress import progress_for
-    from eat_curate.sinks import RetryPolicy, open_sinks
+    from eat_curate.sinks import RetryPolicy, open_sinks, without_password
 
     if not out and not db:
         raise click.UsageError("say where scores go: --out FILE.parquet and/or --db URL")
@@ -293,7 +300,7 @@ def score(
     if cuda_graphs and compile_model is False:
         raise click.UsageError("--cuda-graphs replays the compiled model: it cannot go with --no-compile")
     batch_size = batch_size or default_batch_size("cuda" if local_cuda else "cpu")
-    outputs = [value for value in (out, db) if value]
+    outputs = [value for value in (out, db and without_password(db)) if value]  # as printed and recorded
     report = RunReport(as_json, quiet, outputs, RunSummary())
     if no_progress and progress_mode not in ("auto", "none"):
         raise click.UsageError(f"--no-progress and --progress {progress_mode} say opposite things: give one")

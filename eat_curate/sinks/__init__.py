@@ -21,6 +21,7 @@ _MODULES = {
     "SqlSink": "eat_curate.sinks.sql.sink",
     "database_url": "eat_curate.sinks.sql.database",
     "describe": "eat_curate.sinks.sql.database",
+    "without_password": "eat_curate.sinks.sql.database",
     "init_database": "eat_curate.sinks.sql.database",
     "generate_ddl": "eat_curate.sinks.sql.ddl",
     "import_parquet": "eat_curate.sinks.sql.parquet_import",

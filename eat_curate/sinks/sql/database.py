@@ -112,6 +112,16 @@ def database_url(db: str) -> sa.URL:
     )
 
 
+def without_password(db: str) -> str:
+    """``--db`` as the user gave it, for summaries and run records, with a URL's password hidden."""
+    if "://" not in db:
+        return db
+    try:
+        return sa.make_url(db).render_as_string(hide_password=True)
+    except (sa.exc.ArgumentError, ValueError):
+        return "(a --db that is not a valid URL)"  # refused before anything is written; never echoed
+
+
 def describe(url: sa.URL) -> str:
     """The URL for messages: the file for SQLite, the URL without its password otherwise."""
     if url.get_backend_name() == "sqlite":
