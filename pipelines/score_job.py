@@ -42,6 +42,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--exclude", action="append", default=[], metavar="PATTERN",
                         help="leave out these names or paths inside source folders (repeat for several)")
     parser.add_argument("--rescore", action="store_true")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="count what the job would score and skip (JSON); nothing is written, no actor started")
     parser.add_argument("--limit", type=int)
     parser.add_argument("--address", default="auto", help="Ray address (default: the cluster running this job)")
     parser.add_argument("--progress-every", type=float, default=60.0, metavar="SECONDS",
@@ -66,6 +68,8 @@ def score_arguments(args: argparse.Namespace) -> list[str]:
         command += ["--exclude", pattern]
     if args.rescore:
         command.append("--rescore")
+    if args.dry_run:
+        command.append("--dry-run")
     return command + ["--json"]
 
 

@@ -11,6 +11,7 @@ import dataclasses
 import io
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -256,7 +257,9 @@ def test_the_job_entrypoint_is_the_score_command_on_the_cluster_with_its_limits_
     assert command[command.index("--progress") + 1] == "lines"  # the job's log gets a line a minute, not a bar
     assert command[command.index("--progress-every") + 1] == "60.0"
     assert [command[at + 1] for at, flag in enumerate(command) if flag == "--exclude"] == ["@eaDir", "*/exports/"]
-    assert "--rescore" not in command and command[-1] == "--json"
+    assert "--rescore" not in command and "--dry-run" not in command and command[-1] == "--json"
+    counting = score_arguments(parse_args(["--source", "s3://photos/new/", "--model", "eat-base", "--dry-run"]))
+    assert "--dry-run" in counting and counting[-1] == "--json"  # the counts, as JSON in the job's log
 
 
 def free_port() -> int:
@@ -269,6 +272,8 @@ def free_port() -> int:
 def ray_head(tmp_path):
     """`ray start --head --block` on loopback; stopped by signalling that process (its PID) at the end."""
     env = {**os.environ, **RAY_ENV, "RAY_TMPDIR": tempfile.mkdtemp(prefix="rayh", dir="/tmp"),
+           # Its own token, so the job API is token-protected whatever ran before in this process.
+           "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
            # On SIGTERM a node drains for up to 30 s first (for Ray Serve's replicas); nothing here needs it.
            "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0"}
     dashboard = free_port()

@@ -23,6 +23,7 @@ import click
 from eat_curate import exit_codes
 from eat_curate.commands.options import exclude_option, model_store, models_dir_option
 from eat_curate.commands.output import to_json
+from eat_curate.commands.score_preview import print_dry_run
 from eat_curate.errors import EatCurateError
 from eat_curate.exit_codes import Outcome
 from eat_curate.io.exclusions import Exclusions
@@ -190,6 +191,9 @@ def _engine_choice(engine: str | None, ray_address: str | None) -> str:
 @click.option("--duplicates", type=click.Choice(["refuse", "keep"]), default="refuse", show_default=True,
               help="A manifest naming a path or an id twice: refuse it (naming the rows), or keep every row "
                    "(a later row gets '#<row>' appended to its path key or id).")
+@click.option("--dry-run", is_flag=True,
+              help="List the images a run would score (stdout, one per line: new, changed or failed before) "
+              "and count those it would skip; nothing is decoded, scored or written. With --json: the counts only.")
 @click.option("--limit", type=click.IntRange(0), default=None, help="Score at most N images (for a first look).")
 @click.option("--no-draft", is_flag=True, help="Decode JPEGs at full resolution (slower; see README).")
 @click.option("--gpu-decode", is_flag=True,
@@ -239,6 +243,7 @@ def score(
     remote_timeout: float,
     duplicates: str,
     limit: int | None,
+    dry_run: bool,
     no_draft: bool,
     gpu_decode: bool,
     compile_model: bool | None,
@@ -324,6 +329,11 @@ def score(
         items = iter_items(list(sources), album_from=album_from, limit=limit, duplicates=duplicates,
                            exclusions=exclusions)
         card = store.card(model_ref)
+        if dry_run:
+            progress.close()
+            print_dry_run(items, out, db, card.model_id, rescore, exclusions, walks_finished=limit is None,
+                          as_json=as_json, quiet=quiet)
+            return
         sinks = open_sinks(out=out, db=db, retry=RetryPolicy(limit_s=db_retry_for), on_wait=progress.waiting)
         run = RunInfo(
             run_id=new_run_id(),

@@ -2,6 +2,7 @@
 
 - :class:`Sink`, the contract every engine writes through (``contract``);
 - :func:`open_sinks`, the sinks of ``--out`` and ``--db``, checked before a run;
+- :func:`open_lookups` (``preview``): what those outputs already hold, read without writing (``score --dry-run``);
 - :class:`RetryPolicy` (``retry``): how long a database that restarts or fails over is waited for;
   ``faults``: a full or read-only disk, a database gone past the limit, as one line and an exit code;
 - ``parquet/``: the Parquet sink (target, journal, merge, index, history) and a finished result as readers see it;
@@ -17,6 +18,7 @@ _MODULES = {
     "Sink": "eat_curate.sinks.contract",
     "check_outputs": "eat_curate.sinks.outputs",
     "open_sinks": "eat_curate.sinks.outputs",
+    "open_lookups": "eat_curate.sinks.preview",
     "ParquetSink": "eat_curate.sinks.parquet.sink",
     "SqlSink": "eat_curate.sinks.sql.sink",
     "database_url": "eat_curate.sinks.sql.database",

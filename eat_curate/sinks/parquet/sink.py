@@ -52,6 +52,11 @@ RUN_FILE_EVERY_S = 3.0
 _SEQUENCE = re.compile(r"^(\d+)\.(arrows|parquet)$")
 
 
+def unmerged_files(work: Path, suffix: str) -> list[Path]:
+    """The working folder's journals (``arrows``) or parts (``parquet``), oldest first: rows not merged yet."""
+    return sorted(path for path in work.glob(f"*.{suffix}") if _SEQUENCE.match(path.name))
+
+
 class ParquetSink:
     """Writes ScoreRecords to ``out``; see the module doc for the guarantees."""
 
@@ -83,7 +88,7 @@ class ParquetSink:
         return self.target.work
 
     def _files(self, suffix: str) -> list[Path]:
-        return sorted(path for path in self.target.work.glob(f"*.{suffix}") if _SEQUENCE.match(path.name))
+        return unmerged_files(self.target.work, suffix)
 
     def _pending(self) -> bool:
         work = self.target.work

@@ -75,6 +75,23 @@ _SCORED = (
 T = TypeVar("T")
 
 
+def scored_keys(connection: sa.Connection, inputs: Sequence[InputVersion], model_id: str) -> set[str]:
+    """Keys of ``inputs`` the database holds a current success of ``model_id`` for (``eat_curate.incremental``)."""
+    done: set[str] = set()
+    for chunk in _chunks(inputs, _LOOKUP_CHUNK):
+        ids = list({one.image_id for one in chunk})
+        rows = connection.execute(_SCORED, {"model_id": model_id, "image_ids": ids})
+        stored = {
+            row.image_id: (row.path, stored_versions(row.scored_bytes, row.scored_mtime, row.scored_content_hash))
+            for row in rows
+        }
+        for one in chunk:
+            path, versions = stored.get(one.image_id, (None, ()))
+            if path == one.key and one.version in versions:
+                done.add(one.key)
+    return done
+
+
 def _chunks(values: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
@@ -204,23 +221,8 @@ class SqlSink:
         """Keys of ``inputs`` with a current success of ``model_id`` (rule: ``eat_curate.incremental``)."""
 
         def lookup() -> set[str]:
-            done: set[str] = set()
             with self._ready().connect() as connection:
-                for chunk in _chunks(inputs, _LOOKUP_CHUNK):
-                    ids = list({one.image_id for one in chunk})
-                    rows = connection.execute(_SCORED, {"model_id": model_id, "image_ids": ids})
-                    stored = {
-                        row.image_id: (
-                            row.path,
-                            stored_versions(row.scored_bytes, row.scored_mtime, row.scored_content_hash),
-                        )
-                        for row in rows
-                    }
-                    for one in chunk:
-                        path, versions = stored.get(one.image_id, (None, ()))
-                        if path == one.key and one.version in versions:
-                            done.add(one.key)
-            return done
+                return scored_keys(connection, inputs, model_id)
 
         return self._attempt(lookup)
 

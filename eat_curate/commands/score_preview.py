@@ -1,0 +1,49 @@
+"""What `score --dry-run` prints: the inputs a run would score on stdout, the counts on stderr (or JSON)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import click
+
+from eat_curate.commands.output import to_json
+from eat_curate.io.exclusions import Exclusions
+from eat_curate.io.items import SourceItem, printable_path
+
+
+def print_dry_run(
+    items: Iterable[SourceItem],
+    out: str | None,
+    db: str | None,
+    model_id: str,
+    rescore: bool,
+    exclusions: Exclusions,
+    walks_finished: bool,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """List (or, with ``as_json``, count) what a run would score; reads the outputs, writes nothing."""
+    from eat_curate.scoring.dry_run import dry_run
+    from eat_curate.sinks import open_lookups
+
+    def list_item(item: SourceItem) -> None:
+        click.echo(printable_path(item.key))
+
+    lookups = open_lookups(out, db)
+    try:
+        result = dry_run(items, lookups, model_id, rescore, on_item=(lambda item: None) if as_json else list_item)
+    finally:
+        for lookup in lookups:
+            lookup.close()
+    if as_json:
+        excluded = {"excluded": exclusions.summary(walks_finished)} if exclusions else {}
+        click.echo(to_json({**result.to_dict(), **excluded}))
+        return
+    if quiet:
+        return
+    for line in exclusions.report(walks_finished):
+        click.echo(line, err=True)
+    images = "image" if result.to_score == 1 else "images"
+    skipped = " (--rescore: none skipped)" if rescore else f" and skip {result.already_scored} already scored"
+    click.echo(f"would score {result.to_score} {images} with {model_id}{skipped}; "
+               "nothing was decoded, scored or written (--dry-run)", err=True)
