@@ -18,7 +18,7 @@ from eat_curate.cli import cli
 from eat_curate.sinks.parquet.sink import ParquetSink
 from eat_curate.sinks.preview import ParquetLookup, SqlLookup
 from eat_curate.sinks.sql.sink import SqlSink
-from sink_records import MODEL, failure, item, run_info, score_run, success
+from sink_records import MODEL, failure, item, query, run_info, score_run, success
 
 OTHER_MODEL = "other@111111111111"
 
@@ -118,7 +118,8 @@ def test_a_dry_run_lists_what_the_run_then_scores_and_writes_nothing(score, phot
     assert listed == sorted(str(photo_folder / name) for name in ("trips/trip_1.jpg", "trips/trip_9.jpg",
                                                                       "family/broken.jpg"))
     assert "would score 3 images" in preview.stderr and "skip 4 already scored" in preview.stderr
-    assert contents(tmp_path) == files  # nothing made or changed
+    assert contents(tmp_path) == files  # nothing made or changed ...
+    assert query(str(db), "SELECT count(*) AS runs FROM runs") == [{"runs": 1}]  # ... nor a run recorded
 
     counts = json.loads(score(photo_folder, "--out", out, "--db", db, "--dry-run", "--json").stdout)
     assert counts == {"dry_run": True, "model_id": counts["model_id"], "to_score": 3, "already_scored": 4}
