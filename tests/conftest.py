@@ -89,6 +89,22 @@ def run(tmp_path: Path):
     return invoke
 
 
+@pytest.fixture
+def score(micro_model_path: Path):
+    """``eat-curate score ARGS --model <micro>`` through CliRunner; fails the test unless it exits 0 (``expect_ok``)."""
+    from click.testing import CliRunner
+
+    from eat_curate.cli import cli
+
+    def invoke(*args, expect_ok: bool = True):
+        result = CliRunner().invoke(cli, ["score", *map(str, args), "--model", str(micro_model_path)])
+        if expect_ok:
+            assert result.exit_code == 0, result.output + repr(result.exception)
+        return result
+
+    return invoke
+
+
 def make_photo(path: Path, size: tuple[int, int] = (320, 240), seed: int = 0, fmt: str | None = None, **save) -> Path:
     """A small photo-like image (smooth gradients plus noise), saved with Pillow."""
     rng = np.random.default_rng(seed)

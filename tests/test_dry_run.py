@@ -11,10 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-
 from conftest import make_photo
-from eat_curate.cli import cli
 from eat_curate.sinks.parquet.sink import ParquetSink
 from eat_curate.sinks.preview import ParquetLookup, SqlLookup
 from eat_curate.sinks.sql.sink import SqlSink
@@ -82,17 +79,6 @@ def test_rows_of_a_run_cut_short_count_as_its_merge_will_count_them(out, tmp_pat
 
 
 # --- the command --------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def score(micro_model_path):
-    def invoke(*args, expect_ok=True):
-        result = CliRunner().invoke(cli, ["score", *map(str, args), "--model", str(micro_model_path)])
-        if expect_ok:
-            assert result.exit_code == 0, result.output + repr(result.exception)
-        return result
-
-    return invoke
 
 
 def contents(folder: Path) -> dict[Path, bytes]:

@@ -24,19 +24,6 @@ from hostile_files import write_hostile_folder
 from stopped_run import signal_mid_run
 
 
-@pytest.fixture
-def score(micro_model_path):
-    """Run `eat-curate score` with the micro model through CliRunner; returns the result."""
-
-    def invoke(*args, expect_ok=True):
-        result = CliRunner().invoke(cli, ["score", *map(str, args), "--model", str(micro_model_path)])
-        if expect_ok:
-            assert result.exit_code == 0, result.output + repr(result.exception)
-        return result
-
-    return invoke
-
-
 def rows(out: Path) -> list[dict]:
     return pq.read_table(out).to_pylist()
 
