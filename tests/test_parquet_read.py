@@ -123,6 +123,8 @@ def test_report_reads_a_parquet_result(results, tmp_path):
     from_parquet = invoke("report", "--db", parquet, "--out", tmp_path / "parquet.html").stdout
     assert from_parquet.replace("parquet.html", "db.html") == from_database
     assert "18 images in 5 albums" in from_parquet
+    as_argument = invoke("report", parquet, "--out", tmp_path / "parquet.html", "--force").stdout
+    assert as_argument == from_parquet
     page = (tmp_path / "parquet.html").read_text()
     assert "micro@" in page and "beach" in page  # the model card and the albums made it in
 
@@ -146,7 +148,8 @@ def test_a_dataset_folder_reads_without_its_trailing_slash(results):
     assert as_json("rank", "--db", parquet.rstrip("/")) == as_json("rank", "--db", parquet)
 
 
-@pytest.mark.parametrize("command", [*COMMANDS[::3], ["xmp", "--dry-run"]], ids=lambda command: " ".join(command)[:40])
+@pytest.mark.parametrize("command", [*COMMANDS[::3], COMMANDS[11], COMMANDS[13], ["xmp", "--dry-run"]],
+                         ids=lambda command: " ".join(command)[:40])
 def test_the_scores_to_read_may_be_the_first_argument(results, command, tmp_path):
     # `eat-curate rank scores.parquet` is what a user types after `score ./photos --out scores.parquet`.
     arguments = [part.replace("{tmp}", str(tmp_path)) for part in command]
