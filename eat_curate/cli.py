@@ -7,6 +7,8 @@ reaches into ``pipelines/`` and ``training/``, always lazily.
 
 from __future__ import annotations
 
+import os
+import select
 import sys
 import warnings
 
@@ -14,7 +16,7 @@ import click
 
 from eat_curate import __version__
 from eat_curate.errors import EatCurateError
-from eat_curate.exit_codes import ERROR, REFUSED, exit_code_of
+from eat_curate.exit_codes import ERROR, PIPE_CLOSED, REFUSED, exit_code_of
 
 DEBUG_KEY = "eat_curate.debug"
 
@@ -22,7 +24,8 @@ DEBUG_KEY = "eat_curate.debug"
 class EatCurateGroup(click.Group):
     """Every failure is one line: an expected one (``EatCurateError``) with the exit code it asks for
     (``eat_curate.exit_codes``; refused, 2, unless it says otherwise), a bug (1) with a hint to run again
-    with ``--debug`` for its traceback."""
+    with ``--debug`` for its traceback. A reader that closes stdout early (``| head``) is no failure: the
+    command ends quietly with 141, as a shell reports any tool stopped by SIGPIPE."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -34,6 +37,10 @@ class EatCurateGroup(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception as error:
+            if isinstance(error, BrokenPipeError) and stdout_reader_gone():  # not a socket's broken pipe, say
+                # Quiet, as any Unix tool whose reader went away; Python's flush of stdout at exit would fail again.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                raise click.exceptions.Exit(PIPE_CLOSED.code) from None
             if ctx.meta.get(DEBUG_KEY):
                 raise
             failure = click.ClickException(
@@ -42,6 +49,20 @@ class EatCurateGroup(click.Group):
             )
             failure.exit_code = ERROR.code
             raise failure from None
+
+
+def stdout_reader_gone() -> bool:
+    """Whether stdout is a pipe whose reader has closed it (``eat-curate filter ... | head`` has its lines).
+
+    Polling the write end of a pipe without a reader reports an error; any
+    other stdout (a terminal, a file, a pipe still read) does not.
+    """
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll on this platform, or stdout is no file (CliRunner)
+        return False
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

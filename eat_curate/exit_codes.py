@@ -35,8 +35,14 @@ SIDECARS_LEFT = Outcome(
     "all the others were written"
 )
 INTERRUPTED = Outcome(130, "interrupted", "interrupted (Ctrl-C or SIGTERM); finished batches are saved")
+# 128 + SIGPIPE, what a shell reports for any Unix tool whose reader went away.
+PIPE_CLOSED = Outcome(
+    141, "pipe_closed", "what read the output stopped reading (| head): the rest was not printed; nothing else failed"
+)
 
-OUTCOMES = (DONE, ERROR, REFUSED, TOO_MANY_FAILED, INFRASTRUCTURE, NOTHING_EXPORTED, SIDECARS_LEFT, INTERRUPTED)
+OUTCOMES = (
+    DONE, ERROR, REFUSED, TOO_MANY_FAILED, INFRASTRUCTURE, NOTHING_EXPORTED, SIDECARS_LEFT, INTERRUPTED, PIPE_CLOSED
+)
 _BY_CODE = {outcome.code: outcome for outcome in OUTCOMES}
 
 

@@ -8,6 +8,8 @@ again later), 1 a bug. The other commands use the same codes.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from click.testing import CliRunner
 
 from conftest import make_photo
 from eat_curate import exit_codes
+from eat_curate.benchmarks.read_parquet import write_synthetic_result
 from eat_curate.cli import cli
 from eat_curate.runs import FailureLimit, RunSummary
 
@@ -63,6 +66,28 @@ def test_every_command_exits_2_on_what_the_user_can_fix_and_1_only_on_a_bug(tmp_
     crashed = CliRunner().invoke(cli, ["samples", str(tmp_path / "photos")])
     assert crashed.exit_code == exit_codes.ERROR.code
     assert "unexpected ZeroDivisionError" in crashed.output and "--debug" in crashed.output
+
+
+def test_a_reader_that_stops_reading_ends_the_command_quietly_as_sigpipe_would(tmp_path):
+    result = write_synthetic_result(tmp_path / "scores.parquet", rows=20_000, albums=4)  # far more than a pipe holds
+    command = [sys.executable, "-m", "eat_curate.cli", "filter", str(result), "--csv"]
+    reader = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert reader.stdout.readline().startswith(b"model_id,album,rank")
+    reader.stdout.close()  # `| head -1` has its line
+    stderr = reader.stderr.read().decode()
+    assert reader.wait(timeout=60) == exit_codes.PIPE_CLOSED.code
+    assert "Error" not in stderr and "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+    whole = subprocess.run(command, capture_output=True, check=True)  # a reader that reads it all gets it all
+    assert whole.stdout.count(b"\n") == 20_001
+
+
+def test_a_broken_pipe_that_is_not_stdout_is_still_a_failure(tmp_path, monkeypatch):
+    def a_socket_gone(*args, **kwargs):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr("eat_curate.samples.write_sample_photos", a_socket_gone)
+    crashed = CliRunner().invoke(cli, ["samples", str(tmp_path / "photos")])
+    assert crashed.exit_code == exit_codes.ERROR.code and "unexpected BrokenPipeError" in crashed.output
 
 
 def test_images_that_fail_to_decode_are_rows_and_the_run_is_done(score, two_of_five_broken, tmp_path):
