@@ -16,7 +16,7 @@ import click
 
 from eat_curate import __version__
 from eat_curate.errors import EatCurateError
-from eat_curate.exit_codes import ERROR, PIPE_CLOSED, REFUSED, exit_code_of
+from eat_curate.exit_codes import ERROR, INTERRUPTED, PIPE_CLOSED, REFUSED, exit_code_of
 
 DEBUG_KEY = "eat_curate.debug"
 
@@ -36,6 +36,10 @@ class EatCurateGroup(click.Group):
             raise failure from None
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except KeyboardInterrupt:
+            # Click's own answer is "Aborted!" and 1, the code of a bug; a scheduler must tell the two apart.
+            click.echo("interrupted", err=True)
+            raise click.exceptions.Exit(INTERRUPTED.code) from None
         except Exception as error:
             if isinstance(error, BrokenPipeError) and stdout_reader_gone():  # not a socket's broken pipe, say
                 # Quiet, as any Unix tool whose reader went away; Python's flush of stdout at exit would fail again.

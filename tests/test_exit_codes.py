@@ -90,6 +90,15 @@ def test_a_broken_pipe_that_is_not_stdout_is_still_a_failure(tmp_path, monkeypat
     assert crashed.exit_code == exit_codes.ERROR.code and "unexpected BrokenPipeError" in crashed.output
 
 
+def test_ctrl_c_in_any_command_is_an_interruption_not_a_bug(tmp_path, monkeypatch):
+    def pressed_ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("eat_curate.samples.write_sample_photos", pressed_ctrl_c)
+    stopped = CliRunner().invoke(cli, ["samples", str(tmp_path / "photos")])
+    assert stopped.exit_code == exit_codes.INTERRUPTED.code and stopped.output == "interrupted\n"
+
+
 def test_images_that_fail_to_decode_are_rows_and_the_run_is_done(score, two_of_five_broken, tmp_path):
     result = score(two_of_five_broken, "--out", tmp_path / "scores.parquet", "--json")
     assert outcome(result) == (0, "done")
