@@ -278,6 +278,19 @@ def test_json_stdout_stays_clean_of_what_libraries_print_during_the_run(score, p
     assert "(raylet) a task failed; retrying" in result.stderr
 
 
+def test_sources_without_a_single_image_are_warned_about_not_refused(score, tmp_path):
+    # An empty "incoming" folder is a normal night for a scheduled job, and more often a wrong folder for a person.
+    folder = tmp_path / "documents"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("not a photo")
+    for options in ([], ["--dry-run"]):
+        result = score(folder, "--out", tmp_path / "s.parquet", *options)
+        assert "warning: the sources hold no image files" in result.stderr, options
+    assert "no image files" not in score(folder, "--out", tmp_path / "s.parquet", "--limit", "0").stderr
+    assert "no image files" not in score(folder, "--out", tmp_path / "s.parquet", "--quiet").stderr
+    assert json.loads(score(folder, "--out", tmp_path / "s.parquet", "--json").stdout)["outcome"] == "done"
+
+
 def test_a_missing_source_is_a_clear_error(score, tmp_path):
     result = score(tmp_path / "nowhere", "--out", tmp_path / "x.parquet", expect_ok=False)
     assert result.exit_code == 2 and "nowhere" in result.output  # refused (exit_codes.REFUSED)

@@ -23,7 +23,7 @@ import click
 from eat_curate import exit_codes
 from eat_curate.commands.options import exclude_option, model_store, models_dir_option
 from eat_curate.commands.output import to_json
-from eat_curate.commands.score_preview import print_dry_run
+from eat_curate.commands.score_preview import print_dry_run, warn_if_no_images
 from eat_curate.errors import EatCurateError
 from eat_curate.exit_codes import Outcome
 from eat_curate.io.exclusions import Exclusions
@@ -331,8 +331,7 @@ def score(
         card = store.card(model_ref)
         if dry_run:
             progress.close()
-            print_dry_run(items, out, db, card.model_id, rescore, exclusions, walks_finished=limit is None,
-                          as_json=as_json, quiet=quiet)
+            print_dry_run(items, out, db, card.model_id, rescore, exclusions, limit, as_json=as_json, quiet=quiet)
             return
         sinks = open_sinks(out=out, db=db, retry=RetryPolicy(limit_s=db_retry_for), on_wait=progress.waiting)
         run = RunInfo(
@@ -393,10 +392,11 @@ def score(
         raise
     if exclusions:
         report.excluded = exclusions.summary(walks_finished=limit is None)
+    summary = report.summary
     if not quiet and not as_json:
         for line in exclusions.report(walks_finished=limit is None):
             click.echo(line, err=True)
-    summary = report.summary
+        warn_if_no_images(summary.scored + summary.skipped, limit)
     if max_failed is not None and max_failed.exceeded(summary):
         report.end(exit_codes.TOO_MANY_FAILED, run,
                    f"{summary.failed} of {summary.scored} images failed, more than --max-failed {max_failed}")
