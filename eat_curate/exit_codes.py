@@ -34,7 +34,10 @@ SIDECARS_LEFT = Outcome(
     6, "sidecars_left", "xmp: some sidecars could not be read or written and were left as they were (listed); "
     "all the others were written"
 )
-INTERRUPTED = Outcome(130, "interrupted", "interrupted (Ctrl-C or SIGTERM); finished batches are saved")
+INTERRUPTED = Outcome(
+    130, "interrupted", "interrupted (Ctrl-C; for score, SIGTERM too): what was finished is kept; the same command "
+    "resumes score (every saved batch), and with --resume train (every finished epoch)"
+)
 # 128 + SIGPIPE, what a shell reports for any Unix tool whose reader went away.
 PIPE_CLOSED = Outcome(
     141, "pipe_closed", "what read the output stopped reading (| head): the rest was not printed; nothing else failed"

@@ -290,6 +290,17 @@ def test_a_run_killed_mid_training_resumes_to_exactly_the_uninterrupted_result(
     assert read_metrics(crashed_dir, without_timings=True) == read_metrics(clean_dir, without_timings=True)
 
 
+def test_ctrl_c_during_training_says_how_to_go_on(
+    synthetic_set: Path, pico_store: ModelStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def pressed_ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("training.trainer.train", pressed_ctrl_c)
+    code, output = run_cli(*train_args(synthetic_set, pico_store, "stopped"))
+    assert code == 130 and "interrupted" in output and "the same command with --resume goes on" in output
+
+
 def test_the_explore_phase_weakens_offsets_heading_into_the_interest_quadrant(
     synthetic_set: Path, pico_store: ModelStore
 ) -> None:

@@ -11,6 +11,7 @@ import click
 
 from eat_curate.commands.options import bars_wanted, json_option, model_store, models_dir_option, no_progress_option
 from eat_curate.commands.output import emit, format_table, to_json
+from eat_curate.exit_codes import INTERRUPTED
 from eat_curate.model.presets import PRESETS
 
 # Kept here rather than imported from training/, which the CLI may only import lazily.
@@ -213,12 +214,20 @@ def train(
 
         tqdm.write(message, file=log_to)
 
-    if config.engine == "ray":
-        from training.ray_train import train_with_ray
+    try:
+        if config.engine == "ray":
+            from training.ray_train import train_with_ray
 
-        result = train_with_ray(config, store, progress=bars_wanted(no_progress), overwrite=force)
-    else:
-        result = run_training(config, store, progress=bars_wanted(no_progress), log=log, overwrite=force)
+            result = train_with_ray(config, store, progress=bars_wanted(no_progress), overwrite=force)
+        else:
+            result = run_training(config, store, progress=bars_wanted(no_progress), log=log, overwrite=force)
+    except KeyboardInterrupt:
+        stopped = click.ClickException(
+            "interrupted: every finished epoch is checkpointed in the run folder; "
+            "the same command with --resume goes on from the last one"
+        )
+        stopped.exit_code = INTERRUPTED.code
+        raise stopped from None
     summary = {
         "model_id": result.card.model_id,
         "best_epoch": result.best_epoch,
