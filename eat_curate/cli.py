@@ -88,6 +88,10 @@ def cli(ctx: click.Context, debug: bool) -> None:
       eat-curate score ./photos --db photos.db     then: albums photos.db, filter, export, ...
 
     Every command explains itself with --help.
+
+    \b
+    Shell completion: add this line to ~/.bashrc (zsh: zsh_source, in ~/.zshrc)
+      eval "$(_EAT_CURATE_COMPLETE=bash_source eat-curate)"
     """
     warnings.showwarning = _show_warning
     ctx.meta[DEBUG_KEY] = debug

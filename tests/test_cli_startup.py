@@ -7,6 +7,7 @@ exporting a selection or listing runs needs none of them; `--help` neither.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -77,3 +78,22 @@ def test_db_commands_import_no_heavy_library(tmp_path):
 def test_the_check_sees_torch_when_a_command_loads_a_model():
     # The test can fail: `models list` opens the model store, which needs torch.
     assert "torch" in heavy_imports_of("models", "list")
+
+
+def completions(*words: str) -> list[str]:
+    """What bash completion offers for the last of ``words`` (click's ``type,value`` lines)."""
+    env = {**os.environ, "COMP_WORDS": " ".join(["eat-curate", *words]), "COMP_CWORD": str(len(words)),
+           "_EAT_CURATE_COMPLETE": "bash_complete"}
+    done = subprocess.run([sys.executable, "-m", "eat_curate.cli"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+def test_the_shell_completes_commands_options_and_the_scores_file():
+    assert {"plain,rank", "plain,ratings"} <= set(completions("ra"))
+    assert "plain,--top" in completions("rank", "--to")
+    assert completions("rank", "sco") == ["file,sco"]  # bash lists the files: the scores to read
+    script = subprocess.run([sys.executable, "-m", "eat_curate.cli"], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "_EAT_CURATE_COMPLETE": "bash_source"}).stdout
+    assert "complete -o nosort -F" in script and "eat-curate" in script

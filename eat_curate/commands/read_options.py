@@ -47,7 +47,8 @@ def db_option(required: bool = True):
             return function(*args, db=one_results(results, db, required), **kwargs)
 
         reading_results = click.option("--db", default=None, metavar="URL", help=_RESULTS_HELP)(reading_results)
-        return click.argument("results", required=False, metavar="[RESULTS]")(reading_results)
+        # A Path for the shell completion of file names; URLs pass through it unchanged.
+        return click.argument("results", required=False, metavar="[RESULTS]", type=click.Path())(reading_results)
 
     return decorate
 
