@@ -161,7 +161,7 @@ def test_the_scores_to_read_are_named_once(results, tmp_path):
     database, parquet = results["file"]
     assert as_json("rank", parquet, "--db", parquet) == as_json("rank", parquet)  # the same twice is harmless
     twice = invoke("rank", parquet, "--db", database, expect_ok=False)
-    assert twice.exit_code == 2 and f"two results to read: {parquet} (the argument) and --db {database}" in twice.output
+    assert twice.exit_code == 2 and f"two sets of scores to read: {parquet} (the argument) and --db {database}" in twice.output
     for command in (["albums"], ["rank"], ["filter"], ["dupes"], ["xmp"], ["report", "--out", tmp_path / "r.html"], ["runs"]):
         nothing = invoke(*command, expect_ok=False)
         assert nothing.exit_code == 2, command

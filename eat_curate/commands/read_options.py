@@ -36,7 +36,7 @@ _RESULTS_HELP = (
 
 
 def db_option(required: bool = True):
-    """The results to read, as the first argument or as --db: `rank scores.parquet` is `rank --db scores.parquet`.
+    """The scores to read, as the first argument or as --db: `rank scores.parquet` is `rank --db scores.parquet`.
 
     The command receives them as ``db``; giving neither is refused when ``required``.
     """
@@ -54,9 +54,9 @@ def db_option(required: bool = True):
 
 
 def one_results(results: str | None, db: str | None, required: bool = True) -> str | None:
-    """The results named by the argument or by --db; both naming different ones is refused."""
+    """The scores named by the argument or by --db; both naming different ones is refused."""
     if results is not None and db is not None and results != db:
-        raise click.UsageError(f"two results to read: {results} (the argument) and --db {db}; give one")
+        raise click.UsageError(f"two sets of scores to read: {results} (the argument) and --db {db}; give one")
     chosen = results if results is not None else db
     if chosen is None and required:
         raise click.UsageError(

@@ -26,9 +26,10 @@ def print_dry_run(
     quiet: bool,
 ) -> None:
     """List (or, with ``as_json``, count) what a run would score; reads the outputs, writes nothing."""
-    walks_finished = limit is None  # a walk cut short by --limit proves nothing about patterns that matched nothing
     from eat_curate.scoring.dry_run import dry_run
     from eat_curate.sinks import open_lookups
+
+    walks_finished = limit is None  # a walk cut short by --limit proves nothing about patterns that matched nothing
 
     def list_item(item: SourceItem) -> None:
         click.echo(printable_path(item.key))

@@ -4,7 +4,7 @@ The inputs are listed as for a run (sources, ``--exclude``, ``--limit``,
 duplicate rows) and looked up in chunks by the run's own
 :func:`~eat_curate.scoring.tasks.items_to_score`, against read-only lookups
 of the outputs (``eat_curate.sinks.preview``). No model is loaded and no
-image is read: what would fail to decode is listed as to be scored.
+image is decoded: what would fail to decode is listed as to be scored.
 """
 
 from __future__ import annotations
