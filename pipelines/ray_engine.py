@@ -33,7 +33,7 @@ from pathlib import Path
 from eat_curate.io import remote_retry
 from eat_curate.errors import EatCurateError
 from eat_curate.io.sources import SourceItem
-from eat_curate.model.checkpoint import WEIGHTS_FILE, read_card
+from eat_curate.model.card import WEIGHTS_FILE, read_card
 from eat_curate.runs import RunInfo, RunSummary
 from eat_curate.scoring.engine import EngineOptions
 from eat_curate.scoring.progress import Progress

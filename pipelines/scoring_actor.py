@@ -17,7 +17,8 @@ from collections.abc import Callable
 import numpy as np
 import pyarrow as pa
 
-from eat_curate.model.checkpoint import ModelCard, load_model_bytes
+from eat_curate.model.card import ModelCard
+from eat_curate.model.checkpoint import load_model_bytes
 from eat_curate.records import NUM_BINS
 from pipelines.block_columns import decode_read_rows, decoded_ok, pixels_of, scored_rows
 

@@ -82,7 +82,7 @@ class RecordingProgress:
 def score_with(engine, folder: Path, out: Path, progress=None):
     """``engine`` scores ``folder`` into the Parquet file ``out``, as `score` runs it; the run's summary."""
     from eat_curate.io.sources import iter_items
-    from eat_curate.model.checkpoint import read_card
+    from eat_curate.model.card import read_card
     from eat_curate.runs import RunInfo, new_run_id
     from eat_curate.scoring.execute import execute_run
     from eat_curate.sinks.outputs import open_sinks

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from eat_curate.model.checkpoint import WEIGHTS_FILE
+from eat_curate.model.card import WEIGHTS_FILE
 from eat_curate.model.model_store import BUILTIN_DIR, ModelStore
 from eat_curate.samples import write_sample_photos
 

@@ -11,7 +11,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from eat_curate.model import EAT, PUBLISHED_RULE
-from eat_curate.model.checkpoint import WEIGHTS_FILE, ModelError, load_model
+from eat_curate.model.card import WEIGHTS_FILE, ModelError
+from eat_curate.model.checkpoint import load_model
 from eat_curate.model.importers import import_weights, read_state_file
 from eat_curate.model.model_store import ModelStore
 from eat_curate.model.reference import PublishedEAT

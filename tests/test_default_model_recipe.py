@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from eat_curate.errors import EatCurateError
 from eat_curate.model import EAT
-from eat_curate.model.checkpoint import read_card
+from eat_curate.model.card import read_card
 from eat_curate.model.model_store import BUILTIN_DIR
 from training.recipes.default_model import main, round_to_float16, split_photos
 from training.recipes.defect_datasets import CurriculumStage

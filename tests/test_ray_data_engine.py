@@ -82,7 +82,7 @@ def without_time(record) -> dict:
 @pytest.mark.parametrize("gpu_decode", [False, True], ids=["cpu-decode", "gpu-decoder-on-cpu"])
 def test_every_input_gets_the_in_process_engines_record_through_the_blocks(ray_local, micro_model_path, tmp_path,
                                                                             gpu_decode):
-    from eat_curate.model.checkpoint import WEIGHTS_FILE, read_card
+    from eat_curate.model.card import WEIGHTS_FILE, read_card
     from eat_curate.scoring.gpu_decode import GpuJpegDecoder
     from pipelines.scoring_actor import ScoringActor, build_predictor
 
@@ -114,7 +114,7 @@ def test_every_input_gets_the_in_process_engines_record_through_the_blocks(ray_l
 
 
 def test_blocks_carry_arrow_columns_and_pixels_never_reach_the_driver(ray_local, micro_model_path, tmp_path):
-    from eat_curate.model.checkpoint import WEIGHTS_FILE, read_card
+    from eat_curate.model.card import WEIGHTS_FILE, read_card
     from pipelines.decode_tasks import decode_block
     from pipelines.item_rows import items_table
     from pipelines.scoring_actor import ScoringActor, build_predictor
@@ -137,7 +137,7 @@ def test_blocks_carry_arrow_columns_and_pixels_never_reach_the_driver(ray_local,
 
 def test_a_batch_of_error_rows_only_never_reaches_the_model(ray_local, micro_model_path, tmp_path):
     from eat_curate.io.sources import iter_items
-    from eat_curate.model.checkpoint import read_card
+    from eat_curate.model.card import read_card
     from pipelines.decode_tasks import decode_block
     from pipelines.item_rows import items_table
     from pipelines.score_records import records_from_block
@@ -258,7 +258,7 @@ def test_the_cutter_lists_a_segment_for_as_long_as_it_is_given(ray_local):
 def test_scoring_starts_before_the_listing_ends(ray_local, micro_model_path, tmp_path):
     """The first segment closes after ``first_segment_s`` of listing; the rest is listed between batches."""
     from eat_curate.io.sources import iter_items
-    from eat_curate.model.checkpoint import read_card
+    from eat_curate.model.card import read_card
     from eat_curate.runs import RunInfo, new_run_id
     from eat_curate.scoring.engine import EngineOptions
     from eat_curate.scoring.execute import execute_run

@@ -353,7 +353,7 @@ def rss_mb() -> float:
 @pytest.mark.slow
 def test_a_100k_row_manifest_streams_without_the_driver_growing(ray_local, micro_preset, tmp_path):
     from eat_curate.io.sources import iter_items
-    from eat_curate.model.checkpoint import read_card
+    from eat_curate.model.card import read_card
     from eat_curate.model.model_store import ModelStore
     from eat_curate.runs import RunInfo, new_run_id
     from eat_curate.scoring.constant import build_constant_predictor

@@ -23,7 +23,7 @@ from click.testing import CliRunner
 
 from conftest import make_photo
 from eat_curate.cli import cli
-from eat_curate.model.checkpoint import ModelCard
+from eat_curate.model.card import ModelCard
 from eat_curate.model.eat import EAT
 from eat_curate.model.model_store import ModelStore
 from eat_curate.model.presets import get_preset

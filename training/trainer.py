@@ -34,7 +34,7 @@ import torch
 from tqdm import tqdm
 
 from eat_curate.errors import EatCurateError
-from eat_curate.model.checkpoint import ModelCard
+from eat_curate.model.card import ModelCard
 from eat_curate.model.eat import EAT, score_moments
 from eat_curate.model.model_store import ModelStore
 from eat_curate.model.presets import get_preset

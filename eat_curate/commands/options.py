@@ -61,6 +61,6 @@ def models_dir_option(function):
 
 
 def model_store(models_dir: Path | None) -> ModelStore:
-    from eat_curate.model.model_store import ModelStore  # torch: only for commands that use models
+    from eat_curate.model.model_store import ModelStore  # reads cards; torch only where weights load
 
     return ModelStore(models_dir)

@@ -1,4 +1,4 @@
-"""Model files: safetensors weights beside a JSON card.
+"""Model files: safetensors weights beside a JSON card (``card``).
 
 A model is a folder holding ``model.safetensors`` (the network's own state
 dict, nothing executable) and ``card.json`` (what the model is, where it came
@@ -9,10 +9,8 @@ hash before the weights are used.
 from __future__ import annotations
 
 import hashlib
-import json
-import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -21,76 +19,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save_file
 
-from eat_curate.errors import EatCurateError
-from eat_curate.model.eat import EAT, HEAD_MODES
-from eat_curate.model.presets import EATPreset
-from eat_curate.model.steering import STEERING_MODES, SteeringSchedule, inference_rule
-
-WEIGHTS_FILE = "model.safetensors"
-CARD_FILE = "card.json"
-CARD_FORMAT = 1
-_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
-class ModelError(EatCurateError):
-    """A model cannot be found, read, trusted or built; the message says why."""
-
-
-def validate_model_name(name: str) -> str:
-    if not _NAME_PATTERN.match(name):
-        raise ModelError(
-            f"invalid model name {name!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
-        )
-    return name
-
-
-@dataclass
-class ModelCard:
-    name: str
-    preset: str
-    architecture: dict
-    head_mode: str = "softmax"
-    steering_mode: str = "none"
-    steering_schedule: dict | None = None
-    trained: bool = False
-    source: str = ""
-    training_data: str | None = None
-    metrics: dict = field(default_factory=dict)
-    scope: str = ""
-    license: str | None = None
-    weights_dtype: str = "float32"
-    sha256: str = ""
-    created: str = ""
-    card_format: int = CARD_FORMAT
-    extra: dict = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.head_mode not in HEAD_MODES:
-            raise ModelError(f"card of {self.name}: unknown head mode {self.head_mode!r}")
-        if self.steering_mode not in STEERING_MODES:
-            raise ModelError(f"card of {self.name}: unknown steering mode {self.steering_mode!r}")
-
-    @property
-    def input_size(self) -> int:
-        return int(self.architecture["image_size"])
-
-    @property
-    def model_id(self) -> str:
-        """Name plus a short weight hash: what every score record names as its model."""
-        return f"{self.name}@{self.sha256[:12]}"
-
-    def preset_spec(self) -> EATPreset:
-        return EATPreset.from_dict(self.architecture)
-
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        data["input_size"] = self.input_size
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "ModelCard":
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{key: value for key, value in data.items() if key in known})
+from eat_curate.model.card import CARD_FILE, WEIGHTS_FILE, ModelCard, ModelError, read_card, sha256_of, write_card
+from eat_curate.model.eat import EAT
+from eat_curate.model.steering import SteeringSchedule, inference_rule
 
 
 @dataclass
@@ -98,14 +29,6 @@ class LoadedModel:
     model: EAT
     card: ModelCard
     path: Path | None  # None when built from bytes
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def save_model(
@@ -145,27 +68,6 @@ def save_model(
     # shared path, the package's built-in folder), so give it the permissions the umask gives any file.
     weights.chmod(card_file.stat().st_mode & 0o777)
     return card
-
-
-def write_card(card: ModelCard, folder: Path) -> Path:
-    """Write ``card`` as ``folder``'s card file (keys sorted, so a card rewritten unchanged is the same file)."""
-    card_file = folder / CARD_FILE
-    card_file.write_text(json.dumps(card.to_dict(), indent=2, sort_keys=True) + "\n")
-    return card_file
-
-
-def read_card(folder: Path) -> ModelCard:
-    card_path = folder / CARD_FILE
-    try:
-        data = json.loads(card_path.read_text())
-    except FileNotFoundError:
-        raise ModelError(f"{folder} is not a model: {CARD_FILE} is missing") from None
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"{card_path} is not valid JSON: {exc}") from None
-    try:
-        return ModelCard.from_dict(data)
-    except TypeError as exc:
-        raise ModelError(f"{card_path} lacks required fields: {exc}") from None
 
 
 def build_model(card: ModelCard) -> EAT:

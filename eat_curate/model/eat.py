@@ -23,10 +23,9 @@ from timm.layers import DropPath, trunc_normal_
 from timm.models import register_model
 from torch import nn
 
+from eat_curate.model.modes import HEAD_MODES
 from eat_curate.model.presets import PRESETS, EATPreset, get_preset
 from eat_curate.model.steering import NO_STEERING, SteeringRule, apply_steering
-
-HEAD_MODES = ("softmax", "published")
 
 
 def _onednn_linear_available() -> bool:

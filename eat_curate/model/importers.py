@@ -18,7 +18,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from eat_curate.model.checkpoint import ModelError
+from eat_curate.model.card import ModelError
 from eat_curate.model.eat import EAT, checkpoint_filter_fn
 from eat_curate.model.presets import EATPreset
 from eat_curate.model.weight_formats import FORMATS

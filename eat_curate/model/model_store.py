@@ -13,22 +13,18 @@ import os
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from eat_curate.model.checkpoint import (
-    CARD_FILE,
-    LoadedModel,
-    ModelCard,
-    ModelError,
-    load_model,
-    read_card,
-    save_model,
-    validate_model_name,
-)
-from eat_curate.model.eat import EAT
-from eat_curate.model.importers import import_weights
+from eat_curate.model.card import CARD_FILE, ModelCard, ModelError, read_card, validate_model_name
 from eat_curate.model.presets import EATPreset, get_preset
+
+if TYPE_CHECKING:
+    import torch
+
+    from eat_curate.model.checkpoint import LoadedModel
+    from eat_curate.model.eat import EAT
+
+# Finding, listing and describing models reads cards only; torch is imported by what loads or writes weights.
 
 HOME_ENV = "EAT_CURATE_HOME"
 BUILTIN_DIR = Path(__file__).parent / "builtin"
@@ -98,6 +94,8 @@ class ModelStore:
         return read_card(self.resolve(ref))
 
     def load(self, ref: str | Path, map_location: str | torch.device = "cpu") -> LoadedModel:
+        from eat_curate.model.checkpoint import load_model
+
         return load_model(self.resolve(ref), map_location)
 
     # --- writing ---------------------------------------------------------------
@@ -114,11 +112,16 @@ class ModelStore:
         model: EAT,
         card: ModelCard,
         overwrite: bool = False,
-        weights_dtype=torch.float32,
+        weights_dtype: torch.dtype | None = None,
         attachments: Mapping[str, bytes] | None = None,
     ) -> ModelCard:
-        """Write atomically: into a temporary sibling folder, then renamed into place (``attachments``:
-        other files of the model, see ``checkpoint.save_model``)."""
+        """Write atomically: into a temporary sibling folder, then renamed into place (``weights_dtype``:
+        float32 unless given; ``attachments``: other files of the model, see ``checkpoint.save_model``)."""
+        import torch
+
+        from eat_curate.model.checkpoint import save_model
+
+        weights_dtype = weights_dtype or torch.float32
         folder = self._target(card.name, overwrite)
         self.root.mkdir(parents=True, exist_ok=True)
         staging = self.root / f".{card.name}.partial"
@@ -131,6 +134,10 @@ class ModelStore:
 
     def init(self, preset: str | EATPreset, name: str, seed: int = 0, overwrite: bool = False) -> ModelCard:
         """An untrained model with seeded random weights, for tests and benchmarks."""
+        import torch
+
+        from eat_curate.model.eat import EAT
+
         spec = get_preset(preset) if isinstance(preset, str) else preset
         self._target(name, overwrite)
         torch.manual_seed(seed)
@@ -149,6 +156,8 @@ class ModelStore:
         self, path: Path, preset: str, name: str, fmt: str = "auto", overwrite: bool = False
     ) -> tuple[ModelCard, list[str]]:
         """Import published EAT or DAT ImageNet weights; returns the card and the freshly initialised keys."""
+        from eat_curate.model.importers import import_weights
+
         self._target(name, overwrite)
         imported = import_weights(Path(path), get_preset(preset), fmt)
         if imported.trained:

@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from eat_curate.model.modes import STEERING_MODES
+
 
 @dataclass(frozen=True)
 class SteeringRule:
@@ -84,13 +86,6 @@ class SteeringSchedule:
             explore=SteeringRule(**data["explore"]),
             exploit=SteeringRule(**data["exploit"]),
         )
-
-
-# How a model's offsets are steered when it scores, as recorded in its card:
-# "published" — the fixed rule of the published checkpoints;
-# "scheduled" — trained with a SteeringSchedule, scores with its exploit rule;
-# "none" — never steered.
-STEERING_MODES = ("published", "scheduled", "none")
 
 
 def inference_rule(mode: str, schedule: SteeringSchedule | None = None) -> SteeringRule:

@@ -12,7 +12,7 @@ from functools import partial
 from typing import Protocol
 
 from eat_curate.io.sources import SourceItem
-from eat_curate.model.checkpoint import ModelCard
+from eat_curate.model.card import ModelCard
 from eat_curate.runs import RunInfo, RunSummary, utc_now
 from eat_curate.scoring.progress import Progress
 

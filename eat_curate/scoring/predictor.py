@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from eat_curate.model.checkpoint import LoadedModel, ModelCard
+from eat_curate.model.card import ModelCard
+from eat_curate.model.checkpoint import LoadedModel
 from eat_curate.model.eat import score_moments
 from eat_curate.model.model_store import ModelStore
 from eat_curate.scoring.preprocess import IMAGENET_MEAN, IMAGENET_STD

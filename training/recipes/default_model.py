@@ -53,7 +53,7 @@ import torch
 from tqdm import tqdm
 
 from eat_curate.errors import EatCurateError
-from eat_curate.model.checkpoint import validate_model_name
+from eat_curate.model.card import validate_model_name
 from eat_curate.model.model_store import ModelStore
 from eat_curate.samples.debian_wallpapers import fetch_debian_wallpapers
 from eat_curate.scoring.predictor import resolve_device, resolve_dtype

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from eat_curate.model.checkpoint import ModelCard
+from eat_curate.model.card import ModelCard
 from training.recipes.defect_eval import REQUIRED_PAIRWISE_ACCURACY, REQUIRED_SRCC, REQUIRED_STABILITY, DefectReport
 from training.recipes.defect_targets import CLEAN_MEAN, DROP_AT_FULL_STRENGTH, FLOOR_MEAN, SPREAD
 from training.recipes.defects import DEFECTS
