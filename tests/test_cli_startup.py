@@ -75,6 +75,14 @@ def test_db_commands_import_no_heavy_library(tmp_path):
     assert heavy_imports_of("db", "ddl", "--dialect", "postgresql") == []
 
 
+def test_a_dry_run_and_a_refused_score_load_no_model(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    assert heavy_imports_of("score", photos, "--out", tmp_path / "s.parquet", "--dry-run") == []
+    refused = subprocess.run([sys.executable, "-c", DRIVER, "score", str(photos)], capture_output=True, text=True)
+    assert refused.returncode == 2 and "HEAVY:\n" in refused.stderr  # "say where scores go", before any import
+
+
 def test_listing_and_describing_models_read_their_cards_only(tmp_path):
     assert heavy_imports_of("models", "list") == []
     assert heavy_imports_of("models", "info", "culling-nano") == []

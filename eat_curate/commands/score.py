@@ -148,6 +148,17 @@ def _end_on_sigterm_as_on_ctrl_c() -> None:
         click.get_current_context().call_on_close(lambda: signal.signal(signal.SIGTERM, previous))
 
 
+def _cuda_here(device: str) -> bool:
+    """Whether this process would score on a CUDA device (``auto``: when one is present; asks torch only then)."""
+    if device.startswith("cuda"):
+        return True
+    if device != "auto":
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def _engine_choice(engine: str | None, ray_address: str | None) -> str:
     """``--engine`` if given; else Ray when an address is given or RAY_ADDRESS is set, else local."""
     if engine:
@@ -283,28 +294,22 @@ def score(
       eat-curate score manifest.parquet --album-from event --db postgresql+psycopg://me@db/photos
     """
     _end_on_sigterm_as_on_ctrl_c()
-    import torch
-
+    # torch and the model code load only once a run is certain: a refusal or a --dry-run answers without them.
     from eat_curate.io import remote_retry
     from eat_curate.io.items import printable_path
     from eat_curate.io.sources import iter_items
-    from eat_curate.scoring.engine import EngineOptions, LocalEngine, default_batch_size
-    from eat_curate.scoring.execute import execute_run
-    from eat_curate.scoring.predictor import Predictor, warn_if_untrained
     from eat_curate.scoring.progress import progress_for
     from eat_curate.sinks import RetryPolicy, open_sinks, without_password
 
     if not out and not db:
         raise click.UsageError("say where scores go: --out FILE.parquet and/or --db URL")
     chosen_engine = _engine_choice(engine, ray_address)
-    local_cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
-    if gpu_decode and chosen_engine == "local" and not local_cuda:
+    if gpu_decode and chosen_engine == "local" and not _cuda_here(device):
         raise click.UsageError("--gpu-decode needs a CUDA device (--device cuda)")
-    if (compile_model or cuda_graphs) and not local_cuda:
+    if (compile_model or cuda_graphs) and not _cuda_here(device):
         raise click.UsageError("--compile and --cuda-graphs need a CUDA device (--device cuda)")
     if cuda_graphs and compile_model is False:
         raise click.UsageError("--cuda-graphs replays the compiled model: it cannot go with --no-compile")
-    batch_size = batch_size or default_batch_size("cuda" if local_cuda else "cpu")
     outputs = [value for value in (out, db and without_password(db)) if value]  # as printed and recorded
     report = RunReport(as_json, quiet, outputs, RunSummary())
     if no_progress and progress_mode not in ("auto", "none"):
@@ -333,6 +338,10 @@ def score(
             progress.close()
             print_dry_run(items, out, db, card.model_id, rescore, exclusions, limit, as_json=as_json, quiet=quiet)
             return
+        from eat_curate.scoring.engine import EngineOptions, LocalEngine, default_batch_size
+        from eat_curate.scoring.predictor import Predictor, warn_if_untrained
+
+        batch_size = batch_size or default_batch_size("cuda" if _cuda_here(device) else "cpu")
         sinks = open_sinks(out=out, db=db, retry=RetryPolicy(limit_s=db_retry_for), on_wait=progress.waiting)
         run = RunInfo(
             run_id=new_run_id(),
@@ -376,6 +385,8 @@ def score(
         if isinstance(error, EatCurateError):
             report.failed(error, exit_codes.REFUSED, run=None)
         raise
+
+    from eat_curate.scoring.execute import execute_run
 
     try:
         # stdout is for the summary and --json: what a library prints while the run works goes to stderr

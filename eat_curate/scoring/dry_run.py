@@ -3,8 +3,9 @@
 The inputs are listed as for a run (sources, ``--exclude``, ``--limit``,
 duplicate rows) and looked up in chunks by the run's own
 :func:`~eat_curate.scoring.tasks.items_to_score`, against read-only lookups
-of the outputs (``eat_curate.sinks.preview``). No model is loaded and no
-image is decoded: what would fail to decode is listed as to be scored.
+of the outputs (``eat_curate.sinks.preview``). No model is loaded (nor
+torch imported) and no image is decoded: what would fail to decode is listed
+as to be scored.
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ from dataclasses import dataclass
 
 from eat_curate.io.sources import SourceItem
 from eat_curate.runs import RunSummary
-from eat_curate.scoring.engine import EngineOptions
 from eat_curate.scoring.progress import Progress
-from eat_curate.scoring.tasks import items_to_score
+from eat_curate.scoring.tasks import LOOKUP_CHUNK, items_to_score
 
 
 @dataclass
@@ -36,7 +36,7 @@ def dry_run(
     model_id: str,
     rescore: bool,
     on_item: Callable[[SourceItem], None],
-    lookup_chunk: int = EngineOptions.lookup_chunk,
+    lookup_chunk: int = LOOKUP_CHUNK,
 ) -> DryRun:
     """Count what a run of ``model_id`` would score and skip; ``on_item`` hears each input to score, in order."""
     skipped = RunSummary()

@@ -30,7 +30,7 @@ from eat_curate.scoring.gpu_decode import GpuJpegDecoder
 from eat_curate.scoring.pipeline import Pipeline
 from eat_curate.scoring.progress import Progress
 from eat_curate.scoring.stages import Compute, Prep, RecordWriter, batch_model, read_for_device, read_on_cpu
-from eat_curate.scoring.tasks import items_to_score
+from eat_curate.scoring.tasks import LOOKUP_CHUNK, items_to_score
 
 CPU_BATCH_SIZE = 16  # the CPU default all along (README's bench score figures are at 16)
 GPU_BATCH_SIZE = 256  # the batch scripts/gpu_check.py measures at: 16 leaves most of an H100 idle per launch
@@ -55,7 +55,7 @@ class EngineOptions:
     rescore: bool = False  # score even what the sinks already hold
     draft: bool = True  # reduced-scale JPEG decoding (see eat_curate.io.decode)
     gpu_decode: bool = False  # JPEGs decoded in batches on the predictor's device (nvJPEG)
-    lookup_chunk: int = 1000  # items per incremental lookup
+    lookup_chunk: int = LOOKUP_CHUNK  # items per incremental lookup
     max_bytes: int | None = None  # the most read for one image; None: io.sources.DEFAULT_MAX_BYTES
 
     def __post_init__(self) -> None:

@@ -152,6 +152,9 @@ def deliver(records: Sequence[ScoreRecord], sinks: Sequence, summary, progress) 
     progress.advance(records)
 
 
+LOOKUP_CHUNK = 1000  # items per incremental lookup: one query per sink for each
+
+
 def items_to_score(
     items: Iterable[SourceItem], sinks: Sequence, model_id: str, rescore: bool, lookup_chunk: int,
     summary, progress,
