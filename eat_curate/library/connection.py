@@ -22,14 +22,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from eat_curate.sinks.sql import schema
-from eat_curate.sinks.sql.database import (
-    check_schema,
-    connect,
-    create_engine,
-    database_url,
-    describe,
-    readonly_sqlite_engine,
-)
+from eat_curate.sinks.sql.database import check_schema, connect, database_url, describe, read_only_engine
 from eat_curate.errors import StoreError
 
 PARQUET_MAGIC = b"PAR1"
@@ -54,12 +47,9 @@ class ScoredModel:
 
 def open_read_engine(url: sa.URL) -> sa.Engine:
     """An engine on ``url`` for reading; refuses a missing SQLite file instead of creating it."""
-    if url.get_backend_name() == "sqlite":
-        path = Path(url.database)
-        if not path.is_file():
-            raise StoreError(NO_SCORES.format(where=f"{path} (no such file)"))
-        return readonly_sqlite_engine(path)
-    return create_engine(url)
+    if url.get_backend_name() == "sqlite" and not Path(url.database).is_file():
+        raise StoreError(NO_SCORES.format(where=f"{url.database} (no such file)"))
+    return read_only_engine(url)
 
 
 def names_parquet(db: str) -> bool:

@@ -20,22 +20,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from eat_curate.incremental import InputVersion, stored_versions
-from eat_curate.sinks.parquet.index import ScoredIndex
+from eat_curate.sinks.parquet.index import SCORED_COLUMNS, ScoredIndex
 from eat_curate.sinks.parquet.journal import read_journal
 from eat_curate.sinks.parquet.sink import unmerged_files
 from eat_curate.sinks.parquet.target import check_target, parquet_target
-from eat_curate.sinks.sql.database import (
-    check_database,
-    connect,
-    create_engine,
-    database_url,
-    readonly_sqlite_engine,
-    stored_version,
-)
+from eat_curate.sinks.sql.database import check_database, connect, database_url, read_only_engine, stored_version
 from eat_curate.sinks.sql.sink import scored_keys
-
-_COLUMNS = ["path", "model_id", "bytes", "mtime", "content_hash", "error_kind"]
-
 
 class ScoredLookup(Protocol):
     def already_scored(self, inputs: Sequence[InputVersion], model_id: str) -> set[str]: ...
@@ -63,7 +53,7 @@ class ParquetLookup:
         """Per path, the versions its newest unmerged row of ``model_id`` vouches for (none for an error)."""
         latest: dict[str, tuple[Hashable, ...]] = {}
         for batch in self._unmerged_batches():
-            rows = batch.select(_COLUMNS).to_pylist()
+            rows = batch.select(SCORED_COLUMNS).to_pylist()
             for row in rows:
                 if row["model_id"] == model_id:
                     success = row["error_kind"] is None
@@ -81,7 +71,7 @@ class ParquetLookup:
             if path.suffix == ".arrows":
                 yield from read_journal(path)
             else:
-                yield from pq.ParquetFile(path).iter_batches(columns=_COLUMNS)
+                yield from pq.ParquetFile(path).iter_batches(columns=SCORED_COLUMNS)
 
     def close(self) -> None:
         self._models.clear()
@@ -98,11 +88,9 @@ class SqlLookup:
     def already_scored(self, inputs: Sequence[InputVersion], model_id: str) -> set[str]:
         if self.url.get_backend_name() == "sqlite":
             path = Path(self.url.database)
-            if not path.is_file() or path.stat().st_size == 0:
+            if not path.is_file() or path.stat().st_size == 0:  # a run would create it
                 return set()
-            self._engine = self._engine or readonly_sqlite_engine(path)
-        else:
-            self._engine = self._engine or create_engine(self.url)
+        self._engine = self._engine or read_only_engine(self.url)
         with connect(self._engine, self.url) as connection:
             if stored_version(connection) is None:
                 return set()

@@ -19,7 +19,8 @@ from tqdm import tqdm
 
 from eat_curate.incremental import InputVersion, stored_versions
 
-_COLUMNS = ["path", "model_id", "bytes", "mtime", "content_hash", "error_kind"]
+# What tells whether a row is a current success of a model: its key, model, version and error.
+SCORED_COLUMNS = ["path", "model_id", "bytes", "mtime", "content_hash", "error_kind"]
 _BATCH_ROWS = 65_536
 
 
@@ -37,7 +38,7 @@ class ScoredIndex:
         rows = sum(pq.ParquetFile(path).metadata.num_rows for path in files)
         progress = tqdm(total=rows, unit="row", desc="indexing scored rows", disable=None, leave=False)
         for path in files:
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=_BATCH_ROWS, columns=_COLUMNS):
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=_BATCH_ROWS, columns=SCORED_COLUMNS):
                 progress.update(batch.num_rows)
                 wanted = pc.and_(pc.equal(batch.column("model_id"), model_id), pc.is_null(batch.column("error_kind")))
                 rows = batch.filter(wanted)

@@ -257,6 +257,13 @@ def _check_sqlite(path: Path) -> None:
     ensure_writable_folder(folder, f"--db {path}")
 
 
+def read_only_engine(url: sa.URL) -> sa.Engine:
+    """An engine for reading ``url``: an SQLite file it can neither create nor change; any other database as is."""
+    if url.get_backend_name() == "sqlite":
+        return readonly_sqlite_engine(Path(url.database))
+    return create_engine(url)
+
+
 def readonly_sqlite_engine(path: Path) -> sa.Engine:
     """An engine that can only read ``path`` (and never creates it).
 
