@@ -365,6 +365,15 @@ def test_a_rating_set_by_hand_stays_with_its_label_and_the_model_s_stars_go_besi
     assert "kept" not in replaced.stderr and description_values(sidecar(folder, 1))[f"{{{XMP}}}Rating"] == "5"
 
 
+@pytest.mark.parametrize("not_a_rating", ["nan", "inf", "-inf", "7", "2.5", "-2", "five"])
+def test_a_value_that_is_no_rating_is_replaced_like_no_rating_at_all(shoot, not_a_rating):
+    db, folder = shoot
+    sidecar(folder, 1).write_text(DARKTABLE_SIDECAR.replace('xmp:Rating="1"', f'xmp:Rating="{not_a_rating}"'))
+    summary = json.loads(run_xmp(db, "--json").stdout)
+    assert summary["kept_by_hand"] == 0 and summary["counts"]["updated"] == 1
+    assert description_values(sidecar(folder, 1))[f"{{{XMP}}}Rating"] == "5"  # the model's stars
+
+
 # --- where sidecars go ----------------------------------------------------------------------------
 
 

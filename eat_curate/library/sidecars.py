@@ -36,6 +36,7 @@ second run changes nothing.
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import stat
@@ -232,16 +233,26 @@ class UpdatedSidecar:
     data: bytes
     previous_rating: str | None  # xmp:Rating before
     previous_label: str | None  # xmp:Label before
-    kept_by_hand: bool  # the rating was set by hand and stays
+    hand_stars: int | None  # the stars a person set, which stay; None when the model's were written
+
+
+def stars_in(rating: str | None) -> int | None:
+    """The stars an xmp:Rating holds: a whole number from -1 (reject) to 5; None when absent or anything else."""
+    try:
+        value = float(rating) if rating is not None else math.nan
+    except ValueError:
+        return None
+    if not value.is_integer() or not -1 <= value <= 5:  # NaN and infinities are not whole numbers
+        return None
+    return int(value)
 
 
 def set_by_hand(rating: str | None, ours: str | None) -> bool:
-    """Whether ``rating`` (an xmp:Rating) is a person's: there, not 0, and not what eat-curate last wrote (``ours``)."""
-    try:
-        stars = float(rating) if rating is not None else 0.0
-    except ValueError:
-        return False  # not a rating anyone could have set: replaced
-    if stars == 0:
+    """Whether ``rating`` (an xmp:Rating) is a person's: stars (not 0), and not what eat-curate last wrote (``ours``).
+
+    Anything that is not a rating from -1 to 5 ("nan", "7", "2.5") is no one's choice: it is replaced.
+    """
+    if not stars_in(rating):
         return False
     return ours is None or rating.strip() != ours.strip()
 
@@ -252,13 +263,14 @@ def updated_sidecar(existing: bytes | None, values: SidecarValues) -> UpdatedSid
     previous_rating = packet.get(XMP, "Rating")
     previous_label = packet.get(XMP, "Label")
     kept = set_by_hand(previous_rating, packet.get(NAMESPACE, "Rating")) and not values.overwrite_hand_rating
-    if not kept:
+    hand_stars = stars_in(previous_rating) if kept else None
+    if hand_stars is None:
         _set_rating_and_label(packet, values, previous_label)
     packet.set(NAMESPACE, "Score", f"{values.score:.4f}")
     packet.set(NAMESPACE, "Std", f"{values.std:.4f}")
     packet.set(NAMESPACE, "Model", values.model_id)
     packet.set(NAMESPACE, "Rating", str(values.rating))  # the model's stars, even beside a person's
-    return UpdatedSidecar(packet.to_bytes({NAMESPACE: PREFIX}), previous_rating, previous_label, kept)
+    return UpdatedSidecar(packet.to_bytes({NAMESPACE: PREFIX}), previous_rating, previous_label, hand_stars)
 
 
 def _set_rating_and_label(packet: XmpPacket, values: SidecarValues, previous_label: str | None) -> None:
@@ -309,9 +321,8 @@ def _write_one(path: str, values: SidecarValues, naming: str, dry_run: bool, cla
             return SidecarOutcome(path, sidecar, "unreadable", f"{error}; left untouched", **facts)
         data = updated.data
         before = {"previous_rating": updated.previous_rating, "previous_label": updated.previous_label}
-        if updated.kept_by_hand:
-            facts = {"rating": int(float(updated.previous_rating)), "label": updated.previous_label,
-                     "kept_by_hand": True}
+        if updated.hand_stars is not None:
+            facts = {"rating": updated.hand_stars, "label": updated.previous_label, "kept_by_hand": True}
         if data == existing:
             return SidecarOutcome(path, sidecar, "unchanged", **facts, **before)
         action = "created" if existing is None else "updated"

@@ -36,7 +36,7 @@ from eat_curate.io import bounded_read
 from eat_curate.io.decode import heif_opener_registered
 from eat_curate.io.formats import raw_format_of_name
 from eat_curate.io.items import SourceItem
-from eat_curate.library.sidecars import MAX_SIDECAR_BYTES, NAMESPACE, set_by_hand
+from eat_curate.library.sidecars import MAX_SIDECAR_BYTES, NAMESPACE, set_by_hand, stars_in
 from eat_curate.library.xmp import XMP, XmpError, XmpPacket
 from eat_curate.sinks.shots import shot_key
 
@@ -147,13 +147,9 @@ def _rating_in(data: bytes, path: str, source: str) -> FoundRating | None:
     text = packet.get(XMP, "Rating")
     if text is None:
         return None
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value.is_integer() or not -1 <= value <= 5:
+    stars = stars_in(text)
+    if stars is None:
         raise _Unreadable(f"xmp:Rating {text!r} is not a whole number from -1 to 5")
-    stars = int(value)
     if stars == 0:
         return FoundRating(path, "unrated", source=source)
     if not set_by_hand(text, packet.get(NAMESPACE, "Rating")):  # the rule by which `xmp` keeps a person's
