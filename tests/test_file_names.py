@@ -1,10 +1,14 @@
-"""File names that are not UTF-8 (a Latin-1 name from an old camera card or a Windows zip).
+"""Odd file names: not UTF-8 (a Latin-1 name from an old camera card or a Windows zip), or holding control characters.
 
 Results are stored as UTF-8 text, so such a file cannot be scored under its
 own name: it becomes one error row that names it with its odd bytes shown as
 ``\\xNN`` and says how to fix it. Nothing crashes, the other images are
 scored, and a re-run retries the row without duplicating it. A manifest
 whose own path is not UTF-8 is refused in one line.
+
+Names with control characters (a newline, an ESC) are valid UTF-8 and are
+scored under their own names; what prints them for people spells those
+characters out, so that one image stays one line.
 """
 
 from __future__ import annotations
@@ -101,3 +105,25 @@ def test_a_manifest_whose_own_path_is_not_utf8_is_refused_in_one_line(tmp_path: 
     assert code != 0
     expected = f"manifest {tmp_path}/list\\xe9.parquet: its path is not valid UTF-8; rename it or its folder"
     assert output == f"Error: {expected}\n"
+
+
+def test_control_characters_in_names_are_spelled_out_in_tables_and_the_dry_run_list(tmp_path: Path,
+                                                                                     micro_model_path) -> None:
+    # A newline or an ESC is legal in a file or folder name; printed as is, it would split a table's row
+    # or the dry run's one-line-per-image list, or be run by the terminal as a command.
+    photos = write_odd_names(tmp_path)
+    album = photos / "red\x1b[31m"
+    album.mkdir()
+    (album / "two\nlines.jpg").write_bytes((photos / "good.jpg").read_bytes())
+    db = str(tmp_path / "scores.db")
+
+    listed = CliRunner().invoke(cli, ["score", str(photos), "--db", db, "--model", str(micro_model_path), "--dry-run"])
+    assert f"{photos}/red\\x1b[31m/two\\nlines.jpg" in listed.stdout.splitlines()
+    assert len(listed.stdout.splitlines()) == 4  # one line per image
+
+    code, output = score(str(photos), "--db", db, "--model", str(micro_model_path))
+    assert code == 0, output
+    ranked = CliRunner().invoke(cli, ["rank", db])
+    row = next(line for line in ranked.stdout.splitlines() if "two" in line)
+    assert row.startswith("red\\x1b[31m ") and row.endswith(f"{photos}/red\\x1b[31m/two\\nlines.jpg")
+    assert "\x1b" not in ranked.stdout and len(ranked.stdout.splitlines()) == 2 + 2  # header, rule, 2 scored

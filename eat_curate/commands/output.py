@@ -11,6 +11,17 @@ from typing import Any
 import click
 
 
+# Control characters in a name (legal in file names and album names) would break a table's line, or be
+# taken by the terminal as a command (ESC starts one): people see them spelled out instead.
+_CONTROL_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))} | {
+    ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"}
+
+
+def printable_text(text: str) -> str:
+    """``text`` with control characters written out (a newline as ``\\n``, ESC as ``\\x1b``): one line, inert."""
+    return text.translate(_CONTROL_ESCAPES)
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
@@ -18,7 +29,7 @@ def _cell(value: Any) -> str:
         return "" if math.isnan(value) else f"{value:.3f}"
     if isinstance(value, (datetime, date)):
         return value.isoformat(sep=" ", timespec="seconds") if isinstance(value, datetime) else value.isoformat()
-    return str(value)
+    return printable_text(str(value))
 
 
 def format_table(rows: Sequence[dict], columns: Sequence[str] | None = None) -> str:

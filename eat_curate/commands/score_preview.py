@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 import click
 
-from eat_curate.commands.output import to_json
+from eat_curate.commands.output import printable_text, to_json
 from eat_curate.io.exclusions import Exclusions
 from eat_curate.io.items import SourceItem, printable_path
 
@@ -32,7 +32,7 @@ def print_dry_run(
     walks_finished = limit is None  # a walk cut short by --limit proves nothing about patterns that matched nothing
 
     def list_item(item: SourceItem) -> None:
-        click.echo(printable_path(item.key))
+        click.echo(printable_text(printable_path(item.key)))  # one line per image, whatever its name
 
     lookups = open_lookups(out, db)
     try:
