@@ -11,8 +11,10 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -20,6 +22,7 @@ from conftest import make_photo
 from eat_curate import exit_codes
 from eat_curate.benchmarks.read_parquet import write_synthetic_result
 from eat_curate.cli import cli
+from eat_curate.commands.options import Number
 from eat_curate.runs import FailureLimit, RunSummary
 
 
@@ -66,6 +69,26 @@ def test_every_command_exits_2_on_what_the_user_can_fix_and_1_only_on_a_bug(tmp_
     crashed = CliRunner().invoke(cli, ["samples", str(tmp_path / "photos")])
     assert crashed.exit_code == exit_codes.ERROR.code
     assert "unexpected ZeroDivisionError" in crashed.output and "--debug" in crashed.output
+
+
+def _float_options(group: click.Group, prefix: str = "") -> Iterator[tuple[str, click.Option]]:
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            yield from _float_options(command, f"{prefix}{name} ")
+        for param in command.params:
+            if isinstance(param.type, click.types.FloatParamType):
+                yield f"{prefix}{name} {param.opts[0]}", param
+
+
+def test_no_number_option_takes_nan_which_every_range_check_lets_through(tmp_path):
+    options = dict(_float_options(cli))
+    assert "filter --max-std" in options and "train --lr" in options and "score --cpus-per-actor" in options
+    assert [name for name, option in options.items() if not isinstance(option.type, Number)] == []
+
+    refused = CliRunner().invoke(cli, ["filter", str(tmp_path / "scores.parquet"), "--min-score", "nan"])
+    assert refused.exit_code == exit_codes.REFUSED.code and "'nan' is not a number" in refused.output
+    negative = CliRunner().invoke(cli, ["score", str(tmp_path), "--engine", "ray", "--cpus-per-actor", "-1"])
+    assert negative.exit_code == exit_codes.REFUSED.code and "not in the range x>=0" in negative.output
 
 
 def test_a_reader_that_stops_reading_ends_the_command_quietly_as_sigpipe_would(tmp_path):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from eat_curate.commands.options import model_store, models_dir_option
+from eat_curate.commands.options import Number, model_store, models_dir_option
 from eat_curate.commands.output import to_json
 from eat_curate.model.presets import PRESETS
 
@@ -294,9 +294,10 @@ def bench_read_command(rows: int, albums: int, targets: tuple[str, ...], rounds:
 @click.option("--camera-photos", type=click.IntRange(1), default=None, metavar="N",
               help="First fill FOLDER with N camera-size (12 MP) JPEGs made from Debian's wallpaper photos.")
 @click.option("--rounds", type=click.IntRange(1), default=3, show_default=True, help="Ray: timed rounds (median).")
-@click.option("--cpus-per-actor", type=float, default=1.0, show_default=True, help="Ray: CPUs the actor reserves.")
+@click.option("--cpus-per-actor", type=Number(0), default=1.0, show_default=True, help="Ray: CPUs the actor reserves.")
 @click.option("--actor-threads", type=click.IntRange(1), default=None, help="Ray: torch threads of the actor.")
-@click.option("--decode-cpus", type=float, default=0.5, show_default=True, help="Ray: CPUs each decode task reserves.")
+@click.option("--decode-cpus", type=Number(0), default=0.5, show_default=True,
+              help="Ray: CPUs each decode task reserves.")
 @click.option("--decode-chunk", type=click.IntRange(1), default=None,
               help="Ray: images per decode task (with --gpu-decode: per read task). Default: the engine's.")
 @click.option("--device", default="auto", show_default=True,
@@ -383,7 +384,7 @@ def bench_ray_start_command(count: int, rounds: int, as_json: bool) -> None:
 
 @bench.command("raw")
 @click.option("--files", type=click.IntRange(1), default=3, show_default=True, help="Generated DNGs per path.")
-@click.option("--megapixels", type=click.FloatRange(1, 60), default=12.0, show_default=True)
+@click.option("--megapixels", type=Number(1, 60), default=12.0, show_default=True)
 @click.option("--rounds", type=click.IntRange(1), default=3, show_default=True, help="Timed rounds (median).")
 @json_flag
 def bench_raw_command(files: int, megapixels: float, rounds: int, as_json: bool) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from eat_curate import library
-from eat_curate.commands.options import bars_wanted, json_option
+from eat_curate.commands.options import Number, bars_wanted, json_option
 from eat_curate.commands.output import format_table, to_json
 from eat_curate.commands.read_options import (
     album_option,
@@ -30,7 +30,7 @@ from eat_curate.commands.read_options import (
 )
 @click.option(
     "--window",
-    type=click.FloatRange(0),
+    type=Number(0),
     default=None,
     metavar="SECONDS",
     help="Also group shots of one album captured at most this many seconds apart (bursts).",

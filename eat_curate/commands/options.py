@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,6 +11,17 @@ import click
 
 if TYPE_CHECKING:
     from eat_curate.model.model_store import ModelStore
+
+
+class Number(click.FloatRange):
+    """A float option, in a range if bounds are given, that refuses NaN: "nan" parses as a float and, since
+    it compares false with everything, passes any range check, then selects nothing or breaks what uses it."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if math.isnan(number):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        return number
 
 
 def json_option(function):

@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 
 from eat_curate import library
-from eat_curate.commands.options import bars_wanted, json_option
+from eat_curate.commands.options import Number, bars_wanted, json_option
 from eat_curate.commands.output import emit, to_json
 from eat_curate.commands.read_options import (
     album_option,
@@ -49,7 +49,7 @@ from eat_curate.commands.read_options import (
 )
 @click.option(
     "--threshold",
-    type=click.FloatRange(1, 10),
+    type=Number(1, 10),
     default=library.DEFAULT_THRESHOLD,
     show_default=True,
     help="Score that counts as good, for the share_above column.",

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import click
 
 from eat_curate import library, sinks
+from eat_curate.commands.options import Number
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -92,8 +93,8 @@ def hide_missing_option(function):
 
 
 # A mean score lies in 1-10, and the spread of a distribution over 1-10 is at most 4.5.
-SCORE = click.FloatRange(1, 10)
-SPREAD = click.FloatRange(0, 4.5)
+SCORE = Number(1, 10)
+SPREAD = Number(0, 4.5)
 
 
 def _album_names(ctx: click.Context, param: click.Parameter, names: tuple[str, ...]) -> tuple[str | None, ...]:
@@ -155,7 +156,7 @@ def selection_options(function):
         ),
         click.option(
             "--dupe-window",
-            type=click.FloatRange(0),
+            type=Number(0),
             default=None,
             metavar="SECONDS",
             help="With --keep-best: also group shots of one album taken this close together (bursts).",

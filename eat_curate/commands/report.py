@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from eat_curate import library
-from eat_curate.commands.options import bars_wanted, refuse_existing_output
+from eat_curate.commands.options import Number, bars_wanted, refuse_existing_output
 from eat_curate.commands.read_options import (
     choice_from,
     db_option,
@@ -43,7 +43,7 @@ from eat_curate.commands.read_options import (
 )
 @click.option("--distance", type=click.IntRange(0, 64), default=library.DEFAULT_DISTANCE, show_default=True,
               help="Near-duplicate distance for the duplicates section (see `dupes`).")
-@click.option("--window", type=click.FloatRange(0), default=None, metavar="SECONDS",
+@click.option("--window", type=Number(0), default=None, metavar="SECONDS",
               help="Burst window for the duplicates section (see `dupes`).")
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
 def report(

@@ -21,7 +21,7 @@ from pathlib import Path
 import click
 
 from eat_curate import exit_codes
-from eat_curate.commands.options import exclude_option, model_store, models_dir_option
+from eat_curate.commands.options import Number, exclude_option, model_store, models_dir_option
 from eat_curate.commands.output import to_json
 from eat_curate.commands.score_preview import print_dry_run, warn_if_no_images
 from eat_curate.errors import EatCurateError
@@ -197,7 +197,7 @@ def _engine_choice(engine: str | None, ray_address: str | None) -> str:
 @click.option("--remote-tries", type=click.IntRange(1), default=3, show_default=True,
               help="URLs (http, s3, ...): tries in all for one read or listing when it times out or gets a 5xx "
                    "answer (waits of about 0.5 s, 1 s, 2 s ... between them); other failures are not retried.")
-@click.option("--remote-timeout", type=click.FloatRange(0, min_open=True), default=30.0, show_default=True,
+@click.option("--remote-timeout", type=Number(0, min_open=True), default=30.0, show_default=True,
               metavar="SECONDS", help="URLs: the longest one try waits to connect or for each part of an answer.")
 @click.option("--duplicates", type=click.Choice(["refuse", "keep"]), default="refuse", show_default=True,
               help="A manifest naming a path or an id twice: refuse it (naming the rows), or keep every row "
@@ -218,11 +218,13 @@ def _engine_choice(engine: str | None, ray_address: str | None) -> str:
               help="local: this process. ray: a Ray cluster (default when --ray-address or RAY_ADDRESS is set).")
 @click.option("--ray-address", default=None, help="auto, HOST:PORT or ray://HOST:PORT (implies --engine ray).")
 @click.option("--actors", type=click.IntRange(1), default=None, help="Ray: scoring actors (default: one per GPU).")
-@click.option("--gpus-per-actor", type=float, default=1.0, show_default=True, help="Ray: GPUs held by each actor.")
-@click.option("--cpus-per-actor", type=float, default=None, help="Ray: CPUs each actor reserves (default 1; may be fractional).")
+@click.option("--gpus-per-actor", type=Number(0), default=1.0, show_default=True, help="Ray: GPUs held by each actor.")
+@click.option("--cpus-per-actor", type=Number(0), default=None,
+              help="Ray: CPUs each actor reserves (default 1; may be fractional).")
 @click.option("--actor-threads", type=click.IntRange(1), default=None, help="Ray: torch threads per CPU actor.")
-@click.option("--decode-cpus", type=float, default=1.0, show_default=True, help="Ray: CPUs each decode task reserves.")
-@click.option("--db-retry-for", type=click.FloatRange(0), default=DEFAULT_RETRY_FOR_S, show_default=True,
+@click.option("--decode-cpus", type=Number(0), default=1.0, show_default=True,
+              help="Ray: CPUs each decode task reserves.")
+@click.option("--db-retry-for", type=Number(0), default=DEFAULT_RETRY_FOR_S, show_default=True,
               metavar="SECONDS",
               help="Wait this long for a database that is restarting, failing over or locked (0: fail at once).")
 @click.option("--max-failed", type=FailureLimitType(), default=None,
@@ -232,7 +234,7 @@ def _engine_choice(engine: str | None, ray_address: str | None) -> str:
               help="How progress shows on stderr: a bar that redraws itself; a line every --progress-every "
               "seconds, for logs (cron, `ray job logs`); or none. auto: a bar on a terminal, lines otherwise, "
               "none with --quiet or --json.")
-@click.option("--progress-every", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
+@click.option("--progress-every", type=Number(min=0, min_open=True), default=30.0, show_default=True,
               metavar="SECONDS", help="With lines: seconds between progress lines.")
 @click.option("--no-progress", is_flag=True, help="The same as --progress none, as on train, evaluate and ratings.")
 @click.option("--quiet", is_flag=True, help="No progress (unless --progress says) and no summary (errors still print).")

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import click
 
-from eat_curate.commands.options import bars_wanted, json_option, model_store, models_dir_option, no_progress_option
+from eat_curate.commands.options import (Number, bars_wanted, json_option, model_store, models_dir_option,
+                                         no_progress_option)
 from eat_curate.commands.output import emit, format_table, to_json
 from eat_curate.exit_codes import INTERRUPTED
 from eat_curate.model.presets import PRESETS
@@ -70,7 +71,7 @@ def _data_options(function):
 )
 @click.option(
     "--val-fraction",
-    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    type=Number(0, 1, min_open=True, max_open=True),
     help="Share held out for validation where no split column names val rows: of all images (seeded "
     "split), of the training images (id lists)  [default: 0.05]. Fewer than 10 validation images "
     "cannot tell epochs apart.",
@@ -78,16 +79,16 @@ def _data_options(function):
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), help="Architecture of a fresh model  [default: tiny].")
 @click.option("--init", help="Start from this store model: imported DAT ImageNet weights, or an EAT to fine-tune.")
 @click.option("--name", help="Store name of the trained model.")
-@click.option("--drop-path", type=click.FloatRange(0, 1), help="Stochastic depth rate  [default: the preset's].")
+@click.option("--drop-path", type=Number(0, 1), help="Stochastic depth rate  [default: the preset's].")
 @click.option("--epochs", type=click.IntRange(1), help="Epochs  [default: 20].")
 @click.option("--batch-size", type=click.IntRange(1), help="Images per step (per worker under Ray)  [default: 16].")
 @click.option(
     "--lr",
-    type=click.FloatRange(0, min_open=True),
+    type=Number(0, min_open=True),
     help="Learning rate  [default: 1e-5; fine-tuning: 1e-6].",
 )
 @click.option("--optimizer", type=click.Choice(["adam", "adamw"]), help="adamw: decoupled decay  [default: adam].")
-@click.option("--weight-decay", type=click.FloatRange(0), help="Weight decay  [default: 0].")
+@click.option("--weight-decay", type=Number(0), help="Weight decay  [default: 0].")
 @click.option(
     "--schedule",
     type=click.Choice(["step", "cosine", "constant"]),
@@ -96,9 +97,9 @@ def _data_options(function):
 )
 @click.option("--step-epochs", type=click.IntRange(1), help="Step schedule: epochs per decay  [default: 5].")
 @click.option(
-    "--step-gamma", type=click.FloatRange(0, 1, min_open=True), help="Step schedule: lr factor  [default: 0.1]."
+    "--step-gamma", type=Number(0, 1, min_open=True), help="Step schedule: lr factor  [default: 0.1]."
 )
-@click.option("--warmup-epochs", type=click.FloatRange(0), help="Cosine warm-up, may be fractional  [default: 0].")
+@click.option("--warmup-epochs", type=Number(0), help="Cosine warm-up, may be fractional  [default: 0].")
 @click.option(
     "--keep-epoch",
     type=click.Choice(["best", "last"]),
@@ -107,7 +108,7 @@ def _data_options(function):
     "apart)  [default: best].",
 )
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), help="bf16: autocast  [default: fp32].")
-@click.option("--clip-grad", type=click.FloatRange(0, min_open=True), help="Clip the global gradient norm to this.")
+@click.option("--clip-grad", type=Number(0, min_open=True), help="Clip the global gradient norm to this.")
 @click.option(
     "--loss",
     type=click.Choice(["auto", "emd", "mse"]),
@@ -133,18 +134,18 @@ def _data_options(function):
 )
 @click.option(
     "--explore-toward",
-    type=click.FloatRange(0),
+    type=Number(0),
     help="Explore: factor on offsets heading into the quadrant  [default: 0.25].",
 )
-@click.option("--explore-away", type=click.FloatRange(0), help="Explore: factor on the other offsets  [default: 1].")
+@click.option("--explore-away", type=Number(0), help="Explore: factor on the other offsets  [default: 1].")
 @click.option(
     "--exploit-toward",
-    type=click.FloatRange(0),
+    type=Number(0),
     help="Exploit (and scoring): factor on offsets into the quadrant  [default: 1].",
 )
 @click.option(
     "--exploit-away",
-    type=click.FloatRange(0),
+    type=Number(0),
     help="Exploit (and scoring): factor on the others  [default: 1].",
 )
 @click.option("--seed", type=int, help="Seeds the weights, the split, the order and the augmentation  [default: 0].")
@@ -168,10 +169,10 @@ def _data_options(function):
     help="ray: Ray Train, DDP over --workers  [default: local].",
 )
 @click.option("--workers", type=click.IntRange(1), help="Ray Train workers  [default: 1].")
-@click.option("--gpus-per-worker", type=click.FloatRange(0), help="GPUs per Ray worker; >0 uses NCCL  [default: 0].")
+@click.option("--gpus-per-worker", type=Number(0), help="GPUs per Ray worker; >0 uses NCCL  [default: 0].")
 @click.option(
     "--cpus-per-worker",
-    type=click.FloatRange(0, min_open=True),
+    type=Number(0, min_open=True),
     help="CPUs per Ray worker, fractions allowed  [default: 1].",
 )
 @click.option("--force", is_flag=True, help="Replace a store model of the same name.")
