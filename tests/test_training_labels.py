@@ -111,12 +111,39 @@ def test_a_parquet_table_reports_bad_rows_by_row_number(tmp_path: Path) -> None:
         ("path,score\na.jpg,5\nb.jpg,4\n,3\n", r"labels.csv:4: empty image path"),
         ("path,score,split\na.jpg,5,train\nb.jpg,4,holdout\n", r"labels.csv:3: split 'holdout'"),
         ("path,score\n", "holds no labelled images"),
+        ("", "is empty; a header line naming the columns comes first"),
     ],
 )
 def test_malformed_tables_are_refused_with_a_reason(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "labels.csv"
     path.write_text(content)
     with pytest.raises(LabelFileError, match=message):
+        read_labels(path)
+
+
+@pytest.mark.parametrize(
+    "saved_as, content",
+    [
+        ("Excel's CSV UTF-8, with a byte-order mark", "\ufeffpath,score\r\na.jpg,7.5\r\nb;1.jpg,8\r\n".encode()),
+        ("Excel where the decimal mark is a comma", b'path;score\r\na.jpg;7,5\r\n"b;1.jpg";8\r\n'),
+        ("tab-separated", b"path\tscore\na.jpg\t7.5\nb;1.jpg\t8\n"),
+    ],
+)
+def test_a_table_reads_as_spreadsheets_save_it(tmp_path: Path, saved_as: str, content: bytes) -> None:
+    path = tmp_path / "labels.csv"
+    path.write_bytes(content)
+
+    labels = read_labels(path)
+
+    assert [(item.image_id, item.score) for item in labels.items] == [("a.jpg", 7.5), ("b;1.jpg", 8.0)], saved_as
+
+
+def test_a_table_that_is_not_utf8_says_how_to_save_it(tmp_path: Path) -> None:
+    path = tmp_path / "labels.csv"
+    path.write_bytes("path,score\ncafé.jpg,5\n".encode("cp1252"))  # Excel's plain "CSV" on Windows
+
+    with pytest.raises(LabelFileError, match=r'labels.csv is not UTF-8 text \(byte 0xe9 at offset 14\); save it as '
+                                             r'UTF-8 \(Excel: "CSV UTF-8"\)'):
         read_labels(path)
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,18 +103,26 @@ def read_labels(path: Path | str, images: Path | str | None = None, fmt: str = "
     if not images_dir.is_dir():
         raise LabelFileError(f"images folder {images_dir} does not exist")
     fmt = detect_format(path) if fmt == "auto" else fmt
-    if fmt == "ava":
-        items = list(_read_ava(path, images_dir))
-        target = "votes"
-    elif fmt == "tad66k":
-        items = list(_read_tad66k(path, images_dir))
-        target = "score"
-    else:
-        items, target = _read_table(path, images_dir)
+    try:
+        if fmt == "ava":
+            items = list(_read_ava(path, images_dir))
+            target = "votes"
+        elif fmt == "tad66k":
+            items = list(_read_tad66k(path, images_dir))
+            target = "score"
+        else:
+            items, target = _read_table(path, images_dir)
+    except UnicodeDecodeError as error:  # Excel's plain "CSV" is in the system's code page (Windows-1252, ...)
+        raise _not_utf8(path, error) from None
     if not items:
         raise LabelFileError(f"{path} holds no labelled images")
     _check_unique(items, path)
     return LabelSet(items=items, target=target, format=fmt, source=path)
+
+
+def _not_utf8(path: Path, error: UnicodeDecodeError) -> LabelFileError:
+    return LabelFileError(f"{path} is not UTF-8 text (byte 0x{error.object[error.start]:02x} at offset "
+                          f'{error.start}); save it as UTF-8 (Excel: "CSV UTF-8")')
 
 
 def _check_unique(items: list[LabeledImage], path: Path) -> None:
@@ -143,14 +152,23 @@ def _parse_number(value: object, name: str, low: float, high: float, where: str)
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise LabelFileError(f"{where}: {name} {value!r} is not a number") from None
+        number = _decimal_comma(value)
+        if number is None:
+            raise LabelFileError(f"{where}: {name} {value!r} is not a number") from None
     if not math.isfinite(number) or not low <= number <= high:
         raise LabelFileError(f"{where}: {name} {value!r} is outside {low:g}..{high:g}")
     return number
 
 
+def _decimal_comma(value: object) -> float | None:
+    """``7,5`` as 7.5, as a spreadsheet with a comma for the decimal mark (much of Europe) writes it; else None."""
+    if isinstance(value, str) and re.fullmatch(r"\s*\d+,\d+\s*", value):
+        return float(value.replace(",", "."))
+    return None
+
+
 def _read_ava(path: Path, images_dir: Path) -> Iterator[LabeledImage]:
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8-sig") as handle:
         for line_number, line in enumerate(handle, start=1):
             fields = line.split()
             if not fields:
@@ -167,9 +185,16 @@ def _read_ava(path: Path, images_dir: Path) -> Iterator[LabeledImage]:
 
 
 def _csv_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
-    """The header and (line number, row) pairs of a CSV file."""
-    handle = open(path, newline="", encoding="utf-8")
-    reader = csv.DictReader(handle)
+    """The header and (line number, row) pairs of a CSV file, as spreadsheets save them.
+
+    A UTF-8 byte-order mark (Excel's "CSV UTF-8") is skipped. The fields are split at commas, or, when the
+    header has none, at semicolons (Excel where the decimal mark is a comma) or tabs.
+    """
+    handle = open(path, newline="", encoding="utf-8-sig")
+    header_line = handle.readline()
+    handle.seek(0)
+    delimiter = next((mark for mark in (",", ";", "\t") if mark in header_line), ",")
+    reader = csv.DictReader(handle, delimiter=delimiter)
     header = [name.strip() for name in (reader.fieldnames or [])]
     reader.fieldnames = header
 
@@ -186,6 +211,8 @@ def _csv_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, str]
 
 
 def _image_column(header: list[str], path: Path) -> str:
+    if not header:
+        raise LabelFileError(f"{path} is empty; a header line naming the columns comes first")
     for name in IMAGE_COLUMNS:
         if name in header:
             return name
@@ -274,8 +301,11 @@ def read_id_list(path: Path | str) -> set[str]:
     path = Path(path)
     if not path.is_file():
         raise LabelFileError(f"id list {path} does not exist")
-    with open(path, encoding="utf-8") as handle:
-        lines = [line.strip() for line in handle]
+    try:
+        with open(path, encoding="utf-8-sig") as handle:
+            lines = [line.strip() for line in handle]
+    except UnicodeDecodeError as error:
+        raise _not_utf8(path, error) from None
     if path.suffix.lower() == ".csv":
         lines = [line.split(",", 1)[0].strip() for line in lines[1:]]
     ids = {strip_image_suffix(line) for line in lines if line}

@@ -20,7 +20,9 @@ LABEL_FORMATS = ("auto", "ava", "tad66k", "table")
 _LABEL_FORMAT_HELP = (
     "Label file format. ava: AVA.txt (index, id, 10 vote counts, 2 tags, challenge); tad66k: CSV of "
     "image,score (0-10); table: CSV/Parquet with a path column and votes_1..votes_10, or score (1-10), "
-    "or rating (1-5 stars). auto: .txt is ava, anything else a table."
+    "or rating (1-5 stars). auto: .txt is ava, anything else a table. A CSV may be as a spreadsheet "
+    "saves it: UTF-8 with or without a byte-order mark, separated by commas, semicolons (then 7,5 reads "
+    "as 7.5) or tabs."
 )
 
 
