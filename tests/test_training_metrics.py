@@ -163,11 +163,14 @@ def test_the_bundled_ava_config_is_the_papers_recipe() -> None:
         ("keep_epoch: first\n", "keep_epoch 'first' is not one of best, last"),
         ("- lr\n", "must hold a mapping"),
         ("lr: [1\n", "not valid YAML"),
+        ("lr: .nan\n", "setting lr: nan is not a finite number"),
+        ("weight_decay: .inf\n", "setting weight_decay: inf is not a finite number"),
+        ("# r\xe9glages\nlr: 1e-5\n", r"is not UTF-8 text \(byte 0xe9 at offset 3\)"),
     ],
 )
 def test_a_bad_config_file_is_a_one_line_error(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "bad.yaml"
-    path.write_text(content)
+    path.write_bytes(content.encode("latin-1"))
     with pytest.raises(ConfigError, match=message):
         build_config(path)
 

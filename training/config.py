@@ -10,6 +10,7 @@ line override the file.
 
 from __future__ import annotations
 
+import math
 import typing
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -192,9 +193,12 @@ def _coerce(name: str, value: object) -> object:
         if kind is int and isinstance(value, float) and not value.is_integer():
             continue
         try:
-            return kind(value)
+            coerced = kind(value)
         except (TypeError, ValueError):
             continue
+        if isinstance(coerced, float) and not math.isfinite(coerced):  # YAML's .nan and .inf pass every check
+            raise ConfigError(f"setting {name}: {value!r} is not a finite number")
+        return coerced
     expected = " or ".join(getattr(kind, "__name__", str(kind)) for kind in kinds)
     raise ConfigError(f"setting {name}: {value!r} is not a valid {expected}")
 
@@ -211,6 +215,9 @@ def read_config_file(path: Path | str) -> dict:
         raise ConfigError(f"config file {path} does not exist (bundled configs: {bundled})") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                          f"{exc.start})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping of settings")
     settings = {str(key).replace("-", "_"): value for key, value in data.items()}
