@@ -7,6 +7,7 @@ reaches into ``pipelines/`` and ``training/``, always lazily.
 
 from __future__ import annotations
 
+import errno
 import os
 import select
 import sys
@@ -15,8 +16,8 @@ import warnings
 import click
 
 from eat_curate import __version__
-from eat_curate.errors import EatCurateError
-from eat_curate.exit_codes import ERROR, INTERRUPTED, PIPE_CLOSED, REFUSED, exit_code_of
+from eat_curate.errors import EatCurateError, is_storage_error
+from eat_curate.exit_codes import ERROR, INFRASTRUCTURE, INTERRUPTED, PIPE_CLOSED, REFUSED, exit_code_of
 
 DEBUG_KEY = "eat_curate.debug"
 
@@ -47,12 +48,23 @@ class EatCurateGroup(click.Group):
                 raise click.exceptions.Exit(PIPE_CLOSED.code) from None
             if ctx.meta.get(DEBUG_KEY):
                 raise
-            failure = click.ClickException(
-                f"unexpected {type(error).__name__}: {error} (a bug in eat-curate; "
-                "run again with --debug for the traceback)"
-            )
-            failure.exit_code = ERROR.code
-            raise failure from None
+            raise _one_line_failure(error) from None
+
+
+def _one_line_failure(error: Exception) -> click.ClickException:
+    """What an error no command caught says, and its exit code: a bug, unless the file system explains it."""
+    if isinstance(error, OSError) and error.errno == errno.ENAMETOOLONG:  # a name given (or made from one)
+        failure = click.ClickException(f"a file name is longer than the file system takes (255 bytes): {error}")
+        failure.exit_code = REFUSED.code
+    elif is_storage_error(error):  # a full, read-only or failing disk, wherever a command wrote
+        failure = click.ClickException(f"the disk refused a write: {error}")
+        failure.exit_code = INFRASTRUCTURE.code
+    else:
+        failure = click.ClickException(
+            f"unexpected {type(error).__name__}: {error} (a bug in eat-curate; run again with --debug for the traceback)"
+        )
+        failure.exit_code = ERROR.code
+    return failure
 
 
 def stdout_reader_gone() -> bool:

@@ -7,6 +7,7 @@ again later), 1 a bug. The other commands use the same codes.
 
 from __future__ import annotations
 
+import errno
 import json
 import subprocess
 import sys
@@ -89,6 +90,30 @@ def test_no_number_option_takes_nan_which_every_range_check_lets_through(tmp_pat
     assert refused.exit_code == exit_codes.REFUSED.code and "'nan' is not a number" in refused.output
     negative = CliRunner().invoke(cli, ["score", str(tmp_path), "--engine", "ray", "--cpus-per-actor", "-1"])
     assert negative.exit_code == exit_codes.REFUSED.code and "not in the range x>=0" in negative.output
+
+
+def test_a_name_longer_than_the_file_system_takes_is_refused_wherever_it_is_given(tmp_path, monkeypatch):
+    results = tmp_path / "scores.parquet"
+    write_synthetic_result(results, rows=20, albums=2)
+    too_long = "x" * 300
+    monkeypatch.chdir(tmp_path)
+    for command in (["filter", str(results), "--manifest", f"{too_long}.parquet"],
+                    ["report", str(results), "--out", f"{too_long}.html"],
+                    ["export", str(results), "--to", too_long],
+                    ["score", str(tmp_path), "--out", f"{too_long}.parquet"]):
+        refused = CliRunner().invoke(cli, command)
+        assert refused.exit_code == exit_codes.REFUSED.code, (command, refused.output)
+        assert "File name too long" in refused.output and "a bug" not in refused.output, refused.output
+
+
+def test_a_disk_that_refuses_a_write_no_command_expected_is_infrastructure_not_a_bug(tmp_path, monkeypatch):
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("eat_curate.samples.write_sample_photos", full_disk)
+    failed = CliRunner().invoke(cli, ["samples", str(tmp_path / "photos")])
+    assert failed.exit_code == exit_codes.INFRASTRUCTURE.code
+    assert "the disk refused a write" in failed.output and "a bug" not in failed.output
 
 
 def test_a_reader_that_stops_reading_ends_the_command_quietly_as_sigpipe_would(tmp_path):

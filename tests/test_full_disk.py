@@ -145,3 +145,19 @@ def test_a_read_only_mount_is_one_line_and_leaves_both_outputs_readable(score, s
         refused = score(folder, *outputs, "--json")
         assert_one_line_infrastructure_failure(refused, "read-only file system")
     assert len(parquet_paths(out)) == 6 and sqlite_count(db) == 6
+
+
+def test_files_the_read_side_writes_end_in_one_line_on_a_full_disk_and_leave_nothing_half_written(
+        score, small_disk, tmp_path):
+    folder = photos(tmp_path / "photos", 0, 6)
+    db = tmp_path / "scores.db"
+    assert score(folder, "--db", db).exit_code == 0
+    fill(small_disk, leave_bytes=0)
+
+    for command, out in (("report", "--out"), ("filter", "--manifest")):
+        target = small_disk / f"{command}.out"
+        result = CliRunner().invoke(cli, [command, str(db), out, str(target)])
+        assert result.exit_code == INFRASTRUCTURE.code, (command, result.output, repr(result.exception))
+        errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+        assert len(errors) == 1 and f"{out} {target}" in errors[0] and "no space left" in errors[0].lower(), errors
+        assert sorted(path.name for path in small_disk.iterdir()) == ["filler"]  # no half file, no partial

@@ -44,6 +44,12 @@ def bars_wanted(no_progress: bool) -> bool:
 
 def refuse_existing_output(out: Path, force: bool) -> None:
     """An ``--out`` file is replaced only with ``--force``, and its folder must exist."""
+    try:
+        out.lstat()
+    except FileNotFoundError:
+        pass
+    except OSError as error:  # a name longer than the file system allows, a file where a folder should be, ...
+        raise click.UsageError(f"--out {out}: {error.strerror or error}") from None
     if out.exists() and not force:
         raise click.UsageError(f"--out {out} exists; pass --force to replace it")
     if not out.parent.is_dir():

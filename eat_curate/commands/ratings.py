@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 from collections import Counter
 from pathlib import Path
 
@@ -107,19 +106,25 @@ def ratings(
 
 
 def _write_table(rows: list[dict], out: Path) -> None:
-    """Write to a temporary file beside ``out``, then rename: a crash never leaves half a table."""
-    partial = out.with_name(f".{out.name}.partial")
-    if out.suffix.lower() in (".parquet", ".pq"):
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+    """Write the table whole or not at all; one that cannot be written (a full or read-only disk, no
+    permission) is one line, not a traceback."""
+    from eat_curate.io.whole_files import written_whole
+    from eat_curate.sinks import cannot_write
 
-        pq.write_table(pa.Table.from_pylist(rows), partial)
-    else:
-        with open(partial, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=["path", "rating", "source"])
-            writer.writeheader()
-            writer.writerows(rows)
-    os.replace(partial, out)
+    try:
+        with written_whole(out) as partial:
+            if out.suffix.lower() in (".parquet", ".pq"):
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                pq.write_table(pa.Table.from_pylist(rows), partial)
+            else:
+                with open(partial, "w", newline="", encoding="utf-8") as handle:
+                    writer = csv.DictWriter(handle, fieldnames=["path", "rating", "source"])
+                    writer.writeheader()
+                    writer.writerows(rows)
+    except OSError as error:
+        raise cannot_write(error, f"--out {out}: cannot write the table") from None
 
 
 def _print_summary(out: Path, rows: list[dict], found: list, counts: Counter, stars: Counter, rejects: str) -> None:

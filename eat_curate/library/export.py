@@ -4,9 +4,11 @@ Stored paths and album names are untrusted (a manifest can say anything), so:
 
 - album names and file names become one safe path component each: no
   separators, no '.'/'..', no control or reserved characters, no Windows
-  device names, at most 255 bytes;
+  device names, at most 255 bytes, rank prefix and ``-2`` numbering included;
+- names that differ only in case get numbers too, as on a case-insensitive
+  file system (FAT and exFAT cards, macOS, Windows) they are one file;
 - every destination is resolved (symlinks included) and must lie inside the
-  export folder, or the image is skipped;
+  export folder, or the image is skipped (so is one behind a symlink loop);
 - nothing is ever overwritten: a destination that exists is skipped with the
   reason "exists", and files are created with O_EXCL, so even a file that
   appears meanwhile is not replaced;
@@ -40,6 +42,7 @@ _DONE = {"copy": "copied", "hardlink": "hardlinked", "symlink": "symlinked"}
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\<>:"|?*]')
 _WINDOWS_DEVICES = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
 _MAX_NAME_BYTES = 255
+_MAX_SUFFIX_BYTES = 16  # an extension this short is kept whole when a name is cut
 
 
 class ExportError(EatCurateError):
@@ -129,13 +132,17 @@ def safe_component(name: str | None, fallback: str) -> str:
         return fallback
     if text.partition(".")[0].upper() in _WINDOWS_DEVICES:
         text = "_" + text
-    if len(text.encode("utf-8")) > _MAX_NAME_BYTES:
-        stem, dot, suffix = text.rpartition(".")
-        if dot and 0 < len(suffix.encode("utf-8")) <= 16:
-            text = _fit_bytes(stem, _MAX_NAME_BYTES - len(suffix.encode("utf-8")) - 1).rstrip(" .") + "." + suffix
-        else:
-            text = _fit_bytes(text, _MAX_NAME_BYTES).rstrip(" .")
-    return text or fallback
+    return _fit_name(text) or fallback
+
+
+def _fit_name(text: str) -> str:
+    """``text`` cut to the longest name a file system takes, keeping a short extension whole."""
+    if len(text.encode("utf-8")) <= _MAX_NAME_BYTES:
+        return text
+    stem, dot, suffix = text.rpartition(".")
+    if dot and 0 < len(suffix.encode("utf-8")) <= _MAX_SUFFIX_BYTES:
+        return _fit_bytes(stem, _MAX_NAME_BYTES - len(suffix.encode("utf-8")) - 1).rstrip(" .") + "." + suffix
+    return _fit_bytes(text, _MAX_NAME_BYTES).rstrip(" .")
 
 
 def _file_name(source: str) -> str:
@@ -143,10 +150,13 @@ def _file_name(source: str) -> str:
 
 
 def _numbered(name: str, number: int) -> str:
+    """``name`` with ``-number`` before its extension, the stem cut so that the whole still fits one name."""
     stem, dot, suffix = name.rpartition(".")
-    if not dot or not stem:
-        return f"{name}-{number}"
-    return f"{stem}-{number}.{suffix}"
+    stem, tail = (stem, f"-{number}.{suffix}") if dot and stem else (name, f"-{number}")
+    if len(tail.encode("utf-8")) >= _MAX_NAME_BYTES:  # an extension too long to keep: the number goes last
+        stem, tail = name, f"-{number}"
+    # Cutting the number off would give the name it must differ from: the stem gives way, never the tail.
+    return _fit_bytes(stem, _MAX_NAME_BYTES - len(tail.encode("utf-8"))) + tail
 
 
 def relative_destination(item: ExportItem, layout: str) -> Path:
@@ -159,7 +169,7 @@ def relative_destination(item: ExportItem, layout: str) -> Path:
         return Path(album, name)
     if item.rank is None:
         raise ExportError(f"layout album/rank needs each image's rank; {item.source} has none (use --layout album)")
-    return Path(album, f"{item.rank:04d}_{name}")
+    return Path(album, _fit_name(f"{item.rank:04d}_{name}"))  # the prefix can push a long name past the limit
 
 
 # --- sources ----------------------------------------------------------------------------------
@@ -194,7 +204,10 @@ def _copy_new(source: Path, destination: Path) -> None:
     except BaseException:
         destination.unlink(missing_ok=True)
         raise
-    shutil.copystat(source, destination)
+    try:
+        shutil.copystat(source, destination)
+    except OSError:
+        pass  # the bytes are all there; FAT and exFAT (camera cards) refuse some modes with EPERM: keep the copy
 
 
 def _place(source: Path, destination: Path, mode: str) -> None:
@@ -218,6 +231,14 @@ def _os_reason(error: OSError, mode: str) -> str:
 
 def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
+
+
+def _resolved(path: Path) -> Path | None:
+    """``path`` with every symlink resolved; None behind a symlink loop (where pathlib raises RuntimeError)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return None
 
 
 def _prepare_target(target: Path, dry_run: bool) -> Path:
@@ -254,23 +275,27 @@ def export_images(
             )
     root = _prepare_target(Path(target), dry_run)
     report = ExportReport(target=str(root), mode=mode, layout=layout, dry_run=dry_run)
-    taken: set[Path] = set()
+    taken: set[str] = set()
     for item in tqdm(items, desc="exporting", unit="img", disable=not progress):
         report.outcomes.append(_export_one(item, root, mode, layout, dry_run, taken))
     return report
 
 
-def _unique(relative: Path, taken: set[Path]) -> Path:
-    """The first of name, name-2, name-3, ... not yet planned in this export."""
+def _unique(relative: Path, taken: set[str]) -> Path:
+    """The first of name, name-2, name-3, ... not yet planned in this export, whatever the case of its letters.
+
+    ``IMG_1.jpg`` and ``img_1.JPG`` are one file on FAT, exFAT, macOS and Windows: the second would be
+    refused there as existing, so it is numbered everywhere (an export names its files alike on every disk).
+    """
     candidate, number = relative, 1
-    while candidate in taken:
+    while str(candidate).casefold() in taken:
         number += 1
         candidate = relative.with_name(_numbered(relative.name, number))
-    taken.add(candidate)
+    taken.add(str(candidate).casefold())
     return candidate
 
 
-def _export_one(item: ExportItem, root: Path, mode: str, layout: str, dry_run: bool, taken: set[Path]) -> ExportOutcome:
+def _export_one(item: ExportItem, root: Path, mode: str, layout: str, dry_run: bool, taken: set[str]) -> ExportOutcome:
     relative = _unique(relative_destination(item, layout), taken)
     destination = root / relative
     shown = str(destination)
@@ -283,15 +308,19 @@ def _export_one(item: ExportItem, root: Path, mode: str, layout: str, dry_run: b
         return skipped(problem)
     if os.path.lexists(destination):  # a file, folder or link, wherever a link points: never replaced
         return skipped("exists")
-    if not _inside(destination.resolve(), root):  # e.g. an album folder that is a symlink out of the target
-        return skipped(f"outside the export folder: {destination} resolves to {destination.resolve()}")
+    resolved = _resolved(destination)
+    if resolved is None:
+        return skipped(f"symlink loop: {destination} cannot be resolved")
+    if not _inside(resolved, root):  # e.g. an album folder that is a symlink out of the target
+        return skipped(f"outside the export folder: {destination} resolves to {resolved}")
     action = _DONE[mode]
     if dry_run:
         return ExportOutcome(item.source, shown, f"would be {action}")
     created = [folder for folder in (destination.parent, *destination.parent.parents) if not folder.exists()]
     try:
         destination.parent.mkdir(parents=True, exist_ok=True)
-        if not _inside(destination.parent.resolve(), root):
+        parent = _resolved(destination.parent)
+        if parent is None or not _inside(parent, root):
             return skipped(f"outside the export folder: {destination.parent} resolves elsewhere")
         _place(source, destination, mode)
     except OSError as error:

@@ -13,7 +13,6 @@ album/rank layout.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -21,7 +20,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from eat_curate.errors import StoreError
+from eat_curate.io.whole_files import written_whole
 from eat_curate.library.queries import ErrorRow, SelectedImage
+from eat_curate.sinks.faults import cannot_write
 
 SCORES_SCHEMA = pa.schema(
     [
@@ -87,10 +88,9 @@ def write_manifest(rows: Iterable[SelectedImage | ErrorRow], path: Path, model_i
     if not path.parent.is_dir():
         raise StoreError(f"--manifest {path}: the folder {path.parent} does not exist")
     schema, to_rows = (ERRORS_SCHEMA, _error_rows) if errors else (SCORES_SCHEMA, _score_rows)
-    partial = path.with_name(f".{path.name}.partial")
     count = 0
     try:
-        with pq.ParquetWriter(partial, schema) as writer:
+        with written_whole(path) as partial, pq.ParquetWriter(partial, schema) as writer:
             batch: list[dict] = []
             for row in rows:
                 batch.extend(to_rows(row, model_id))
@@ -100,8 +100,6 @@ def write_manifest(rows: Iterable[SelectedImage | ErrorRow], path: Path, model_i
                     batch = []
             writer.write_table(pa.Table.from_pylist(batch, schema=schema))
             count += len(batch)
-        os.replace(partial, path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+    except OSError as error:
+        raise cannot_write(error, f"--manifest {path}: cannot write the manifest") from None
     return count

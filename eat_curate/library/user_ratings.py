@@ -18,9 +18,9 @@ What a rating says (:class:`FoundRating`): 1-5 stars is ``rated``; -1 is a
 eat-curate's own ``xmp`` command wrote and nobody has changed since
 (``eatcurate:Rating`` equal to ``xmp:Rating``) is ``ours``: it is the
 model's opinion, and training on it would teach the model itself. A place
-that cannot be read as XMP (not XML, a DOCTYPE, a rating such as "7") is
-``unreadable``, with the reason; the next place is not consulted, since the
-broken one may hold the real rating.
+that cannot be read as XMP (not XML, a DOCTYPE, a rating such as "7" or an
+``rdf:Seq`` where a number belongs) is ``unreadable``, with the reason; the
+next place is not consulted, since the broken one may hold the real rating.
 """
 
 from __future__ import annotations
@@ -146,6 +146,8 @@ def _rating_in(data: bytes, path: str, source: str) -> FoundRating | None:
         raise _Unreadable(str(error)) from None
     text = packet.get(XMP, "Rating")
     if text is None:
+        if packet.present(XMP, "Rating"):  # an rdf:Seq or other structure: a place that holds a rating, unread
+            raise _Unreadable("xmp:Rating is a structure, not a simple value")
         return None
     stars = stars_in(text)
     if stars is None:

@@ -14,7 +14,9 @@ instruction, and the whitespace between them:
   prefixes; a namespace the file lacks is declared where it is first used;
 - a file that is not UTF-8, holds a DOCTYPE (refused: that is where entity
   expansion attacks live, and XMP has no use for one), is not well-formed
-  XML, or has no ``rdf:RDF``, raises ``XmpError`` and is never rewritten.
+  XML, nests elements deeper than ``MAX_DEPTH`` (writing is recursive: such a
+  file would exhaust the stack), or has no ``rdf:RDF``, raises ``XmpError``
+  and is never rewritten.
 
 Writing is deterministic: reading what ``to_bytes`` wrote and writing it
 again gives the same bytes, so an unchanged sidecar is recognised as such.
@@ -39,6 +41,8 @@ _DECLARATION = re.compile(r"\A\s*(<\?xml\s[^>]*\?>)")
 _DOCTYPE = re.compile(r"<!(DOCTYPE|ENTITY)", re.IGNORECASE)
 # Characters XML 1.0 cannot hold, even escaped: they are dropped from values we write.
 _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# Real packets nest a dozen levels (darktable's history: 6); far below Python's recursion limit.
+MAX_DEPTH = 200
 _MULTI_LINE_FROM = 4  # attributes + declarations on one element before each gets its own line
 
 EMPTY_PACKET = f"""<?xml version="1.0" encoding="UTF-8"?>
@@ -79,6 +83,8 @@ class _Builder(ET.TreeBuilder):
             self.declared[element] = self._pending
             self._pending = []
         self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise XmpError(f"elements nested deeper than {MAX_DEPTH} levels")
         self._root_seen = True
         return element
 
@@ -152,6 +158,13 @@ class XmpPacket:
             if len(element) == 0:
                 return (element.text or "").strip()
         return None
+
+    def present(self, namespace: str, name: str) -> bool:
+        """Whether the packet holds the property in any form, a structure (``rdf:Seq``, ...) included."""
+        key = f"{{{namespace}}}{name}"
+        return any(key in description.attrib for description in self._descriptions()) or any(
+            True for _ in self._elements(key)
+        )
 
     def set(self, namespace: str, name: str, value: str) -> None:
         """Give the property ``value`` where it already is (attribute or element), else as a new attribute."""

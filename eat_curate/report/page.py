@@ -11,11 +11,13 @@ from collections.abc import Iterable
 from html import escape
 from pathlib import Path
 
+from eat_curate.io.whole_files import written_whole
 from eat_curate.report.charts import distribution_svg, histogram_svg
 from eat_curate.report.data import AlbumSection, ReportData
 from eat_curate.report.thumbnails import PLACEHOLDER_URI, Thumbnail
 from eat_curate.library.dupes import DuplicateGroup
 from eat_curate.library.queries import SelectedImage
+from eat_curate.sinks.faults import cannot_write
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 STYLE = """
@@ -196,8 +198,15 @@ generated {data.generated_at:%Y-%m-%d %H:%M} UTC.</p>{warning}
 
 
 def write_report(data: ReportData, path: Path, title: str = "eat-curate report") -> None:
-    """Write the page to ``path`` atomically (a temporary sibling, then renamed)."""
+    """Write the page to ``path`` atomically (a temporary sibling, then renamed).
+
+    Raises StoreError (InfrastructureFailure for a full or read-only disk) when it cannot be written;
+    nothing half-written is left behind.
+    """
     path = Path(path)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(render_report(data, title), encoding="utf-8")
-    os.replace(partial, path)
+    page = render_report(data, title)
+    try:
+        with written_whole(path) as partial:
+            partial.write_text(page, encoding="utf-8")
+    except OSError as error:
+        raise cannot_write(error, f"--out {path}: cannot write the report") from None

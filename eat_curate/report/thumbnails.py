@@ -1,18 +1,22 @@
 """Small JPEG thumbnails as data: URIs, so the report needs no file beside it and no network.
 
 Read from the original image files (the database only knows their paths).
-A file that vanished or no longer decodes gets a placeholder and a reason.
+A file that vanished or no longer decodes gets a placeholder and a reason;
+so does anything at the path that is no photo to read: a FIFO (opening it
+would wait forever), a device such as ``/dev/zero`` (endless), a file over
+the size cap (it is never read whole into memory).
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from PIL import Image
 
+from eat_curate.io import bounded_read
 from eat_curate.io.decode import DecodeError, open_image
 
 THUMBNAIL_SIDE = 160  # pixels, longer side
@@ -41,12 +45,12 @@ def make_thumbnail(path: str, side: int = THUMBNAIL_SIDE) -> Thumbnail:
     """A thumbnail of the image file at ``path`` (upright, longer side ``side``) or a placeholder."""
     if "://" in path:
         return _placeholder("not a local file")
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         return _placeholder("missing")
-    except OSError as error:
-        return _placeholder(f"unreadable: {error.strerror or error}")
+    try:
+        data = bounded_read.read_file(path)  # regular files only, and never more than the cap
+    except bounded_read.ReadRefused as refused:
+        return _placeholder(f"{refused.kind}: {refused.reason}")
     try:
         image = open_image(data, min_size=side)
     except DecodeError as error:

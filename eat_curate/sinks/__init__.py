@@ -32,6 +32,7 @@ _MODULES = {
     "RetryPolicy": "eat_curate.sinks.retry",
     "DEFAULT_RETRY_FOR_S": "eat_curate.sinks.retry",
     "InfrastructureFailure": "eat_curate.sinks.faults",
+    "cannot_write": "eat_curate.sinks.faults",
 }
 __all__ = sorted(_MODULES)
 __getattr__, __dir__ = lazy_exports(__name__, _MODULES)

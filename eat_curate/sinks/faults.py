@@ -9,15 +9,11 @@ again later (``eat_curate.exit_codes``).
 
 from __future__ import annotations
 
-import errno
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from eat_curate import exit_codes
-from eat_curate.errors import StoreError
-
-# The storage refused to take more, whatever the data: no retry helps until an operator acts.
-STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
+from eat_curate.errors import StoreError, is_storage_error
 
 RESUME_HINT = "what was saved is kept; run the same command again to resume once this is fixed"
 
@@ -28,8 +24,11 @@ class InfrastructureFailure(StoreError):
     exit_code = exit_codes.INFRASTRUCTURE.code
 
 
-def is_storage_error(error: BaseException) -> bool:
-    return isinstance(error, OSError) and error.errno in STORAGE_ERRNOS
+def cannot_write(error: OSError, where: str) -> StoreError:
+    """A file that could not be written, as one line: an InfrastructureFailure (exit 4) when the disk refused
+    it (full, read-only, failing), else a StoreError (a missing folder, no permission: the command is wrong)."""
+    failure = InfrastructureFailure if is_storage_error(error) else StoreError
+    return failure(f"{where}: {error.strerror or error}")
 
 
 def storage_failure(error: OSError, where: str) -> InfrastructureFailure:
