@@ -505,6 +505,9 @@ def parse(percent: float):
         ("5:60%,4:50%", "more than 100"),
         ("5:6,4:7", "higher star needs a higher threshold"),
         ("5", "KEY:VALUE"),
+        ("5:nan", "a threshold is a score from 1 to 10"),
+        ("5:inf,4:7", "a threshold is a score from 1 to 10"),
+        ("5:11", "a threshold is a score from 1 to 10"),
     ],
 )
 def test_bad_star_specs_are_refused(shoot, spec, message):

@@ -73,6 +73,8 @@ class StarRule:
             thresholds = tuple((stars, float(entries[stars])) for stars in order)
         except ValueError:
             raise ValueError(f"a threshold is a score such as 7.5: {text!r}") from None
+        if not all(1 <= minimum <= 10 for _, minimum in thresholds):  # NaN and infinities fail this too
+            raise ValueError(f"a threshold is a score from 1 to 10: {text!r}")
         lowest = [minimum for _, minimum in thresholds]
         if lowest != sorted(lowest, reverse=True) or len(set(lowest)) != len(lowest):
             raise ValueError(f"a higher star needs a higher threshold: {text!r}")
