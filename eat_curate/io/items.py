@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from eat_curate.incremental import InputVersion, input_version
 
 IMAGE_ID_LENGTH = 16  # hex digits: 64 bits, collision-free in practice far beyond 1e7 images
+# The longest id a manifest may give: the SQL outputs keep ids in a VARCHAR(128) column
+# (eat_curate.sinks.sql.schema), which PostgreSQL enforces.
+MAX_GIVEN_ID_LENGTH = 128
 
 
 @dataclass(frozen=True)

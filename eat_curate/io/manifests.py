@@ -7,13 +7,16 @@ Columns, by name:
   ``uri``. Relative paths resolve against the manifest's folder (or URL);
   ``file://`` becomes a local path; other URLs stay URLs.
 - ``album`` (optional), ``id`` (optional: the image id; else derived from the key).
+  A null, NaN or blank cell in either counts as absent.
 - every other column is carried to the item's ``extra`` as JSON-able values
   (dates as ISO text, bytes as base64, NaN as null).
 
 Up front, the footer is read (to check the columns) and the location and id
 columns are scanned for rows naming a path or an id twice, which the outputs
 could not keep apart: such a manifest is refused, or every row kept under a
-key and id of its own (:mod:`eat_curate.io.manifest_duplicates`). Rows then
+key and id of its own (:mod:`eat_curate.io.manifest_duplicates`). The same
+pass refuses ids and albums the outputs cannot store (an id over 128
+characters or holding a NUL, an album over 1 KiB). Rows then
 stream a batch at a time, so a manifest of 10 million rows costs the memory
 of two batches (one handed on while the next one's images are hashed, or its
 files stat-ed, on a small thread pool) and the scan's two hashes per row.
@@ -29,11 +32,13 @@ import math
 import os
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -42,7 +47,7 @@ from fsspec.spec import AbstractFileSystem
 
 from eat_curate.errors import EatCurateError
 from eat_curate.io.folders import ALBUM_RULES, PARENT
-from eat_curate.io.items import SourceItem, image_id_for, printable_path
+from eat_curate.io.items import MAX_GIVEN_ID_LENGTH, SourceItem, image_id_for, printable_path
 from eat_curate.io.manifest_duplicates import (
     DUPLICATE_POLICIES,
     REFUSE,
@@ -62,6 +67,9 @@ ROWS_PER_BATCH_EMBEDDED = 64  # rows holding whole images: keep a batch to a few
 # Threads hashing embedded images or stat-ing paths for the lister; at least two, as a stat on a
 # network file system waits rather than computes.
 LISTING_THREADS = min(8, max(2, os.cpu_count() or 1))
+# Albums are names (a folder's is at most 255 bytes); a longer one is a wrong --album-from column, and
+# PostgreSQL could not index it (the scores' album index takes at most about 2.7 KB a row).
+MAX_ALBUM_BYTES = 1024
 
 
 class ManifestError(EatCurateError):
@@ -117,11 +125,19 @@ def open_manifest(location: str, album_from: str = PARENT, duplicates: str = REF
     schema = metadata.schema.to_arrow_schema()
     columns = schema.names
     has = f"it has: {', '.join(columns) or 'no columns'}"
+    repeated = [name for name, count in Counter(columns).items() if count > 1]
+    if repeated:  # columns are taken by name: Arrow cannot pick one of two, nor an output keep both
+        named = ", ".join(repr(name) for name in repeated)
+        raise ManifestError(f"manifest {uri} has more than one column named {named}; give each column its own name")
     location_column = next((name for name in LOCATION_COLUMNS if name in columns), None)
     if location_column is None:
         raise ManifestError(f"manifest {uri} has no path, uri or image column ({has})")
-    if location_column == "image" and not _holds_bytes(schema.field("image").type):
-        raise ManifestError(f"manifest {uri}: column image holds {schema.field('image').type}, not image bytes")
+    location_type = schema.field(location_column).type
+    if location_column == "image" and not _holds_bytes(location_type):
+        raise ManifestError(f"manifest {uri}: column image holds {location_type}, not image bytes")
+    if location_column != "image" and not _holds_text(location_type):
+        raise ManifestError(f"manifest {uri}: column {location_column} holds {location_type}, not paths or URLs "
+                            "as text")
     if album_from in ALBUM_RULES:  # the album column if there is one, else each file's folder
         album_column = "album" if "album" in columns else None
     elif album_from in columns:
@@ -146,6 +162,10 @@ def open_manifest(location: str, album_from: str = PARENT, duplicates: str = REF
     if found and duplicates == REFUSE:
         raise ManifestError(refusal(uri, found))
     manifest.renamed = renames(found)
+    longer = next((name for name in manifest.renamed.values() if len(name.image_id) > MAX_GIVEN_ID_LENGTH), None)
+    if longer is not None:  # a kept duplicate's id, with "#<row>" appended
+        raise ManifestError(f"manifest {uri}: the id {longer.image_id!r} given to a repeated row is over "
+                            f"{MAX_GIVEN_ID_LENGTH} characters; give that row an id of its own")
     return manifest
 
 
@@ -180,28 +200,66 @@ def manifest_items(manifest: Manifest) -> Iterator[SourceItem]:
 
 
 def _identities(manifest: Manifest) -> Iterator[RowIdentity]:
-    """Each row's key and id, reading only the columns they come from."""
-    columns = [name for name in (manifest.location_column, manifest.id_column) if name]
-    if manifest.embedded:
-        if manifest.id_column is None:
-            return  # keys are "<manifest>#<row>" and ids derive from them: nothing can repeat
-        columns = [manifest.id_column]  # never the image bytes
+    """Each row's key and id, reading only the columns they come from (never the image bytes); raises
+    ManifestError at the first row whose id or album the outputs could not store."""
+    location = None if manifest.embedded else manifest.location_column  # embedded keys are "<manifest>#<row>"
+    columns = list(dict.fromkeys(name for name in (location, manifest.id_column, manifest.album_column) if name))
+    if not columns:
+        return  # embedded, no id and no album column: keys and ids derive from row numbers, nothing can repeat
     row = 0
     with _seekable(manifest.fs, manifest.fs_path) as handle:
         parquet = pq.ParquetFile(handle, metadata=manifest.metadata)
         for batch in parquet.iter_batches(batch_size=ROWS_PER_BATCH, columns=columns):
-            for values in batch.to_pylist():
-                yield _identity(manifest, row, values.get(manifest.location_column), values.get("id"))
+            cells, given_ids = _column(batch, location), _column(batch, manifest.id_column)
+            for cell, given_id, album in zip(cells, given_ids, _column(batch, manifest.album_column)):
+                _check_album(manifest, row, _album(album))
+                yield _identity(manifest, row, cell, given_id)
                 row += 1
 
 
 def _identity(manifest: Manifest, row: int, cell: Any, given_id: Any) -> RowIdentity:
-    if manifest.embedded or not isinstance(cell, str) or not cell.strip():
+    if manifest.embedded or _path_problem(manifest, row, cell):
         key = f"{manifest.uri}#{row}"
     else:
         key = _resolve(manifest.uri, cell.strip())
-    image_id = image_id_for(key) if given_id is None else str(given_id)
-    return RowIdentity(row, key, image_id, id_given=given_id is not None)
+    given = _given_id(manifest, row, given_id)
+    return RowIdentity(row, key, image_id_for(key) if given is None else given, id_given=given is not None)
+
+
+def _given_id(manifest: Manifest, row: int, cell: Any) -> str | None:
+    """The row's id as text; None when the cell is null, NaN or blank. ManifestError for an id the
+    outputs cannot store (too long, or with a NUL, which PostgreSQL text refuses)."""
+    if cell is None or (isinstance(cell, float) and not math.isfinite(cell)):
+        return None  # NaN is a missing value (as from pandas and NumPy), not the id "nan"
+    given = str(cell)
+    if not given.strip():
+        return None
+    if len(given) > MAX_GIVEN_ID_LENGTH or "\x00" in given:
+        shown = f"{given[:40]!r}..." if len(given) > 40 else repr(given)
+        why = f"is {len(given):,} characters long" if len(given) > MAX_GIVEN_ID_LENGTH else "holds a NUL character"
+        raise ManifestError(f"manifest {manifest.uri} row {row}: its id {shown} {why}; ids are at most "
+                            f"{MAX_GIVEN_ID_LENGTH} characters of text (drop the id column to derive ids from paths)")
+    return given
+
+
+def _album(cell: Any) -> str | None:
+    """An album cell as a name: None for null, NaN and blank cells; a NUL shown as ``\\x00`` (PostgreSQL
+    text cannot hold one)."""
+    if cell is None or (isinstance(cell, float) and not math.isfinite(cell)):
+        return None
+    if isinstance(cell, (bytes, bytearray)):
+        cell = bytes(cell).decode("utf-8", "backslashreplace")
+    album = str(cell)
+    return album.replace("\x00", "\\x00") if album.strip() else None
+
+
+def _check_album(manifest: Manifest, row: int, album: str | None) -> None:
+    size = len(album.encode("utf-8", "surrogateescape")) if album else 0
+    if size > MAX_ALBUM_BYTES:
+        raise ManifestError(
+            f"manifest {manifest.uri} row {row}: its album (column {manifest.album_column}) is {size:,} bytes "
+            f"long, over the limit of {MAX_ALBUM_BYTES:,}: albums are names; is it the column meant?"
+        )
 
 
 def _start_batch(manifest: Manifest, first_row: int, batch: pa.RecordBatch, pool: Executor) -> Iterator[SourceItem]:
@@ -212,7 +270,7 @@ def _start_batch(manifest: Manifest, first_row: int, batch: pa.RecordBatch, pool
     """
     rows = range(first_row, first_row + batch.num_rows)
     given_ids = _column(batch, manifest.id_column)
-    albums = [None if album is None else str(album) for album in _column(batch, manifest.album_column)]
+    albums = [_album(album) for album in _column(batch, manifest.album_column)]
     extras = _extras(manifest, batch)
 
     if manifest.embedded:
@@ -227,25 +285,20 @@ def _start_batch(manifest: Manifest, first_row: int, batch: pa.RecordBatch, pool
 
     cells = batch.column(manifest.location_column).to_pylist()
     names = [_name(manifest, row, cell, given) for row, cell, given in zip(rows, cells, given_ids)]
-    wheres = [name.location or name.key if _names_a_path(cell) else None for name, cell in zip(names, cells)]
+    problems = [_path_problem(manifest, row, cell) for row, cell in zip(rows, cells)]
+    wheres = [None if problem else name.location or name.key for name, problem in zip(names, problems)]
     stats = _map(pool, _size_and_mtime, wheres)
     return (
-        _path_item(manifest, row, name, where, album, extra, size_mtime)
-        for row, name, where, album, extra, size_mtime in zip(rows, names, wheres, albums, extras, stats)
+        _path_item(manifest, name, where, problem, album, extra, size_mtime)
+        for name, where, problem, album, extra, size_mtime in zip(names, wheres, problems, albums, extras, stats)
     )
 
 
-def _path_item(manifest: Manifest, row: int, name: Renamed, where: str | None, album: str | None,
+def _path_item(manifest: Manifest, name: Renamed, where: str | None, problem: str | None, album: str | None,
                extra: dict | None, size_mtime: tuple[int | None, float | None]) -> SourceItem:
-    """A path row's item; ``where`` is None when the row names no path."""
+    """A path row's item; ``where`` is None, and ``problem`` says why, when the row names no usable path."""
     if where is None:
-        return SourceItem(
-            key=name.key,
-            image_id=name.image_id,
-            album=album,
-            extra=extra,
-            problem=f"manifest row {row} has no {manifest.location_column}",
-        )
+        return SourceItem(key=name.key, image_id=name.image_id, album=album, extra=extra, problem=problem)
     size, mtime = size_mtime
     return SourceItem(
         key=name.key,
@@ -264,12 +317,41 @@ def _name(manifest: Manifest, row: int, cell: Any, given_id: Any) -> Renamed:
     return manifest.renamed.get(row) or Renamed(identity.key, identity.image_id, None)
 
 
-def _names_a_path(cell: Any) -> bool:
-    return isinstance(cell, str) and bool(cell.strip())
+def _path_problem(manifest: Manifest, row: int, cell: Any) -> str | None:
+    """Why the row's cell names no path or URL that can be read (the row's own error); None when it names one."""
+    if not isinstance(cell, str) or not cell.strip():
+        return f"manifest row {row} has no {manifest.location_column}"
+    if "\x00" in cell:  # the OS refuses such a path, and PostgreSQL such a key
+        return f"manifest row {row}: its {manifest.location_column} holds a NUL character"
+    if is_remote(cell.strip()):
+        try:
+            urlsplit(cell.strip())
+        except ValueError as error:  # "http://[::1/x.jpg": Invalid IPv6 URL
+            return f"manifest row {row}: its {manifest.location_column} is not a valid URL ({error})"
+    return None
 
 
 def _column(batch: pa.RecordBatch, name: str | None) -> list[Any]:
-    return batch.column(name).to_pylist() if name else [None] * batch.num_rows
+    """The column's cells as Python values; all None when ``name`` is None."""
+    if not name:
+        return [None] * batch.num_rows
+    column = batch.column(name)
+    try:
+        return column.to_pylist()
+    except (OverflowError, ValueError):  # a date or duration beyond Python's (a database's "infinity")
+        return [_cell(column[index]) for index in range(len(column))]
+
+
+def _cell(scalar: pa.Scalar) -> Any:
+    """One cell as a Python value; one Python cannot hold as Arrow writes it ("<value out of range: ...>"),
+    else None."""
+    try:
+        return scalar.as_py()
+    except (OverflowError, ValueError):
+        try:
+            return scalar.cast(pa.string()).as_py()
+        except (pa.ArrowException, OverflowError, ValueError):  # nested: no text form
+            return None
 
 
 def _extras(manifest: Manifest, batch: pa.RecordBatch) -> list[dict | None]:
@@ -284,6 +366,8 @@ def _image_cells(column: pa.Array) -> pa.Array:
     """The encoded images as an Arrow binary array, one cell per row."""
     if pa.types.is_struct(column.type):  # Hugging Face's {"bytes": ..., "path": ...}
         column = column.flatten()[column.type.get_field_index("bytes")]  # flatten keeps the struct's nulls
+    if pa.types.is_dictionary(column.type):  # repeated images stored once: each row's own cell
+        column = column.dictionary_decode()
     return column
 
 
@@ -359,9 +443,28 @@ def jsonable(value: Any) -> Any:
 
 
 def _holds_bytes(kind: pa.DataType) -> bool:
-    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
-        return True
-    return pa.types.is_struct(kind) and kind.get_field_index("bytes") >= 0
+    """Whether an ``image`` column of this type holds encoded images: any binary type, plain or
+    dictionary-encoded, or a struct whose ``bytes`` field is one (Hugging Face's image feature)."""
+    if pa.types.is_struct(kind):
+        index = kind.get_field_index("bytes")  # -1 when absent (or there twice)
+        return index >= 0 and _is_binary(kind.field(index).type)
+    return _is_binary(kind)
+
+
+def _is_binary(kind: pa.DataType) -> bool:
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return (pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or pa.types.is_fixed_size_binary(kind)
+            or pa.types.is_binary_view(kind))
+
+
+def _holds_text(kind: pa.DataType) -> bool:
+    """Whether a ``path``/``uri`` column of this type holds text (plain or dictionary-encoded); an all-null
+    column counts too (every row is one that has no path)."""
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
+            or pa.types.is_null(kind))
 
 
 @contextmanager

@@ -11,7 +11,8 @@ A source is one of:
   (:mod:`eat_curate.io.remote_folders`);
 - a Parquet manifest, local or an fsspec URL, named ``*.parquet``/``*.pq``
   (local files are also recognised by Parquet's magic bytes) — see
-  :mod:`eat_curate.io.manifests` for its columns.
+  :mod:`eat_curate.io.manifests` for its columns. A local folder named so
+  (a Parquet dataset of part files) is refused rather than walked for images.
 
 Keys: a local file's absolute path (symlinks not resolved, ``file://``
 turned into a path), a URL as given, or ``"<manifest uri>#<row>"`` for bytes
@@ -200,6 +201,11 @@ def _plan(
 
     path = local_path(source)
     if os.path.isdir(path):
+        if is_manifest_name(path):  # Spark, Dask and pyarrow write a "manifest" as a folder of part files
+            raise SourceError(
+                f"{source} is a folder (a Parquet dataset?): eat-curate reads a manifest as one Parquet file; "
+                f"give its part files ({os.path.join(source, '*.parquet')}) or write it as one file"
+            )
         _refuse_column_albums(source, album_from)
         _check_listable(path)
         return lambda: walk_folder(path, album_from, exclusions)
