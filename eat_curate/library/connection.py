@@ -22,7 +22,14 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from eat_curate.sinks.sql import schema
-from eat_curate.sinks.sql.database import check_schema, connect, database_url, describe, read_only_engine
+from eat_curate.sinks.sql.database import (
+    check_schema,
+    connect,
+    database_errors,
+    database_url,
+    describe,
+    read_only_engine,
+)
 from eat_curate.errors import StoreError
 
 PARQUET_MAGIC = b"PAR1"
@@ -86,11 +93,9 @@ def read_connection(db: str, scores: bool = True) -> Iterator[sa.Connection]:
     where = describe(url)
     engine = open_read_engine(url)
     try:
-        with connect(engine, url) as connection:
-            try:
-                version = check_schema(connection, where)
-            except sa.exc.DatabaseError as exc:
-                raise StoreError(f"{where} cannot be read: {exc.orig}") from None
+        # A corrupt page met mid-query, a server gone, a table this role may not read: one line.
+        with database_errors(where), connect(engine, url) as connection:
+            version = check_schema(connection, where)
             if version is None:
                 raise StoreError(NO_SCORES.format(where=where))
             if scores and version < SCORES_READABLE_SINCE:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -28,7 +29,7 @@ from sqlalchemy import event
 from eat_curate.sinks.shots import shot_key
 from eat_curate.sinks.sql import schema
 from eat_curate.sinks.faults import RESUME_HINT, InfrastructureFailure
-from eat_curate.sinks.sql.db_faults import DatabaseUnreachable, is_storage_fault, is_transient, reason
+from eat_curate.sinks.sql.db_faults import DatabaseUnreachable, is_refusal, is_storage_fault, is_transient, reason
 from eat_curate.sinks.durable import ensure_writable_folder
 from eat_curate.errors import StoreError
 
@@ -269,10 +270,34 @@ def readonly_sqlite_engine(path: Path) -> sa.Engine:
 
     On a read-only mount SQLite cannot make the -shm file a WAL database is
     read through; nobody can write there either, so the file is read as
-    immutable (no locks, no -shm).
+    immutable (no locks, no -shm), unless a -wal file holds commits not yet
+    in the database file (a writer that crashed, or a snapshot of a live
+    database): immutable would read past them, so the existing -shm is used,
+    and without one the database is refused rather than read without them.
     """
-    uri = f"file:{path}?mode=ro" + ("&immutable=1" if _on_read_only_mount(path) else "")
+    # Percent-encoded: a '?', '#' or '%' in a folder's name would otherwise end the path or
+    # decode to another file's (and an unrecognised query would open, even create, it for writing).
+    uri = f"file:{urllib.parse.quote(str(path))}?mode=ro"
+    if _on_read_only_mount(path):
+        uri += "" if _pending_wal(path) else "&immutable=1"
     return sa.create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True))
+
+
+def _pending_wal(path: Path) -> bool:
+    """Whether ``path``'s -wal holds commits; InfrastructureFailure where no reader can see them (no -shm)."""
+    wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
+    try:
+        if wal.stat().st_size == 0:
+            return False
+    except OSError:
+        return False
+    if shm.is_file():
+        return True
+    raise InfrastructureFailure(
+        f"{path}: its write-ahead log {wal.name} holds commits not yet in the file, which SQLite cannot read on "
+        f"this read-only mount without {shm.name}; let any eat-curate command open it once where its folder is "
+        f"writable, or read a copy of {path.name} and {wal.name} in a writable folder"
+    )
 
 
 def _on_read_only_mount(path: Path) -> bool:
@@ -280,6 +305,39 @@ def _on_read_only_mount(path: Path) -> bool:
         return bool(os.statvfs(path.parent).f_flag & os.ST_RDONLY)
     except OSError:
         return False
+
+
+def database_failure(error: sa.exc.DBAPIError, where: str) -> StoreError | None:
+    """A database error as the one line it is for the user, or None where it is a bug (e.g. our own SQL).
+
+    Transient (a restart, a lock): exit 4, retried by sinks; the storage (full, read-only, failing):
+    exit 4; a refusal (no privilege, a read-only server, a corrupt SQLite file): exit 2.
+    """
+    if is_transient(error):
+        return DatabaseUnreachable(where, reason(error))
+    if is_storage_fault(error):
+        return InfrastructureFailure(f"{where}: {reason(error)}")
+    if is_refusal(error):
+        return StoreError(f"{where} cannot be used: {reason(error)}")
+    return None
+
+
+@contextmanager
+def database_errors(where: str, only_refusals: bool = False) -> Iterator[None]:
+    """Database errors of the block as their one line (:func:`database_failure`); a bug's error stays as it is.
+
+    ``only_refusals``: transient and storage errors pass as they are, for a caller that retries them
+    or words them itself (``SqlSink``).
+    """
+    try:
+        yield
+    except sa.exc.DBAPIError as exc:
+        if only_refusals and not is_refusal(exc):
+            raise
+        failure = database_failure(exc, where)
+        if failure is None:
+            raise
+        raise failure from None
 
 
 # --- schema version ----------------------------------------------------------------------------
@@ -309,10 +367,20 @@ def runs_columns(connection: sa.Connection) -> list[sa.Column]:
 
 
 def check_schema(connection: sa.Connection, where: str, target: int = schema.SCHEMA_VERSION) -> int | None:
-    """Raise StoreError if the database is newer than ``target`` or has foreign tables with our names."""
-    version = stored_version(connection)
+    """Raise StoreError if the database is newer than ``target`` or has foreign tables with our names.
+
+    A database this cannot even read (no privilege on ``eat_meta``, a corrupt file) is a StoreError too.
+    """
+    try:
+        version = stored_version(connection)
+        tables = set(sa.inspect(connection).get_table_names()) if version is None else set()
+    except sa.exc.DBAPIError as exc:
+        if is_transient(exc) or is_storage_fault(exc):
+            raise  # the caller's to retry or to word (a lock, a server restarting, a failing disk)
+        # Two trivial reads: whatever else fails here is the database's state, never eat-curate's SQL.
+        raise StoreError(f"{where} cannot be read: {reason(exc)}") from None
     if version is None:
-        existing = sorted(set(sa.inspect(connection).get_table_names()) & set(schema.metadata.tables))
+        existing = sorted(tables & set(schema.metadata.tables))
         if existing:
             raise StoreError(
                 f"{where} already has tables eat-curate did not create ({', '.join(existing)}; "
@@ -336,7 +404,8 @@ def create_or_upgrade(
     transactional on both, so a failed upgrade leaves the database as it was.
     """
     where = describe(engine.url)
-    with write_transaction(engine) as connection:
+    # A role that may not create tables (PostgreSQL 15's public schema), a read-only server: one line.
+    with database_errors(where, only_refusals=True), write_transaction(engine) as connection:
         if engine.dialect.name == "postgresql":
             connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_SCHEMA_LOCK)))
         version = check_schema(connection, where, target)
@@ -378,15 +447,16 @@ def init_database(db: str) -> DatabaseStatus:
     url = database_url(db)
     check_database(url)
     engine = create_engine(url)
-    try:
-        with connect(engine, url) as connection:
-            previous = stored_version(connection)
-        version = create_or_upgrade(engine)
-        with connect(engine, url) as connection:
-            rows = {
-                table.name: connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
-                for table in schema.metadata.sorted_tables
-            }
-    finally:
-        engine.dispose()
+    with database_errors(describe(url)):
+        try:
+            with connect(engine, url) as connection:
+                previous = stored_version(connection)
+            version = create_or_upgrade(engine)
+            with connect(engine, url) as connection:
+                rows = {
+                    table.name: connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+                    for table in schema.metadata.sorted_tables
+                }
+        finally:
+            engine.dispose()
     return DatabaseStatus(where=describe(url), version=version, previous_version=previous, rows=rows)

@@ -10,6 +10,9 @@ By the code the database gives, never by its wording where a code exists:
 - SQLite: the result code. Transient: SQLITE_BUSY and SQLITE_LOCKED ("database
   is locked" beyond the busy timeout). Storage: SQLITE_FULL, SQLITE_IOERR,
   SQLITE_READONLY, SQLITE_CANTOPEN.
+- For good, the database's own state (:func:`is_refusal`): a role without the
+  privilege (42501), a read-only transaction or hot standby (25006), and an
+  SQLite file that is corrupt or not a database (SQLITE_CORRUPT, SQLITE_NOTADB).
 - An established connection that dropped without a code (psycopg's
   OperationalError without SQLSTATE, or one SQLAlchemy took for a
   disconnect): transient.
@@ -25,6 +28,7 @@ those refusals wait out the retry limit, which ends with the right message.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import sys
 
@@ -39,6 +43,9 @@ STORAGE_SQLSTATES = frozenset({"53100", "58030"})
 
 SQLITE_BUSY, SQLITE_LOCKED = 5, 6
 SQLITE_STORAGE_CODES = frozenset({8, 10, 13, 14})  # READONLY, IOERR, FULL, CANTOPEN (primary codes)
+# The database refuses for good, whatever is retried: the grant, the server's role or the file needs fixing.
+REFUSAL_SQLSTATES = frozenset({"42501", "25006"})  # insufficient_privilege, read_only_sql_transaction
+SQLITE_REFUSAL_CODES = frozenset({11, 26})  # CORRUPT, NOTADB
 
 # libpq's text for refusals no retry can fix (see the module doc: there is no SQLSTATE to read).
 CONNECT_REFUSALS = (
@@ -83,10 +90,15 @@ def _psycopg_operational(error: BaseException) -> bool:
     return psycopg is not None and isinstance(error, psycopg.OperationalError)
 
 
+# libpq's own check of the URL's options, before any server is asked: 'invalid port number: "99999"',
+# 'invalid sslmode value: "x"', 'invalid integer value "x" for connection option "connect_timeout"'.
+_BAD_OPTION = re.compile(r"invalid [a-z_ ]+(?:value|number)")
+
+
 def refused_for_good(error: BaseException) -> bool:
-    """A connection attempt the server refused for a reason no wait fixes (bad login, missing database)."""
+    """A connection attempt refused for a reason no wait fixes (bad login, missing database, a bad URL option)."""
     text = str(driver_error(error)).lower()
-    return any(marker in text for marker in CONNECT_REFUSALS)
+    return any(marker in text for marker in CONNECT_REFUSALS) or _BAD_OPTION.search(text) is not None
 
 
 def is_transient(error: BaseException) -> bool:
@@ -117,13 +129,23 @@ def is_storage_fault(error: BaseException) -> bool:
     return isinstance(inner, sqlite3.Error) and code in SQLITE_STORAGE_CODES
 
 
+def is_refusal(error: BaseException) -> bool:
+    """Whether the database refused for good: no privilege, a read-only server, a corrupt SQLite file."""
+    inner = driver_error(error)
+    state = _sqlstate(inner)
+    if state is not None:
+        return state in REFUSAL_SQLSTATES
+    return isinstance(inner, sqlite3.Error) and _sqlite_code(inner) in SQLITE_REFUSAL_CODES
+
+
 def reason(error: BaseException) -> str:
     """The error in a few words, for a progress line or a one-line message."""
     if isinstance(error, DatabaseUnreachable):
         return f"cannot connect ({error.why})"
     if isinstance(error, StoreError):
         return str(error)
-    text = " ".join(str(driver_error(error)).split())
+    # PostgreSQL's position in the statement ("LINE 2: CREATE TABLE ... ^") says nothing to the user.
+    text = " ".join(re.split(r"\nLINE \d+:", str(driver_error(error)), maxsplit=1)[0].split())
     # libpq: 'connection failed: connection to server at "h", port 5 failed: Connection refused Is the server...'
     text = text.rsplit(" failed: ", 1)[-1]
     text = text.split(" Is the server running", 1)[0]

@@ -16,18 +16,21 @@ score. The import is not a scoring run and adds no run record of its own.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 from tqdm import tqdm
 
 from eat_curate.errors import StoreError
-from eat_curate.records import ScoreRecord
+from eat_curate.records import NUM_BINS, ScoreRecord
 from eat_curate.sinks.parquet.history import History
 from eat_curate.sinks.parquet.result import ParquetResult, open_parquet_result
 from eat_curate.sinks.sql import schema
@@ -35,6 +38,7 @@ from eat_curate.sinks.sql.database import (
     check_database,
     create_engine,
     create_or_upgrade,
+    database_errors,
     database_url,
     describe,
     write_transaction,
@@ -119,6 +123,87 @@ def record_batches(result: ParquetResult, rows: int) -> Iterator[list[ScoreRecor
             yield [ScoreRecord.from_row(row) for row in batch.to_pylist()]
 
 
+# Text columns of the result -> the most characters their SQL column takes (PostgreSQL enforces it; SQLite
+# would not, so both refuse alike).
+_TEXT_LIMITS = {
+    "image_id": schema.images.c.image_id.type.length,
+    "model_id": schema.scores.c.model_id.type.length,
+    "run_id": schema.scores.c.run_id.type.length,
+    "content_hash": schema.images.c.content_hash.type.length,
+    "format": schema.images.c.format.type.length,
+    "error_kind": schema.errors.c.kind.type.length,
+}
+_TEXT_COLUMNS = ("image_id", "path", "album", "model_id", "run_id", "content_hash", "format", "error_kind", "error")
+# What Python's datetime holds (years 1 to 9999), in microseconds since the epoch: a row is read through it.
+_TIME_RANGE_US = (-62_135_596_800_000_000, 253_402_300_799_999_999)
+
+
+def _first(mask: pa.Array) -> int | None:
+    """The first position where ``mask`` is true (nulls count as false), or None."""
+    hits = pc.indices_nonzero(pc.fill_null(mask, False))
+    return hits[0].as_py() if len(hits) else None
+
+
+def _not_finite(values: pa.Array) -> pa.Array:
+    """True where ``values`` is null, NaN or infinite."""
+    return pc.or_(pc.is_null(values), pc.invert(pc.fill_null(pc.is_finite(values), False)))
+
+
+def row_problem(batch: pa.RecordBatch) -> tuple[int, str] | None:
+    """The first row of ``batch`` that no database can hold as ``score`` would have written it, and why.
+
+    A hand-edited result may have them: a success without its distribution, mean or std (or a NaN
+    or infinite one, which SQLite stores as NULL and PostgreSQL sorts above every score), text the
+    SQL columns cannot take (too long; a NUL character, which PostgreSQL refuses), ``extra`` that is
+    not a JSON object, a time outside years 1 to 9999.
+    """
+    checks: list[tuple[pa.Array, str]] = []
+    ok = pc.is_null(batch.column("error_kind"))
+    probabilities = batch.column("probabilities")
+    scores = {f"p{i + 1}": pc.list_element(probabilities, i) for i in range(NUM_BINS)}
+    scores.update(mean=batch.column("mean"), std=batch.column("std"))
+    for name, values in scores.items():
+        checks.append((pc.and_(ok, _not_finite(values)), f"is a success whose {name} is missing, NaN or infinite"))
+    for name in _TEXT_COLUMNS:
+        column = batch.column(name)
+        checks.append((pc.match_substring(column, "\x00"), f"has a NUL character in {name}"))
+        if name in _TEXT_LIMITS:
+            limit = _TEXT_LIMITS[name]
+            checks.append((pc.greater(pc.utf8_length(column), limit), f"has {name} of more than {limit} characters"))
+    for name in ("captured_at", "scored_at"):
+        micros = pc.cast(batch.column(name), pa.int64())
+        low, high = _TIME_RANGE_US
+        checks.append((pc.or_(pc.less(micros, low), pc.greater(micros, high)), f"has {name} outside years 1-9999"))
+    found = [(position, what) for mask, what in checks if (position := _first(mask)) is not None]
+    for position, text in enumerate(batch.column("extra").to_pylist()):
+        if text is not None and not _json_object(text):
+            found.append((position, "has an extra that is not a JSON object"))
+            break
+    return min(found) if found else None
+
+
+def _json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
+
+
+def check_rows(result: ParquetResult, rows: int = BATCH_ROWS) -> None:
+    """Raise StoreError at the result's first row a database cannot hold (:func:`row_problem`), before any write."""
+    for path in result.files:
+        offset = 0
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
+            problem = row_problem(batch)
+            if problem is not None:
+                position, what = problem
+                raise StoreError(
+                    f"{path}: row {offset + position + 1} {what}; not a result as `score --out` writes it "
+                    "(edited by hand?): fix or drop that row; nothing was imported"
+                )
+            offset += batch.num_rows
+
+
 def import_parquet(source: str, db: str, batch_rows: int = BATCH_ROWS, progress: bool = True) -> ImportSummary:
     """Load the Parquet result at ``source`` into ``db`` (see the module doc); nothing is created on bad input."""
     started = time.perf_counter()
@@ -127,25 +212,27 @@ def import_parquet(source: str, db: str, batch_rows: int = BATCH_ROWS, progress:
     result = open_parquet_result(source)
     url = database_url(db)
     check_database(url)
+    check_rows(result, batch_rows)  # a bad row found mid-import would leave the rows before it imported
     summary = ImportSummary(source=result.where, database=describe(url), rows=result.rows(), imported=0, skipped=0)
     engine = create_engine(url)
     sink = SqlSink(db)
-    try:
-        create_or_upgrade(engine)
-        before = table_counts(engine)
-        record_history(engine, result.committed_history())
-        with tqdm(total=summary.rows, unit="row", desc="importing", disable=None if progress else True) as bar:
-            for records in record_batches(result, batch_rows):
-                with engine.connect() as connection:
-                    newer = newer_records(connection, records)
-                sink.write(newer)
-                summary.imported += len(newer)
-                summary.skipped += len(records) - len(newer)
-                bar.update(len(records))
-        after = table_counts(engine)
-    finally:
-        sink.close()
-        engine.dispose()
+    with database_errors(summary.database):  # a role without the privilege, a corrupt file: one line
+        try:
+            create_or_upgrade(engine)
+            before = table_counts(engine)
+            record_history(engine, result.committed_history())
+            with tqdm(total=summary.rows, unit="row", desc="importing", disable=None if progress else True) as bar:
+                for records in record_batches(result, batch_rows):
+                    with engine.connect() as connection:
+                        newer = newer_records(connection, records)
+                    sink.write(newer)
+                    summary.imported += len(newer)
+                    summary.skipped += len(records) - len(newer)
+                    bar.update(len(records))
+            after = table_counts(engine)
+        finally:
+            sink.close()
+            engine.dispose()
     summary.added = {name: after[name] - before[name] for name in after}
     summary.seconds = time.perf_counter() - started
     return summary

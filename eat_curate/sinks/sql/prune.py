@@ -26,6 +26,7 @@ from eat_curate.sinks.sql.database import (
     check_schema,
     connect,
     create_engine,
+    database_errors,
     database_url,
     describe,
     write_transaction,
@@ -64,20 +65,21 @@ def prune_missing(db: str, under: Sequence[str] = (), dry_run: bool = False) -> 
     folders = [os.path.join(os.path.realpath(folder), "") for folder in under]
     report = PruneReport(database=where, dry_run=dry_run)
     engine = create_engine(url)
-    try:
-        with connect(engine, url) as connection:
-            if check_schema(connection, where) is None:
-                raise StoreError(f"{where} holds no eat-curate tables")
-            gone = list(_missing_ids(connection, folders, report))
-        if not dry_run:
-            for start in range(0, len(gone), BATCH):
-                batch = gone[start : start + BATCH]
-                with write_transaction(engine) as connection:
-                    for table in (schema.scores, schema.errors, schema.images):
-                        connection.execute(sa.delete(table).where(table.c.image_id.in_(batch)))
-                report.deleted += len(batch)
-    finally:
-        engine.dispose()
+    with database_errors(where):  # a corrupt file, a role without the privilege: one line
+        try:
+            with connect(engine, url) as connection:
+                if check_schema(connection, where) is None:
+                    raise StoreError(f"{where} holds no eat-curate tables")
+                gone = list(_missing_ids(connection, folders, report))
+            if not dry_run:
+                for start in range(0, len(gone), BATCH):
+                    batch = gone[start : start + BATCH]
+                    with write_transaction(engine) as connection:
+                        for table in (schema.scores, schema.errors, schema.images):
+                            connection.execute(sa.delete(table).where(table.c.image_id.in_(batch)))
+                    report.deleted += len(batch)
+        finally:
+            engine.dispose()
     return report
 
 

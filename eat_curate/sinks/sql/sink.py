@@ -28,6 +28,7 @@ from typing import TypeVar
 
 import sqlalchemy as sa
 
+from eat_curate.errors import StoreError
 from eat_curate.incremental import InputVersion, stored_versions
 from eat_curate.records import ScoreRecord
 from eat_curate.runs import RunInfo, RunSummary, process_alive, run_record, utc_now
@@ -42,7 +43,7 @@ from eat_curate.sinks.sql.database import (
     describe,
     write_transaction,
 )
-from eat_curate.sinks.sql.db_faults import is_storage_fault, is_transient, reason
+from eat_curate.sinks.sql.db_faults import is_refusal, is_storage_fault, is_transient, reason
 from eat_curate.sinks.sql.writers import (
     BatchWriter,
     RunProgress,
@@ -159,6 +160,8 @@ class SqlSink:
         except Exception as error:
             if is_storage_fault(error):
                 raise InfrastructureFailure(f"--db {self.where}: {reason(error)}; {RESUME_HINT}") from None
+            if is_refusal(error):  # a role that may read but not write, a hot standby: fix the grant or the URL
+                raise StoreError(f"--db {self.where} cannot be written: {reason(error)}") from None
             raise
 
     # --- the sink protocol ------------------------------------------------------------------------------
