@@ -68,6 +68,24 @@ def test_prune_below_a_folder_leaves_other_folders_alone(scored_folder):
     assert str(photos / "beach" / "beach_0.jpg") not in ranked_paths(db)
 
 
+@pytest.mark.parametrize("unmounted", ["gone", "empty"])
+def test_prune_of_a_folder_that_looks_like_an_unmounted_disk_is_refused_and_deletes_nothing(scored_folder, unmounted):
+    photos, db = scored_folder
+    disk = photos / "beach"
+    for photo in disk.iterdir():
+        photo.unlink()
+    if unmounted == "gone":
+        disk.rmdir()
+
+    refused = CliRunner().invoke(cli, ["db", "prune", str(disk), "--db", str(db)])
+
+    assert refused.exit_code == 2
+    assert "(a disk that is not mounted?): nothing was pruned" in refused.output
+    assert len(ranked_paths(db)) == 6
+    above = json.loads(eat_curate("db", "prune", photos, "--db", db, "--json"))  # how to forget them
+    assert (above["missing"], above["deleted"]) == (3, 3)
+
+
 def test_prune_never_judges_urls_or_embedded_manifest_images(tmp_path):
     db = write_scores(tmp_path / "x.db", [
         scored("a", 6.0, path="https://photos.example/a.jpg"),

@@ -130,6 +130,10 @@ def prune(folders: tuple[Path, ...], db_url: str, dry_run: bool, as_json: bool) 
     a manifest's embedded images are never judged. A renamed photo is scored
     again under its new name by the next `score` run.
 
+    Without FOLDER, the photos of a disk that is not mounted count as gone:
+    name the folders to prune, or look with --dry-run first. A FOLDER that is
+    not there or is empty (an unmounted disk's mount point) is refused.
+
     \b
     Examples:
       eat-curate db prune --db photos.db --dry-run

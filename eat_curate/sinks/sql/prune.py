@@ -8,7 +8,9 @@ one transaction each (a crash leaves every batch whole).
 Only rows naming a local file are judged: URLs cannot be checked cheaply and
 a manifest's embedded images (``<manifest>#<row>``) have no file of their own.
 With ``under`` given, only files below those folders are judged, so pruning
-one scored folder leaves another, perhaps unmounted, alone.
+one scored folder leaves another, perhaps unmounted, alone; a folder given
+that is not there, or is empty, is refused: that is what a disk that is not
+mounted looks like, and pruning it would forget every photo on it.
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ def prune_missing(db: str, under: Sequence[str] = (), dry_run: bool = False) -> 
     where = describe(url)
     if url.get_backend_name() == "sqlite" and not os.path.isfile(url.database):
         raise StoreError(f"--db {url.database}: no such database")
+    for folder in under:
+        _refuse_if_unmounted(folder)
     folders = [os.path.join(os.path.realpath(folder), "") for folder in under]
     report = PruneReport(database=where, dry_run=dry_run)
     engine = create_engine(url)
@@ -81,6 +85,23 @@ def prune_missing(db: str, under: Sequence[str] = (), dry_run: bool = False) -> 
         finally:
             engine.dispose()
     return report
+
+
+def _refuse_if_unmounted(folder: str) -> None:
+    """A folder to prune that is missing or empty is most likely a disk not mounted: judging its rows would
+    delete them all."""
+    try:
+        with os.scandir(folder) as entries:
+            empty = next(entries, None) is None
+    except FileNotFoundError:
+        problem = "is not there"
+    except OSError as error:
+        problem = f"cannot be listed ({error.strerror or error})"
+    else:
+        problem = "is empty" if empty else None
+    if problem:
+        raise StoreError(f"{folder} {problem} (a disk that is not mounted?): nothing was pruned. To forget the "
+                         "photos that were in it, prune the folder above it")
 
 
 def _missing_ids(connection: sa.Connection, folders: Sequence[str], report: PruneReport) -> Iterator[str]:
