@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,27 +20,16 @@ from conftest import make_photo
 from eat_curate.cli import cli
 from eat_curate.exit_codes import INFRASTRUCTURE
 from eat_curate.sinks.sql.database import readonly_sqlite_engine
+from small_disk import mounted_tmpfs, remount
 
 pytestmark = pytest.mark.slow
-
-
-def _mount(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["mount", *args], capture_output=True, text=True)
 
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 4 MiB tmpfs of this test's own, unmounted afterwards."""
-    mount_point = tmp_path / "disk"
-    mount_point.mkdir()
-    mounted = _mount("-t", "tmpfs", "-o", "size=4m,mode=0755", "tmpfs", str(mount_point))
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root and the mount privilege): {mounted.stderr.strip()}")
-    try:
-        yield mount_point
-    finally:
-        if subprocess.run(["umount", str(mount_point)], capture_output=True).returncode != 0:
-            subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
+    with mounted_tmpfs(tmp_path / "disk", "4m") as disk:
+        yield disk
 
 
 def fill(disk: Path, leave_bytes: int) -> Path:
@@ -138,8 +126,7 @@ def test_a_read_only_mount_is_one_line_and_leaves_both_outputs_readable(score, s
     out, db = small_disk / "scores.parquet", small_disk / "photos.db"
     assert score(folder, "--out", out, "--db", db, "--quiet").exit_code == 0
     photos(folder, 6, 4)
-    remounted = _mount("-o", "remount,ro", str(small_disk))
-    assert remounted.returncode == 0, remounted.stderr
+    remount(small_disk, "ro")
 
     for outputs in (("--out", out), ("--db", db)):
         refused = score(folder, *outputs, "--json")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import os
-import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,6 +31,7 @@ from eat_curate.sinks import SqlSink
 from read_library import invoke
 from score_rows import scored, write_scores
 from sink_records import failure, query, score_run, start_python, success
+from small_disk import mounted_tmpfs, remount
 
 
 def one_line_error(result, code: int, *words: str) -> str:
@@ -242,23 +242,11 @@ os._exit(0)  # no close: no checkpoint, -wal and -shm stay
 """
 
 
-def _mount(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["mount", *args], capture_output=True, text=True)
-
-
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A tmpfs of this test's own (remount it read-only at will), unmounted afterwards."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = _mount("-t", "tmpfs", "-o", "size=8m,mode=0755", "tmpfs", str(disk))
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root and the mount privilege): {mounted.stderr.strip()}")
-    try:
+    """An 8 MiB tmpfs of this test's own (remounted read-only at will), unmounted afterwards."""
+    with mounted_tmpfs(tmp_path / "disk", "8m") as disk:
         yield disk
-    finally:
-        if subprocess.run(["umount", str(disk)], capture_output=True).returncode != 0:
-            subprocess.run(["umount", "-l", str(disk)], capture_output=True)
 
 
 def test_a_read_only_mount_reads_the_commits_a_crashed_writer_left_in_the_write_ahead_log(small_disk):
@@ -266,15 +254,15 @@ def test_a_read_only_mount_reads_the_commits_a_crashed_writer_left_in_the_write_
     write_scores(db, [scored("kept", 6.0), scored("deleted", 9.0)])
     assert start_python(CRASHED_WRITER, str(db)).wait(timeout=60) == 0
     assert Path(f"{db}-wal").stat().st_size > 0
-    assert _mount("-o", "remount,ro", str(small_disk)).returncode == 0
+    remount(small_disk, "ro")
 
     ranked = invoke("rank", db, "--json").stdout
 
     assert '"kept"' in ranked and '"deleted"' not in ranked  # the committed delete, not the file's older page
 
-    assert _mount("-o", "remount,rw", str(small_disk)).returncode == 0
+    remount(small_disk, "rw")
     os.unlink(f"{db}-shm")  # without it, SQLite cannot read the log on a read-only mount
-    assert _mount("-o", "remount,ro", str(small_disk)).returncode == 0
+    remount(small_disk, "ro")
 
     refused = invoke("rank", db, expect_ok=False)
 
