@@ -198,7 +198,8 @@ def _engine_choice(engine: str | None, ray_address: str | None) -> str:
               help="URLs (http, s3, ...): tries in all for one read or listing when it times out or gets a 5xx "
                    "answer (waits of about 0.5 s, 1 s, 2 s ... between them); other failures are not retried.")
 @click.option("--remote-timeout", type=Number(0, min_open=True), default=30.0, show_default=True,
-              metavar="SECONDS", help="URLs: the longest one try waits to connect or for each part of an answer.")
+              metavar="SECONDS", help="URLs: the longest one try waits to connect, for the answer to begin, and for each MiB of "
+              "it over HTTP (a server that trickles is cut off).")
 @click.option("--duplicates", type=click.Choice(["refuse", "keep"]), default="refuse", show_default=True,
               help="A manifest naming a path or an id twice: refuse it (naming the rows), or keep every row "
                    "(a later row gets '#<row>' appended to its path key or id).")

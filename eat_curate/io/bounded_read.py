@@ -68,6 +68,11 @@ def over_limit(size: int, max_bytes: int) -> ReadRefused:
     return ReadRefused("too-large", f"{size_text}, over the limit of {limit_text} per image")
 
 
+def stream_over_limit(max_bytes: int) -> ReadRefused:
+    """too-large for a stream found one byte over ``max_bytes``: its whole size is unknown."""
+    return ReadRefused("too-large", f"over the limit of {describe_size(max_bytes)} per image")
+
+
 def not_regular_reason(mode: int) -> str | None:
     """Why a file of this ``st_mode`` is not read (``not a regular file (FIFO)``), None for a regular file."""
     if stat.S_ISREG(mode):
@@ -129,7 +134,7 @@ def read_at_most(handle: Readable, max_bytes: int, expected: int | None = None) 
         total += len(chunk)
         want = STREAM_CHUNK
     if total > max_bytes:
-        raise ReadRefused("too-large", f"over the limit of {describe_size(max_bytes)} per image")
+        raise stream_over_limit(max_bytes)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 

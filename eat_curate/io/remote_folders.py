@@ -30,7 +30,7 @@ from eat_curate.io.folders import PARENT, folder_album
 from eat_curate.io.formats import has_image_extension
 from eat_curate.io.items import SourceItem, image_id_for
 from eat_curate.io.remote import RemoteError, filesystem, info_mtime
-from eat_curate.io.remote_read import describe_failure, host_of, is_unreachable
+from eat_curate.io.remote_read import deadline, describe_failure, host_of, is_unreachable
 from eat_curate.io.remote_retry import GaveUp, with_retries
 
 
@@ -56,7 +56,9 @@ def open_remote_folder(
 
 
 def _listing(fs: AbstractFileSystem, folder: str) -> list[dict]:
-    entries = with_retries(lambda: fs.ls(folder, detail=True), remote_retry.DEFAULT_RETRY)
+    policy = remote_retry.DEFAULT_RETRY
+    # bounded: fsspec would wait for ever on a server that stalls it (a 1xx answer and nothing after)
+    entries = with_retries(lambda: fs.ls(folder, detail=True, **deadline(fs, policy.timeout_s)), policy)
     return sorted(entries, key=lambda info: info["name"])
 
 

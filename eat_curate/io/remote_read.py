@@ -4,24 +4,46 @@
   a size the store announces up front is checked before anything is read.
 - Over HTTP the object is streamed: fsspec's random-access file would take a
   server's whole answer at once when the server ignores range requests.
+  Each wait has a deadline of its own (:func:`_get_http`): the status line and
+  headers, then every MiB of the body, must each arrive within the timeout. A
+  server trickling a byte a second, or one that stalls the client for good
+  (a 1xx answer and nothing after it; aiohttp never wakes up a read after a
+  broken chunk) is a timeout, never a hang.
+- Only a 2xx answer is content; a server's malformed answer is said to be one,
+  not reported as the ``HTTP 400`` aiohttp labels it with.
 - Timeouts and 5xx answers are tried again (:mod:`eat_curate.io.remote_retry`);
   after the last try the reason says so: ``HTTP 503 (3 tries)``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import socket
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
-from typing import IO
+from typing import IO, Any, TypeVar
 from urllib.parse import urlsplit
 
+from fsspec.asyn import AsyncFileSystem, sync
 from fsspec.spec import AbstractFileSystem
 
 from eat_curate.io import remote_retry
-from eat_curate.io.bounded_read import DEFAULT_MAX_BYTES, ReadRefused, over_limit, read_at_most
+from eat_curate.io.bounded_read import (
+    DEFAULT_MAX_BYTES,
+    STREAM_CHUNK,
+    ReadRefused,
+    over_limit,
+    read_at_most,
+    stream_over_limit,
+)
 from eat_curate.io.remote import RemoteError, check_protocol, filesystem, info_mtime, protocol_of
 from eat_curate.io.remote_retry import GaveUp, RetryPolicy, http_status, with_retries
+
+T = TypeVar("T")
+
+
+class SlowAnswer(TimeoutError):
+    """A timeout while an answer was arriving, too slowly; ``str()`` says how slowly."""
 
 
 def read_url(url: str, max_bytes: int = DEFAULT_MAX_BYTES, retry: RetryPolicy | None = None) -> bytes:
@@ -32,6 +54,14 @@ def read_url(url: str, max_bytes: int = DEFAULT_MAX_BYTES, retry: RetryPolicy | 
 
     def attempt() -> bytes:
         fs, path = filesystem(url, retry.timeout_s)
+        if _is_http(url) and isinstance(fs, AsyncFileSystem) and hasattr(fs, "set_session") and hasattr(
+                fs, "encode_url"):  # fsspec's HTTP file system, whose session the paced read uses
+            try:
+                return sync(fs.loop, _get_http, fs, path, max_bytes, retry.timeout_s)
+            except Exception as error:  # fsspec turns any TimeoutError into its own: keep the reason
+                if isinstance(error.__cause__, SlowAnswer):
+                    raise error.__cause__ from None
+                raise
         with _stream(fs, path, url) as handle:
             size = getattr(handle, "size", None)  # known when the store announces it (s3, gs), not when streamed
             size = size if isinstance(size, int) else None
@@ -64,7 +94,7 @@ def url_facts(url: str, retry: RetryPolicy | None = None) -> tuple[int | None, f
     retry = retry or remote_retry.DEFAULT_RETRY
     fs, path = filesystem(url, retry.timeout_s)
     try:
-        info = with_retries(lambda: fs.info(path), retry)
+        info = with_retries(lambda: fs.info(path, **deadline(fs, retry.timeout_s)), retry)
     except Exception as error:  # as in read_url: any type; only "unreachable" matters here
         cause = _root_cause(error.error if isinstance(error, GaveUp) else error)
         if is_unreachable(cause):
@@ -76,9 +106,16 @@ def url_facts(url: str, retry: RetryPolicy | None = None) -> tuple[int | None, f
 
 def describe_failure(error: BaseException, timeout_s: float | None = None) -> str:
     """One line on why a remote operation failed: ``HTTP 503``, ``timed out (no answer within 30 s)``, ..."""
+    if isinstance(error, SlowAnswer):
+        return f"timed out ({error})"
     if isinstance(error, TimeoutError) or type(error).__name__ == "FSTimeoutError":
         within = f" within {timeout_s:g} s" if timeout_s is not None else ""
         return f"timed out (no answer{within})"
+    if type(error).__name__ == "TooManyRedirects":
+        return "too many redirects"
+    malformed = _malformed_answer(error)
+    if malformed is not None:  # aiohttp labels these 400, as if the server had answered so: it did not
+        return malformed
     status = http_status(error)
     if status is not None:
         return f"HTTP {status}"
@@ -111,7 +148,88 @@ def _root_cause(error: BaseException) -> BaseException:
 
 
 def host_of(url: str) -> str:
-    return urlsplit(url).netloc or url
+    """``host:port`` of ``url``, without any ``user:password@``: this is printed."""
+    netloc = urlsplit(url).netloc
+    return netloc.rpartition("@")[2] or url
+
+
+def deadline(fs: AbstractFileSystem, seconds: float) -> dict:
+    """Keyword arguments bounding one call of ``fs``'s (info, ls) to a few times ``seconds``.
+
+    fsspec's sync calls wait for ever by default; aiohttp's own timeouts do not end every stall
+    (a 1xx answer with nothing after it). Only async filesystems take the bound.
+    """
+    return {"timeout": 4 * seconds} if isinstance(fs, AsyncFileSystem) else {}
+
+
+def _is_http(url: str) -> bool:
+    return protocol_of(url) in ("http", "https")
+
+
+def _malformed_answer(error: BaseException) -> str | None:
+    """``malformed HTTP answer (why)`` or ``answer cut short (why)`` when ``error`` (or a cause) is aiohttp's
+    failure to parse a response, else None."""
+    seen: BaseException | None = error
+    for _ in range(8):
+        if seen is None:
+            return None
+        kinds = [kind.__name__ for kind in type(seen).__mro__]
+        if "HttpProcessingError" in kinds:
+            lines = str(getattr(seen, "message", "") or "").strip().splitlines()
+            why = lines[0].strip().rstrip(":") if lines else type(seen).__name__
+            # fewer bytes than announced: the connection ended early (often a reset), the answer was fine so far
+            short = "ContentLengthError" in kinds or "TransferEncodingError" in kinds
+            return f"{'answer cut short' if short else 'malformed HTTP answer'} ({why})"
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+async def _within(awaitable: Awaitable[T], seconds: float, reason: str | None = None) -> T:
+    """``awaitable`` cancelled after ``seconds``: builtin TimeoutError (SlowAnswer with ``reason``)."""
+    try:
+        return await asyncio.wait_for(awaitable, max(seconds, 0.001))
+    except asyncio.TimeoutError:  # not builtin TimeoutError before Python 3.11
+        raise (SlowAnswer(reason) if reason else TimeoutError()) from None
+
+
+async def _get_http(fs: Any, url: str, max_bytes: int, timeout_s: float) -> bytes:
+    """One streamed GET: at most ``max_bytes + 1`` bytes, every wait bounded (the module's docstring)."""
+    session = await fs.set_session()
+    response = await _within(session.get(fs.encode_url(url), **fs.kwargs), timeout_s)
+    try:
+        if response.status == 404:
+            raise FileNotFoundError(url)
+        response.raise_for_status()  # 4xx, 5xx
+        if not 200 <= response.status < 300:  # a 304, a redirect without Location: no image in the body
+            raise RemoteError(f"HTTP {response.status}")
+        return await _read_paced(response.content, max_bytes, timeout_s)
+    finally:
+        if response.content.at_eof():
+            response.release()  # the connection can serve the next image
+        else:
+            response.close()  # a body left unread: the connection is not reusable
+
+
+async def _read_paced(content: Any, max_bytes: int, timeout_s: float) -> bytes:
+    """The body, no more than ``max_bytes + 1`` bytes; each MiB of it must arrive within ``timeout_s``."""
+    loop = asyncio.get_running_loop()
+    chunks: list[bytes] = []
+    total = 0
+    piece_started, piece_bytes = loop.time(), 0
+    too_slow = f"less than {STREAM_CHUNK >> 20} MiB arrived in {timeout_s:g} s"
+    while total <= max_bytes:
+        left = piece_started + timeout_s - loop.time()
+        if left <= 0:
+            raise SlowAnswer(too_slow)
+        chunk = await _within(content.read(min(STREAM_CHUNK, max_bytes + 1 - total)), left, too_slow)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        total += len(chunk)
+        piece_bytes += len(chunk)
+        if piece_bytes >= STREAM_CHUNK:  # a whole MiB in time: the next one gets a fresh deadline
+            piece_started, piece_bytes = loop.time(), piece_bytes - STREAM_CHUNK
+    raise stream_over_limit(max_bytes)
 
 
 # fsspec's HTTP open first probes the URL (HEAD, then GET) unless told a size, and reports any failure of
