@@ -186,6 +186,28 @@ def test_an_unreachable_host_is_named_without_the_password_in_its_url() -> None:
     assert "hunter2" not in str(refused.value)
 
 
+def test_a_source_url_s_password_is_neither_printed_nor_recorded_in_the_run(
+    serve, tmp_path: Path, micro_model_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(remote_retry, "DEFAULT_RETRY", remote_retry.DEFAULT_RETRY)  # score replaces it: undo after
+    scored_url = serve(ok_answer).replace("http://", "http://bob:hunter2@")
+    with socket.socket() as probe:  # a port where nothing listens
+        probe.bind(("127.0.0.1", 0))
+        unreachable = f"http://bob:hunter2@127.0.0.1:{probe.getsockname()[1]}/a.jpg"
+    db = str(tmp_path / "scores.db")
+
+    def score(url: str):
+        return CliRunner().invoke(cli, ["score", url, "--db", db, "--model", str(micro_model_path),
+                                        "--remote-tries", "1", "--remote-timeout", "0.5"])
+
+    refused = score(unreachable)
+    assert refused.exit_code == 2 and "http://bob:***@127.0.0.1:" in refused.output, refused.output
+    assert score(scored_url).exit_code == 0
+    runs = CliRunner().invoke(cli, ["runs", db, "--json"])
+    assert "http://bob:***@127.0.0.1:" in runs.output
+    assert "hunter2" not in refused.output + runs.output
+
+
 # --- through the command line: one row per URL, the good ones scored ------------------------------------
 
 

@@ -300,6 +300,7 @@ def score(
     # torch and the model code load only once a run is certain: a refusal or a --dry-run answers without them.
     from eat_curate.io import remote_retry
     from eat_curate.io.items import printable_path
+    from eat_curate.io.remote import hide_url_password
     from eat_curate.io.sources import iter_items
     from eat_curate.scoring.progress import progress_for
     from eat_curate.sinks import RetryPolicy, open_sinks, without_password
@@ -351,7 +352,7 @@ def score(
             model_id=card.model_id,
             model_name=card.name,
             model_sha256=card.sha256,
-            sources=[printable_path(source) for source in sources],  # stored as UTF-8 text
+            sources=[hide_url_password(printable_path(source)) for source in sources],  # UTF-8, no secret
             engine=chosen_engine,
             options={"batch_size": batch_size, "device": device, "dtype": dtype, "workers": workers,
                      "album_from": album_from, "exclude": list(exclusions.given), "rescore": rescore,

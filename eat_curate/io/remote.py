@@ -51,6 +51,21 @@ def is_remote(location: str) -> bool:
     return protocol is not None and protocol not in LOCAL_PROTOCOLS
 
 
+def hide_url_password(location: str) -> str:
+    """``location`` as printed and recorded: a URL's ``user:password@`` becomes ``user:***@``."""
+    if not is_remote(location):
+        return location
+    try:
+        parts = urlsplit(location)
+        password = parts.password
+    except ValueError:  # not a URL that parses; refused as such wherever it is used
+        return location
+    if not password:
+        return location
+    user, _, host = parts.netloc.rpartition("@")
+    return parts._replace(netloc=f"{user.partition(':')[0]}:***@{host}").geturl()
+
+
 def local_path(location: str) -> str:
     """An absolute local path for a plain path or a ``file://`` URL."""
     if protocol_of(location) in LOCAL_PROTOCOLS:

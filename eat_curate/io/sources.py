@@ -56,7 +56,7 @@ from eat_curate.io.folders import ALBUM_RULES, PARENT, file_item, folder_album, 
 from eat_curate.io.items import SourceItem, image_id_for
 from eat_curate.io.manifest_duplicates import DUPLICATE_POLICIES, REFUSE
 from eat_curate.io.manifests import ManifestError, is_manifest_name, manifest_items, open_manifest
-from eat_curate.io.remote import RemoteError, check_protocol, is_remote, local_path, parent_name
+from eat_curate.io.remote import RemoteError, check_protocol, hide_url_password, is_remote, local_path, parent_name
 from eat_curate.io.remote_folders import is_folder_url, open_remote_folder
 from eat_curate.io.remote_read import read_url, url_facts
 from eat_curate.io.remote_retry import RetryPolicy
@@ -184,10 +184,11 @@ def _plan(
 ) -> Callable[[], Iterator[SourceItem]]:
     """Check ``source`` now; return what lists its items later."""
     if is_remote(source):
+        shown = hide_url_password(source)
         try:
             check_protocol(source)
         except RemoteError as error:
-            raise SourceError(f"{source}: {error}") from None
+            raise SourceError(f"{shown}: {error}") from None
         if is_manifest_name(source):
             manifest = open_manifest(source, album_from, duplicates)
             return lambda: manifest_items(manifest)
@@ -196,7 +197,7 @@ def _plan(
             listing = (open_remote_folder(source, album_from, exclusions) if is_folder_url(source)
                        else iter([_url_item(source)]))
         except RemoteError as error:
-            raise SourceError(f"{source}: {error}") from None
+            raise SourceError(f"{shown}: {error}") from None
         return lambda: listing
 
     path = local_path(source)
