@@ -20,6 +20,7 @@ import yaml
 from eat_curate.errors import EatCurateError
 from eat_curate.model.presets import PRESETS
 from eat_curate.model.steering import SteeringRule, SteeringSchedule
+from training.labels import not_utf8
 
 SCHEDULES = ("step", "cosine", "constant")
 OPTIMIZERS = ("adam", "adamw")
@@ -216,8 +217,7 @@ def read_config_file(path: Path | str) -> dict:
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"config file {path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
-                          f"{exc.start})") from None
+        raise ConfigError(f"config file {path} {not_utf8(exc)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping of settings")
     settings = {str(key).replace("-", "_"): value for key, value in data.items()}

@@ -120,9 +120,13 @@ def read_labels(path: Path | str, images: Path | str | None = None, fmt: str = "
     return LabelSet(items=items, target=target, format=fmt, source=path)
 
 
+def not_utf8(error: UnicodeDecodeError) -> str:
+    """Where a text file stops being UTF-8, as a message says it: ``is not UTF-8 text (byte 0xe9 at offset 14)``."""
+    return f"is not UTF-8 text (byte 0x{error.object[error.start]:02x} at offset {error.start})"
+
+
 def _not_utf8(path: Path, error: UnicodeDecodeError) -> LabelFileError:
-    return LabelFileError(f"{path} is not UTF-8 text (byte 0x{error.object[error.start]:02x} at offset "
-                          f'{error.start}); save it as UTF-8 (Excel: "CSV UTF-8")')
+    return LabelFileError(f'{path} {not_utf8(error)}; save it as UTF-8 (Excel: "CSV UTF-8")')
 
 
 def _check_unique(items: list[LabeledImage], path: Path) -> None:

@@ -226,11 +226,16 @@ def _identity(manifest: Manifest, row: int, cell: Any, given_id: Any) -> RowIden
     return RowIdentity(row, key, image_id_for(key) if given is None else given, id_given=given is not None)
 
 
+def _missing(cell: Any) -> bool:
+    """A null cell, or a NaN or infinite one: how pandas and NumPy write a missing value."""
+    return cell is None or (isinstance(cell, float) and not math.isfinite(cell))
+
+
 def _given_id(manifest: Manifest, row: int, cell: Any) -> str | None:
     """The row's id as text; None when the cell is null, NaN or blank. ManifestError for an id the
     outputs cannot store (too long, or with a NUL, which PostgreSQL text refuses)."""
-    if cell is None or (isinstance(cell, float) and not math.isfinite(cell)):
-        return None  # NaN is a missing value (as from pandas and NumPy), not the id "nan"
+    if _missing(cell):
+        return None  # not the id "nan"
     given = str(cell)
     if not given.strip():
         return None
@@ -245,7 +250,7 @@ def _given_id(manifest: Manifest, row: int, cell: Any) -> str | None:
 def _album(cell: Any) -> str | None:
     """An album cell as a name: None for null, NaN and blank cells; a NUL shown as ``\\x00`` (PostgreSQL
     text cannot hold one)."""
-    if cell is None or (isinstance(cell, float) and not math.isfinite(cell)):
+    if _missing(cell):
         return None
     if isinstance(cell, (bytes, bytearray)):
         cell = bytes(cell).decode("utf-8", "backslashreplace")

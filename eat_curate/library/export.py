@@ -34,6 +34,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from eat_curate.errors import EatCurateError
+from eat_curate.io.whole_files import MAX_NAME_BYTES
 
 MODES = ("copy", "hardlink", "symlink")
 LAYOUTS = ("flat", "album", "album/rank")
@@ -41,7 +42,6 @@ NO_ALBUM = "no-album"  # folder of images without an album
 _DONE = {"copy": "copied", "hardlink": "hardlinked", "symlink": "symlinked"}
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\<>:"|?*]')
 _WINDOWS_DEVICES = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
-_MAX_NAME_BYTES = 255
 _MAX_SUFFIX_BYTES = 16  # an extension this short is kept whole when a name is cut
 
 
@@ -137,12 +137,12 @@ def safe_component(name: str | None, fallback: str) -> str:
 
 def _fit_name(text: str) -> str:
     """``text`` cut to the longest name a file system takes, keeping a short extension whole."""
-    if len(text.encode("utf-8")) <= _MAX_NAME_BYTES:
+    if len(text.encode("utf-8")) <= MAX_NAME_BYTES:
         return text
     stem, dot, suffix = text.rpartition(".")
     if dot and 0 < len(suffix.encode("utf-8")) <= _MAX_SUFFIX_BYTES:
-        return _fit_bytes(stem, _MAX_NAME_BYTES - len(suffix.encode("utf-8")) - 1).rstrip(" .") + "." + suffix
-    return _fit_bytes(text, _MAX_NAME_BYTES).rstrip(" .")
+        return _fit_bytes(stem, MAX_NAME_BYTES - len(suffix.encode("utf-8")) - 1).rstrip(" .") + "." + suffix
+    return _fit_bytes(text, MAX_NAME_BYTES).rstrip(" .")
 
 
 def _file_name(source: str) -> str:
@@ -153,10 +153,10 @@ def _numbered(name: str, number: int) -> str:
     """``name`` with ``-number`` before its extension, the stem cut so that the whole still fits one name."""
     stem, dot, suffix = name.rpartition(".")
     stem, tail = (stem, f"-{number}.{suffix}") if dot and stem else (name, f"-{number}")
-    if len(tail.encode("utf-8")) >= _MAX_NAME_BYTES:  # an extension too long to keep: the number goes last
+    if len(tail.encode("utf-8")) >= MAX_NAME_BYTES:  # an extension too long to keep: the number goes last
         stem, tail = name, f"-{number}"
     # Cutting the number off would give the name it must differ from: the stem gives way, never the tail.
-    return _fit_bytes(stem, _MAX_NAME_BYTES - len(tail.encode("utf-8"))) + tail
+    return _fit_bytes(stem, MAX_NAME_BYTES - len(tail.encode("utf-8"))) + tail
 
 
 def relative_destination(item: ExportItem, layout: str) -> Path:

@@ -24,8 +24,7 @@ from eat_curate.sinks.sql import schema
 from eat_curate.sinks.sql.database import (
     check_schema,
     connect,
-    create_engine,
-    database_errors,
+    command_engine,
     database_url,
     describe,
     write_transaction,
@@ -68,32 +67,28 @@ def move_albums_to_parent(db: str, dry_run: bool = False) -> AlbumMove:
     if url.get_backend_name() == "sqlite" and not os.path.isfile(url.database):
         raise StoreError(f"--db {url.database}: no such database")
     report = AlbumMove(database=where, dry_run=dry_run)
-    engine = create_engine(url)
-    with database_errors(where):  # a corrupt file, a role without the privilege: one line
-        try:
-            with connect(engine, url) as connection:
-                if check_schema(connection, where) is None:
-                    raise StoreError(f"{where} holds no eat-curate tables")
-                images = schema.images
-                moves = []
-                rows = connection.execute(sa.select(images.c.image_id, images.c.path, images.c.album))
-                for image_id, path, album in rows:
-                    new = parent_album(path, album)
-                    if new is not None:
-                        moves.append({"id": image_id, "new_album": new})
-                        if len(report.examples) < EXAMPLES:
-                            report.examples.append((path, album, new))
-            report.changed = len(moves)
-            if not dry_run:
-                for start in range(0, len(moves), BATCH):
-                    with write_transaction(engine) as connection:
-                        for table in (schema.images, schema.scores):
-                            statement = (
-                                sa.update(table)
-                                .where(table.c.image_id == sa.bindparam("id"))
-                                .values(album=sa.bindparam("new_album"))
-                            )
-                            connection.execute(statement, moves[start : start + BATCH])
-        finally:
-            engine.dispose()
+    with command_engine(url) as engine:  # a corrupt file, a role without the privilege: one line
+        with connect(engine, url) as connection:
+            if check_schema(connection, where) is None:
+                raise StoreError(f"{where} holds no eat-curate tables")
+            images = schema.images
+            moves = []
+            rows = connection.execute(sa.select(images.c.image_id, images.c.path, images.c.album))
+            for image_id, path, album in rows:
+                new = parent_album(path, album)
+                if new is not None:
+                    moves.append({"id": image_id, "new_album": new})
+                    if len(report.examples) < EXAMPLES:
+                        report.examples.append((path, album, new))
+        report.changed = len(moves)
+        if not dry_run:
+            for start in range(0, len(moves), BATCH):
+                with write_transaction(engine) as connection:
+                    for table in (schema.images, schema.scores):
+                        statement = (
+                            sa.update(table)
+                            .where(table.c.image_id == sa.bindparam("id"))
+                            .values(album=sa.bindparam("new_album"))
+                        )
+                        connection.execute(statement, moves[start : start + BATCH])
     return report

@@ -340,6 +340,18 @@ def database_errors(where: str, only_refusals: bool = False) -> Iterator[None]:
         raise failure from None
 
 
+@contextmanager
+def command_engine(url: sa.URL) -> Iterator[sa.Engine]:
+    """An engine for one command's work on ``url`` (``db init``, ``import``, ``prune``, ``albums``), disposed
+    afterwards; the database's errors inside are their one line (:func:`database_errors`)."""
+    engine = create_engine(url)
+    try:
+        with database_errors(describe(url)):
+            yield engine
+    finally:
+        engine.dispose()
+
+
 # --- schema version ----------------------------------------------------------------------------
 
 
@@ -446,17 +458,13 @@ def init_database(db: str) -> DatabaseStatus:
     """Create or upgrade the tables at ``db`` (``eat-curate db init``); report what is there."""
     url = database_url(db)
     check_database(url)
-    engine = create_engine(url)
-    with database_errors(describe(url)):
-        try:
-            with connect(engine, url) as connection:
-                previous = stored_version(connection)
-            version = create_or_upgrade(engine)
-            with connect(engine, url) as connection:
-                rows = {
-                    table.name: connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
-                    for table in schema.metadata.sorted_tables
-                }
-        finally:
-            engine.dispose()
+    with command_engine(url) as engine:
+        with connect(engine, url) as connection:
+            previous = stored_version(connection)
+        version = create_or_upgrade(engine)
+        with connect(engine, url) as connection:
+            rows = {
+                table.name: connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+                for table in schema.metadata.sorted_tables
+            }
     return DatabaseStatus(where=describe(url), version=version, previous_version=previous, rows=rows)

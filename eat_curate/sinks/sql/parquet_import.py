@@ -36,9 +36,8 @@ from eat_curate.sinks.parquet.result import ParquetResult, open_parquet_result
 from eat_curate.sinks.sql import schema
 from eat_curate.sinks.sql.database import (
     check_database,
-    create_engine,
+    command_engine,
     create_or_upgrade,
-    database_errors,
     database_url,
     describe,
     write_transaction,
@@ -214,9 +213,8 @@ def import_parquet(source: str, db: str, batch_rows: int = BATCH_ROWS, progress:
     check_database(url)
     check_rows(result, batch_rows)  # a bad row found mid-import would leave the rows before it imported
     summary = ImportSummary(source=result.where, database=describe(url), rows=result.rows(), imported=0, skipped=0)
-    engine = create_engine(url)
     sink = SqlSink(db)
-    with database_errors(summary.database):  # a role without the privilege, a corrupt file: one line
+    with command_engine(url) as engine:  # a role without the privilege, a corrupt file: one line
         try:
             create_or_upgrade(engine)
             before = table_counts(engine)
@@ -232,7 +230,6 @@ def import_parquet(source: str, db: str, batch_rows: int = BATCH_ROWS, progress:
             after = table_counts(engine)
         finally:
             sink.close()
-            engine.dispose()
     summary.added = {name: after[name] - before[name] for name in after}
     summary.seconds = time.perf_counter() - started
     return summary

@@ -27,8 +27,7 @@ from eat_curate.sinks.sql import schema
 from eat_curate.sinks.sql.database import (
     check_schema,
     connect,
-    create_engine,
-    database_errors,
+    command_engine,
     database_url,
     describe,
     write_transaction,
@@ -68,22 +67,18 @@ def prune_missing(db: str, under: Sequence[str] = (), dry_run: bool = False) -> 
         _refuse_if_unmounted(folder)
     folders = [os.path.join(os.path.realpath(folder), "") for folder in under]
     report = PruneReport(database=where, dry_run=dry_run)
-    engine = create_engine(url)
-    with database_errors(where):  # a corrupt file, a role without the privilege: one line
-        try:
-            with connect(engine, url) as connection:
-                if check_schema(connection, where) is None:
-                    raise StoreError(f"{where} holds no eat-curate tables")
-                gone = list(_missing_ids(connection, folders, report))
-            if not dry_run:
-                for start in range(0, len(gone), BATCH):
-                    batch = gone[start : start + BATCH]
-                    with write_transaction(engine) as connection:
-                        for table in (schema.scores, schema.errors, schema.images):
-                            connection.execute(sa.delete(table).where(table.c.image_id.in_(batch)))
-                    report.deleted += len(batch)
-        finally:
-            engine.dispose()
+    with command_engine(url) as engine:  # a corrupt file, a role without the privilege: one line
+        with connect(engine, url) as connection:
+            if check_schema(connection, where) is None:
+                raise StoreError(f"{where} holds no eat-curate tables")
+            gone = list(_missing_ids(connection, folders, report))
+        if not dry_run:
+            for start in range(0, len(gone), BATCH):
+                batch = gone[start : start + BATCH]
+                with write_transaction(engine) as connection:
+                    for table in (schema.scores, schema.errors, schema.images):
+                        connection.execute(sa.delete(table).where(table.c.image_id.in_(batch)))
+                report.deleted += len(batch)
     return report
 
 
