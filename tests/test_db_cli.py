@@ -183,6 +183,28 @@ def test_runs_lists_a_database_s_runs_newest_first(tmp_path):
     ]
 
 
+@pytest.mark.parametrize("column, stored, listed", [
+    ("sources", "not json", "not json"),  # not JSON, or JSON of another kind: the text as stored
+    ("sources", '{"a": 1}', '{"a": 1}'),
+    ("sources", "[1, null]", [1, None]),  # a list still, of odd items
+    ("options", "[1, 2]", "[1, 2]"),
+    ("failed_by_kind", "[3]", "[3]"),
+    ("outputs", "{", "{"),
+])
+def test_runs_lists_a_record_whose_json_was_edited_by_hand_as_it_is_stored(tmp_path, column, stored, listed):
+    db = tmp_path / "photos.db"
+    record_runs(SqlSink(str(db)))
+    with closing(sqlite3.connect(db)) as connection, connection:
+        connection.execute(f"UPDATE runs SET {column} = ? WHERE run_id = 'run-1'", (stored,))
+
+    runs = {run["run_id"]: run for run in json.loads(eat_curate("runs", "--db", db, "--json").output)}
+    table = eat_curate("runs", "--db", db).output.splitlines()
+
+    assert runs["run-1"][column] == listed
+    assert runs["run-2"]["sources"] == ["/photos/2022"]  # the other records as they were
+    assert [line.split()[0] for line in table[2:]] == ["run-2", "run-1", "run-0"]
+
+
 @pytest.mark.postgres
 def test_runs_json_and_limit_on_postgresql(pg_url):
     record_runs(SqlSink(pg_url))

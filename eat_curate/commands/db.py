@@ -192,7 +192,8 @@ def _duration(run: dict) -> str:
 
 
 def _table_row(run: dict) -> dict:
-    sources = ", ".join(run.get("sources") or [])
+    sources = run.get("sources") or []
+    sources = sources if isinstance(sources, str) else ", ".join(str(source) for source in sources)  # as stored
     return {
         "run_id": run["run_id"],
         "status": run["status"],

@@ -30,12 +30,24 @@ def _record_from_sql(row: sa.RowMapping) -> dict:
 
     record = {
         **{name: when(value) if isinstance(value, datetime) else value for name, value in row.items()},  # all times
-        "sources": json.loads(row["sources"]),
-        "options": json.loads(row["options"]),
-        "failed_by_kind": json.loads(row["failed_by_kind"]) if row["failed_by_kind"] else {},
-        "outputs": json.loads(row["outputs"]) if row["outputs"] else [],
+        "sources": _stored_json(row["sources"], list),
+        "options": _stored_json(row["options"], dict),
+        "failed_by_kind": _stored_json(row["failed_by_kind"], dict),
+        "outputs": _stored_json(row["outputs"], list),
     }
     return {**record, "status": liveness(record)}
+
+
+def _stored_json(text: str | None, kind: type[list] | type[dict]) -> list | dict | str:
+    """A JSON column of ``runs`` as its list or object (empty when unset). Text that is not JSON of that kind (a
+    hand edit, another tool's write) is given as it is stored: one odd record must not stop the listing."""
+    if not text:
+        return kind()
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return value if isinstance(value, kind) else text
 
 
 def runs_from_database(db: str, limit: int | None = None) -> list[dict]:
