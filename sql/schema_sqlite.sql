@@ -1,4 +1,4 @@
--- eat-curate schema version 5 for SQLite.
+-- eat-curate schema version 6 for SQLite.
 -- Generated from eat_curate/sinks/sql/schema.py by `eat-curate db ddl --dialect sqlite`. Do not edit by hand.
 -- `eat-curate db init --db URL` creates the same tables (and upgrades older databases).
 
@@ -37,7 +37,6 @@ CREATE TABLE images (
 	shot TEXT,
 	PRIMARY KEY (image_id)
 );
-CREATE INDEX ix_images_path ON images (path);
 CREATE INDEX ix_images_shot ON images (shot);
 
 CREATE TABLE models (
@@ -99,4 +98,4 @@ CREATE TABLE scores (
 );
 CREATE INDEX ix_scores_model_album_rank ON scores (model_id, album, mean DESC, image_id);
 
-INSERT INTO eat_meta ("key", value) VALUES ('schema_version', '5');
+INSERT INTO eat_meta ("key", value) VALUES ('schema_version', '6');

@@ -189,18 +189,20 @@ def test_a_url_option_libpq_rejects_is_refused_at_once_not_waited_for_as_a_serve
 # --- SQLite files in a bad way ------------------------------------------------------------------------------
 
 
-def corrupt_middle_page(db: Path) -> None:
-    """Overwrite a page in the middle of ``db`` (scores, not the schema the first pages hold) with junk."""
+def corrupt_middle_pages(db: Path) -> None:
+    """Overwrite the middle third of ``db``'s pages with junk: rows and indexes every query reads, not the schema
+    the first pages hold (which pages hold what depends on the schema's tables and indexes)."""
     pages = db.stat().st_size // 4096
     with open(db, "r+b") as handle:
-        handle.seek(pages // 2 * 4096)
-        handle.write(b"\x0d" + b"\xff" * 4095)
+        for page in range(pages // 3, 2 * pages // 3):
+            handle.seek(page * 4096)
+            handle.write(b"\x0d" + b"\xff" * 4095)
 
 
 def test_a_corrupt_page_met_mid_query_is_one_line(tmp_path):
     db = tmp_path / "photos.db"
     write_scores(db, [scored(f"img-{i:05d}", mean=1 + i % 90 / 10, album=f"a{i % 7}") for i in range(4000)])
-    corrupt_middle_page(db)
+    corrupt_middle_pages(db)
 
     for command in (["albums", db], ["rank", db], ["filter", db], ["dupes", db]):
         one_line_error(invoke(*command, expect_ok=False), REFUSED.code, "malformed")

@@ -200,3 +200,40 @@ def test_score_gives_a_nul_path_its_own_error_row_and_scores_the_rest(score, tmp
     rows = {row["path"]: row for row in pq.read_table(out).to_pylist()}
     assert rows[f"{manifest}#0"]["error"] == "manifest row 0: its path holds a NUL character"
     assert rows[str(jpeg)]["error_kind"] is None and rows[str(jpeg)]["mean"] is not None
+
+
+def folder_deeper_than_an_album(root: Path, length: int = 1500) -> Path:
+    """A folder whose path under ``root`` is about ``length`` bytes: eight names of 190 letters."""
+    folder = root
+    for level in range(length // 190 + 1):
+        folder = folder / (chr(ord("a") + level) * 190)
+    return folder
+
+
+def test_a_folder_path_too_long_to_be_an_album_gives_its_images_error_rows(tmp_path: Path) -> None:
+    deep = make_photo(folder_deeper_than_an_album(tmp_path / "photos") / "IMG_1.jpg", size=(64, 48))
+    near = make_photo(tmp_path / "photos" / "trip" / "IMG_2.jpg", size=(64, 48))
+
+    items = {item.key: item for item in iter_items([str(tmp_path / "photos")], album_from="relative")}
+
+    assert items[str(near)].album == "trip" and items[str(near)].problem is None
+    assert items[str(deep)].album is None
+    assert "bytes of folder path) is longer than the 1,024 bytes an album may be" in items[str(deep)].problem
+    assert "--album-from parent" in items[str(deep)].problem
+    parent = {item.key: item for item in iter_items([str(tmp_path / "photos")])}[str(deep)]
+    assert parent.album == deep.parent.name and parent.problem is None  # a folder's own name always fits
+
+
+def test_paths_and_albums_past_what_postgresql_can_index_score_there(score, pg_url, tmp_path: Path) -> None:
+    folder = folder_deeper_than_an_album(tmp_path / "photos", length=3200)  # PostgreSQL indexes ~2.7 KB a row
+    deep = make_photo(folder / "IMG_1.jpg", size=(64, 48))
+    near = make_photo(tmp_path / "photos" / "IMG_2.jpg", size=(64, 48))
+
+    for rule in ("relative", "parent"):
+        score(tmp_path / "photos", "--db", pg_url, "--album-from", rule, "--out", tmp_path / f"{rule}.parquet")
+
+    relative = {row["path"]: row for row in pq.read_table(tmp_path / "relative.parquet").to_pylist()}
+    assert "longer than the 1,024 bytes an album may be" in relative[str(deep)]["error"]
+    assert relative[str(near)]["error"] is None and relative[str(near)]["mean"] is not None
+    parent = {row["path"]: row for row in pq.read_table(tmp_path / "parent.parquet").to_pylist()}
+    assert parent[str(deep)]["error"] is None and parent[str(deep)]["album"] == folder.name

@@ -55,8 +55,30 @@ def test_files_named_alike_but_for_the_extension_are_one_shot():
     assert shot_key("/data/manifest.parquet#12") is None  # an embedded image has no name: a shot alone
 
 
+def long_folder(root: str, length: int, seed: int = 0) -> str:
+    """A folder path of about ``length`` characters that compresses badly (as a signed URL's token does)."""
+    rng = random.Random(seed)
+    parts = []
+    while len(root) + sum(len(part) + 1 for part in parts) < length:
+        parts.append("".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789é") for _ in range(200)))
+    return "/".join([root.rstrip("/"), *parts])
+
+
+def test_a_key_too_long_for_an_index_is_its_digest_and_still_pairs():
+    folder = long_folder("/photos", 3000)
+    key = shot_key(f"{folder}/IMG_1.CR2")
+    assert key.startswith("sha256:") and len(key) == len("sha256:") + 64
+    assert shot_key(f"{folder}/img_1.jpg") == key  # one shot, as with short names
+    assert shot_key(f"{folder}/IMG_2.jpg") != key
+    assert shot_key("/p/" + "x" * 1000 + ".JPG") == "/p/" + "x" * 1000  # 1,003 bytes: kept as it is
+    assert shot_key("/p/" + "é" * 511 + ".JPG").startswith("sha256:")  # 1,025 bytes in UTF-8: a digest
+
+
 def test_duckdb_computes_the_key_exactly_as_python():
-    tricky = ["/p/IMG_1.CR2", ".jpg", "/p/.jpg", "/p/a.", "/p/a..jpg", "/p/x.tar.gz", "", "/", "/p/", "noslash.JPG",
+    long_names = [long_folder("/p", 1100, seed) + name for seed, name in enumerate(["/A.JPG", "/a.cr2", "/B"])]
+    # Around the bound: the UTF-8 length decides, not the number of characters.
+    long_names += ["/p/" + "x" * n + ".JPG" for n in (1020, 1021, 1022)] + ["/p/" + "é" * n for n in (510, 511)]
+    tricky = long_names + ["/p/IMG_1.CR2", ".jpg", "/p/.jpg", "/p/a.", "/p/a..jpg", "/p/x.tar.gz", "", "/", "/p/", "noslash.JPG",
               "/m.parquet#12", "/m.parquet#12\n", "/p/n\nme.JPG", "/p/Été.JPG", "/p/İX.JPG", "/p/ß.JPG",
               "C:\\photos\\IMG.JPG", "/p/b#1x.jpg", "/p/\U0001f389.JPG", "/p/\u0301X.JPG", "s3://b/K/DSC.NEF"]
     rng = random.Random(0)
@@ -431,6 +453,44 @@ def test_db_init_fills_the_shot_of_every_row_of_a_version_4_database(backend, tm
     assert [(row["image_id"], [also["image_id"] for also in row["also"]]) for row in ranked] == [
         ("img-3", []), ("img-2", []), ("img-1", ["img-0"]), ("embedded", []),
     ]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_shot_in_a_folder_too_deep_for_an_index_is_stored_and_paired(backend, tmp_path, request):
+    db = str(tmp_path / "deep.db") if backend == "sqlite" else request.getfixturevalue("pg_url")
+    folder = long_folder("/photos", 3500)  # past PostgreSQL's 2,704-byte index entries, compressed or not
+    signed = "https://bucket.example/roll/IMG_9.jpg?X-Amz-Security-Token=" + long_folder("", 3500).replace("/", "")
+    records = [scored("raw", 7.0, album="deep", path=f"{folder}/IMG_1.CR2"),
+               scored("jpeg", 6.0, album="deep", path=f"{folder}/img_1.JPG"),
+               scored("signed", 5.0, album="deep", path=signed)]
+    score_run(SqlSink(db), [records])
+
+    assert stored_shots(db) == {record.path: shot_key(record.path) for record in records}
+    ranked = as_json("rank", "--db", db)
+    assert [(row["image_id"], [also["path"] for also in row["also"]]) for row in ranked] == [
+        ("raw", [f"{folder}/img_1.JPG"]), ("signed", []),
+    ]
+
+
+def test_upgrading_a_version_5_database_turns_its_long_keys_into_digests(tmp_path):
+    folder = long_folder("/photos", 2000)
+    records = [scored("raw", 7.0, album="deep", path=f"{folder}/IMG_1.CR2"),
+               scored("jpeg", 6.0, album="deep", path=f"{folder}/img_1.JPG"),
+               scored("short", 5.0, album="deep", path="/photos/IMG_2.JPG")]
+    db = write_scores(tmp_path / "v5.db", records)
+    engine = sa.create_engine(database_url(db))
+    with engine.begin() as connection:  # as version 5 stored them: the whole key, and an index on path
+        connection.execute(sa.text("UPDATE images SET shot = :key WHERE image_id IN ('raw', 'jpeg')"),
+                           {"key": f"{folder}/img_1"})
+        connection.execute(sa.text("CREATE INDEX ix_images_path ON images (path)"))
+        connection.execute(sa.text("UPDATE eat_meta SET value = '5' WHERE key = 'schema_version'"))
+    engine.dispose()
+
+    upgraded = json.loads(invoke("db", "init", "--db", db, "--json").stdout)
+
+    assert (upgraded["previous_version"], upgraded["version"]) == (5, schema.SCHEMA_VERSION)
+    assert stored_shots(db) == {record.path: shot_key(record.path) for record in records}
+    assert [[also["image_id"] for also in row["also"]] for row in as_json("rank", "--db", db)] == [["jpeg"], []]
 
 
 def test_the_sinks_store_the_key_of_every_path(pairs):

@@ -23,6 +23,9 @@
   an image gets the same album whichever folder above it was given;
   ``"relative"`` is the parent folder's path relative to the root, with "/"
   between folders ("trips", "2023/iceland"), None for files directly in it.
+  An album over ``MAX_ALBUM_BYTES`` (a path many long folders deep) cannot
+  be stored as a name: its files are error rows that say so
+  (:func:`fitting_album`).
 """
 
 from __future__ import annotations
@@ -39,7 +42,14 @@ from eat_curate.io.formats import (
 )
 from eat_curate.io.bounded_read import ReadRefused, read_head
 from eat_curate.io.exclusions import NOTHING_EXCLUDED, Exclusions
-from eat_curate.io.items import NOT_UTF8_NAME, SourceItem, image_id_for, printable_path
+from eat_curate.io.items import (
+    MAX_ALBUM_BYTES,
+    NOT_UTF8_NAME,
+    SourceItem,
+    album_bytes,
+    image_id_for,
+    printable_path,
+)
 
 
 PARENT = "parent"
@@ -64,12 +74,24 @@ def folder_album(folder: str, relative: str, album_rule: str) -> str | None:
     return printable_path(os.path.basename(folder.rstrip("/" + os.sep))) or None
 
 
+def fitting_album(album: str | None) -> tuple[str | None, str | None]:
+    """``album`` and None when it is short enough to store; else no album and why its files are error rows."""
+    size = album_bytes(album)
+    if size <= MAX_ALBUM_BYTES:
+        return album, None
+    return None, (f"its album ({size:,} bytes of folder path) is longer than the {MAX_ALBUM_BYTES:,} bytes an album "
+                  "may be; score it with --album-from parent, or give a folder nearer to it")
+
+
 def file_item(path: str, album: str | None) -> SourceItem:
     """The item for one local file (``path`` absolute); size and mtime from stat when it can be read.
-    A file whose name is not UTF-8 is an error row, named with its odd bytes as ``\\xNN``."""
+    A file whose name is not UTF-8, or whose album is too long, is an error row; an odd name is shown
+    with its odd bytes as ``\\xNN``."""
     shown = printable_path(path)
-    if shown != path:
-        return SourceItem(key=shown, image_id=image_id_for(shown), album=album, problem=NOT_UTF8_NAME)
+    album, album_problem = fitting_album(album)
+    if shown != path or album_problem:
+        problem = NOT_UTF8_NAME if shown != path else album_problem
+        return SourceItem(key=shown, image_id=image_id_for(shown), album=album, problem=problem)
     try:
         stat = os.stat(path)
         size, mtime = stat.st_size, stat.st_mtime
@@ -87,7 +109,7 @@ def _walk(
     except OSError as error:
         # An error row for the folder itself: its images would otherwise vanish without a trace.
         reason = f"folder could not be listed: {error.strerror or error}"
-        album = folder_album(folder, relative, album_rule)
+        album, _ = fitting_album(folder_album(folder, relative, album_rule))
         shown = printable_path(folder)
         yield SourceItem(key=shown, image_id=image_id_for(shown), album=album, problem=reason)
         return

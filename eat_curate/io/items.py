@@ -15,6 +15,14 @@ IMAGE_ID_LENGTH = 16  # hex digits: 64 bits, collision-free in practice far beyo
 # The longest id a manifest may give: the SQL outputs keep ids in a VARCHAR(128) column
 # (eat_curate.sinks.sql.schema), which PostgreSQL enforces.
 MAX_GIVEN_ID_LENGTH = 128
+# Albums are names (a folder's is at most 255 bytes): a longer one is a wrong --album-from column or a
+# folder's whole path, and PostgreSQL could not index it (the scores' album index holds about 2.7 KB a row).
+MAX_ALBUM_BYTES = 1024
+
+
+def album_bytes(album: str | None) -> int:
+    """The length of ``album`` in UTF-8, the unit of :data:`MAX_ALBUM_BYTES`."""
+    return len(album.encode("utf-8", "surrogateescape")) if album else 0
 
 
 @dataclass(frozen=True)

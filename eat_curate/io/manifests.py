@@ -47,7 +47,14 @@ from fsspec.spec import AbstractFileSystem
 
 from eat_curate.errors import EatCurateError
 from eat_curate.io.folders import ALBUM_RULES, PARENT
-from eat_curate.io.items import MAX_GIVEN_ID_LENGTH, SourceItem, image_id_for, printable_path
+from eat_curate.io.items import (
+    MAX_ALBUM_BYTES,
+    MAX_GIVEN_ID_LENGTH,
+    SourceItem,
+    album_bytes,
+    image_id_for,
+    printable_path,
+)
 from eat_curate.io.manifest_duplicates import (
     DUPLICATE_POLICIES,
     REFUSE,
@@ -67,9 +74,6 @@ ROWS_PER_BATCH_EMBEDDED = 64  # rows holding whole images: keep a batch to a few
 # Threads hashing embedded images or stat-ing paths for the lister; at least two, as a stat on a
 # network file system waits rather than computes.
 LISTING_THREADS = min(8, max(2, os.cpu_count() or 1))
-# Albums are names (a folder's is at most 255 bytes); a longer one is a wrong --album-from column, and
-# PostgreSQL could not index it (the scores' album index takes at most about 2.7 KB a row).
-MAX_ALBUM_BYTES = 1024
 
 
 class ManifestError(EatCurateError):
@@ -259,7 +263,7 @@ def _album(cell: Any) -> str | None:
 
 
 def _check_album(manifest: Manifest, row: int, album: str | None) -> None:
-    size = len(album.encode("utf-8", "surrogateescape")) if album else 0
+    size = album_bytes(album)
     if size > MAX_ALBUM_BYTES:
         raise ManifestError(
             f"manifest {manifest.uri} row {row}: its album (column {manifest.album_column}) is {size:,} bytes "

@@ -26,7 +26,7 @@ from fsspec.spec import AbstractFileSystem
 
 from eat_curate.io import remote_retry
 from eat_curate.io.exclusions import NOTHING_EXCLUDED, Exclusions
-from eat_curate.io.folders import PARENT, folder_album
+from eat_curate.io.folders import PARENT, fitting_album, folder_album
 from eat_curate.io.formats import has_image_extension
 from eat_curate.io.items import SourceItem, image_id_for
 from eat_curate.io.remote import RemoteError, filesystem, info_mtime
@@ -65,7 +65,7 @@ def _listing(fs: AbstractFileSystem, folder: str) -> list[dict]:
 def _walk(
     fs: AbstractFileSystem, folder: str, relative: str, entries: list[dict], album_rule: str, exclusions: Exclusions
 ) -> Iterator[SourceItem]:
-    album = folder_album(_path_part(folder), relative, album_rule)
+    album, album_problem = fitting_album(folder_album(_path_part(folder), relative, album_rule))
     for info in entries:
         path = info["name"].rstrip("/")
         name = posixpath.basename(path)
@@ -84,6 +84,7 @@ def _walk(
                 album=album,
                 size=int(size) if isinstance(size, (int, float)) else None,
                 mtime=info_mtime(info),
+                problem=album_problem,
             )
 
 
@@ -96,7 +97,7 @@ def _walk_sub_folder(
         cause = error.error if isinstance(error, GaveUp) else error
         key = _url(fs, folder) + "/"
         reason = f"folder could not be listed: {describe_failure(cause, remote_retry.DEFAULT_RETRY.timeout_s)}"
-        album = folder_album(_path_part(folder), relative, album_rule)
+        album, _ = fitting_album(folder_album(_path_part(folder), relative, album_rule))
         yield SourceItem(key=key, image_id=image_id_for(key), album=album, problem=reason)
         return
     yield from _walk(fs, folder, relative, entries, album_rule, exclusions)

@@ -17,6 +17,10 @@ folded to ``a-z``::
   ``été.jpg`` stay two shots.
 - A manifest's embedded image (``<manifest>#<row>``) has no file name of its
   own and no key (NULL): it is a shot alone.
+- A key longer than ``MAX_KEY_BYTES`` (UTF-8) is stored as ``sha256:`` and
+  its digest: a database's index holds at most about 2.7 KB per entry
+  (PostgreSQL's B-tree), and a deep folder or a signed URL passes that. Equal
+  keys still give equal digests, so such files pair as before.
 
 The key is derived from the path alone, so it is the same whichever engine
 wrote the row; pairing itself (which keys hold more than one file) is the
@@ -25,11 +29,14 @@ read side's (``eat_curate.library.shots``).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import string
 
 _EMBEDDED_ROW = re.compile(r"#[0-9]+\Z")  # "<manifest uri>#<row>"
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+MAX_KEY_BYTES = 1024  # well below PostgreSQL's B-tree entry limit (2,704 bytes), in UTF-8
+DIGEST_PREFIX = "sha256:"
 
 
 def shot_key(path: str) -> str | None:
@@ -39,7 +46,11 @@ def shot_key(path: str) -> str | None:
     folder, slash, name = path.rpartition("/")
     dot = name.rfind(".")
     stem = name[:dot] if dot > 0 else name
-    return folder + slash + stem.translate(_ASCII_LOWER)
+    key = folder + slash + stem.translate(_ASCII_LOWER)
+    if len(key) * 4 <= MAX_KEY_BYTES:  # no character takes more than 4 bytes: skip encoding the usual key
+        return key
+    encoded = key.encode("utf-8", "surrogatepass")
+    return key if len(encoded) <= MAX_KEY_BYTES else DIGEST_PREFIX + hashlib.sha256(encoded).hexdigest()
 
 
 def with_shot_key_sql(relation: str) -> str:
@@ -64,8 +75,11 @@ def with_shot_key_sql(relation: str) -> str:
         "CASE WHEN strlen(shot_stem) = length(shot_stem) THEN lower(shot_stem) "
         f"ELSE translate(shot_stem, '{upper}', '{lower}') END"
     )
-    key = f"shot_folder || {folded}"
+    keyed = f"SELECT *, shot_folder || {folded} AS shot_whole FROM ({stem})"
+    # strlen: the length in UTF-8 bytes, the bound's unit; sha256: the hex digest of the UTF-8 text.
+    key = (f"CASE WHEN strlen(shot_whole) <= {MAX_KEY_BYTES} THEN shot_whole "
+           f"ELSE '{DIGEST_PREFIX}' || sha256(shot_whole) END")
     return (
-        f"SELECT * EXCLUDE (shot_folder, shot_name, shot_cut, shot_stem), "
-        f"CASE WHEN regexp_matches(path, '#[0-9]+$') THEN NULL ELSE {key} END AS shot FROM ({stem})"
+        f"SELECT * EXCLUDE (shot_folder, shot_name, shot_cut, shot_stem, shot_whole), "
+        f"CASE WHEN regexp_matches(path, '#[0-9]+$') THEN NULL ELSE {key} END AS shot FROM ({keyed})"
     )

@@ -26,7 +26,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from eat_curate.sinks.shots import shot_key
+from eat_curate.sinks.shots import MAX_KEY_BYTES, shot_key
 from eat_curate.sinks.sql import schema
 from eat_curate.sinks.faults import RESUME_HINT, InfrastructureFailure
 from eat_curate.sinks.sql.db_faults import DatabaseUnreachable, is_refusal, is_storage_fault, is_transient, reason
@@ -81,7 +81,25 @@ def _v4_to_v5(connection: sa.Connection, batch: int = 10_000) -> None:
     connection.execute(sa.text("CREATE INDEX ix_images_shot ON images (shot)"))
 
 
-MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
+def _v5_to_v6(connection: sa.Connection, batch: int = 10_000) -> None:
+    """Paths of any length can be stored: the path index no query read is gone (PostgreSQL's B-tree refused a
+    path over 2.7 KB), and a shot key over ``shots.MAX_KEY_BYTES`` becomes its digest (``sinks.shots``)."""
+    connection.execute(sa.text("DROP INDEX IF EXISTS ix_images_path"))
+    images = schema.images
+    update = images.update().where(images.c.image_id == sa.bindparam("id")).values(shot=sa.bindparam("key"))
+    # Only SQLite can hold such keys (PostgreSQL's index refused them); length() counts characters, each at
+    # most 4 bytes, so this finds every key that may be too long. Paged by primary key as in _v4_to_v5.
+    page = (sa.select(images.c.image_id, images.c.path, images.c.shot)
+            .where(sa.func.length(images.c.shot) > MAX_KEY_BYTES // 4).order_by(images.c.image_id).limit(batch))
+    last = None
+    while rows := connection.execute(page if last is None else page.where(images.c.image_id > last)).all():
+        changed = [{"id": row.image_id, "key": key} for row in rows if (key := shot_key(row.path)) != row.shot]
+        if changed:
+            connection.execute(update, changed)
+        last = rows[-1].image_id
+
+
+MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6}
 
 
 # --- URLs --------------------------------------------------------------------------------------

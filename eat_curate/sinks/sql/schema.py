@@ -24,9 +24,9 @@ import sqlalchemy as sa
 
 from eat_curate.sinks.sql.bytewise import bytewise
 
-# 2: runs.pid; 3: two write-only indexes dropped; 4: runs.heartbeat_at; 5: images.shot.
-# See sinks.sql.database.MIGRATIONS.
-SCHEMA_VERSION = 5
+# 2: runs.pid; 3: two write-only indexes dropped; 4: runs.heartbeat_at; 5: images.shot;
+# 6: ix_images_path dropped, long shot keys as digests. See sinks.sql.database.MIGRATIONS.
+SCHEMA_VERSION = 6
 NUM_BINS = 10
 
 metadata = sa.MetaData()
@@ -58,7 +58,7 @@ images = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     # The shot the file belongs to (sinks.shots.shot_key of the path); NULL: a manifest's embedded image.
     sa.Column("shot", sa.Text),
-    sa.Index("ix_images_path", "path"),
+    # No index on path: no query looks an image up by it, and a B-tree refuses the longest (signed URLs).
     # Which shots hold several files: one pass over this index (eat_curate.library.shots).
     sa.Index("ix_images_shot", "shot"),
 )
