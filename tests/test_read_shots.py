@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import random
 import xml.etree.ElementTree as ET
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
@@ -472,19 +473,46 @@ def test_a_shot_in_a_folder_too_deep_for_an_index_is_stored_and_paired(backend, 
     ]
 
 
+def as_version_5(db: str, whole_keys: dict[str, str]) -> None:
+    """``db`` as schema version 5 left it: an index on path, and ``whole_keys`` (image id -> key) not digested."""
+    engine = sa.create_engine(database_url(db))
+    with engine.begin() as connection:
+        for image_id, key in whole_keys.items():
+            connection.execute(sa.text("UPDATE images SET shot = :key WHERE image_id = :id"), {"key": key, "id": image_id})
+        connection.execute(sa.text("CREATE INDEX ix_images_path ON images (path)"))
+        connection.execute(sa.text("UPDATE eat_meta SET value = '5' WHERE key = 'schema_version'"))
+    engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_version_5_database_reads_as_it_is_unless_it_holds_a_key_version_6_digests(backend, tmp_path):
+    with ExitStack() as stack:
+        def database(name: str, records: list[ScoreRecord]) -> str:
+            db = str(tmp_path / name) if backend == "sqlite" else stack.enter_context(temporary_pg_database())
+            score_run(SqlSink(db), [records])
+            return db
+
+        folder = long_folder("/photos", 600)  # a long path, but a key within the bound: the same in 5 and 6
+        short = database("short.db", [scored("raw", 7.0, album="a", path=f"{folder}/IMG_1.CR2"),
+                                      scored("jpeg", 6.0, album="a", path=f"{folder}/img_1.JPG")])
+        as_version_5(short, {})
+        assert [[also["image_id"] for also in row["also"]] for row in as_json("rank", "--db", short)] == [["jpeg"]]
+
+        folder = long_folder("/photos", 1100)  # PostgreSQL's index held keys up to 2.7 KB
+        long = database("long.db", [scored("raw", 7.0, album="a", path=f"{folder}/IMG_1.CR2")])
+        as_version_5(long, {"raw": f"{folder}/img_1"})
+        refused = invoke("rank", "--db", long, expect_ok=False)
+    assert refused.exit_code == 2 and "schema version 5" in refused.output
+    assert "eat-curate db init --db" in refused.output
+
+
 def test_upgrading_a_version_5_database_turns_its_long_keys_into_digests(tmp_path):
     folder = long_folder("/photos", 2000)
     records = [scored("raw", 7.0, album="deep", path=f"{folder}/IMG_1.CR2"),
                scored("jpeg", 6.0, album="deep", path=f"{folder}/img_1.JPG"),
                scored("short", 5.0, album="deep", path="/photos/IMG_2.JPG")]
     db = write_scores(tmp_path / "v5.db", records)
-    engine = sa.create_engine(database_url(db))
-    with engine.begin() as connection:  # as version 5 stored them: the whole key, and an index on path
-        connection.execute(sa.text("UPDATE images SET shot = :key WHERE image_id IN ('raw', 'jpeg')"),
-                           {"key": f"{folder}/img_1"})
-        connection.execute(sa.text("CREATE INDEX ix_images_path ON images (path)"))
-        connection.execute(sa.text("UPDATE eat_meta SET value = '5' WHERE key = 'schema_version'"))
-    engine.dispose()
+    as_version_5(db, {"raw": f"{folder}/img_1", "jpeg": f"{folder}/img_1"})
 
     upgraded = json.loads(invoke("db", "init", "--db", db, "--json").stdout)
 

@@ -8,7 +8,8 @@ Reading never creates anything: an SQLite path that does not exist, a
 database without eat-curate's tables or without scores is an error that says
 to run ``eat-curate score`` first. SQLite files open read-only. So a database
 too old for the read side's queries (before schema version 5, which keys each
-image's shot) is not upgraded here either: the error names ``db init``, which
+image's shot; or before 6 while it holds a shot key stored whole that 6 keys
+by digest) is not upgraded here either: the error names ``db init``, which
 upgrades it in place without rescoring.
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from eat_curate.sinks.shots import MAX_KEY_BYTES
 from eat_curate.sinks.sql import schema
 from eat_curate.sinks.sql.database import (
     check_schema,
@@ -35,6 +37,8 @@ from eat_curate.errors import StoreError
 PARQUET_MAGIC = b"PAR1"
 NO_SCORES = "no scores in {where}; run eat-curate score first (eat-curate score PHOTOS --db ...)"
 SCORES_READABLE_SINCE = 5  # the schema version that stores images.shot, which every score query reads
+# The schema version that stores a shot key over shots.MAX_KEY_BYTES as the digest the read side computes.
+LONG_KEYS_DIGESTED_SINCE = 6
 
 
 class ModelChoiceError(StoreError):
@@ -99,14 +103,27 @@ def read_connection(db: str, scores: bool = True) -> Iterator[sa.Connection]:
             if version is None:
                 raise StoreError(NO_SCORES.format(where=where))
             if scores and version < SCORES_READABLE_SINCE:
-                raise StoreError(
-                    f"{where} has schema version {version}, older than the read side needs "
-                    f"({SCORES_READABLE_SINCE}: images know their shot); upgrade it in place, "
-                    f"nothing is rescored: eat-curate db init --db {where}"
-                )
+                _refuse_old(where, version, f"{SCORES_READABLE_SINCE}: images know their shot")
+            if scores and version < LONG_KEYS_DIGESTED_SINCE and _holds_long_shot_keys(connection):
+                _refuse_old(where, version, f"{LONG_KEYS_DIGESTED_SINCE}: the paths this long are keyed by digest")
             yield connection
     finally:
         engine.dispose()
+
+
+def _refuse_old(where: str, version: int, needed: str) -> None:
+    raise StoreError(f"{where} has schema version {version}, older than the read side needs ({needed}); upgrade "
+                     f"it in place, nothing is rescored: eat-curate db init --db {where}")
+
+
+def _holds_long_shot_keys(connection: sa.Connection) -> bool:
+    """Whether a shot key is longer than ``shots.MAX_KEY_BYTES`` in UTF-8 (one pass over ``ix_images_shot``)."""
+    shot = schema.images.c.shot
+    if connection.dialect.name == "postgresql":
+        size = sa.func.octet_length(shot)
+    else:  # SQLite: a text's length as a blob is its length in bytes
+        size = sa.func.length(sa.cast(shot, sa.LargeBinary))
+    return bool(connection.scalar(sa.select(sa.exists().where(size > MAX_KEY_BYTES))))
 
 
 def scored_models(connection: sa.Connection) -> list[ScoredModel]:
