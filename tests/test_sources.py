@@ -511,3 +511,14 @@ def test_a_url_ending_in_a_slash_is_a_remote_folder_walked_like_a_local_one(serv
     assert [item.key.removeprefix(base) for item in kept] == []
     kept = iter_items([f"{base}/"], exclusions=Exclusions.parse(["2023/iceland/a.*"]))
     assert [item.key.removeprefix(base) for item in kept] == ["/2023/iceland/b.jpg", "/top.jpg"]
+
+
+def test_a_remote_folder_too_deep_for_its_path_to_be_an_album_gives_error_rows(served):
+    base, root = served
+    deep = root.joinpath(*(letter * 190 for letter in "abcdef"))  # 1,145 bytes of folder path
+    deep.mkdir(parents=True)
+    (deep / "x.jpg").write_bytes(encode(photo(seed=8), "JPEG"))
+    (item,) = iter_items([f"{base}/"], "relative")
+    assert item.album is None and "longer than the 1,024 bytes an album may be" in item.problem
+    (item,) = iter_items([f"{base}/"])
+    assert item.album == "f" * 190 and item.problem is None
