@@ -5,6 +5,9 @@
   recognisable as an image are left out and counted by reason (the paper
   drops AVA's missing images the same way). Full decoding happens in the loop, where a failure
   drops that one sample and is counted, never stopping the epoch.
+- **One label per image**: one file named twice (``a.jpg`` and ``./a.jpg``, or
+  through a link) with the same label is kept once and counted as a duplicate;
+  with different labels it is refused, as the label file cannot say which holds.
 - **Split**: official lists when given (test ids; training ids, from which a
   seeded 5% is held out for validation), the table's own ``split`` column,
   or a seeded 90/5/5 split. ``val_fraction`` changes the 5% held out.
@@ -31,6 +34,7 @@ from eat_curate.io.bounded_read import DEFAULT_MAX_BYTES, not_regular_reason
 from eat_curate.io.decode import DecodeError, open_for_model
 from eat_curate.io.resize import resize_for_model
 from eat_curate.io.sources import SourceReadError, read_file
+from eat_curate.model.training_images import image_identity
 from training.labels import LabeledImage, LabelFileError, LabelSet, read_id_list, strip_image_suffix
 
 SPLIT_FRACTIONS = (0.90, 0.05, 0.05)
@@ -79,7 +83,32 @@ def clean(labels: LabelSet, progress: bool = True, threads: int = 8) -> CleanedL
             )
         )
     kept = [item for item, problem in zip(labels.items, problems) if problem is None]
-    return CleanedLabels(kept, Counter(problem for problem in problems if problem is not None))
+    dropped = Counter(problem for problem in problems if problem is not None)
+    kept, repeats = _one_per_image(kept, labels.source)
+    if repeats:
+        dropped["duplicate"] = repeats
+    return CleanedLabels(kept, dropped)
+
+
+def _label_of(item: LabeledImage) -> str:
+    return f"votes {list(item.votes)}" if item.votes is not None else f"score {item.score:g}"
+
+
+def _one_per_image(items: list[LabeledImage], source: object) -> tuple[list[LabeledImage], int]:
+    """The items with each image file once, and how many repeats with the same label were left out."""
+    first: dict[str, LabeledImage] = {}
+    kept: list[LabeledImage] = []
+    for item in items:
+        identity = image_identity(item.path)
+        earlier = first.setdefault(identity, item)
+        if earlier is item:
+            kept.append(item)
+        elif (earlier.score, earlier.votes) != (item.score, item.votes):
+            raise LabelFileError(
+                f"{source}: {earlier.image_id!r} and {item.image_id!r} are the same image ({identity}), labelled "
+                f"{_label_of(earlier)} and {_label_of(item)}; label each image once"
+            )
+    return kept, len(items) - len(kept)
 
 
 @dataclass
@@ -142,7 +171,8 @@ def split_items(
         return DataSplit(train, val, test, "split column")
     shuffled = _seeded_order(items, seed)
     val_share = SPLIT_FRACTIONS[1] if val_fraction is None else val_fraction
-    val_count = round(len(shuffled) * val_share)
+    # As _hold_out: at least one validation image where there are two, rather than none to train with.
+    val_count = max(1, round(len(shuffled) * val_share)) if len(shuffled) > 1 else 0
     test_count = round(len(shuffled) * SPLIT_FRACTIONS[2])
     val, test = shuffled[:val_count], shuffled[val_count : val_count + test_count]
     train_share = 1 - val_share - SPLIT_FRACTIONS[2]

@@ -15,7 +15,9 @@ Three formats, all read into one :class:`LabelSet`:
   columns; other columns are ignored.
 
 A malformed row stops the read with its line (CSV/text) or row (Parquet)
-number: training on silently skipped labels would hide a broken file.
+number: training on silently skipped labels would hide a broken file. So does
+an image named by URL: training reads local files, and every such image would
+otherwise be left out as missing.
 Official splits come as id lists (``read_id_list``).
 """
 
@@ -233,6 +235,7 @@ def _read_tad66k(path: Path, images_dir: Path) -> Iterator[LabeledImage]:
         name = row[image_column].strip()
         if not name:
             raise LabelFileError(f"{where}: empty image name")
+        _refuse_url(name, where)
         score = _parse_number(row["score"], "score", 0.0, 10.0, where)
         yield LabeledImage(name, images_dir / name, score)
 
@@ -274,6 +277,7 @@ def _read_table(path: Path, images_dir: Path) -> tuple[list[LabeledImage], str]:
         if name is None or not str(name).strip():
             raise LabelFileError(f"{where}: empty image path")
         name = str(name).strip()
+        _refuse_url(name, where)
         image_id = str(row["id"]).strip() if row.get("id") not in (None, "") else name
         split = _parse_split(row.get("split"), where)
         if label_column == "votes":
@@ -286,6 +290,14 @@ def _read_table(path: Path, images_dir: Path) -> tuple[list[LabeledImage], str]:
             rating = _parse_number(row["rating"], "rating", 1.0, 5.0, where)
             items.append(LabeledImage(image_id, images_dir / name, rating_to_score(rating), None, split))
     return items, "votes" if has_votes else "score"
+
+
+def _refuse_url(name: str, where: str) -> None:
+    if re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*://", name):
+        raise LabelFileError(
+            f"{where}: image {name!r} is a URL; training reads local files: download the images, "
+            "then name them by their path relative to --images"
+        )
 
 
 def _parse_split(value: object, where: str) -> str | None:

@@ -5,20 +5,25 @@ stopped: weights, optimizer and scheduler state, the RNG states, the best
 epoch so far and the metrics history. It is written with ``torch.save`` of
 plain tensors and containers and read back with ``weights_only=True``, so a
 checkpoint can never carry code. Every file is written to a temporary name
-and renamed into place: a crash mid-write leaves the previous one intact.
+and renamed into place: a crash mid-write leaves the previous one intact, and
+a write that fails (a full disk) removes its temporary and raises the
+``OSError`` itself, naming the file, whatever library serialised it.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import pickle
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 
 from eat_curate.errors import EatCurateError
 
@@ -27,6 +32,10 @@ BEST_WEIGHTS_FILE = "best.safetensors"
 METRICS_FILE = "metrics.csv"
 SUMMARY_FILE = "summary.json"  # written when a run finishes: best epoch, data, test metrics
 STATE_FORMAT = 1
+# What every checkpoint of STATE_FORMAT holds (a run may add more, e.g. its data's fingerprint).
+CHECKPOINT_KEYS = frozenset(
+    {"epoch", "config", "model", "optimizer", "scheduler", "rng", "history", "best_epoch", "best_srcc"}
+)
 
 
 class CheckpointError(EatCurateError):
@@ -57,23 +66,54 @@ class EpochRecord:
         return [f.name for f in fields(cls)]
 
 
-def _replace_atomically(path: Path, write) -> None:
+class _RecordedWrites:
+    """A file for a serialiser that hides I/O errors (torch.save turns ENOSPC into a RuntimeError):
+    keeps the ``OSError`` of the write that failed, so it can be raised as itself."""
+
+    def __init__(self, handle) -> None:
+        self.handle = handle
+        self.error: OSError | None = None
+
+    def write(self, data) -> int:
+        try:
+            return self.handle.write(data)
+        except OSError as error:
+            self.error = error
+            raise
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+
+def _replace_atomically(path: Path, write: Callable[[_RecordedWrites], object]) -> None:
+    """Write through ``write(file)`` into a temporary, then rename it over ``path``."""
     temporary = path.with_name(f".{path.name}.tmp")
-    write(temporary)
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "wb") as handle:
+            recorded = _RecordedWrites(handle)
+            try:
+                write(recorded)
+            except Exception:
+                if recorded.error is None:
+                    raise
+                raise recorded.error from None
+        os.replace(temporary, path)
+    except BaseException as error:
+        temporary.unlink(missing_ok=True)  # a partial file would only take the space a retry needs
+        if isinstance(error, OSError) and error.filename is None:
+            raise OSError(error.errno, error.strerror, str(path)) from None
+        raise
 
 
 def write_metrics_csv(folder: Path, history: list[EpochRecord]) -> Path:
     path = folder / METRICS_FILE
 
-    def write(target: Path) -> None:
-        with open(target, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=EpochRecord.columns())
-            writer.writeheader()
-            for record in history:
-                writer.writerow(asdict(record))
-
-    _replace_atomically(path, write)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=EpochRecord.columns())
+    writer.writeheader()
+    for record in history:
+        writer.writerow(asdict(record))
+    _replace_atomically(path, lambda handle: handle.write(text.getvalue().encode()))
     return path
 
 
@@ -94,7 +134,7 @@ def read_metrics_csv(folder: Path) -> list[EpochRecord]:
 
 def write_summary(folder: Path, summary: dict) -> Path:
     path = folder / SUMMARY_FILE
-    _replace_atomically(path, lambda target: target.write_text(json.dumps(summary, indent=2) + "\n"))
+    _replace_atomically(path, lambda handle: handle.write((json.dumps(summary, indent=2) + "\n").encode()))
     return path
 
 
@@ -107,7 +147,7 @@ def read_summary(folder: Path) -> dict:
 
 def save_best_weights(folder: Path, state: dict[str, torch.Tensor]) -> None:
     tensors = {key: value.detach().to("cpu").contiguous() for key, value in state.items()}
-    _replace_atomically(folder / BEST_WEIGHTS_FILE, lambda target: save_file(tensors, str(target)))
+    _replace_atomically(folder / BEST_WEIGHTS_FILE, lambda handle: handle.write(safetensors_bytes(tensors)))
 
 
 def load_best_weights(folder: Path) -> dict[str, torch.Tensor]:
@@ -132,7 +172,7 @@ def restore_rng_state(state: dict) -> None:
 
 def save_checkpoint(folder: Path, state: dict) -> Path:
     path = folder / CHECKPOINT_FILE
-    _replace_atomically(path, lambda target: torch.save({"format": STATE_FORMAT, **state}, target))
+    _replace_atomically(path, lambda handle: torch.save({"format": STATE_FORMAT, **state}, handle))
     return path
 
 
@@ -140,12 +180,18 @@ def load_checkpoint(folder: Path) -> dict:
     path = folder / CHECKPOINT_FILE
     if not path.is_file():
         raise CheckpointError(f"cannot resume: {path} does not exist (no epoch of this run finished)")
+    # torch's own reasons run to many lines; what matters is that the file cannot be used.
+    start_over = "delete it to start the run over, or give another --checkpoint-dir"
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
-        raise CheckpointError(f"cannot resume: {path} is not a readable checkpoint ({exc})") from None
-    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-        raise CheckpointError(f"cannot resume: {path} is not a checkpoint of this version of eat-curate")
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError):
+        raise CheckpointError(
+            f"cannot resume: {path} is damaged (cut short by a crash or a full disk?) or not a checkpoint; {start_over}"
+        ) from None
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT or not CHECKPOINT_KEYS <= state.keys():
+        raise CheckpointError(
+            f"cannot resume: {path} is not a checkpoint of this version of eat-curate; {start_over}"
+        )
     return state
 
 

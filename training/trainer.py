@@ -20,8 +20,10 @@ resumed after a crash ends exactly where the uninterrupted run would.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import tempfile
 import time
 import warnings
 from collections import Counter
@@ -33,8 +35,9 @@ from typing import Protocol
 import torch
 from tqdm import tqdm
 
-from eat_curate.errors import EatCurateError
-from eat_curate.model.card import ModelCard
+from eat_curate.errors import EatCurateError, is_storage_error
+from eat_curate.exit_codes import INFRASTRUCTURE, INTERRUPTED
+from eat_curate.model.card import ModelCard, validate_model_name
 from eat_curate.model.eat import EAT, score_moments
 from eat_curate.model.model_store import ModelStore
 from eat_curate.model.presets import get_preset
@@ -64,6 +67,18 @@ from training.schedule import make_scheduler
 
 class TrainingError(EatCurateError):
     """Training cannot start or continue; the message says why."""
+
+
+class TrainingInterrupted(TrainingError):
+    """Ctrl-C: the message says what the run folder kept and how to go on."""
+
+    exit_code = INTERRUPTED.code
+
+
+class TrainingStorageFailure(TrainingError):
+    """A run or model folder on a read-only or full disk: the operator's matter, as in ``score``."""
+
+    exit_code = INFRASTRUCTURE.code
 
 
 class TrainingWarning(UserWarning):
@@ -110,6 +125,8 @@ class TrainingSource(Protocol):
 
     # Optionally, ``seen_images() -> {"train": paths, "val": paths}``: recorded beside the model so
     # that ``evaluate`` can tell when a label set overlaps them (TrainingData has it).
+    # Optionally, ``fingerprint() -> str``: changes whenever the images or labels of a split do, so a
+    # run is never resumed on other data than it started on (TrainingData has it).
 
 
 @dataclass
@@ -137,6 +154,15 @@ class TrainingData:
 
     def seen_images(self) -> dict[str, list[Path]]:
         return {"train": [item.path for item in self.split.train], "val": [item.path for item in self.split.val]}
+
+    def fingerprint(self) -> str:
+        """A digest of every split's image ids and labels."""
+        digest = hashlib.sha256()
+        for split, items in (("train", self.split.train), ("val", self.split.val), ("test", self.split.test)):
+            for item in sorted(items, key=lambda item: item.image_id):
+                line = f"{split}\t{item.image_id}\t{item.score!r}\t{item.votes}\n"
+                digest.update(line.encode("utf-8", errors="surrogateescape"))
+        return digest.hexdigest()
 
     def summary(self) -> dict:
         return {
@@ -167,13 +193,32 @@ def prepare_data(config: TrainConfig, progress: bool = True) -> TrainingData:
         raise ConfigError("no training data: give --data (a label file) and --images (its image folder)")
     labels = read_labels(config.data, config.images, config.label_format)
     cleaned = clean(labels, progress=progress)
+    left_out = dict(cleaned.dropped) or "none"
+    if not cleaned.items:
+        folder = config.images or Path(config.data).parent
+        raise TrainingError(
+            f"not one of the {len(labels)} labelled images of {config.data} is usable (left out: {left_out}); "
+            f"their names are read relative to --images, now {folder}"
+        )
+    _refuse_equal_labels(cleaned.items)
     train_ids, test_ids = load_id_lists(config.train_ids, config.test_ids)
     split = split_items(cleaned.items, config.seed, train_ids, test_ids, config.val_fraction)
     if not split.train or not split.val:
         raise TrainingError(
-            f"too few usable images to train: {split.sizes()} after leaving out {dict(cleaned.dropped) or 'none'}"
+            f"too few usable images to train: {split.sizes()} after leaving out {left_out}; at least one each "
+            f"to train on and to validate on is needed, {MIN_RANKING_VALIDATION} or more to validate on to "
+            "pick the best epoch"
         )
     return TrainingData(labels, split, cleaned.dropped)
+
+
+def _refuse_equal_labels(items: list) -> None:
+    """Labels that are all the same teach nothing but that one score (a rating column of all 5 stars)."""
+    if len(items) > 1 and len({(item.score, item.votes) for item in items}) == 1:
+        raise TrainingError(
+            f"all {len(items)} usable images have the same label (mean score {items[0].score:g}): "
+            "there is nothing to learn from; the labels must tell better images from worse"
+        )
 
 
 def default_run_dir(store: ModelStore, name: str) -> Path:
@@ -202,14 +247,34 @@ def _device(name: str) -> torch.device:
         raise ConfigError(f"device {name!r}: {exc}") from None
 
 
-def ensure_name_is_free(config: TrainConfig, store: ModelStore, overwrite: bool) -> None:
-    """Refuse up front, not after hours of training, to replace an existing model."""
+def check_model_name(config: TrainConfig) -> str:
+    """The name the model will be saved under; checked before anything is written, as it also names the
+    default run folder (``..`` or ``a/b`` would put that folder outside ``training/``)."""
     if not config.name:
         raise ConfigError("give the trained model a name (--name)")
+    return validate_model_name(config.name)
+
+
+def ensure_writable(folder: Path, what: str) -> None:
+    """Make ``folder`` (and its parents) and prove a file can be created in it, or refuse, saying why."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        refusal = TrainingStorageFailure if is_storage_error(error) else TrainingError
+        raise refusal(f"cannot write the {what} {folder}: {error.strerror or error}") from None
+
+
+def ensure_name_is_free(config: TrainConfig, store: ModelStore, overwrite: bool) -> None:
+    """Refuse up front, not after hours of training, what would fail at the end: a name the store cannot
+    take, an existing model (without ``overwrite``), a model store that cannot be written."""
+    check_model_name(config)
     if not overwrite and config.name in store.names():
         raise TrainingError(
             f"model {config.name!r} already exists in {store.root}; choose another --name or pass --force"
         )
+    ensure_writable(store.root, "model store")
 
 
 def _loss_kind(config: TrainConfig, target: str) -> str:
@@ -233,8 +298,7 @@ class Trainer:
         overwrite: bool = False,
         init_fresh_model: FreshModelInit | None = None,
     ) -> None:
-        if not config.name:
-            raise ConfigError("give the trained model a name (--name)")
+        check_model_name(config)
         if init_fresh_model is not None and config.init is not None:
             raise ConfigError(f"--init {config.init} already has weights; this run's own start needs a fresh model")
         config = with_explore_default(config, config.init is not None and store.card(config.init).trained)
@@ -275,6 +339,7 @@ class Trainer:
         self.best_epoch = 0  # counted from 1; 0 = none yet
         self.best_srcc = -math.inf  # stays -inf while the kept epoch has no defined SRCC
         self.start_epoch = 0
+        self.checkpointed_epochs = 0  # epochs the run folder's checkpoint holds
         self._warned_nan = False
         self._warn_if_validation_is_small()
 
@@ -306,20 +371,40 @@ class Trainer:
                 "or --checkpoint-dir for a new run"
             )
         if self.context.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            ensure_writable(self.run_dir, "run folder")
 
     def _restore(self, state: dict) -> None:
+        cannot = f"cannot resume {self.run_dir}"
         conflicts = self.config.resume_conflicts(json.loads(state["config"]))
         if conflicts:
             changed = "; ".join(conflicts)
-            raise resume_state.CheckpointError(f"cannot resume {self.run_dir}: settings changed ({changed})")
-        self.module.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+            raise resume_state.CheckpointError(f"{cannot}: settings changed ({changed})")
+        saved_model = json.loads(state.get("architecture", "null"))
+        if saved_model is not None and saved_model != _architecture(self.module):
+            raise resume_state.CheckpointError(
+                f"{cannot}: its checkpoint holds a {saved_model.get('name')} model and this run builds a "
+                f"{self.module.preset.name} one (was --init {self.config.init} replaced since?)"
+            )
+        fingerprint = self._data_fingerprint()
+        if state.get("data_fingerprint") not in (None, fingerprint):
+            then, now = state.get("data_sizes"), self.data.summary().get("sizes")
+            raise resume_state.CheckpointError(
+                f"{cannot}: the training data changed since the run started (images or labels; split sizes "
+                f"then {then}, now {now}); restore the data, or start a new run with another --checkpoint-dir"
+            )
+        try:
+            self.module.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+        except (RuntimeError, ValueError, KeyError) as error:
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise resume_state.CheckpointError(
+                f"{cannot}: its checkpoint does not fit this run's model ({first_line})"
+            ) from None
         resume_state.restore_rng_state(state["rng"])
         self.history = resume_state.history_from_state(state["history"])
         self.best_epoch, self.best_srcc = state["best_epoch"], state["best_srcc"]
-        self.start_epoch = state["epoch"]
+        self.start_epoch = self.checkpointed_epochs = state["epoch"]
         self.log(f"resuming {self.run_dir} after epoch {self.start_epoch} of {self.config.epochs}")
 
     def _checkpoint(self, epoch: int) -> None:
@@ -337,8 +422,21 @@ class Trainer:
                 "history": resume_state.history_to_state(self.history),
                 "best_epoch": self.best_epoch,
                 "best_srcc": self.best_srcc,
+                "architecture": json.dumps(_architecture(self.module)),
+                **self._data_state(),
             },
         )
+        self.checkpointed_epochs = epoch + 1
+
+    def _data_fingerprint(self) -> str | None:
+        fingerprint = getattr(self.data, "fingerprint", None)  # optional part of TrainingSource
+        return fingerprint() if callable(fingerprint) else None
+
+    def _data_state(self) -> dict:
+        fingerprint = self._data_fingerprint()
+        if fingerprint is None:
+            return {}
+        return {"data_fingerprint": fingerprint, "data_sizes": self.data.summary().get("sizes")}
 
     # --- one epoch ---------------------------------------------------------------
 
@@ -400,7 +498,13 @@ class Trainer:
         seconds = time.perf_counter() - started
         total_images = int(context.sum(images))
         total_loss = context.sum(loss_sum)
-        return total_loss / max(total_images, 1), total_images, int(context.sum(failures)), total_images / seconds
+        total_failures = int(context.sum(failures))
+        if total_images == 0:  # every process knows the sums: all stop together
+            raise TrainingError(
+                f"not one training image could be decoded in epoch {epoch + 1} ({total_failures} failed): "
+                "the files are damaged or in a format eat-curate cannot read"
+            )
+        return total_loss / total_images, total_images, total_failures, total_images / seconds
 
     def _validate(self, epoch: int) -> tuple[ScoreMetrics, float | None, int]:
         context = self.context
@@ -454,6 +558,31 @@ class Trainer:
     # --- the run -----------------------------------------------------------------
 
     def run(self) -> TrainResult:
+        try:
+            return self._run()
+        except KeyboardInterrupt:
+            raise self._interrupted() from None
+
+    def _interrupted(self) -> TrainingInterrupted:
+        """What Ctrl-C leaves: the checkpoint of the last finished epoch, if one finished."""
+        done, epochs = self.checkpointed_epochs, self.config.epochs
+        if done == 0:
+            return TrainingInterrupted(
+                "interrupted before the first epoch finished: nothing was kept to resume; "
+                "the same command starts the run over"
+            )
+        if done == epochs:
+            return TrainingInterrupted(
+                f"interrupted after the last epoch, before the model was saved: {self.run_dir} holds all "
+                f"{epochs} epochs; the same command with --resume saves it"
+            )
+        kept = "epoch 1" if done == 1 else f"epochs 1-{done}"
+        return TrainingInterrupted(
+            f"interrupted in epoch {done + 1} of {epochs}: {self.run_dir} holds {kept}; "
+            f"the same command with --resume goes on from epoch {done + 1}"
+        )
+
+    def _run(self) -> TrainResult:
         config = self.config
         self._prepare_run_dir()
         self.context.barrier()
@@ -590,6 +719,13 @@ class Trainer:
             loss += f", ties x {config.ranking_tie_weight}" if config.ranking_tie_weight else ""
             loss += ")"
         return loss
+
+
+def _architecture(model: EAT) -> dict:
+    """What decides the shapes of a model's weights (its preset, less the stochastic-depth rate), as JSON has it."""
+    architecture = json.loads(json.dumps(model.preset.to_dict()))
+    architecture.pop("drop_path_rate", None)
+    return architecture
 
 
 def _training_images_entry(seen: dict[str, list[Path]] | None) -> dict:
