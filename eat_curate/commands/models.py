@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -26,25 +28,37 @@ def models() -> None:
 @models_dir_option
 @json_option
 def list_models(models_dir: Path | None, as_json: bool) -> None:
-    """List the models in the store and those built into the package."""
+    """List the models in the store and those built into the package.
+
+    A model folder that cannot score (its card or weights missing, damaged or
+    wrong) is listed too, with its problem.
+    """
     store = model_store(models_dir)
     default = store.default_name()
     rows = [
         {
-            "name": card.name,
-            "preset": card.preset,
-            "trained": card.trained,
-            "built_in": built_in,
-            "default": card.name == default and built_in,
-            "model_id": card.model_id,
-            "source": card.source,
+            "name": entry.name,
+            "preset": entry.card.preset if entry.card else None,
+            "trained": entry.card.trained if entry.card else None,
+            "built_in": entry.built_in,
+            "default": entry.name == default and entry.built_in,
+            "model_id": entry.card.model_id if entry.card else None,
+            "source": entry.card.source if entry.card else None,
+            "problem": entry.problem,
         }
-        for card, built_in in store.list()
+        for entry in store.list()
     ]
     if not as_json and not rows:
         click.echo(f"No models in {store.root}. Create one with `eat-curate models init` or `models import`.")
         return
-    emit(rows, as_json)
+    broken = [row["name"] for row in rows if row["problem"]]
+    if as_json:
+        click.echo(to_json(finite(rows)))
+        return
+    emit(rows if broken else [{k: v for k, v in row.items() if k != "problem"} for row in rows], as_json=False)
+    if broken:
+        click.echo(f"{len(broken)} cannot score ({', '.join(broken)}): see problem; "
+                   "`eat-curate models remove NAME` deletes one", err=True)
 
 
 @models.command()
@@ -53,14 +67,17 @@ def list_models(models_dir: Path | None, as_json: bool) -> None:
 @json_option
 def info(name: str, models_dir: Path | None, as_json: bool) -> None:
     """Show a model's card (NAME from the store, or a model folder)."""
-    card = model_store(models_dir).card(name)
+    entry = model_store(models_dir).entry(name)  # a card that does not read is refused, saying why
+    card = entry.card
     data = card.to_dict()
     if as_json:
-        click.echo(to_json(data))
-        return
-    for line in card_lines(data, card.model_id):
-        click.echo(line)
-    click.echo(f"(the whole card: eat-curate models info {name} --json)", err=True)
+        click.echo(to_json(finite(data)))
+    else:
+        for line in card_lines(data, card.model_id):
+            click.echo(line)
+        click.echo(f"(the whole card: eat-curate models info {name} --json)", err=True)
+    if entry.problem:
+        click.echo(f"warning: this model cannot score: {entry.problem}", err=True)
 
 
 @models.command()
@@ -113,7 +130,19 @@ def import_(file: Path, preset: str, name: str, fmt: str, force: bool, models_di
 def remove(name: str, yes: bool, models_dir: Path | None) -> None:
     """Delete model NAME from the store."""
     store = model_store(models_dir)
-    store.card(name)  # a clear error if it does not exist
+    folder = store.removable(name)  # refused before asking: a built-in, a name not there, a folder not only a model's
     if not yes:
-        click.confirm(f"Delete model {name!r} from {store.root}?", abort=True)
+        click.confirm(f"Delete model {name!r} ({folder})?", abort=True)
     click.echo(f"removed {store.remove(name)}")
+
+
+def finite(value: Any) -> Any:
+    """``value`` with NaN and infinities as None: a card may hold them (a metric that was undefined), and
+    JSON has no spelling for them that every reader takes."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(item) for item in value]
+    return value

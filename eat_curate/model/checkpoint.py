@@ -17,11 +17,12 @@ from pathlib import Path
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
-from safetensors.torch import save_file
+from safetensors.torch import save as save_safetensors_bytes
 
 from eat_curate.model.card import CARD_FILE, WEIGHTS_FILE, ModelCard, ModelError, read_card, sha256_of, write_card
 from eat_curate.model.eat import EAT
 from eat_curate.model.steering import SteeringSchedule, inference_rule
+from eat_curate.model.weights_file import read_weights_header
 
 
 @dataclass
@@ -56,7 +57,8 @@ def save_model(
     weights = folder / WEIGHTS_FILE
     # One metadata key only: safetensors writes metadata from a hash map, so with
     # several keys their order (and the file's sha256) could change run to run.
-    save_file(state, str(weights), metadata={"format": "pt"})
+    # Serialised here and written by Python, so a full disk is an OSError (ENOSPC) like any other write.
+    weights.write_bytes(save_safetensors_bytes(state, metadata={"format": "pt"}))
     card.architecture = model.preset.to_dict()
     card.preset = card.preset or model.preset.name
     card.head_mode = model.head_mode
@@ -72,9 +74,12 @@ def save_model(
 
 def build_model(card: ModelCard) -> EAT:
     """An EAT with the card's architecture, head and inference steering (weights untouched)."""
-    model = EAT(card.preset_spec(), head_mode=card.head_mode)
-    schedule = SteeringSchedule.from_dict(card.steering_schedule) if card.steering_schedule else None
-    model.set_steering(inference_rule(card.steering_mode, schedule))
+    try:
+        model = EAT(card.preset_spec(), head_mode=card.head_mode)
+        schedule = SteeringSchedule.from_dict(card.steering_schedule) if card.steering_schedule else None
+        model.set_steering(inference_rule(card.steering_mode, schedule))
+    except (ValueError, TypeError, KeyError) as exc:  # e.g. widths that heads and groups do not divide
+        raise ModelError(f"model {card.name!r} cannot be built from its card: {exc}") from None
     return model
 
 
@@ -82,10 +87,12 @@ def load_model(folder: Path, map_location: str | torch.device = "cpu") -> Loaded
     """Load a model folder, refusing weights whose sha256 differs from the card's."""
     folder = Path(folder)
     card = read_card(folder)
-    weights = folder / WEIGHTS_FILE
-    if not weights.is_file():
-        raise ModelError(f"{folder} is not a model: {WEIGHTS_FILE} is missing")
-    return load_model_bytes(card, weights.read_bytes(), folder, map_location)
+    read_weights_header(folder)  # missing, not a file, cut short: said so, not as a hash mismatch
+    try:
+        weights = (folder / WEIGHTS_FILE).read_bytes()
+    except OSError as exc:
+        raise ModelError(f"cannot read the weights of model {card.name!r}: {exc.strerror or exc}") from None
+    return load_model_bytes(card, weights, folder, map_location)
 
 
 def load_model_bytes(
@@ -98,20 +105,33 @@ def load_model_bytes(
             f"weights of model {card.name!r} do not match its card: sha256 {actual[:16]}... "
             f"but the card says {card.sha256[:16]}... (the file was changed or corrupted; re-import it)"
         )
-    model = build_model(card)
     try:
         stored = load_safetensors_bytes(weights)
     except SafetensorError as exc:  # the card's hash was taken of a damaged file
         raise ModelError(f"weights of model {card.name!r} are not a readable safetensors file: {exc}") from None
+    # Compared with a skeleton first: a card whose architecture is not the weights' is refused
+    # before the network it describes (possibly huge) is allocated.
+    with torch.device("meta"):
+        skeleton = build_model(card)
+    _check_weights_fit(card, stored, skeleton.state_dict())
+    model = build_model(card)
     state = {key: value.float() if value.is_floating_point() else value for key, value in stored.items()}
-    try:
-        missing, unexpected = model.load_state_dict(state, strict=False)
-    except RuntimeError as exc:  # the names fit, a shape does not: the card's architecture is not the weights'
-        detail = next((line.strip() for line in str(exc).splitlines() if "size mismatch" in line), str(exc))
-        raise ModelError(f"weights of model {card.name!r} do not fit its architecture: {detail}") from None
-    if missing or unexpected:
-        raise ModelError(
-            f"weights of model {card.name!r} do not fit its architecture: "
-            f"missing {sorted(missing)[:8]}, unexpected {sorted(unexpected)[:8]}"
-        )
+    model.load_state_dict(state)
     return LoadedModel(model=model.eval().to(map_location), card=card, path=path)
+
+
+def _check_weights_fit(card: ModelCard, stored: Mapping[str, torch.Tensor], own: Mapping[str, torch.Tensor]) -> None:
+    """ModelError naming what differs when ``stored`` is not a state dict of the card's architecture."""
+    problem = f"weights of model {card.name!r} do not fit its architecture"
+    missing, unexpected = sorted(set(own) - set(stored)), sorted(set(stored) - set(own))
+    if missing or unexpected:
+        parts = [f"{word} {len(keys)} tensors ({', '.join(keys[:4])}{', ...' if len(keys) > 4 else ''})"
+                 for word, keys in (("missing", missing), ("unexpected", unexpected)) if keys]
+        raise ModelError(f"{problem}: {'; '.join(parts)}")
+    for key, tensor in own.items():
+        given = stored[key]
+        if given.shape != tensor.shape:
+            raise ModelError(f"{problem}: {key} is {list(given.shape)}, the architecture needs {list(tensor.shape)}")
+        if given.is_floating_point() != tensor.is_floating_point():
+            raise ModelError(f"{problem}: {key} holds {str(given.dtype).removeprefix('torch.')}, "
+                             f"the architecture needs {str(tensor.dtype).removeprefix('torch.')}")

@@ -373,7 +373,7 @@ class EAT(nn.Module):
         self.num_classes = preset.num_bins  # timm convention
         dims = preset.dims
         rate = preset.drop_path_rate if drop_path_rate is None else drop_path_rate
-        rates = torch.linspace(0, rate, sum(preset.depths)).tolist()
+        rates = torch.linspace(0, rate, sum(preset.depths), device="cpu").tolist()  # on the CPU: a meta skeleton too
 
         self.patch_proj = nn.Sequential(
             nn.Conv2d(3, dims[0], preset.patch_size, preset.patch_size), ChannelLayerNorm(dims[0])

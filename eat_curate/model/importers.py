@@ -11,6 +11,7 @@ library raised.
 from __future__ import annotations
 
 import pickle
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,8 +47,15 @@ _DAMAGED = "the file is damaged, cut short, or not a checkpoint"
 def read_state_file(path: Path) -> dict:
     """Read a checkpoint without executing code from it; ModelError in one line for any unreadable file."""
     path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"no such checkpoint file: {path}")
+    try:
+        facts = path.stat()
+    except OSError as exc:
+        raise ModelError(f"no such checkpoint file: {path} ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(facts.st_mode):  # a FIFO would block the read, a device never end
+        kind = "a folder" if stat.S_ISDIR(facts.st_mode) else "a FIFO" if stat.S_ISFIFO(facts.st_mode) else "special"
+        raise ModelError(f"{path.name} is not a regular file ({kind}): not a checkpoint")
+    if facts.st_size == 0:
+        raise ModelError(f"{path.name} is empty (0 bytes): not a checkpoint")
     if path.suffix == ".safetensors":
         return _read_safetensors(path)
     return _read_torch_file(path)
@@ -127,6 +135,11 @@ def _check_keys(
 ) -> list[str]:
     own = set(model.state_dict())
     given = set(state)
+    if given and not given & own:  # not one name in common: no wrong preset explains that
+        raise ModelError(
+            f"none of the checkpoint's {len(given)} tensors ({', '.join(sorted(given)[:3])}, ...) is one of EAT's: "
+            "it holds another kind of model, not EAT or DAT"
+        )
     unexpected = sorted(given - own)
     missing = sorted(key for key in own - given)
     fresh = [key for key in missing if any(part in key for part in allowed_missing)]

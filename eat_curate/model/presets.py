@@ -56,12 +56,66 @@ class EATPreset:
 
     @classmethod
     def from_dict(cls, data: dict) -> "EATPreset":
-        """Rebuild a preset from ``to_dict`` output (JSON turns tuples into lists)."""
-        fields = dict(data)
-        for key, value in fields.items():
-            if isinstance(value, list):
-                fields[key] = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        """Rebuild a preset from ``to_dict`` output (JSON turns tuples into lists).
+
+        ``data`` comes from a file (a model's card): every field is checked, so a hand-edited or damaged
+        architecture is a ValueError naming the field, never a TypeError deep inside the network.
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"not a mapping of fields but {type(data).__name__}")
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known, key=str)
+        if unknown:
+            raise ValueError(f"unknown fields {', '.join(map(str, unknown))}")
+        missing = sorted(name for name in ("name", "dims", "depths", "heads", "groups", "drop_path_rate")
+                         if name not in data)
+        if missing:
+            raise ValueError(f"missing fields {', '.join(missing)}")
+        fields = {key: _checked_field(key, value) for key, value in data.items()}
         return cls(**fields)
+
+
+# What a preset read from a file may hold. The upper bounds are far above any real EAT and keep a
+# damaged or hostile card from asking for a network of terabytes before its weights are compared.
+_FOUR_COUNTS = {"dims": (1, 16384), "depths": (0, 256), "heads": (1, 1024), "groups": (0, 1024),
+                "offset_kernel_sizes": (1, 63)}
+_COUNTS = {"image_size": (1, 8192), "patch_size": (1, 64), "window_size": (1, 512), "mlp_ratio": (1, 64),
+           "num_bins": (1, 1000)}
+_RATES = {"drop_path_rate": (0.0, 1.0), "offset_range_factor": (0.0, 64.0)}
+_BLOCK_KINDS = ("L", "S", "D")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _checked_field(key: str, value: object) -> object:
+    if key == "name":
+        if not isinstance(value, str):
+            raise ValueError(f"name must be text, not {value!r}")
+        return value
+    if key in _FOUR_COUNTS:
+        low, high = _FOUR_COUNTS[key]
+        if not (isinstance(value, (list, tuple)) and len(value) == 4
+                and all(_is_int(v) and low <= v <= high for v in value)):
+            raise ValueError(f"{key} must be 4 whole numbers from {low} to {high}, not {value!r}")
+        return tuple(value)
+    if key in _COUNTS:
+        low, high = _COUNTS[key]
+        if not (_is_int(value) and low <= value <= high):
+            raise ValueError(f"{key} must be a whole number from {low} to {high}, not {value!r}")
+        return value
+    if key in _RATES:
+        low, high = _RATES[key]
+        if not (isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high):
+            raise ValueError(f"{key} must be a number from {low} to {high}, not {value!r}")  # NaN fails too
+        return float(value)
+    # stage_specs: one list of block kinds per stage
+    if not (isinstance(value, (list, tuple)) and len(value) in (0, 4)
+            and all(isinstance(spec, (list, tuple)) and all(kind in _BLOCK_KINDS for kind in spec)
+                    for spec in value)):
+        raise ValueError(f"stage_specs must be 4 lists of block kinds {'/'.join(_BLOCK_KINDS)}, not {value!r}")
+    return tuple(tuple(spec) for spec in value)
 
 
 PRESETS: dict[str, EATPreset] = {
