@@ -183,12 +183,17 @@ def albums_command(db_url: str, dry_run: bool, as_json: bool) -> None:
 
 
 def _duration(run: dict) -> str:
-    if not run.get("ended_at"):
+    if not run.get("ended_at") or not run.get("started_at"):  # running, or a time another tool overwrote
         return ""
     seconds = (datetime.fromisoformat(run["ended_at"]) - datetime.fromisoformat(run["started_at"])).total_seconds()
     minutes, seconds = divmod(round(max(seconds, 0)), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+
+
+def _started(run: dict) -> str:
+    started = run.get("started_at")
+    return datetime.fromisoformat(started).strftime("%Y-%m-%d %H:%M:%S") if started else ""
 
 
 def _table_row(run: dict) -> dict:
@@ -198,7 +203,7 @@ def _table_row(run: dict) -> dict:
         "run_id": run["run_id"],
         "status": run["status"],
         "model": run["model_id"],
-        "started (UTC)": datetime.fromisoformat(run["started_at"]).strftime("%Y-%m-%d %H:%M:%S"),
+        "started (UTC)": _started(run),
         "duration": _duration(run),
         "ok": run["ok"],
         "failed": run["failed"],

@@ -32,6 +32,7 @@ from eat_curate.sinks.sql.database import (
     describe,
     read_only_engine,
 )
+from eat_curate.sinks.sql.stored_values import UnreadableValue
 from eat_curate.errors import StoreError
 
 PARQUET_MAGIC = b"PAR1"
@@ -90,7 +91,7 @@ def read_connection(db: str, scores: bool = True) -> Iterator[sa.Connection]:
     if names_parquet(db):
         from eat_curate.library.parquet_views import parquet_connection  # Arrow and DuckDB load for Parquet only
 
-        with parquet_connection(db) as connection:
+        with parquet_connection(db) as connection, unreadable_values_located(connection, db):
             yield connection
         return
     url = database_url(db)
@@ -106,9 +107,19 @@ def read_connection(db: str, scores: bool = True) -> Iterator[sa.Connection]:
                 _refuse_old(where, version, f"{SCORES_READABLE_SINCE}: images know their shot")
             if scores and version < LONG_KEYS_DIGESTED_SINCE and _holds_long_shot_keys(connection):
                 _refuse_old(where, version, f"{LONG_KEYS_DIGESTED_SINCE}: the paths this long are keyed by digest")
-            yield connection
+            with unreadable_values_located(connection, where):
+                yield connection
     finally:
         engine.dispose()
+
+
+@contextmanager
+def unreadable_values_located(connection: sa.Connection, where: str) -> Iterator[None]:
+    """A value another tool stored that no reading is honest about (``stored_values``): refused naming its row."""
+    try:
+        yield
+    except UnreadableValue as error:
+        raise error.located(connection, where) from None
 
 
 def _refuse_old(where: str, version: int, needed: str) -> None:

@@ -46,7 +46,8 @@ class ascending_rank_key(_RankKey):  # noqa: N801 - reads as a SQL construct
 
 def rank_key(column: ColumnElement, descending: bool, image_id: ColumnElement) -> _RankKey:
     """``column`` in its direction, then ``image_id`` byte by byte, as one ORDER BY item."""
-    if not isinstance(column.type, (sa.Float, sa.Integer)):
+    stored = column.type.impl_instance if isinstance(column.type, sa.TypeDecorator) else column.type  # stored_values.Score
+    if not isinstance(stored, (sa.Float, sa.Integer)):
         raise TypeError(f"rank_key orders by a numeric column, not {column.type!r}")
     return (descending_rank_key if descending else ascending_rank_key)(column, image_id)
 

@@ -29,7 +29,15 @@ from sqlalchemy import event
 from eat_curate.sinks.shots import MAX_KEY_BYTES, shot_key
 from eat_curate.sinks.sql import schema
 from eat_curate.sinks.faults import RESUME_HINT, InfrastructureFailure
-from eat_curate.sinks.sql.db_faults import DatabaseUnreachable, is_refusal, is_storage_fault, is_transient, reason
+from eat_curate.sinks.sql.db_faults import (
+    DatabaseUnreachable,
+    holds_text_not_utf8,
+    is_refusal,
+    is_storage_fault,
+    is_transient,
+    reason,
+)
+from eat_curate.sinks.sql.stored_values import UnreadableValue, lenient_postgresql_times
 from eat_curate.sinks.durable import ensure_writable_folder
 from eat_curate.errors import StoreError
 
@@ -164,7 +172,10 @@ def create_engine(url: sa.URL, busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S) ->
         event.listen(engine, "connect", partial(_configure_sqlite_connection, busy_timeout_s=busy_timeout_s))
         event.listen(engine, "begin", _begin_sqlite_transaction)
         return engine
-    return sa.create_engine(url, connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S})
+    engine = sa.create_engine(url, connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S})
+    # A time another tool stored that Python cannot hold ('infinity', year 20000) reads as None, not as a crash.
+    event.listen(engine, "connect", lenient_postgresql_times)
+    return engine
 
 
 def _configure_sqlite_connection(
@@ -335,6 +346,9 @@ def database_failure(error: sa.exc.DBAPIError, where: str) -> StoreError | None:
         return DatabaseUnreachable(where, reason(error))
     if is_storage_fault(error):
         return InfrastructureFailure(f"{where}: {reason(error)}")
+    if holds_text_not_utf8(error):
+        return StoreError(f"{where} cannot be read: {reason(error)}; that text was stored by another tool as bytes "
+                          "that are not UTF-8: store it as UTF-8 text")
     if is_refusal(error):
         return StoreError(f"{where} cannot be used: {reason(error)}")
     return None
@@ -365,7 +379,11 @@ def command_engine(url: sa.URL) -> Iterator[sa.Engine]:
     engine = create_engine(url)
     try:
         with database_errors(describe(url)):
-            yield engine
+            try:
+                yield engine
+            except UnreadableValue as error:
+                with engine.connect() as connection:
+                    raise error.located(connection, describe(url)) from None
     finally:
         engine.dispose()
 

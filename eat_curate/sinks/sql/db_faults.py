@@ -130,12 +130,23 @@ def is_storage_fault(error: BaseException) -> bool:
 
 
 def is_refusal(error: BaseException) -> bool:
-    """Whether the database refused for good: no privilege, a read-only server, a corrupt SQLite file."""
+    """Whether the database refused for good: no privilege, a read-only server, a corrupt SQLite file, text
+    that is not UTF-8."""
     inner = driver_error(error)
     state = _sqlstate(inner)
     if state is not None:
         return state in REFUSAL_SQLSTATES
-    return isinstance(inner, sqlite3.Error) and _sqlite_code(inner) in SQLITE_REFUSAL_CODES
+    return isinstance(inner, sqlite3.Error) and _sqlite_code(inner) in SQLITE_REFUSAL_CODES or holds_text_not_utf8(error)
+
+
+def holds_text_not_utf8(error: BaseException) -> bool:
+    """SQLite text that is not UTF-8 (another tool stored bytes as text): Python's sqlite3 will not read the row.
+
+    sqlite3 raises this itself, without a result code, so its words are all there is to tell it by.
+    """
+    inner = driver_error(error)
+    return (isinstance(inner, sqlite3.OperationalError) and _sqlite_code(inner) is None
+            and str(inner).startswith("Could not decode to UTF-8"))
 
 
 def reason(error: BaseException) -> str:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from eat_curate.sinks.sql.bytewise import bytewise
+from eat_curate.sinks.sql.stored_values import Score, number, path_text, stored_text, timestamp, whole
 
 # 2: runs.pid; 3: two write-only indexes dropped; 4: runs.heartbeat_at; 5: images.shot;
 # 6: ix_images_path dropped, long shot keys as digests. See sinks.sql.database.MIGRATIONS.
@@ -42,20 +43,20 @@ images = sa.Table(
     "images",
     metadata,
     sa.Column("image_id", sa.String(128), primary_key=True),
-    sa.Column("path", sa.Text, nullable=False),
-    sa.Column("album", sa.Text),
+    sa.Column("path", path_text("images"), nullable=False),
+    sa.Column("album", stored_text("images", "album")),
     sa.Column("content_hash", sa.String(64)),
-    sa.Column("bytes", sa.BigInteger),
-    sa.Column("mtime", sa.Float(53)),
-    sa.Column("width", sa.Integer),
-    sa.Column("height", sa.Integer),
-    sa.Column("oriented_width", sa.Integer),
-    sa.Column("oriented_height", sa.Integer),
+    sa.Column("bytes", whole(big=True)),
+    sa.Column("mtime", number()),
+    sa.Column("width", whole()),
+    sa.Column("height", whole()),
+    sa.Column("oriented_width", whole()),
+    sa.Column("oriented_height", whole()),
     sa.Column("format", sa.String(16)),
-    sa.Column("phash", sa.BigInteger),
-    sa.Column("captured_at", sa.DateTime(timezone=False)),
+    sa.Column("phash", whole(big=True)),
+    sa.Column("captured_at", timestamp(timezone=False)),
     sa.Column("extra", sa.Text),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", timestamp(timezone=True), nullable=False),
     # The shot the file belongs to (sinks.shots.shot_key of the path); NULL: a manifest's embedded image.
     sa.Column("shot", sa.Text),
     # No index on path: no query looks an image up by it, and a B-tree refuses the longest (signed URLs).
@@ -67,17 +68,17 @@ scores = sa.Table(
     "scores",
     metadata,
     sa.Column("image_id", sa.String(128), primary_key=True),
-    sa.Column("model_id", sa.String(128), primary_key=True),
-    sa.Column("album", sa.Text),
+    sa.Column("model_id", stored_text("scores", "model_id", 128), primary_key=True),
+    sa.Column("album", stored_text("scores", "album")),
     sa.Column("run_id", sa.String(64), nullable=False),
-    *(sa.Column(f"p{i}", sa.Float(24), nullable=False) for i in range(1, NUM_BINS + 1)),
-    sa.Column("mean", sa.Float(53), nullable=False),
-    sa.Column("std", sa.Float(53), nullable=False),
-    sa.Column("scored_at", sa.DateTime(timezone=True), nullable=False),
+    *(sa.Column(f"p{i}", Score(24, f"p{i}"), nullable=False) for i in range(1, NUM_BINS + 1)),
+    sa.Column("mean", Score(53, "mean"), nullable=False),
+    sa.Column("std", Score(53, "std"), nullable=False),
+    sa.Column("scored_at", timestamp(timezone=True), nullable=False),
     # The image as it was when scored: a re-run skips it only while these still match,
     # even after another model's run has updated the image row.
-    sa.Column("scored_bytes", sa.BigInteger),
-    sa.Column("scored_mtime", sa.Float(53)),
+    sa.Column("scored_bytes", whole(big=True)),
+    sa.Column("scored_mtime", number()),
     sa.Column("scored_content_hash", sa.String(64)),
 )
 
@@ -96,11 +97,11 @@ errors = sa.Table(
     "errors",
     metadata,
     sa.Column("image_id", sa.String(128), primary_key=True),
-    sa.Column("model_id", sa.String(128), primary_key=True),
+    sa.Column("model_id", stored_text("errors", "model_id", 128), primary_key=True),
     sa.Column("run_id", sa.String(64), nullable=False),
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("message", sa.Text, nullable=False),
-    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("at", timestamp(timezone=True), nullable=False),
 )
 
 models = sa.Table(
@@ -113,7 +114,7 @@ models = sa.Table(
     sa.Column("head_mode", sa.String(16), nullable=False),
     sa.Column("trained", sa.Boolean, nullable=False),
     sa.Column("card", sa.Text, nullable=False),
-    sa.Column("registered_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("registered_at", timestamp(timezone=True), nullable=False),
 )
 
 runs = sa.Table(
@@ -124,19 +125,19 @@ runs = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("engine", sa.String(16), nullable=False),
     sa.Column("host", sa.Text, nullable=False),
-    sa.Column("pid", sa.Integer),  # the driver's process id on host, to find runs a crash left "running"
+    sa.Column("pid", whole()),  # the driver's process id on host, to find runs a crash left "running"
     sa.Column("sources", sa.Text, nullable=False),  # JSON list
     sa.Column("options", sa.Text, nullable=False),  # JSON object
-    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("ended_at", sa.DateTime(timezone=True)),
-    sa.Column("ok", sa.Integer, nullable=False, default=0),
-    sa.Column("failed", sa.Integer, nullable=False, default=0),
-    sa.Column("skipped", sa.Integer, nullable=False, default=0),
+    sa.Column("started_at", timestamp(timezone=True), nullable=False),
+    sa.Column("ended_at", timestamp(timezone=True)),
+    sa.Column("ok", whole(), nullable=False, default=0),
+    sa.Column("failed", whole(), nullable=False, default=0),
+    sa.Column("skipped", whole(), nullable=False, default=0),
     sa.Column("failed_by_kind", sa.Text),  # JSON object kind -> count
-    sa.Column("images_per_s", sa.Float(53)),
+    sa.Column("images_per_s", number()),
     sa.Column("outputs", sa.Text),  # JSON list
     # When the run last saved a batch (with its counts, in the same transaction): a "running" run
     # silent for long has stopped, whatever its host (eat_curate.runs.liveness).
-    sa.Column("heartbeat_at", sa.DateTime(timezone=True)),
+    sa.Column("heartbeat_at", timestamp(timezone=True)),
     sa.Index("ix_runs_started_at", "started_at"),
 )

@@ -236,6 +236,8 @@ class SqliteBatchWriter:
 
 def _postgres_type(column_type: sa.types.TypeEngine) -> str:
     """The PostgreSQL type a binary COPY sends for a column of ours."""
+    if isinstance(column_type, sa.TypeDecorator):  # stored_values.Score: stored as its impl
+        column_type = column_type.impl_instance
     if isinstance(column_type, sa.Boolean):
         return "bool"
     if isinstance(column_type, sa.BigInteger):
