@@ -255,6 +255,17 @@ def test_score_with_a_broken_model_refuses_in_one_line_before_reading_a_photo(
     assert not out.exists()
 
 
+@pytest.mark.parametrize("name", sorted(BROKEN_WEIGHTS))
+def test_a_dry_run_or_a_ray_run_refuses_broken_weights_before_it_starts(store: Path, tmp_path: Path, name: str) -> None:
+    """Neither loads the model in this process (Ray's actors do): the weights file is looked at first."""
+    damage, problem = BROKEN_WEIGHTS[name]
+    damage(copy_model(store, name))
+    make_photo(tmp_path / "photos" / "a.jpg")
+
+    assert_refused(*eat("score", tmp_path / "photos", "--model", name, "--models-dir", store, "--dry-run",
+                        "--out", tmp_path / "scores.parquet"), problem)
+
+
 def test_a_broken_model_given_by_its_folder_is_named_broken_not_unknown(store: Path) -> None:
     broken(store, {"no-card": BROKEN_CARDS["no-card"]})
     assert_refused(*eat("models", "info", store / "no-card"), f"{store / 'no-card'} is not a usable model: card.json")

@@ -337,7 +337,7 @@ def score(
             )
         items = iter_items(list(sources), album_from=album_from, limit=limit, duplicates=duplicates,
                            exclusions=exclusions)
-        card = store.card(model_ref)
+        card = store.usable_card(model_ref)  # a broken weights file too, before any photo or actor
         if dry_run:
             progress.close()
             print_dry_run(items, out, db, card.model_id, rescore, exclusions, limit, as_json=as_json, quiet=quiet)

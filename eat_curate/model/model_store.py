@@ -174,6 +174,14 @@ class ModelStore:
             read_card(folder)  # raises, saying what is wrong
         return entry
 
+    def usable_card(self, ref: str | Path) -> ModelCard:
+        """``ref``'s card once its card and weights file look whole, else BrokenModelError: what a run checks
+        before it starts (Ray's actors would otherwise each find the weights broken)."""
+        entry = self.entry(ref)
+        if entry.problem:
+            raise BrokenModelError(entry.folder, entry.problem)
+        return entry.card
+
     def load(self, ref: str | Path, map_location: str | torch.device = "cpu") -> LoadedModel:
         from eat_curate.model.checkpoint import load_model
 
