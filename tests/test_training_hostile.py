@@ -241,6 +241,14 @@ def test_a_name_the_store_cannot_take_is_refused_before_any_run_folder_is_made(
     assert not (pico_store.root.parent / "training").exists()
 
 
+def test_the_name_of_a_built_in_model_is_refused_before_training(photos: Path, pico_store: ModelStore) -> None:
+    # Saved under it, the trained model would shadow the built-in one that `score` uses without --model.
+    code, output = train(photos, pico_store, "culling-nano")
+
+    assert code == 2 and "is the name of a model built into the package" in error_line(output)
+    assert not (pico_store.root.parent / "training").exists()
+
+
 def test_a_read_only_model_store_is_refused_before_training(
     photos: Path, pico_store: ModelStore, tmp_path: Path
 ) -> None:

@@ -210,6 +210,8 @@ def train(
 
     config = build_config(config_file, **settings)
     store = model_store(models_dir)
+    if config.name:  # before any epoch, not at the save after the last
+        store.refuse_builtin_name(config.name)
     log_to = sys.stderr if as_json else sys.stdout
 
     def log(message: str) -> None:

@@ -196,8 +196,9 @@ class ModelStore:
             raise ModelError(f"model {name!r} already exists in {self.root}; remove it first or pass --force")
         return folder
 
-    def _refuse_builtin_name(self, name: str) -> None:
-        # A store model shadows the built-in of its name, and `score` without --model would use it.
+    def refuse_builtin_name(self, name: str) -> None:
+        """ModelError when ``name`` is a built-in model's: a store model of that name would shadow it, and
+        `score` without --model would use it."""
         if name in self.builtin_names():
             raise ModelError(f"{name!r} is the name of a model built into the package; choose another name")
 
@@ -270,7 +271,7 @@ class ModelStore:
 
         spec = get_preset(preset) if isinstance(preset, str) else preset
         self._target(name, overwrite)
-        self._refuse_builtin_name(name)
+        self.refuse_builtin_name(name)
         torch.manual_seed(seed)
         model = EAT(spec)
         card = ModelCard(
@@ -290,7 +291,7 @@ class ModelStore:
         from eat_curate.model.importers import import_weights
 
         self._target(name, overwrite)
-        self._refuse_builtin_name(name)
+        self.refuse_builtin_name(name)
         imported = import_weights(Path(path), get_preset(preset), fmt)
         if imported.trained:
             scope = "published EAT weights (imported); see the publication for what they were trained on"
