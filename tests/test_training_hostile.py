@@ -299,6 +299,10 @@ def finished_run(photos: Path, pico_store: ModelStore, tmp_path: Path) -> Path:
     return run_dir
 
 
+def resume_for_a_third_epoch(photos: Path, store: ModelStore, run_dir: Path) -> tuple[int, str]:
+    return train(photos, store, "first", "--epochs", 3, "--checkpoint-dir", run_dir, "--resume")
+
+
 @pytest.mark.parametrize("damage", ["cut short", "garbage"])
 def test_resuming_from_a_damaged_checkpoint_says_how_to_start_over(
     photos: Path, pico_store: ModelStore, finished_run: Path, damage: str
@@ -307,7 +311,7 @@ def test_resuming_from_a_damaged_checkpoint_says_how_to_start_over(
     whole = checkpoint.read_bytes()
     checkpoint.write_bytes(whole[: len(whole) // 2] if damage == "cut short" else b"garbage\n")
 
-    code, output = train(photos, pico_store, "first", "--epochs", 3, "--checkpoint-dir", finished_run, "--resume")
+    code, output = resume_for_a_third_epoch(photos, pico_store, finished_run)
 
     assert code == 2
     assert output.count("\n") == 1  # torch's reasons ran to many lines
@@ -323,7 +327,7 @@ def test_resuming_after_the_init_model_was_replaced_by_another_preset_is_refused
     pico_store.remove("pico")
     pico_store.init("nano", "pico", seed=0)  # the same name, another architecture
 
-    code, output = train(photos, pico_store, "first", "--epochs", 3, "--checkpoint-dir", finished_run, "--resume")
+    code, output = resume_for_a_third_epoch(photos, pico_store, finished_run)
 
     assert code == 2  # was 1: "unexpected RuntimeError: Error(s) in loading state_dict for EAT: ..." (100 lines)
     assert output == (
@@ -338,7 +342,7 @@ def test_resuming_after_the_labels_changed_is_refused(
     rows = [line.split(",") for line in (photos / "labels.csv").read_text().splitlines()[1:]]
     write_labels(photos / "labels.csv", [(name, 10 - float(score)) for name, score in rows])  # every label turned
 
-    code, output = train(photos, pico_store, "first", "--epochs", 3, "--checkpoint-dir", finished_run, "--resume")
+    code, output = resume_for_a_third_epoch(photos, pico_store, finished_run)
 
     assert code == 2
     assert error_line(output) == (
