@@ -7,6 +7,7 @@ import io
 import json
 import math
 import os
+import sys
 import threading
 from datetime import datetime
 from functools import partial
@@ -85,6 +86,33 @@ def test_album_is_the_name_of_the_folder_holding_the_file_whichever_folder_is_gi
     assert albums["a.png"] == library.name  # files directly in the folder given: that folder's name
     from_deeper = {item.key: item.album for item in iter_items([str(library / "2023" / "iceland")])}
     assert from_deeper[str(library / "2023" / "iceland" / "c.jpg")] == "iceland"  # the same album
+
+
+def nested_folders(root: Path, depth: int) -> Path:
+    """``root``/a/a/.../a, ``depth`` folders deep, made one level at a time through folder descriptors (as deep
+    as the file system allows, whatever the length of the whole path); the deepest folder's path."""
+    root.mkdir()
+    folder = os.open(root, os.O_RDONLY)
+    try:
+        for _ in range(depth):
+            os.mkdir("a", dir_fd=folder)
+            deeper = os.open("a", os.O_RDONLY, dir_fd=folder)
+            os.close(folder)
+            folder = deeper
+    finally:
+        os.close(folder)
+    return root.joinpath(*["a"] * depth)
+
+
+def test_a_tree_deeper_than_pythons_recursion_limit_is_walked(tmp_path):
+    deepest = nested_folders(tmp_path / "photos", sys.getrecursionlimit() + 200)  # a legal tree: 2.4 KB of path
+    (deepest / "x.jpg").write_bytes(encode(photo(seed=1), "JPEG"))
+    (tmp_path / "photos" / "top.jpg").write_bytes(encode(photo(seed=2), "JPEG"))
+
+    items = list(iter_items([str(tmp_path / "photos")]))
+
+    assert [item.key for item in items] == [str(deepest / "x.jpg"), str(tmp_path / "photos" / "top.jpg")]
+    assert [item.problem for item in items] == [None, None]
 
 
 def test_album_from_relative_is_the_folder_path_under_the_folder_given(library):

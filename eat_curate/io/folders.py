@@ -64,7 +64,22 @@ def walk_folder(
     if album_rule not in ALBUM_RULES:
         raise ValueError(f"album_rule must be one of {ALBUM_RULES}, not {album_rule!r}")
     visited = {os.path.realpath(root)}
-    yield from _walk(root, "", visited, album_rule, exclusions)
+    yield from depth_first(_walk(root, "", visited, album_rule, exclusions))
+
+
+def depth_first(walk: Iterator) -> Iterator[SourceItem]:
+    """The items of a walk whose generators yield items and, for each sub-folder, its own walk: walked in
+    place, depth first, on a stack of our own. (``yield from`` would recurse: a tree 1,000 folders deep, a
+    legal one, would end in RecursionError.)"""
+    stack = [walk]
+    while stack:
+        for found in stack[-1]:
+            if isinstance(found, Iterator):
+                stack.append(found)
+                break
+            yield found
+        else:
+            stack.pop()
 
 
 def folder_album(folder: str, relative: str, album_rule: str) -> str | None:
@@ -102,7 +117,7 @@ def file_item(path: str, album: str | None) -> SourceItem:
 
 def _walk(
     folder: str, relative: str, visited: set[str], album_rule: str, exclusions: Exclusions
-) -> Iterator[SourceItem]:
+) -> Iterator[SourceItem | Iterator]:
     try:
         with os.scandir(folder) as listing:
             entries = sorted(listing, key=lambda entry: entry.name)
@@ -123,7 +138,7 @@ def _walk(
             if real in visited or exclusions.excludes(below, is_folder=True):
                 continue
             visited.add(real)
-            yield from _walk(entry.path, below, visited, album_rule, exclusions)
+            yield _walk(entry.path, below, visited, album_rule, exclusions)  # walked in place by depth_first
         elif _is_image_candidate(entry) and not exclusions.excludes(below, is_folder=False):
             yield file_item(entry.path, album)
 

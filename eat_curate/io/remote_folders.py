@@ -26,7 +26,7 @@ from fsspec.spec import AbstractFileSystem
 
 from eat_curate.io import remote_retry
 from eat_curate.io.exclusions import NOTHING_EXCLUDED, Exclusions
-from eat_curate.io.folders import PARENT, fitting_album, folder_album
+from eat_curate.io.folders import PARENT, depth_first, fitting_album, folder_album
 from eat_curate.io.formats import has_image_extension
 from eat_curate.io.items import SourceItem, image_id_for
 from eat_curate.io.remote import RemoteError, filesystem, info_mtime
@@ -52,7 +52,7 @@ def open_remote_folder(
         if is_unreachable(cause):
             raise RemoteError(f"cannot reach {host_of(url)}: {reason}") from None
         raise RemoteError(f"cannot list the folder: {reason}") from None
-    return _walk(fs, root, "", entries, album_rule, exclusions)
+    return depth_first(_walk(fs, root, "", entries, album_rule, exclusions))
 
 
 def _listing(fs: AbstractFileSystem, folder: str) -> list[dict]:
@@ -64,7 +64,7 @@ def _listing(fs: AbstractFileSystem, folder: str) -> list[dict]:
 
 def _walk(
     fs: AbstractFileSystem, folder: str, relative: str, entries: list[dict], album_rule: str, exclusions: Exclusions
-) -> Iterator[SourceItem]:
+) -> Iterator[SourceItem | Iterator]:
     album, album_problem = fitting_album(folder_album(_path_part(folder), relative, album_rule))
     for info in entries:
         path = info["name"].rstrip("/")
@@ -74,7 +74,7 @@ def _walk(
         below = f"{relative}/{name}" if relative else name
         if info.get("type") == "directory":
             if not exclusions.excludes(below, is_folder=True):
-                yield from _walk_sub_folder(fs, path, below, album_rule, exclusions)
+                yield _walk_sub_folder(fs, path, below, album_rule, exclusions)  # walked in place by depth_first
         elif has_image_extension(name) and not exclusions.excludes(below, is_folder=False):
             key = _url(fs, path)
             size = info.get("size")
@@ -90,7 +90,7 @@ def _walk(
 
 def _walk_sub_folder(
     fs: AbstractFileSystem, folder: str, relative: str, album_rule: str, exclusions: Exclusions
-) -> Iterator[SourceItem]:
+) -> Iterator[SourceItem | Iterator]:
     try:
         entries = _listing(fs, folder)
     except Exception as error:  # one error row for the sub-folder: its images would otherwise vanish unseen
