@@ -296,6 +296,15 @@ def test_a_missing_source_is_a_clear_error(score, tmp_path):
     assert result.exit_code == 2 and "nowhere" in result.output  # refused (exit_codes.REFUSED)
 
 
+@pytest.mark.parametrize("name, hint", [("photos.db", "for SQLite, --db"), ("scores.sqlite3", "for SQLite, --db"),
+                                        ("scores.csv", "name it .parquet")])
+def test_out_named_like_a_database_or_a_table_says_which_option_was_meant(score, photo_folder, tmp_path, name, hint):
+    result = score(photo_folder, "--out", tmp_path / name, expect_ok=False)
+
+    assert result.exit_code == 2 and f"writes Parquet, not {Path(name).suffix}: {hint}" in result.output
+    assert not (tmp_path / name).exists()
+
+
 def _count(url: str) -> int:
     try:
         return sql_rows(url, "SELECT count(*) AS n FROM scores")[0]["n"]

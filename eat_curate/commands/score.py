@@ -39,6 +39,18 @@ def _describe_failures(summary: RunSummary) -> str:
     return f"failed {summary.failed} ({kinds})"
 
 
+# Names a database or a table has: given to --out (Parquet), almost always meant for --db or another tool.
+_NOT_PARQUET_SUFFIXES = (".db", ".sqlite", ".sqlite3", ".duckdb", ".csv", ".json", ".jsonl")
+
+
+def _refuse_database_name_as_out(out: str | None) -> None:
+    """``--out photos.db`` would write a Parquet file named like a database; say which option was meant."""
+    suffix = Path(out.rstrip("/")).suffix.lower() if out else ""
+    if suffix in _NOT_PARQUET_SUFFIXES and not out.endswith("/"):
+        hint = f"for SQLite, --db {out}" if suffix in (".db", ".sqlite", ".sqlite3") else "name it .parquet"
+        raise click.UsageError(f"--out {out} writes Parquet, not {suffix}: {hint}")
+
+
 def format_summary(summary: RunSummary, run: RunInfo, outputs: list[str]) -> str:
     images = "image" if summary.scored == 1 else "images"
     lines = [
@@ -307,6 +319,7 @@ def score(
 
     if not out and not db:
         raise click.UsageError("say where scores go: --out FILE.parquet and/or --db URL")
+    _refuse_database_name_as_out(out)
     chosen_engine = _engine_choice(engine, ray_address)
     if gpu_decode and chosen_engine == "local" and not _cuda_here(device):
         raise click.UsageError("--gpu-decode needs a CUDA device (--device cuda)")
