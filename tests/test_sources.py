@@ -11,7 +11,7 @@ import sys
 import threading
 from datetime import datetime
 from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pyarrow as pa
@@ -109,7 +109,12 @@ def test_a_tree_deeper_than_pythons_recursion_limit_is_walked(tmp_path):
     (deepest / "x.jpg").write_bytes(encode(photo(seed=1), "JPEG"))
     (tmp_path / "photos" / "top.jpg").write_bytes(encode(photo(seed=2), "JPEG"))
 
-    items = list(iter_items([str(tmp_path / "photos")]))
+    try:
+        items = list(iter_items([str(tmp_path / "photos")]))
+    finally:
+        (deepest / "x.jpg").unlink()
+        for folder in [deepest, *deepest.parents][: sys.getrecursionlimit() + 200]:  # shutil.rmtree would recurse
+            folder.rmdir()
 
     assert [item.key for item in items] == [str(deepest / "x.jpg"), str(tmp_path / "photos" / "top.jpg")]
     assert [item.problem for item in items] == [None, None]
@@ -453,6 +458,51 @@ class RangeHandler(QuietHandler):
         self.send_header("Content-Type", "application/octet-stream")
         self.end_headers()
         return io.BytesIO(data[start : end + 1])
+
+
+class SignedUrlHandler(BaseHTTPRequestHandler):
+    """An object store behind signed URLs: the image only for the exact request target it signed, else 403."""
+
+    signed = "/roll/IMG%201.jpg?X-Amz-Credential=AKIA%2F20261207%2Fs3&X-Amz-Signature=ab%2Bc%3D"
+    image = b""
+    seen: list[str] = []
+
+    def do_GET(self) -> None:
+        self.seen.append(self.path)
+        allowed = self.path == self.signed
+        self.send_response(200 if allowed else 403)
+        self.send_header("Content-Length", str(len(self.image) if allowed else 0))
+        self.end_headers()
+        if allowed:
+            self.wfile.write(self.image)
+
+    do_HEAD = do_GET
+
+    def log_message(self, format, *args) -> None:
+        pass
+
+
+def test_a_signed_url_is_requested_exactly_as_written(tmp_path):
+    """Its escapes (%2F, %2B, %3D) are signed as written: decoding them voids the signature (HTTP 403)."""
+    pytest.importorskip("aiohttp")
+    SignedUrlHandler.image, SignedUrlHandler.seen = encode(photo(seed=9), "JPEG"), []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SignedUrlHandler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}{SignedUrlHandler.signed}"
+        manifest = tmp_path / "signed.parquet"
+        pq.write_table(pa.table({"path": [url, url.replace("IMG%201", "IMG 1")]}), manifest)
+
+        items = list(iter_items([str(manifest)]))
+        read = [read_bytes(item) for item in items]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+    assert read == [SignedUrlHandler.image] * 2  # a raw space is the one thing encoded
+    assert set(SignedUrlHandler.seen) == {SignedUrlHandler.signed}
 
 
 @pytest.fixture(params=[QuietHandler, RangeHandler], ids=["plain-server", "range-server"])

@@ -7,14 +7,21 @@ http(s), s3, gs, az) go through fsspec, whose optional backends are extras:
 protocols fsspec knows (ftp, sftp, ...) are refused: several connect while
 merely being named, and fail in ways of their own. Reading is
 :mod:`eat_curate.io.remote_read`'s job.
+
+An http(s) URL is sent as it is written (:func:`as_sent`): only what may not
+stand raw in a request (a space, a non-ASCII letter, a lone ``%``) is
+percent-encoded. Escapes it holds stay: a signed URL (S3's
+``X-Amz-Credential=AKIA...%2F20261207%2F...``) is signed over its exact
+text, and decoding ``%2F`` to ``/`` would void the signature (HTTP 403).
 """
 
 from __future__ import annotations
 
 import os
 import posixpath
+import re
 from email.utils import parsedate_to_datetime
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import fsspec
 from fsspec.spec import AbstractFileSystem
@@ -34,6 +41,11 @@ _INSTALL_HINTS = {
     "abfs": "pip install adlfs",
     "abfss": "pip install adlfs",
 }
+
+
+_LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+# What stands raw in a URL (RFC 3986's reserved and unreserved characters), and "%", whose escapes are kept.
+_RAW_IN_URLS = "%:/?#[]@!$&'()*+,;=~"
 
 
 class RemoteError(Exception):
@@ -81,12 +93,23 @@ def filesystem(url: str, timeout_s: float | None = None) -> tuple[AbstractFileSy
     """
     protocol = protocol_of(url) or "file"
     seconds = remote_retry.DEFAULT_RETRY.timeout_s if timeout_s is None else timeout_s
+    options = _timeout_options(protocol, seconds)
+    if protocol in ("http", "https"):
+        url, options["encoded"] = as_sent(url), True  # fsspec would re-encode it (see the module doc)
     try:
-        return fsspec.core.url_to_fs(url, **_timeout_options(protocol, seconds))
+        return fsspec.core.url_to_fs(url, **options)
     except ImportError:
         raise RemoteError(_missing_backend(protocol)) from None
     except ValueError as error:
         raise RemoteError(f"unknown URL protocol {protocol}:// ({error})") from None
+
+
+def as_sent(url: str) -> str:
+    """An http(s) ``url`` as a request carries it: what may not stand raw is percent-encoded, its escapes kept as
+    they are. Any other location is returned as it is (an object store's keys are not URL-encoded)."""
+    if protocol_of(url) not in ("http", "https"):
+        return url
+    return quote(_LONE_PERCENT.sub("%25", url), safe=_RAW_IN_URLS)
 
 
 def _timeout_options(protocol: str, seconds: float) -> dict:

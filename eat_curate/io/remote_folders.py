@@ -29,7 +29,7 @@ from eat_curate.io.exclusions import NOTHING_EXCLUDED, Exclusions
 from eat_curate.io.folders import PARENT, depth_first, fitting_album, folder_album
 from eat_curate.io.formats import has_image_extension
 from eat_curate.io.items import SourceItem, image_id_for
-from eat_curate.io.remote import RemoteError, filesystem, info_mtime
+from eat_curate.io.remote import RemoteError, as_sent, filesystem, info_mtime
 from eat_curate.io.remote_read import deadline, describe_failure, host_of, is_unreachable
 from eat_curate.io.remote_retry import GaveUp, with_retries
 
@@ -58,7 +58,8 @@ def open_remote_folder(
 def _listing(fs: AbstractFileSystem, folder: str) -> list[dict]:
     policy = remote_retry.DEFAULT_RETRY
     # bounded: fsspec would wait for ever on a server that stalls it (a 1xx answer and nothing after)
-    entries = with_retries(lambda: fs.ls(folder, detail=True, **deadline(fs, policy.timeout_s)), policy)
+    sent = as_sent(folder)  # a server's link may hold a raw space; the file system sends URLs as they are
+    entries = with_retries(lambda: fs.ls(sent, detail=True, **deadline(fs, policy.timeout_s)), policy)
     return sorted(entries, key=lambda info: info["name"])
 
 
