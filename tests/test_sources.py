@@ -461,7 +461,8 @@ class RangeHandler(QuietHandler):
 
 
 class SignedUrlHandler(BaseHTTPRequestHandler):
-    """An object store behind signed URLs: the image only for the exact request target it signed, else 403."""
+    """An object store behind signed URLs: the image only for the exact request target it signed, else 403;
+    and an API that redirects to it."""
 
     signed = "/roll/IMG%201.jpg?X-Amz-Credential=AKIA%2F20261207%2Fs3&X-Amz-Signature=ab%2Bc%3D"
     image = b""
@@ -469,6 +470,12 @@ class SignedUrlHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.seen.append(self.path)
+        if self.path == "/api/photos/1":  # an API handing out signed URLs by redirect
+            self.send_response(302)
+            self.send_header("Location", f"http://{self.headers['Host']}{self.signed}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         allowed = self.path == self.signed
         self.send_response(200 if allowed else 403)
         self.send_header("Content-Length", str(len(self.image) if allowed else 0))
@@ -482,7 +489,7 @@ class SignedUrlHandler(BaseHTTPRequestHandler):
         pass
 
 
-def test_a_signed_url_is_requested_exactly_as_written(tmp_path):
+def test_a_signed_url_is_requested_exactly_as_written_given_or_redirected_to(tmp_path):
     """Its escapes (%2F, %2B, %3D) are signed as written: decoding them voids the signature (HTTP 403)."""
     pytest.importorskip("aiohttp")
     SignedUrlHandler.image, SignedUrlHandler.seen = encode(photo(seed=9), "JPEG"), []
@@ -492,7 +499,8 @@ def test_a_signed_url_is_requested_exactly_as_written(tmp_path):
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}{SignedUrlHandler.signed}"
         manifest = tmp_path / "signed.parquet"
-        pq.write_table(pa.table({"path": [url, url.replace("IMG%201", "IMG 1")]}), manifest)
+        api = f"http://127.0.0.1:{server.server_address[1]}/api/photos/1"
+        pq.write_table(pa.table({"path": [url, url.replace("IMG%201", "IMG 1"), api]}), manifest)
 
         items = list(iter_items([str(manifest)]))
         read = [read_bytes(item) for item in items]
@@ -501,8 +509,8 @@ def test_a_signed_url_is_requested_exactly_as_written(tmp_path):
         server.server_close()
         thread.join()
 
-    assert read == [SignedUrlHandler.image] * 2  # a raw space is the one thing encoded
-    assert set(SignedUrlHandler.seen) == {SignedUrlHandler.signed}
+    assert read == [SignedUrlHandler.image] * 3  # a raw space is the one thing encoded
+    assert set(SignedUrlHandler.seen) == {SignedUrlHandler.signed, "/api/photos/1"}
 
 
 @pytest.fixture(params=[QuietHandler, RangeHandler], ids=["plain-server", "range-server"])

@@ -12,7 +12,8 @@ An http(s) URL is sent as it is written (:func:`as_sent`): only what may not
 stand raw in a request (a space, a non-ASCII letter, a lone ``%``) is
 percent-encoded. Escapes it holds stay: a signed URL (S3's
 ``X-Amz-Credential=AKIA...%2F20261207%2F...``) is signed over its exact
-text, and decoding ``%2F`` to ``/`` would void the signature (HTTP 403).
+text, and decoding ``%2F`` to ``/`` would void the signature (HTTP 403). So
+is a redirect's ``Location`` (an API redirecting to a signed URL).
 """
 
 from __future__ import annotations
@@ -119,7 +120,8 @@ def _timeout_options(protocol: str, seconds: float) -> dict:
         except ImportError:  # url_to_fs says the backend is missing
             return {}
         timeout = aiohttp.ClientTimeout(total=None, connect=seconds, sock_connect=seconds, sock_read=seconds)
-        return {"client_kwargs": {"timeout": timeout}}
+        # A redirect's Location is followed as written too: an API that redirects to a signed URL.
+        return {"client_kwargs": {"timeout": timeout, "requote_redirect_url": False}}
     if protocol in ("s3", "s3a"):
         return {"config_kwargs": {"connect_timeout": seconds, "read_timeout": seconds}}
     return {}
