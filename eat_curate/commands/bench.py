@@ -412,6 +412,30 @@ def bench_xmp_command(images: int, folder: Path | None, as_json: bool) -> None:
     echo_result(result, report_lines(result), as_json)
 
 
+@bench.command("dupes")
+@click.option("--images", "sizes", type=click.IntRange(2), multiple=True, default=(5000, 10000, 20000),
+              show_default=True, help="Images per shape (repeat for several sizes).")
+@click.option("--distance", type=click.IntRange(0, 64), default=8, show_default=True,
+              help="Bits two hashes may differ by, as `dupes --distance`.")
+@json_flag
+def bench_dupes_command(sizes: tuple[int, ...], distance: int, as_json: bool) -> None:
+    """Grouping near-duplicates on hostile shapes of hashes, against the all-against-all comparison it replaced.
+
+    Shapes: same (every image one hash, a lens-cap burst), near (all within a
+    few bits of one another), random (unrelated photos). The baseline runs in
+    the same process and must find the same groups; it is skipped where it
+    would take minutes.
+    """
+    from eat_curate.benchmarks.duplicate_shapes import measure_duplicate_shapes, report_lines
+
+    timings = measure_duplicate_shapes(tuple(sorted(set(sizes))), distance)
+    if as_json:
+        click.echo(to_json([timing.to_dict() for timing in timings]))
+        return
+    for line in report_lines(timings):
+        click.echo(line)
+
+
 @bench.command("listing")
 @click.argument("manifest", required=False)
 @click.option("--rows", type=click.IntRange(1), default=512, show_default=True,

@@ -16,6 +16,8 @@ from eat_curate.commands.read_options import (
     scores_of,
 )
 
+DEFAULT_SHOWN = 20  # table rows per group
+
 
 @click.command()
 @db_option()
@@ -35,6 +37,15 @@ from eat_curate.commands.read_options import (
     metavar="SECONDS",
     help="Also group shots of one album captured at most this many seconds apart (bursts).",
 )
+@click.option(
+    "--show",
+    type=click.IntRange(0),
+    default=DEFAULT_SHOWN,
+    show_default=True,
+    metavar="N",
+    help="Table rows per group: its best and the next N-1 by score, then a line counting the rest "
+    "(0: every member). --json always lists every member.",
+)
 @hide_missing_option
 @json_option
 def dupes(
@@ -43,6 +54,7 @@ def dupes(
     albums: tuple[str | None, ...],
     distance: int,
     window: float | None,
+    show: int,
     hide_missing: bool,
     as_json: bool,
 ) -> None:
@@ -63,6 +75,10 @@ def dupes(
     exact copies, the first made). An image scoring more than 0.25 below
     the highest is never the best: between different shots, the score
     decides. A RAW and its JPEG are one shot, never duplicates of each other.
+
+    The table lists at most --show members of each group, then a line
+    counting the others: a burst of 5,000 identical frames is one group of
+    21 lines, not 5,000 (--show 0 and --json list every member).
 
     \b
     Examples:
@@ -95,6 +111,23 @@ def dupes(
                 "path": member.image.path,
             }
             for group in groups
-            for index, member in enumerate(group.members)
+            for index, member in enumerate(group.members[: show or None])
         ]
-        click.echo(format_table(rows))
+        click.echo(format_table(_with_rest_counted(rows, groups, show)))
+
+
+def _with_rest_counted(rows: list[dict], groups: list[library.DuplicateGroup], show: int) -> list[dict]:
+    """``rows`` with, after each group's shown members, a line saying how many more it holds."""
+    if not show or all(len(group.members) <= show for group in groups):
+        return rows
+    counted: list[dict] = []
+    at = 0
+    for group in groups:
+        shown = min(show, len(group.members))
+        counted += rows[at : at + shown]
+        at += shown
+        if len(group.members) > shown:
+            rest = len(group.members) - shown
+            counted.append({"group": group.number, "kind": group.kind,
+                            "path": f"... {rest} more of {len(group.members)} (--show 0 or --json lists them)"})
+    return counted

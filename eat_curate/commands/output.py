@@ -32,8 +32,17 @@ def _cell(value: Any) -> str:
     return printable_text(str(value))
 
 
+# Columns are padded to at most this many characters: a longer cell (an album name of 3,000 bytes) is
+# written whole and pushes its own line out of line, instead of padding every other line to its length.
+MAX_ALIGNED_WIDTH = 120
+
+
 def format_table(rows: Sequence[dict], columns: Sequence[str] | None = None) -> str:
-    """Rows as an aligned text table; numbers right-aligned, floats with 3 decimals."""
+    """Rows as an aligned text table; numbers right-aligned, floats with 3 decimals.
+
+    Every cell is written whole; columns align up to ``MAX_ALIGNED_WIDTH`` characters, so one very
+    long name costs its own line, not as many spaces on every other one.
+    """
     if not rows:
         return "(no rows)"
     columns = list(columns or rows[0].keys())
@@ -41,7 +50,10 @@ def format_table(rows: Sequence[dict], columns: Sequence[str] | None = None) -> 
     numeric = [
         all(isinstance(row.get(column), (int, float)) or row.get(column) is None for row in rows) for column in columns
     ]
-    widths = [max(len(column), *(len(line[i]) for line in cells)) for i, column in enumerate(columns)]
+    widths = [
+        max(len(column), min(MAX_ALIGNED_WIDTH, max(len(line[i]) for line in cells)))
+        for i, column in enumerate(columns)
+    ]
 
     def render(values: Sequence[str]) -> str:
         parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)]

@@ -41,6 +41,14 @@ from eat_curate.commands.read_options import (
     metavar="N",
     help="Thumbnails per album: the best N of the images chosen (0: all). Keeps the file small for big albums.",
 )
+@click.option(
+    "--per-group",
+    type=click.IntRange(0),
+    default=12,
+    show_default=True,
+    metavar="N",
+    help="Thumbnails per duplicate group: its best and the next N-1 by score, then a count of the rest (0: all).",
+)
 @click.option("--distance", type=click.IntRange(0, 64), default=library.DEFAULT_DISTANCE, show_default=True,
               help="Near-duplicate distance for the duplicates section (see `dupes`).")
 @click.option("--window", type=Number(0), default=None, metavar="SECONDS",
@@ -52,6 +60,7 @@ def report(
     out: Path,
     top: int,
     per_album: int,
+    per_group: int,
     distance: int,
     window: float | None,
     force: bool,
@@ -61,8 +70,9 @@ def report(
 
     Each thumbnail shows its score, std and a bar chart of its 10-bin
     distribution; each album gets a histogram of its scores. Also: the best
-    and worst --top images, groups of near-duplicates, and the model and
-    runs the scores came from. Reads the image files for the thumbnails;
+    and worst --top images, groups of near-duplicates (at most --per-group
+    thumbnails each, and a count of the rest), and the model and runs the
+    scores came from. Reads the image files for the thumbnails;
     files that vanished get a placeholder and are listed.
 
     Images are chosen as with `filter` (album, score, time, --keep-best,
@@ -80,7 +90,7 @@ def report(
     with scores_of(db, model, chosen.hide_missing, chosen.selection.albums) as (connection, model_id):
         images = chosen.images(connection, model_id, progress=bars)
         data = build_report(connection, model_id, top=top, per_album=per_album, distance=distance, window=window,
-                            progress=bars, selection=chosen.selection, images=images)
+                            progress=bars, selection=chosen.selection, images=images, per_group=per_group)
     write_report(data, out)
     missing = f"; {len(data.missing)} image files missing (placeholders)" if data.missing else ""
     click.echo(f"wrote {out}: {data.image_count} images in {len(data.albums)} albums, "

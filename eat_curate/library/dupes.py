@@ -28,8 +28,20 @@ the best: there the score leads, as it should between different shots of a
 burst. The files of one shot (RAW + JPEG) are one member, their lead
 (``shots``): a RAW is never a duplicate of its own JPEG.
 
-Hashes are compared all against all, vectorised in blocks: about a second
-for 10,000 images, growing with the square of the count.
+The work stays near-linear whatever the shapes of the hashes:
+
+- equal hashes (a burst of black lens-cap frames, a timelapse of a wall)
+  are linked to the first of their value without being compared;
+- distinct hashes are compared only within buckets of a band of bits
+  (``distance + 1`` bands: two hashes at most ``distance`` bits apart agree
+  on a whole band), vectorised in blocks of bounded size; where buckets
+  would not cut the work (a large ``distance``), all against all;
+- pairs whose images are already in one group are not compared again, and
+  only the links that merge two groups are kept (at most one per image), so
+  20,000 hashes all within ``distance`` of each other cost about as much as
+  20,000 unrelated ones, not 200 million links.
+
+Groups are the same as from linking every close pair: only the work differs.
 """
 
 from __future__ import annotations
@@ -49,8 +61,9 @@ DEFAULT_DISTANCE = 8  # of 64 bits; unrelated photos differ in about 32
 # Score gap below which copies count as equally good: re-encoding or resizing moves the score of the
 # same picture by a few hundredths to a few tenths; different shots differ by more.
 NEAR_EQUAL_SCORE = 0.25
-_BLOCK = 512  # hashes compared against all others per step: 512 x N x 8 bytes of scratch
+_CELLS = 1 << 20  # hash pairs compared per numpy step: about 10 MB of scratch, whatever the count
 _POPCOUNT = np.array([bin(value).count("1") for value in range(256)], dtype=np.uint8)
+_BITWISE_COUNT = getattr(np, "bitwise_count", None)  # numpy >= 2.0
 PROGRESS_FROM = 5000  # images; fewer compare in well under a second
 
 
@@ -122,25 +135,143 @@ def best_original_first(
     top = max(image.mean for image in group)
     near = [image for image in group if image.mean >= top - near_equal]
     largest = max(image.pixels for image in near)
-    contenders = [image for image in near if image.pixels == largest]
-    # Files are opened only where colour decides: between near-equals of the same, largest size.
-    grey = {image.image_id: greyscale(image.path) is True for image in contenders} if len(contenders) > 1 else {}
-    best = min(near, key=lambda image: _original_first(image, grey.get(image.image_id, False)))
+    contenders = sorted(
+        (image for image in near if image.pixels == largest), key=lambda image: _original_first(image, False)
+    )
+    best = contenders[0]
+    if len(contenders) > 1:
+        # Files are opened only where colour decides: between near-equals of the same, largest size. Colour
+        # comes before everything else in the order, so the first in it with colour is the best: files are
+        # read in that order until one has colour (only a group of grey frames reads them all).
+        best = next((image for image in contenders if greyscale(image.path) is not True), best)
     return [best, *sorted((image for image in group if image is not best), key=best_first)]
 
 
+def _popcount(values: np.ndarray) -> np.ndarray:
+    """Set bits of each uint64 (numpy >= 2 counts them natively; older numpy by a byte table)."""
+    if _BITWISE_COUNT is not None:
+        return _BITWISE_COUNT(values)
+    return _POPCOUNT[values.view(np.uint8)].reshape(*values.shape, 8).sum(axis=-1, dtype=np.uint8)
+
+
+def _bands(distance: int) -> list[tuple[int, int]]:
+    """(shift, bits) of ``distance + 1`` disjoint bands covering the 64 bits, as even as can be."""
+    count = distance + 1
+    widths = [64 // count + (1 if index < 64 % count else 0) for index in range(count)]
+    shifts = np.cumsum([0, *widths[:-1]]).tolist()
+    return list(zip(shifts, widths))
+
+
+def _buckets(values: np.ndarray, distance: int) -> Iterable[np.ndarray]:
+    """Sets of positions in ``values`` (distinct uint64) that hold every pair at most ``distance`` bits apart.
+
+    Pigeonhole: cut the 64 bits into ``distance + 1`` bands; two hashes differing in at most
+    ``distance`` bits agree on at least one whole band, so they share that band's bucket. Where
+    the bands would not cut the comparisons down (many bands, or hashes alike in every band),
+    everything is one bucket: the all-against-all comparison.
+    """
+    count = len(values)
+    everything = np.arange(count)
+    if distance >= 63 or count < 2:
+        yield everything
+        return
+    banded = []
+    pairs = 0
+    for shift, bits in _bands(distance):
+        keys = (values >> np.uint64(shift)) & np.uint64((1 << bits) - 1)
+        order = np.argsort(keys, kind="stable")
+        edges = np.flatnonzero(np.diff(keys[order])) + 1
+        sizes = np.diff(np.concatenate(([0], edges, [count])))
+        pairs += int((sizes * (sizes - 1) // 2).sum())
+        banded.append(np.split(order, edges))
+    if pairs >= count * (count - 1) // 2:
+        yield everything
+        return
+    for buckets in banded:
+        yield from (bucket for bucket in buckets if len(bucket) > 1)
+
+
+class _HashComponents:
+    """Components of "at most ``distance`` bits apart" among distinct hashes, merged block by block.
+
+    ``root[i]`` is always the root of ``i``'s component. Pairs already in one component are
+    masked out before anything is linked, so a block adds at most one link per merge: all the
+    links together form a spanning forest (at most count - 1), never the pairs themselves, which
+    are quadratic in number when thousands of hashes are alike.
+    """
+
+    def __init__(self, values: np.ndarray, distance: int) -> None:
+        self.values = values
+        self.distance = distance
+        self.root = np.arange(len(values))
+        self.compared = 0  # hash pairs compared, for tests and benchmarks
+
+    def merge_bucket(self, bucket: np.ndarray) -> list[tuple[int, int]]:
+        """Links (old root, new root) merging the components of ``bucket``'s close pairs."""
+        links: list[tuple[int, int]] = []
+        size = len(bucket)
+        most = max(1, _CELLS // size)
+        # A big bucket starts with one row and doubles: where its hashes are all alike, the first row
+        # already joins them, and the rest is skipped instead of compared.
+        rows_per_block = most if size <= most else 1
+        start = 0
+        while start < size - 1:
+            rows, columns = bucket[start : start + rows_per_block], bucket[start + 1 :]
+            labels = self.root[bucket[start:]]
+            start += rows_per_block
+            rows_per_block = min(most, 2 * rows_per_block)
+            if (labels == labels[0]).all():  # one component already: nothing here can merge anything
+                continue
+            self.compared += len(rows) * len(columns)
+            close = _popcount(self.values[rows, None] ^ self.values[None, columns]) <= self.distance
+            row_at, column_at = np.nonzero(close)
+            later = column_at >= row_at  # column k is bucket position start + 1 + k: only pairs i < j
+            a, b = self.root[rows[row_at[later]]], self.root[columns[column_at[later]]]
+            apart = a != b
+            if apart.any():
+                links += self._merge(a[apart], b[apart])
+        return links
+
+    def _merge(self, a: np.ndarray, b: np.ndarray) -> list[tuple[int, int]]:
+        """Union of the components of each pair (a, b) of roots, by hooking onto the smaller root."""
+        parent = self.root.copy()
+        while True:
+            low, high = np.minimum(a, b), np.maximum(a, b)
+            moving = low != high
+            if not moving.any():
+                break
+            np.minimum.at(parent, high[moving], low[moving])
+            while True:  # pointer jumping until every node points at its root
+                jumped = parent[parent]
+                if (jumped == parent).all():
+                    break
+                parent = jumped
+            a, b = parent[a], parent[b]
+        merged = np.flatnonzero((parent != self.root) & (self.root == np.arange(len(parent))))
+        self.root = parent
+        return list(zip(merged.tolist(), parent[merged].tolist()))
+
+
 def _hash_links(hashes: np.ndarray, distance: int, progress: bool) -> Iterable[tuple[int, int]]:
-    """Pairs (i, j), i < j, of uint64 hashes at most ``distance`` bits apart."""
-    count = len(hashes)
-    starts = range(0, count, _BLOCK)
-    for start in tqdm(starts, desc="comparing hashes", unit="block", disable=not progress, leave=False):
-        block = hashes[start : start + _BLOCK, None] ^ hashes[None, start:]  # (block, count - start)
-        bits = _POPCOUNT[block.view(np.uint8)].reshape(*block.shape, 8).sum(axis=-1, dtype=np.uint16)
-        rows, columns = np.nonzero(bits <= distance)
-        for row, column in zip(rows.tolist(), columns.tolist()):
-            i, j = start + row, start + column
-            if i < j:
-                yield i, j
+    """Pairs (i, j) of positions in ``hashes`` (uint64) whose links join exactly the groups of
+    "at most ``distance`` bits apart": a spanning forest, at most one link per image.
+
+    Equal hashes (a burst of black frames) are linked to the first of their value without being
+    compared; distinct values are compared only within the buckets of ``_buckets``.
+    """
+    if len(hashes) == 0:
+        return
+    values, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    for position in np.flatnonzero(first[inverse] != np.arange(len(hashes))).tolist():
+        yield int(first[inverse[position]]), position
+    if distance == 0:
+        return
+    components = _HashComponents(values, distance)
+    buckets = list(_buckets(values, distance))
+    for bucket in tqdm(buckets, desc="comparing hashes", unit="bucket", disable=not progress, leave=False):
+        for a, b in components.merge_bucket(bucket):
+            yield int(first[a]), int(first[b])
 
 
 def _burst_links(images: Sequence[SelectedImage], window: float) -> Iterable[tuple[int, int]]:

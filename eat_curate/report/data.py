@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from eat_curate.report.thumbnails import Thumbnail, make_thumbnail
 from eat_curate.sinks.sql import schema
-from eat_curate.library.dupes import DEFAULT_DISTANCE, DuplicateGroup, find_duplicate_groups
+from eat_curate.library.dupes import DEFAULT_DISTANCE, DuplicateGroup, DuplicateMember, find_duplicate_groups
 from eat_curate.library.queries import AlbumStats, SelectedImage, Selection, album_stats, select_errors, select_images
 
 
@@ -40,6 +40,7 @@ class ReportData:
     duplicate_groups: list[DuplicateGroup]
     errors_by_kind: dict[str, int]
     thumbnails: dict[str, Thumbnail] = field(default_factory=dict)  # by image id
+    per_group: int = 0  # members shown of each duplicate group (its best first); 0: all
     generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
     @property
@@ -54,8 +55,12 @@ class ReportData:
 
     def shown_images(self) -> list[SelectedImage]:
         shown = [image for section in self.albums for image in section.images] + self.best + self.worst
-        shown += [member.image for group in self.duplicate_groups for member in group.members]
+        shown += [member.image for group in self.duplicate_groups for member in self.shown_members(group)]
         return list({image.image_id: image for image in shown}.values())
+
+    def shown_members(self, group: DuplicateGroup) -> tuple[DuplicateMember, ...]:
+        """The members of ``group`` the page shows (a burst of 5,000 frames: its best few, then a count)."""
+        return group.members[: self.per_group or None]
 
 
 def _model_row(connection: sa.Connection, model_id: str) -> dict:
@@ -90,8 +95,11 @@ def build_report(
     progress: bool = False,
     selection: Selection | None = None,
     images: Sequence[SelectedImage] | None = None,
+    per_group: int = 0,
 ) -> ReportData:
     """Everything the page shows; thumbnails of the shown images are made here (``progress``: a bar).
+
+    ``per_group``: members shown of each duplicate group (0: all), as ``per_album`` bounds each album.
 
     The report shows ``images`` (already chosen, e.g. by ``picks.choose_images``), or else those of
     ``selection`` (default: every image of ``albums``); errors follow ``selection``'s album and time bounds.
@@ -123,6 +131,7 @@ def build_report(
         worst=worst,
         duplicate_groups=find_duplicate_groups(images, distance, window, progress=progress),
         errors_by_kind=dict(Counter(error.kind for error in errors)),
+        per_group=per_group,
     )
     for image in tqdm(data.shown_images(), desc="thumbnails", unit="img", disable=not progress):
         data.thumbnails[image.image_id] = make_thumbnail(image.path)

@@ -119,11 +119,13 @@ def _duplicates(groups: list[DuplicateGroup], data: ReportData) -> str:
                 best=index == 0,
                 note=" · best" if index == 0 else (f" · {member.distance} bits" if member.distance is not None else ""),
             )
-            for index, member in enumerate(group.members)
+            for index, member in enumerate(data.shown_members(group))
         )
+        rest = len(group.members) - len(data.shown_members(group))
+        more = f'<p class="note">and {rest} more, not shown</p>' if rest else ""
         parts.append(
             f'<div class="group"><h3>Group {group.number}: {len(group.members)} images ({escape(group.kind)})</h3>'
-            f'<div class="grid">{tiles}</div></div>'
+            f'<div class="grid">{tiles}</div>{more}</div>'
         )
     return "".join(parts)
 
