@@ -4,22 +4,103 @@ A single file keeps it in its own key-value metadata (``eat_curate.runs``: a
 JSON list of runs; ``eat_curate.models``: model id -> card); a dataset folder
 keeps the same in ``_eat_curate.json``. A run not merged yet (in progress, or
 cut short by a crash) is in the working folder's ``run.json``.
+
+The history is a record, not the data: whatever another tool (or a damaged
+disk, or another eat-curate version) left there that cannot be read as one
+is skipped, never fatal, and the next merge writes the history without it.
+It is kept to the newest runs that fit in ``MAX_RUNS_BYTES``: a file's footer
+holds it (twice, with Arrow's copy of the schema), and Parquet readers refuse
+footers of a few tens of MB.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 
-from eat_curate.sinks.durable import read_json
 from eat_curate.sinks.parquet.target import ParquetTarget
 
 RUNS_KEY = b"eat_curate.runs"
 MODELS_KEY = b"eat_curate.models"
 RUN_FILE = "run.json"
 MODELS_FILE = "models.json"
+MAX_RUNS_BYTES = 1 << 20  # about 1,300 runs of the usual size
+_KEPT_SOURCES = 20  # a run over thousands of sources keeps this many of them (and says how many more)
+
+# What every reader of a run record takes from it (``runs``, the ``runs`` table of views and imports).
+_RUN_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "run_id": str,
+    "model_id": str,
+    "status": str,
+    "engine": str,
+    "host": str,
+    "sources": list,
+    "options": dict,
+    "started_at": str,
+    "ended_at": (str, type(None)),
+    "ok": int,
+    "failed": int,
+    "skipped": int,
+    "failed_by_kind": dict,
+    "images_per_s": (int, float, type(None)),
+    "outputs": list,
+}
+
+
+def usable_run(record: Any) -> bool:
+    """Whether ``record`` is a run record every reader can take: its fields there, of their types, times ISO 8601."""
+    if not isinstance(record, dict):
+        return False
+    if any(not isinstance(record.get(name), kind) for name, kind in _RUN_FIELDS.items()):
+        return False
+    try:
+        for name in ("started_at", "ended_at", "heartbeat_at"):
+            if record.get(name) is not None:
+                datetime.fromisoformat(record[name])
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _runs(value: Any) -> list[dict]:
+    return [run for run in value if usable_run(run)] if isinstance(value, list) else []
+
+
+def _models(value: Any) -> dict[str, dict]:
+    if not isinstance(value, dict):
+        return {}
+    return {model_id: card for model_id, card in value.items() if isinstance(card, dict)}
+
+
+def _loads(text: bytes | str | None) -> Any:
+    """JSON, or None where there is none or it is not JSON."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return None
+
+
+def read_json_record(path: Path) -> Any:
+    """The JSON in ``path``; None when it is missing, unreadable or not JSON (a crash or another tool left it)."""
+    try:
+        return _loads(path.read_bytes())
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
+
+
+def _shrunk(run: dict) -> dict:
+    """``run`` with a long source list cut, so that one run alone never outgrows the history."""
+    sources = run["sources"]
+    if len(sources) <= _KEPT_SOURCES:
+        return run
+    return {**run, "sources": [*sources[:_KEPT_SOURCES], f"... and {len(sources) - _KEPT_SOURCES} more"]}
 
 
 @dataclass
@@ -32,39 +113,63 @@ class History:
         self.runs = [run for run in self.runs if run.get("run_id") != record.get("run_id")] + [record]
         self.runs.sort(key=lambda run: str(run.get("started_at") or ""))
 
+    def kept_runs(self) -> list[dict]:
+        """The newest runs whose JSON fits in ``MAX_RUNS_BYTES``, oldest first."""
+        kept: list[dict] = []
+        size = 2
+        for run in reversed(self.runs):
+            run = _shrunk(run)
+            size += len(json.dumps(run, default=str, ensure_ascii=False).encode()) + 2  # and ", "
+            if size > MAX_RUNS_BYTES:
+                break
+            kept.append(run)
+        return kept[::-1]
+
     def to_metadata(self) -> dict[bytes, bytes]:
         return {
-            RUNS_KEY: json.dumps(self.runs, default=str, ensure_ascii=False).encode(),
+            RUNS_KEY: json.dumps(self.kept_runs(), default=str, ensure_ascii=False).encode(),
             MODELS_KEY: json.dumps(self.models, default=str, ensure_ascii=False).encode(),
         }
 
     def to_json(self) -> dict:
-        return {"runs": self.runs, "models": self.models}
+        return {"runs": self.kept_runs(), "models": self.models}
 
     @classmethod
     def from_metadata(cls, metadata: dict[bytes, bytes] | None) -> History:
         metadata = metadata or {}
-        return cls(
-            runs=json.loads(metadata.get(RUNS_KEY, b"[]")),
-            models=json.loads(metadata.get(MODELS_KEY, b"{}")),
-        )
+        return cls(runs=_runs(_loads(metadata.get(RUNS_KEY))), models=_models(_loads(metadata.get(MODELS_KEY))))
+
+    @classmethod
+    def from_json(cls, data: Any) -> History:
+        data = data if isinstance(data, dict) else {}
+        return cls(runs=_runs(data.get("runs")), models=_models(data.get("models")))
 
 
 def committed_history(target: ParquetTarget) -> History:
     """The history of merged runs."""
     if target.dataset:
-        data = read_json(target.history_file, default={})
-        return History(runs=data.get("runs", []), models=data.get("models", {}))
+        return History.from_json(read_json_record(target.history_file))
     if not target.path.is_file():
         return History()
     return History.from_metadata(pq.read_schema(target.path).metadata)
 
 
+def pending_run(work: Path) -> dict | None:
+    """The record of the run not merged yet in the working folder ``work``; None if none, or none readable."""
+    record = read_json_record(work / RUN_FILE)
+    return record if usable_run(record) else None
+
+
+def pending_models(work: Path) -> dict[str, dict]:
+    """The model cards of the run not merged yet (those readable)."""
+    return _models(read_json_record(work / MODELS_FILE))
+
+
 def read_history(target: ParquetTarget) -> History:
     """Every run: the merged ones plus the one in the working folder, if any."""
     history = committed_history(target)
-    pending = read_json(target.work / RUN_FILE)
-    if pending:
+    pending = pending_run(target.work)
+    if pending is not None:
         history.add_run(pending)
-    history.models.update(read_json(target.work / MODELS_FILE, default={}))
+    history.models.update(pending_models(target.work))
     return history

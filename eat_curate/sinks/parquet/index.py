@@ -2,7 +2,7 @@
 
 One sorted int64 array of hashes of (key, version) for the model's success
 rows (see ``eat_curate.incremental`` for versions): 8 to 16 bytes per row, built by
-reading five columns one row group at a time, answered with a binary search.
+reading seven columns one row group at a time, answered with a binary search.
 Hashes come from Python's ``hash`` and live only in this process; a false
 "already scored" needs a 64-bit collision (odds ~1e-6 at ten million rows).
 """
@@ -19,8 +19,8 @@ from tqdm import tqdm
 
 from eat_curate.incremental import InputVersion, stored_versions
 
-# What tells whether a row is a current success of a model: its key, model, version and error.
-SCORED_COLUMNS = ["path", "model_id", "bytes", "mtime", "content_hash", "error_kind"]
+# What tells whether a row is a current success of a model: its key, model, version, error and score.
+SCORED_COLUMNS = ["path", "model_id", "bytes", "mtime", "content_hash", "error_kind", "mean"]
 _BATCH_ROWS = 65_536
 
 
@@ -40,7 +40,12 @@ class ScoredIndex:
         for path in files:
             for batch in pq.ParquetFile(path).iter_batches(batch_size=_BATCH_ROWS, columns=SCORED_COLUMNS):
                 progress.update(batch.num_rows)
-                wanted = pc.and_(pc.equal(batch.column("model_id"), model_id), pc.is_null(batch.column("error_kind")))
+                # A success whose mean another tool made NaN or null is no score: the run scores it again.
+                scored = pc.fill_null(pc.is_finite(batch.column("mean")), False)
+                wanted = pc.and_(
+                    pc.and_(pc.equal(batch.column("model_id"), model_id), pc.is_null(batch.column("error_kind"))),
+                    scored,
+                )
                 rows = batch.filter(wanted)
                 if not rows.num_rows:
                     continue

@@ -75,6 +75,23 @@ def read_journal(path: Path) -> Iterator[pa.RecordBatch]:
                 return
 
 
+def journal_problem(path: Path) -> str | None:
+    """Why the journal at ``path`` cannot be merged, said after its name; None when it can.
+
+    Bytes that are no stream at all read as a journal cut before its first batch: nothing to merge, no problem.
+    """
+    if not path.is_file():
+        return "is not a file"
+    try:
+        with pa.OSFile(str(path)) as source:
+            schema = pa.ipc.open_stream(source).schema
+    except (pa.ArrowInvalid, OSError):
+        return None
+    if schema.equals(PARQUET_SCHEMA):
+        return None
+    return "holds rows of another schema (written by another eat-curate version, or another tool)"
+
+
 def journal_to_part(journal: Path, part: Path, row_group_rows: int) -> int:
     """Rewrite a journal as a Parquet part (atomically), remove the journal; returns the rows kept."""
     batches = list(read_journal(journal))

@@ -27,22 +27,25 @@ kept in the output's history beside the runs.
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 from eat_curate.incremental import InputVersion
 from eat_curate.records import ScoreRecord, records_to_table
 from eat_curate.runs import RunInfo, RunSummary, new_run_id, run_record
-from eat_curate.sinks.durable import fsync_folder, read_json, write_json
+from eat_curate.sinks.durable import fsync_folder, write_json
 from eat_curate.sinks.faults import storage_faults
 from eat_curate.sinks.file_lock import FolderLock
-from eat_curate.sinks.parquet.journal import Journal, journal_to_part, part_counts
-from eat_curate.sinks.parquet.history import MODELS_FILE, RUN_FILE, committed_history
+from eat_curate.sinks.parquet.journal import Journal, journal_problem, journal_to_part, part_counts
+from eat_curate.sinks.parquet.history import MODELS_FILE, RUN_FILE, committed_history, pending_models, pending_run
 from eat_curate.sinks.parquet.index import ScoredIndex
 from eat_curate.sinks.parquet.merge import merge_into_dataset, merge_into_file
-from eat_curate.sinks.parquet.target import check_target, parquet_target
+from eat_curate.sinks.parquet.target import check_target, parquet_target, schema_problem
 
 ROWS_PER_PART = 50_000
 ROW_GROUP_ROWS = 65_536
@@ -50,6 +53,8 @@ ROW_GROUP_ROWS = 65_536
 # is nothing next to the stale-heartbeat limit (runs.STALE_AFTER_S).
 RUN_FILE_EVERY_S = 3.0
 _SEQUENCE = re.compile(r"^(\d+)\.(arrows|parquet)$")
+_TAG = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+DAMAGED_SUFFIX = ".damaged"
 
 
 def unmerged_files(work: Path, suffix: str) -> list[Path]:
@@ -180,6 +185,42 @@ class ParquetSink:
 
     # --- merging ----------------------------------------------------------------------------------------
 
+    def _set_aside_damaged(self) -> None:
+        """Rename the journals and parts no merge can read to ``*.damaged``, saying so.
+
+        Only a damaged disk, another tool or another eat-curate version leaves
+        them: their rows are not in the output, so their images count as not
+        scored and a run over them scores them again.
+        """
+        checks = [(path, journal_problem) for path in self._files("arrows")]
+        checks += [(path, schema_problem) for path in self._files("parquet")]
+        for path, problem_of in checks:
+            problem = problem_of(path)
+            if problem:
+                aside = path.with_name(path.name + DAMAGED_SUFFIX)
+                for number in itertools.count(2):  # one set aside by an earlier run stays as it is
+                    if not aside.exists():
+                        break
+                    aside = path.with_name(f"{path.name}.{number}{DAMAGED_SUFFIX}")
+                os.rename(path, aside)
+                fsync_folder(path.parent)
+                warnings.warn(
+                    f"{path} {problem}: set aside as {aside.name}, not merged into {self._where}; "
+                    "the images it held count as not scored",
+                    stacklevel=2,
+                )
+
+    def _pending_run(self) -> dict | None:
+        """The run file's record; an unreadable one (garbage, another version's) is dropped, saying so."""
+        path = self.target.work / RUN_FILE
+        record = pending_run(self.target.work)
+        if record is None and path.exists():
+            warnings.warn(
+                f"{path}, the record of a run cut short, cannot be read; its rows are merged, the run is not listed",
+                stacklevel=2,
+            )
+        return record
+
     def _commit(self) -> None:
         """Fold the working folder into the output; every step is atomic and safe to redo after a crash."""
         work = self.target.work
@@ -187,6 +228,7 @@ class ParquetSink:
         leftovers = [*work.glob("*.tmp"), *(self.target.path.glob(".part-*.tmp") if self.target.dataset else [])]
         for leftover in leftovers:
             leftover.unlink()  # half-written by a crash; the data is still in its source
+        self._set_aside_damaged()
         for journal in self._files("arrows"):
             part = journal.with_suffix(".parquet")
             if part.exists():  # sealed just before a crash: the part has every row
@@ -196,16 +238,17 @@ class ParquetSink:
         parts = self._files("parquet")
 
         history = committed_history(self.target)
-        run = read_json(work / RUN_FILE)
+        run = self._pending_run()
         if run is not None:
             if run["status"] == "running":  # nobody will end it: it was cut short
                 # Its run file lags its journal by up to RUN_FILE_EVERY_S: the parts hold the truth.
                 run.update(status="interrupted", **part_counts(parts))
             history.add_run(run)
-        history.models.update(read_json(work / MODELS_FILE, default={}))
+        history.models.update(pending_models(work))
 
         if self.target.dataset:
-            tag = run["run_id"] if run else new_run_id()
+            # A run id names the parts; one edited into something no part name may hold is replaced.
+            tag = run["run_id"] if run and _TAG.match(run["run_id"]) else new_run_id()
             # Named by sequence, so a commit redone after a crash never reuses a name.
             destinations = [self.target.path / f"part-{tag}-{part.stem}.parquet" for part in parts]
             merge_into_dataset(self.target.dataset_parts(), parts, destinations, self.row_group_rows)

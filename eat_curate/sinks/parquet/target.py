@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +65,13 @@ def parquet_target(out: str | os.PathLike) -> ParquetTarget:
     if "://" in text:
         raise StoreError(f"--out {text}: only local paths are supported for Parquet output")
     path = Path(text).expanduser().absolute()
+    if path.is_symlink():
+        # Write where the link points: replacing the link itself with the merged file would leave the
+        # file it named stale. Resolved here, so a run and `runs --out` find one working folder and lock.
+        try:
+            path = path.resolve()
+        except (OSError, RuntimeError) as exc:  # a loop of links
+            raise StoreError(f"--out {text}: a symbolic link that cannot be followed ({exc})") from None
     return ParquetTarget(path=path, dataset=text.endswith(("/", os.sep)) or path.is_dir())
 
 
@@ -73,6 +81,25 @@ def check_target(target: ParquetTarget) -> None:
         _check_dataset(target)
     else:
         _check_file(target)
+    _check_work(target)
+
+
+def _check_work(target: ParquetTarget) -> None:
+    """A working folder left by an earlier run must be one this run can lock and write in."""
+    work = target.work
+    if not os.path.lexists(work):
+        return
+    if work.is_symlink() or not work.is_dir():
+        raise StoreError(
+            f"--out {target.path}: {work} (eat-curate's working folder for it) is not a folder; "
+            "move it away, or choose another --out"
+        )
+    ensure_writable_folder(work, f"--out {target.path}")
+    lock = work / "lock"
+    if os.path.lexists(lock) and not (lock.is_file() and os.access(lock, os.R_OK | os.W_OK)):
+        raise StoreError(
+            f"--out {target.path}: cannot open the lock file {lock}; move it away, or choose another --out"
+        )
 
 
 def _check_file(target: ParquetTarget) -> None:
@@ -129,7 +156,10 @@ def schema_problem(path: Path) -> str | None:
     if found.remove_metadata().equals(PARQUET_SCHEMA):
         return None
     expected = {field.name: field for field in PARQUET_SCHEMA}
-    differences = [name for name in expected if name not in found.names or found.field(name) != expected[name]]
-    differences += [name for name in found.names if name not in expected]
+    counts = Counter(found.names)
+    differences = [name for name in expected if counts[name] != 1 or found.field(name) != expected[name]]
+    differences += [name for name in dict.fromkeys(found.names) if name not in expected]
+    if not differences:  # the same columns (once each), in another order: say so rather than list nothing
+        return "is not a result of eat-curate score --out (its columns are in another order)"
     listed = ", ".join(differences[:5]) + (", ..." if len(differences) > 5 else "")
     return f"is not a result of eat-curate score --out (columns differ: {listed})"
