@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -33,6 +34,7 @@ from click.testing import CliRunner
 from eat_curate.cli import cli
 from eat_curate.errors import StoreError
 from eat_curate.records import records_to_table
+from eat_curate.sinks import file_lock
 from eat_curate.sinks.parquet.history import MAX_RUNS_BYTES, RUNS_KEY
 from eat_curate.sinks.parquet.journal import Journal
 from eat_curate.sinks.parquet.sink import ParquetSink
@@ -250,3 +252,17 @@ def test_the_history_in_a_file_keeps_the_newest_runs_that_fit_so_its_footer_stay
     assert "old-0000" not in {run["run_id"] for run in kept}
     assert kept[-2]["sources"][-1] == "... and 10 more"
     assert eat_curate("runs", "--out", out, "--limit", "1").exit_code == 0
+
+
+def test_a_lock_file_another_user_left_is_refused_naming_it(tmp_path, monkeypatch):
+    """Root can open any file, so the other user's lock is played by an open that is refused."""
+    real_open = os.open
+
+    def refused_for_the_lock(path, *args, **kwargs):
+        if str(path).endswith("lock"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(file_lock.os, "open", refused_for_the_lock)
+    with pytest.raises(StoreError, match=r"the lock file .*/lock belongs to someone else \(permission denied\)"):
+        file_lock.FolderLock(tmp_path / ".scores.parquet.parts", "--out scores.parquet").acquire()

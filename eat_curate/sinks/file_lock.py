@@ -32,7 +32,11 @@ class FolderLock:
         path = self.folder / "lock"
         while True:
             self.folder.mkdir(parents=True, exist_ok=True)
-            descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            except PermissionError:  # another user's run left it: theirs to remove, not ours to take
+                raise StoreError(f"{self.what}: the lock file {path} belongs to someone else (permission denied); "
+                                 "ask its owner to remove it, or choose another output") from None
             try:
                 fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
