@@ -119,6 +119,18 @@ def test_a_sidecar_nested_thousands_deep_is_left_untouched_and_the_others_are_wr
     assert b"xmp:Rating" in (tmp_path / "shoot" / "fine.jpg.xmp").read_bytes()
 
 
+def test_an_image_name_too_long_for_its_sidecar_name_says_how_to_name_it(tmp_path):
+    long = photo(tmp_path / "shoot" / ("x" * 248 + ".jpg"))  # 252 bytes; with ".xmp" 256
+    db = write_scores(tmp_path / "s.db", [scored("long", 7.0, path=long)])
+
+    result = invoke("xmp", db, expect_ok=False)
+
+    assert result.exit_code == exit_codes.SIDECARS_LEFT.code, result.output
+    assert "the sidecar's name passes 255 bytes; --sidecar-name stem names it" in result.output
+    invoke("xmp", db, "--sidecar-name", "stem")
+    assert b"xmp:Rating" in (tmp_path / "shoot" / ("x" * 248 + ".xmp")).read_bytes()
+
+
 def test_a_rating_held_in_an_rdf_seq_is_unreadable_not_passed_over_for_the_embedded_one(tmp_path):
     """The sidecar is consulted first; an odd form there may hold the real rating, so the JPEG's stale one
     must not be taken instead."""

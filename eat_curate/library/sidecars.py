@@ -36,6 +36,7 @@ second run changes nothing.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import secrets
@@ -47,6 +48,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from eat_curate.io.whole_files import MAX_NAME_BYTES
 from eat_curate.library.queries import SelectedImage
 from eat_curate.library.ratings import REJECTED
 from eat_curate.library.xmp import MICROSOFT_PHOTO, XMP, XmpError, XmpPacket
@@ -184,6 +186,8 @@ class _Folder:
     def replace_atomically(self, name: str, data: bytes, mode: int | None) -> None:
         """Write ``data`` to a temporary sibling, flush it to disk, rename it over ``name``."""
         temporary = f".{name}.{secrets.token_hex(4)}.tmp"
+        if len(os.fsencode(temporary)) > MAX_NAME_BYTES:  # a sidecar name near the limit: a short one will do
+            temporary = f".eat-curate-{secrets.token_hex(4)}.tmp"
         where, options = self._where(temporary)
         descriptor = os.open(where, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 if mode is None else 0o600, **options)
         try:
@@ -332,9 +336,15 @@ def _write_one(path: str, values: SidecarValues, naming: str, dry_run: bool, cla
         folder.replace_atomically(sidecar_name, data, mode)
         return SidecarOutcome(path, sidecar, action, **facts, **before)
     except OSError as error:
-        return SidecarOutcome(path, sidecar, "failed", f"{error.strerror or error}", **facts)
+        return SidecarOutcome(path, sidecar, "failed", _failure(error, naming), **facts)
     finally:
         folder.close()
+
+
+def _failure(error: OSError, naming: str) -> str:
+    if error.errno == errno.ENAMETOOLONG and naming == "full":  # IMG.jpg.xmp passes 255 bytes; IMG.xmp does not
+        return f"{error.strerror}: the sidecar's name passes 255 bytes; --sidecar-name stem names it without the extension"
+    return f"{error.strerror or error}"
 
 
 def write_sidecars(
