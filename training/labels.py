@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from eat_curate.errors import EatCurateError
+from eat_curate.io.remote import protocol_of
 
 LABEL_FORMATS = ("auto", "ava", "tad66k", "table")
 TARGET_KINDS = ("votes", "score")
@@ -293,7 +294,7 @@ def _read_table(path: Path, images_dir: Path) -> tuple[list[LabeledImage], str]:
 
 
 def _refuse_url(name: str, where: str) -> None:
-    if re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*://", name):
+    if protocol_of(name) is not None:
         raise LabelFileError(
             f"{where}: image {name!r} is a URL; training reads local files: download the images, "
             "then name them by their path relative to --images"

@@ -98,12 +98,11 @@ def fitting_album(album: str | None) -> tuple[str | None, str | None]:
                   "may be; score it with --album-from parent, or give a folder nearer to it")
 
 
-def file_item(path: str, album: str | None) -> SourceItem:
+def file_item(path: str, album: str | None, album_problem: str | None = None) -> SourceItem:
     """The item for one local file (``path`` absolute); size and mtime from stat when it can be read.
-    A file whose name is not UTF-8, or whose album is too long, is an error row; an odd name is shown
-    with its odd bytes as ``\\xNN``."""
+    A file whose name is not UTF-8, or whose folder's album is too long (``album_problem``, from
+    :func:`fitting_album`), is an error row; an odd name is shown with its odd bytes as ``\\xNN``."""
     shown = printable_path(path)
-    album, album_problem = fitting_album(album)
     if shown != path or album_problem:
         problem = NOT_UTF8_NAME if shown != path else album_problem
         return SourceItem(key=shown, image_id=image_id_for(shown), album=album, problem=problem)
@@ -128,7 +127,7 @@ def _walk(
         shown = printable_path(folder)
         yield SourceItem(key=shown, image_id=image_id_for(shown), album=album, problem=reason)
         return
-    album = folder_album(folder, relative, album_rule)
+    album, album_problem = fitting_album(folder_album(folder, relative, album_rule))  # once a folder
     for entry in entries:
         if entry.name.startswith("."):
             continue
@@ -140,7 +139,7 @@ def _walk(
             visited.add(real)
             yield _walk(entry.path, below, visited, album_rule, exclusions)  # walked in place by depth_first
         elif _is_image_candidate(entry) and not exclusions.excludes(below, is_folder=False):
-            yield file_item(entry.path, album)
+            yield file_item(entry.path, album, album_problem)
 
 
 def _is_dir(entry: os.DirEntry) -> bool:
