@@ -86,6 +86,35 @@ def test_prune_of_a_folder_that_looks_like_an_unmounted_disk_is_refused_and_dele
     assert (above["missing"], above["deleted"]) == (3, 3)
 
 
+@pytest.mark.parametrize("unplugged", ["gone", "empty"])
+def test_prune_without_folder_keeps_the_rows_of_a_scored_disk_that_looks_unplugged(
+    scored_folder, unplugged, micro_model_path, monkeypatch
+):
+    photos, db = scored_folder
+    disk = photos.parent / "usb"
+    make_photo(disk / "trip" / "a.jpg", seed=7)
+    make_photo(disk / "trip" / "b.jpg", seed=8)
+    monkeypatch.chdir(photos.parent)
+    eat_curate("score", "usb", "--model", micro_model_path, "--db", db, "--quiet")  # recorded as absolute
+    for photo in (disk / "trip").iterdir():
+        photo.unlink()
+    (disk / "trip").rmdir()
+    if unplugged == "gone":
+        disk.rmdir()
+    (photos / "hiking" / "hiking_0.jpg").unlink()  # a photo really deleted
+
+    report = json.loads(eat_curate("db", "prune", "--db", db, "--json"))
+    assert (report["checked"], report["missing"], report["deleted"]) == (6, 1, 1)
+    why = "is not there" if unplugged == "gone" else "is empty"
+    assert report["kept"] == {f"{disk}/": {"why": why, "rows": 2}}
+    assert str(disk / "trip" / "a.jpg") in ranked_paths(db)
+    text = eat_curate("db", "prune", "--db", db, "--dry-run")
+    assert f"kept 2 rows below {disk}/, which {why} (a disk that is not mounted?)" in text
+
+    above = json.loads(eat_curate("db", "prune", photos.parent, "--db", db, "--json"))  # how to forget them
+    assert (above["missing"], above["deleted"], above["kept"]) == (2, 2, {})
+
+
 def test_prune_never_judges_urls_or_embedded_manifest_images(tmp_path):
     db = write_scores(tmp_path / "x.db", [
         scored("a", 6.0, path="https://photos.example/a.jpg"),

@@ -125,14 +125,15 @@ def prune(folders: tuple[Path, ...], db_url: str, dry_run: bool, as_json: bool) 
     """Delete the rows of photos whose files are gone (renamed, moved or deleted).
 
     Every row naming a local file is checked (only those below FOLDER, when
-    given: pruning one scored folder leaves an unmounted disk's rows alone);
-    rows of vanished files are deleted with their scores and errors. URLs and
-    a manifest's embedded images are never judged. A renamed photo is scored
-    again under its new name by the next `score` run.
+    given); rows of vanished files are deleted with their scores and errors.
+    URLs and a manifest's embedded images are never judged. A renamed photo
+    is scored again under its new name by the next `score` run.
 
-    Without FOLDER, the photos of a disk that is not mounted count as gone:
-    name the folders to prune, or look with --dry-run first. A FOLDER that is
-    not there or is empty (an unmounted disk's mount point) is refused.
+    A folder that is not there or is empty looks like a disk that is not
+    mounted, and its photos are not forgotten: a FOLDER like that is refused,
+    and without FOLDER the rows below a folder `score` was given that looks
+    like that are kept (and counted), as are another machine's on a shared
+    database. To forget them, name a folder above it. Look with --dry-run.
 
     \b
     Examples:
@@ -151,6 +152,9 @@ def prune(folders: tuple[Path, ...], db_url: str, dry_run: bool, as_json: bool) 
         click.echo(f"... and {report.missing - len(report.examples)} more")
     outcome = f"would delete {report.missing}" if dry_run else f"deleted {report.deleted}"
     click.echo(f"{report.database}: {report.checked} files checked, {report.missing} gone; {outcome} rows")
+    for folder, kept in report.kept.items():
+        click.echo(f"kept {kept.rows} rows below {folder}, which {kept.why} (a disk that is not mounted?); "
+                   "to forget them, prune a folder above it")
 
 
 @db.command("albums")

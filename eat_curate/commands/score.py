@@ -160,6 +160,16 @@ def _end_on_sigterm_as_on_ctrl_c() -> None:
         click.get_current_context().call_on_close(lambda: signal.signal(signal.SIGTERM, previous))
 
 
+def _recorded_source(source: str) -> str:
+    """A source as the run record keeps it: a local path made absolute (it outlives the working directory,
+    and `db prune` reads it to tell an unmounted disk from deleted photos), a URL without its password,
+    both as valid UTF-8."""
+    from eat_curate.io.items import printable_path
+    from eat_curate.io.remote import hide_url_password, is_remote
+
+    return hide_url_password(printable_path(source if is_remote(source) else os.path.abspath(source)))
+
+
 def _cuda_here(device: str) -> bool:
     """Whether this process would score on a CUDA device (``auto``: when one is present; asks torch only then)."""
     if device.startswith("cuda"):
@@ -311,8 +321,6 @@ def score(
     _end_on_sigterm_as_on_ctrl_c()
     # torch and the model code load only once a run is certain: a refusal or a --dry-run answers without them.
     from eat_curate.io import remote_retry
-    from eat_curate.io.items import printable_path
-    from eat_curate.io.remote import hide_url_password
     from eat_curate.io.sources import iter_items
     from eat_curate.scoring.progress import progress_for
     from eat_curate.sinks import RetryPolicy, open_sinks, without_password
@@ -365,7 +373,7 @@ def score(
             model_id=card.model_id,
             model_name=card.name,
             model_sha256=card.sha256,
-            sources=[hide_url_password(printable_path(source)) for source in sources],  # UTF-8, no secret
+            sources=[_recorded_source(source) for source in sources],
             engine=chosen_engine,
             options={"batch_size": batch_size, "device": device, "dtype": dtype, "workers": workers,
                      "album_from": album_from, "exclude": list(exclusions.given), "rescore": rescore,
