@@ -23,7 +23,8 @@ How the flat ScoreRecord rows (``records.PARQUET_SCHEMA``, one per
 - ``eat_meta``: the schema version these views imitate.
 
 Another tool may have repeated rows (one (path, model) twice); each is then
-read once, from its newest row, as a merge keeps it, and a warning says so.
+read once, from its newest row (of rows as new, the first in file order), as
+the next merge keeps it (``sinks/parquet/merge.py``), and a warning says so.
 
 One difference cannot be read back: Parquet keeps one row per (path, model)
 and SQL one per (image id, model), so they part only where a manifest gave
@@ -37,11 +38,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from eat_curate.records import NUM_BINS
 from eat_curate.runs import utc_now
+from eat_curate.sinks.parquet.footer import parquet_file
 from eat_curate.sinks.parquet.history import History
 from eat_curate.sinks.parquet.result import ParquetResult, open_parquet_result
 from eat_curate.sinks.shots import with_shot_key_sql
@@ -68,7 +69,7 @@ def models_in(result: ParquetResult) -> set[str] | None:
     """The model ids in the result, from the files' column statistics (no data read); None when unknown."""
     found: set[str] = set()
     for path in result.files:
-        metadata = pq.ParquetFile(path).metadata
+        metadata = parquet_file(path).metadata
         column = metadata.schema.names.index("model_id")
         for group in range(metadata.num_row_groups):
             statistics = metadata.row_group(group).column(column).statistics
@@ -78,8 +79,8 @@ def models_in(result: ParquetResult) -> set[str] | None:
     return found
 
 
-def _read_files(result: ParquetResult) -> str:
-    return "read_parquet([" + ", ".join(_literal(str(path)) for path in result.files) + "])"
+def _read_files(result: ParquetResult, options: str = "") -> str:
+    return "read_parquet([" + ", ".join(_literal(str(path)) for path in result.files) + "]" + options + ")"
 
 
 def repeated_keys(connection: sa.Connection, result: ParquetResult) -> int:
@@ -98,12 +99,17 @@ def repeated_keys(connection: sa.Connection, result: ParquetResult) -> int:
 def view_statements(result: ParquetResult, one_row_per_image: bool, unique_keys: bool = True) -> list[str]:
     """CREATE VIEW statements of the row tables over ``result``'s files.
 
-    ``unique_keys``: False when rows repeat a (path, model); each is then read once, its newest row, as a
-    merge would keep it (slow: every query sorts every row, so only then).
+    ``unique_keys``: False when rows repeat a (path, model); each is then read once, its newest row (of rows
+    as new, the first in file order), as a merge keeps it (slow: every query sorts every row, so only then).
     """
     rows = f"SELECT * FROM {_read_files(result)}"
     if not unique_keys:
-        rows += " QUALIFY row_number() OVER (PARTITION BY path, model_id ORDER BY scored_at DESC) = 1"
+        # The file and row numbers make a tie the same row every time (DuckDB's threads would pick any).
+        positions = _read_files(result, ", filename = true, file_row_number = true")
+        rows = (
+            f"SELECT * EXCLUDE (filename, file_row_number) FROM {positions} QUALIFY row_number() OVER "
+            "(PARTITION BY path, model_id ORDER BY scored_at DESC, filename, file_row_number) = 1"
+        )
     images = f"SELECT {_IMAGE_COLUMNS} FROM {ROWS_VIEW}"
     if not one_row_per_image:
         # The latest record of each image, as the SQL sink's upserts leave it. One ordering key on
@@ -151,6 +157,8 @@ def parquet_connection(location: str) -> Iterator[sa.Connection]:
     try:
         with engine.connect() as connection:
             connection.exec_driver_sql("SET enable_progress_bar = false")  # stdout carries --json
+            # Every query reads the footers again otherwise: tens of MB each in a file of an older version.
+            connection.exec_driver_sql("SET parquet_metadata_cache = true")
             models = models_in(result)
             repeated = repeated_keys(connection, result)
             if repeated:

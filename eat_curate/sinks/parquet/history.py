@@ -9,20 +9,21 @@ The history is a record, not the data: whatever another tool (or a damaged
 disk, or another eat-curate version) left there that cannot be read as one
 is skipped, never fatal, and the next merge writes the history without it.
 It is kept to the newest runs that fit in ``MAX_RUNS_BYTES``: a file's footer
-holds it (twice, with Arrow's copy of the schema), and Parquet readers refuse
-footers of a few tens of MB.
+holds it (twice, with Arrow's copy of the schema), and pyarrow refuses a
+footer holding more than about 75 MB of it (``footer.py`` reads one all the
+same). A file an older eat-curate wrote without the cap is read as kept to it.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
+from eat_curate.sinks.parquet.footer import read_schema
 from eat_curate.sinks.parquet.target import ParquetTarget
 
 RUNS_KEY = b"eat_curate.runs"
@@ -96,11 +97,27 @@ def read_json_record(path: Path) -> Any:
 
 
 def _shrunk(run: dict) -> dict:
-    """``run`` with a long source list cut, so that one run alone never outgrows the history."""
+    """``run`` with a long source list cut, so that one run alone never outgrows the history.
+
+    A list cut already (the kept sources and "... and N more") stays as it is, whatever merge reads it again.
+    """
     sources = run["sources"]
-    if len(sources) <= _KEPT_SOURCES:
+    if len(sources) <= _KEPT_SOURCES + 1:
         return run
     return {**run, "sources": [*sources[:_KEPT_SOURCES], f"... and {len(sources) - _KEPT_SOURCES} more"]}
+
+
+def _newest_that_fit(newest_first: Iterable[dict]) -> list[dict]:
+    """The first runs of ``newest_first`` that fit in ``MAX_RUNS_BYTES`` (long source lists cut), oldest first."""
+    kept: list[dict] = []
+    size = 2
+    for run in newest_first:
+        run = _shrunk(run)
+        size += len(json.dumps(run, default=str, ensure_ascii=False).encode()) + 2  # and ", "
+        if size > MAX_RUNS_BYTES:
+            break
+        kept.append(run)
+    return kept[::-1]
 
 
 @dataclass
@@ -115,15 +132,7 @@ class History:
 
     def kept_runs(self) -> list[dict]:
         """The newest runs whose JSON fits in ``MAX_RUNS_BYTES``, oldest first."""
-        kept: list[dict] = []
-        size = 2
-        for run in reversed(self.runs):
-            run = _shrunk(run)
-            size += len(json.dumps(run, default=str, ensure_ascii=False).encode()) + 2  # and ", "
-            if size > MAX_RUNS_BYTES:
-                break
-            kept.append(run)
-        return kept[::-1]
+        return _newest_that_fit(reversed(self.runs))
 
     def to_metadata(self) -> dict[bytes, bytes]:
         return {
@@ -137,7 +146,14 @@ class History:
     @classmethod
     def from_metadata(cls, metadata: dict[bytes, bytes] | None) -> History:
         metadata = metadata or {}
-        return cls(runs=_runs(_loads(metadata.get(RUNS_KEY))), models=_models(_loads(metadata.get(MODELS_KEY))))
+        text = metadata.get(RUNS_KEY)
+        runs = _loads(text)
+        models = _models(_loads(metadata.get(MODELS_KEY)))
+        if text is not None and len(text) > MAX_RUNS_BYTES and isinstance(runs, list):
+            # Only an older eat-curate wrote more, up to 100,000s of runs: read the runs the next merge keeps,
+            # as a file of today holds them, rather than check and load them all in every reader.
+            return cls(runs=_newest_that_fit(run for run in reversed(runs) if usable_run(run)), models=models)
+        return cls(runs=_runs(runs), models=models)
 
     @classmethod
     def from_json(cls, data: Any) -> History:
@@ -151,7 +167,7 @@ def committed_history(target: ParquetTarget) -> History:
         return History.from_json(read_json_record(target.history_file))
     if not target.path.is_file():
         return History()
-    return History.from_metadata(pq.read_schema(target.path).metadata)
+    return History.from_metadata(read_schema(target.path).metadata)
 
 
 def pending_run(work: Path) -> dict | None:

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from eat_curate.incremental import InputVersion, stored_versions
+from eat_curate.sinks.parquet.footer import parquet_file
 
 # What tells whether a row is a current success of a model: its key, model, version, error and score.
 SCORED_COLUMNS = ["path", "model_id", "bytes", "mtime", "content_hash", "error_kind", "mean"]
@@ -35,10 +35,10 @@ class ScoredIndex:
     def build(cls, files: Iterable[Path], model_id: str) -> ScoredIndex:
         files = list(files)
         chunks = []
-        rows = sum(pq.ParquetFile(path).metadata.num_rows for path in files)
+        rows = sum(parquet_file(path).metadata.num_rows for path in files)
         progress = tqdm(total=rows, unit="row", desc="indexing scored rows", disable=None, leave=False)
         for path in files:
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=_BATCH_ROWS, columns=SCORED_COLUMNS):
+            for batch in parquet_file(path).iter_batches(batch_size=_BATCH_ROWS, columns=SCORED_COLUMNS):
                 progress.update(batch.num_rows)
                 # A success whose mean another tool made NaN or null is no score: the run scores it again.
                 scored = pc.fill_null(pc.is_finite(batch.column("mean")), False)

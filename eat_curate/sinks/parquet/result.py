@@ -16,9 +16,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 from eat_curate.errors import StoreError
+from eat_curate.sinks.parquet.footer import parquet_file
 from eat_curate.sinks.parquet.history import History, committed_history, read_history
 from eat_curate.sinks.parquet.target import ParquetTarget, schema_problem
 
@@ -52,7 +51,7 @@ class ParquetResult:
         return read_history(self.target)
 
     def rows(self) -> int:
-        return sum(pq.ParquetFile(path).metadata.num_rows for path in self.files)
+        return sum(parquet_file(path).metadata.num_rows for path in self.files)
 
 
 def _visible_parquet_files(folder: Path) -> list[Path]:

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from eat_curate.records import PARQUET_SCHEMA
 from eat_curate.sinks.durable import ensure_writable_folder
+from eat_curate.sinks.parquet.footer import read_schema
 from eat_curate.errors import StoreError
 
 DATASET_HISTORY = "_eat_curate.json"
@@ -150,7 +150,7 @@ def check_schema(path: Path) -> None:
 def schema_problem(path: Path) -> str | None:
     """Why ``path`` is not a Parquet file with the ScoreRecord schema, said after its name; None when it is one."""
     try:
-        found = pq.read_schema(path)
+        found = read_schema(path)
     except (pa.ArrowInvalid, OSError) as exc:
         return f"cannot be read as Parquet ({exc})"
     if found.remove_metadata().equals(PARQUET_SCHEMA):

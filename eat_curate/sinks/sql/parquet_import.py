@@ -25,12 +25,12 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import sqlalchemy as sa
 from tqdm import tqdm
 
 from eat_curate.errors import StoreError
 from eat_curate.records import NUM_BINS, ScoreRecord
+from eat_curate.sinks.parquet.footer import parquet_file
 from eat_curate.sinks.parquet.history import History
 from eat_curate.sinks.parquet.result import ParquetResult, open_parquet_result
 from eat_curate.sinks.sql import schema
@@ -118,7 +118,7 @@ def newer_records(connection: sa.Connection, records: Sequence[ScoreRecord]) -> 
 def record_batches(result: ParquetResult, rows: int) -> Iterator[list[ScoreRecord]]:
     """The result's rows as ScoreRecords, ``rows`` at a time, file by file."""
     for path in result.files:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
+        for batch in parquet_file(path).iter_batches(batch_size=rows):
             yield [ScoreRecord.from_row(row) for row in batch.to_pylist()]
 
 
@@ -192,7 +192,7 @@ def check_rows(result: ParquetResult, rows: int = BATCH_ROWS) -> None:
     """Raise StoreError at the result's first row a database cannot hold (:func:`row_problem`), before any write."""
     for path in result.files:
         offset = 0
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
+        for batch in parquet_file(path).iter_batches(batch_size=rows):
             problem = row_problem(batch)
             if problem is not None:
                 position, what = problem
