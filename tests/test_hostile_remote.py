@@ -4,6 +4,9 @@ The servers here are raw sockets on 127.0.0.1 that answer exactly the bytes a te
 whose chunk size is not a number, a ``100 Continue`` and then silence, a body trickling a byte at a time,
 a status line that is not HTTP, a redirect without a Location. Every wait of a read is bounded by
 ``--remote-timeout`` (the headers, and each MiB of the body), and a URL's password is never printed.
+
+Folder URLs are listed from index pages, which a server can make endless, loop, or not an index at all:
+those come from raw sockets too, or from a small server answering scripted pages by path (PageServer).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import islice
 from pathlib import Path
 
 import pyarrow as pa
@@ -20,7 +25,8 @@ import pytest
 from click.testing import CliRunner
 
 from eat_curate.cli import cli
-from eat_curate.io import remote_retry
+from eat_curate.io import remote_index, remote_retry
+from eat_curate.io.bounded_read import MiB, describe_size
 from eat_curate.io.remote import RemoteError
 from eat_curate.io.remote_read import url_facts
 from eat_curate.io.remote_retry import RetryPolicy
@@ -236,3 +242,223 @@ def test_a_manifest_of_hostile_urls_gives_one_error_row_each_and_scores_the_rest
     assert rows[urls[0]]["error"] is None and rows[urls[0]]["mean"] is not None
     assert all(rows[url]["error_kind"] == "unreadable" for url in urls[1:])
     assert "ok 1, failed 5 (unreadable 5)" in result.output
+
+
+# --- remote folders: hostile index pages ----------------------------------------------------------------
+# A folder URL (ending in "/") is listed from its index page. The page is read with a size bound and on a
+# deadline; only links under the folder are followed, once each; a page that is not an index says so.
+
+Page = tuple[str, bytes]  # (Content-Type, body) a path is answered with
+
+
+def index_page(*links: str, content_type: str = "text/html; charset=utf-8") -> Page:
+    return content_type, "".join(f'<a href="{link}">{link}</a><br>\n' for link in links).encode()
+
+
+class PageServer:
+    """An HTTP server on 127.0.0.1 answering each path in ``pages`` (or every path, with ``every``), 404 else."""
+
+    def __init__(self, pages: dict[str, Page], every: Page | None = None) -> None:
+        self.pages, self.every, self.asked = pages, every, []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.asked.append(self.path)
+                if self.path + "/" in server.pages:  # a folder asked for without its "/", as servers do
+                    self.send_response(301)
+                    self.send_header("Location", self.path + "/")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                content_type, body = server.pages.get(self.path) or server.every or ("text/plain", b"")
+                self.send_response(200 if self.path in server.pages or server.every else 404)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format, *args) -> None:
+                pass
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.http.server_address[1]}"
+        self.thread = threading.Thread(target=self.http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.http.shutdown()
+        self.http.server_close()
+        self.thread.join()
+
+
+@pytest.fixture
+def serve_pages(monkeypatch) -> Iterator[Callable[..., PageServer]]:
+    """``serve_pages(pages, every=None)`` -> a started PageServer; stopped after the test. One quick try per read."""
+    monkeypatch.setattr(remote_retry, "DEFAULT_RETRY", RetryPolicy(attempts=1, timeout_s=0.5))
+    servers: list[PageServer] = []
+
+    def start(pages: dict[str, Page], every: Page | None = None) -> PageServer:
+        servers.append(PageServer(pages, every))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def listed(folder: str, at_most: int = 50) -> list[tuple[str, str | None]]:
+    """(key under the server, problem) of the first ``at_most`` items of ``folder``: a walk that loops stops here."""
+    base = folder.split("/photos/")[0]
+    return [(item.key.removeprefix(base), item.problem) for item in islice(iter_items([folder]), at_most)]
+
+
+def test_links_back_to_the_folder_or_above_it_are_not_walked(serve_pages) -> None:
+    server = serve_pages({})
+    server.pages.update({
+        "/photos/": index_page("./", "../", "../photos/", "/photos/", f"{server.base}/photos/", "%2e%2e/",
+                               "sub/", "a.jpg"),
+        "/photos/sub/": index_page("../", "../../photos/", "./", ".", "b.jpg"),
+    })
+    # "../photos/" used to be walked as /photos/../photos/, again and again: thousands of copies of a.jpg
+    assert listed(f"{server.base}/photos/") == [("/photos/a.jpg", None), ("/photos/sub/b.jpg", None)]
+
+
+def test_a_server_answering_every_path_with_the_same_page_is_walked_once(serve_pages) -> None:
+    # a catch-all route (a web app's fallback page) or a symlink loop on the server: sub/sub/sub/... for ever
+    server = serve_pages({}, every=index_page("sub/", "a.jpg"))
+    assert listed(f"{server.base}/photos/") == [
+        ("/photos/a.jpg", None),
+        ("/photos/sub/", f"folder not walked: it lists what {server.base}/photos/ lists (a loop)"),
+    ]
+    assert server.asked == ["/photos/", "/photos/sub/"]
+
+
+def test_links_to_other_hosts_or_elsewhere_on_the_host_are_not_followed(serve_pages) -> None:
+    elsewhere = serve_pages({"/photos/": index_page("c.jpg")}, every=index_page("d.jpg"))
+    server = serve_pages({})
+    server.pages["/photos/"] = index_page(
+        f"{elsewhere.base}/photos/", f"{elsewhere.base}/photos/c.jpg", "//example.invalid/photos/e.jpg",
+        "/other/", "/f.jpg", "mailto:x@example.invalid", "javascript:void(0)", "a.jpg",
+    )
+    assert listed(f"{server.base}/photos/") == [("/photos/a.jpg", None)]
+    assert elsewhere.asked == [] and all(path.startswith("/photos") for path in server.asked)
+
+
+def test_an_image_linked_from_above_its_folder_is_listed_once(serve_pages) -> None:
+    server = serve_pages({
+        "/photos/": index_page("sub/", "sub/b.jpg", "sub/b.jpg#top", "a.jpg"),
+        "/photos/sub/": index_page("b.jpg"),
+    })
+    assert listed(f"{server.base}/photos/") == [("/photos/a.jpg", None), ("/photos/sub/b.jpg", None)]
+
+
+def test_thousands_of_links_with_repeats_and_sort_orders_list_each_image_once_in_order(serve_pages) -> None:
+    names = [f"IMG_{number:04d}.jpg" for number in range(3000)]
+    # an Apache index: each file linked from its icon and its name, and column headers that sort the page
+    links = ["?C=N;O=D", "?C=M;O=A"] + [link for name in reversed(names) for link in (name, name)]
+    server = serve_pages({"/photos/": index_page(*links)})
+    assert listed(f"{server.base}/photos/", at_most=10_000) == [(f"/photos/{name}", None) for name in names]
+
+
+def test_html_escapes_in_a_link_are_undone(serve_pages) -> None:
+    server = serve_pages({"/photos/": index_page("rock&amp;roll.jpg", "a&#32;b.jpg")})  # as Apache writes "&"
+    assert listed(f"{server.base}/photos/") == [("/photos/a%20b.jpg", None), ("/photos/rock&roll.jpg", None)]
+
+
+@pytest.mark.parametrize(
+    "page, shown",
+    [
+        (("application/json", b'{"error": "token expired"}'), 'application/json: {"error": "token expired"}'),
+        (("text/html", b'{"error":\n "token expired"}'), 'text/html: {"error": "token expired"}'),
+        (("text/plain", b"Service unavailable \x1b[31m"), "text/plain: Service unavailable ?[31m"),
+        (("image/jpeg", JPEG), "image/jpeg"),
+    ],
+    ids=["json-error", "json-error-called-html", "plain-text", "an-image"],
+)
+def test_a_page_that_is_not_an_html_index_is_refused_not_listed_as_empty(serve_pages, page: Page, shown: str) -> None:
+    server = serve_pages({"/photos/": page})
+    # it used to list nothing: "0 images", with no word on why
+    with pytest.raises(SourceError) as refused:
+        iter_items([f"{server.base}/photos/"])
+    assert str(refused.value).startswith(
+        f"{server.base}/photos/: cannot list the folder: not an HTML index page ({shown}"
+    ), str(refused.value)
+    assert "\n" not in str(refused.value) and "\x1b" not in str(refused.value)
+
+
+INDEX_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nConnection: close\r\n\r\n"  # the body runs to the end
+
+
+def endless_index(connection: socket.socket) -> None:
+    connection.sendall(INDEX_HEAD)
+    for _ in range(40):  # links without end, to the client: 4 MiB here, as a test must end
+        connection.sendall(b'<a href="a.jpg">a.jpg</a>\n' * 4096)
+
+
+def index_announced_at_5_gib(connection: socket.socket) -> None:
+    connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n" % (5 << 30))
+    connection.sendall(b'<a href="a.jpg">a.jpg</a>\n')
+
+
+def index_trickling_in(connection: socket.socket) -> None:
+    connection.sendall(INDEX_HEAD)
+    for _ in range(200):  # a byte every 50 ms: each within the timeout, a MiB in 14 hours
+        connection.sendall(b"<")
+        time.sleep(0.05)
+
+
+def index_streaming_steadily(connection: socket.socket) -> None:
+    connection.sendall(INDEX_HEAD)
+    for _ in range(160):  # 20 MiB a second, each MiB well within the timeout, for as long as it is read
+        connection.sendall(b"<br>" * 131072)
+        time.sleep(0.025)
+
+
+def folder_of(url: str) -> str:
+    return url.rsplit("/", 1)[0] + "/"
+
+
+@pytest.mark.parametrize("answer, size", [(endless_index, ""), (index_announced_at_5_gib, " (5 GiB)")],
+                         ids=["endless", "announced"])
+def test_an_index_page_over_the_limit_is_refused_in_one_line(serve, monkeypatch, answer: Answer, size: str) -> None:
+    # the page used to be read whole into memory, however large: multi-GB pages, or endless ones, until the timeout
+    monkeypatch.setattr(remote_retry, "DEFAULT_RETRY", RetryPolicy(attempts=1, timeout_s=0.5))
+    monkeypatch.setattr(remote_index, "MAX_INDEX_PAGE_BYTES", MiB)
+    folder = folder_of(serve(answer))
+    started = time.monotonic()
+    with pytest.raises(SourceError) as refused:
+        iter_items([folder])
+    assert time.monotonic() - started < 5
+    assert str(refused.value) == (f"{folder}: cannot list the folder: its index page{size} is over the limit "
+                                  "of 1 MiB; give a manifest of its images' URLs instead")
+
+
+def test_a_sub_folder_whose_index_page_is_over_the_limit_is_one_error_row(serve_pages, monkeypatch) -> None:
+    monkeypatch.setattr(remote_index, "MAX_INDEX_PAGE_BYTES", 64 << 10)
+    big = index_page(*(f"{number}.jpg" for number in range(4000)))
+    server = serve_pages({"/photos/": index_page("big/", "a.jpg"), "/photos/big/": big})
+    assert listed(f"{server.base}/photos/") == [
+        ("/photos/a.jpg", None),
+        ("/photos/big/", f"folder could not be listed: its index page ({describe_size(len(big[1]))}) is over the "
+                         "limit of 64 KiB; give a manifest of its images' URLs instead"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "answer, reason",
+    [
+        (index_trickling_in, "less than 1 MiB arrived in 0.2 s"),
+        (index_streaming_steadily, "the index page did not arrive within 0.8 s"),
+    ],
+    ids=["trickling", "streaming-for-ever"],
+)
+def test_an_index_page_that_never_ends_times_out(serve, monkeypatch, answer: Answer, reason: str) -> None:
+    # each MiB must come within the timeout, and the whole page within four: a steady stream ends too
+    monkeypatch.setattr(remote_retry, "DEFAULT_RETRY", RetryPolicy(attempts=1, timeout_s=0.2))
+    folder = folder_of(serve(answer))
+    started = time.monotonic()
+    with pytest.raises(SourceError) as refused:
+        iter_items([folder])
+    assert time.monotonic() - started < 5
+    assert str(refused.value) == f"{folder}: cannot list the folder: timed out ({reason})"

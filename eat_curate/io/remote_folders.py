@@ -14,10 +14,18 @@ without reading them.
 The top of the folder is listed when the walk is set up, so a host that
 cannot be reached fails the run before it starts, in one line; a sub-folder
 that cannot be listed later becomes one error row, as a local one does.
+
+An HTTP folder is listed from its index page (:mod:`eat_curate.io.remote_index`:
+bounded in size and time, only links below the folder). Its sub-folders can
+loop where an object store's cannot: a symlink to a folder above, on the
+server, or a server that answers every path with the same page. A sub-folder
+whose page lists exactly what a folder above it lists is such a loop: it
+becomes one error row instead of being walked, for ever.
 """
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 from urllib.parse import urlsplit
 from collections.abc import Iterator
@@ -29,8 +37,9 @@ from eat_curate.io.exclusions import NOTHING_EXCLUDED, Exclusions
 from eat_curate.io.folders import PARENT, depth_first, fitting_album, folder_album
 from eat_curate.io.formats import has_image_extension
 from eat_curate.io.items import SourceItem, image_id_for
-from eat_curate.io.remote import RemoteError, as_sent, filesystem, info_mtime
-from eat_curate.io.remote_read import deadline, describe_failure, host_of, is_unreachable
+from eat_curate.io.remote import RemoteError, as_sent, filesystem, hide_url_password, info_mtime
+from eat_curate.io.remote_index import list_index
+from eat_curate.io.remote_read import deadline, describe_failure, host_of, is_fsspec_http, is_unreachable
 from eat_curate.io.remote_retry import GaveUp, with_retries
 
 
@@ -52,19 +61,39 @@ def open_remote_folder(
         if is_unreachable(cause):
             raise RemoteError(f"cannot reach {host_of(url)}: {reason}") from None
         raise RemoteError(f"cannot list the folder: {reason}") from None
-    return depth_first(_walk(fs, root, "", entries, album_rule, exclusions))
+    # The folders above the one walked, by what they list; None where folders cannot loop (an object
+    # store's prefixes), so that a folder that happens to list what one above it lists is walked there.
+    ancestry = {_listed_names(root, entries): root} if is_fsspec_http(fs) else None
+    return depth_first(_walk(fs, root, "", entries, album_rule, exclusions, ancestry))
 
 
 def _listing(fs: AbstractFileSystem, folder: str) -> list[dict]:
     policy = remote_retry.DEFAULT_RETRY
-    # bounded: fsspec would wait for ever on a server that stalls it (a 1xx answer and nothing after)
-    sent = as_sent(folder)  # a server's link may hold a raw space; the file system sends URLs as they are
-    entries = with_retries(lambda: fs.ls(sent, detail=True, **deadline(fs, policy.timeout_s)), policy)
+    if is_fsspec_http(fs):  # fsspec's ls would read the index page whole, however large it is
+        entries = with_retries(lambda: list_index(fs, folder, policy.timeout_s), policy)
+    else:
+        # bounded: fsspec would wait for ever on a server that stalls it (a 1xx answer and nothing after)
+        sent = as_sent(folder)  # a server's link may hold a raw space; the file system sends URLs as they are
+        entries = with_retries(lambda: fs.ls(sent, detail=True, **deadline(fs, policy.timeout_s)), policy)
     return sorted(entries, key=lambda info: info["name"])
 
 
+def _listed_names(folder: str, entries: list[dict]) -> str:
+    """A digest of what ``folder`` lists, as names relative to it: a folder that loops back to one above it
+    lists the same names there."""
+    names = sorted(info["name"].rstrip("/")[len(folder) + 1:] + "/" * (info.get("type") == "directory")
+                   for info in entries)
+    return hashlib.blake2b("\n".join(names).encode(), digest_size=16).hexdigest()
+
+
 def _walk(
-    fs: AbstractFileSystem, folder: str, relative: str, entries: list[dict], album_rule: str, exclusions: Exclusions
+    fs: AbstractFileSystem,
+    folder: str,
+    relative: str,
+    entries: list[dict],
+    album_rule: str,
+    exclusions: Exclusions,
+    ancestry: dict[str, str] | None,
 ) -> Iterator[SourceItem | Iterator]:
     album, album_problem = fitting_album(folder_album(_path_part(folder), relative, album_rule))
     for info in entries:
@@ -75,7 +104,8 @@ def _walk(
         below = f"{relative}/{name}" if relative else name
         if info.get("type") == "directory":
             if not exclusions.excludes(below, is_folder=True):
-                yield _walk_sub_folder(fs, path, below, album_rule, exclusions)  # walked in place by depth_first
+                # walked in place by depth_first
+                yield _walk_sub_folder(fs, path, below, album_rule, exclusions, ancestry)
         elif has_image_extension(name) and not exclusions.excludes(below, is_folder=False):
             key = _url(fs, path)
             size = info.get("size")
@@ -90,18 +120,36 @@ def _walk(
 
 
 def _walk_sub_folder(
-    fs: AbstractFileSystem, folder: str, relative: str, album_rule: str, exclusions: Exclusions
+    fs: AbstractFileSystem,
+    folder: str,
+    relative: str,
+    album_rule: str,
+    exclusions: Exclusions,
+    ancestry: dict[str, str] | None,
 ) -> Iterator[SourceItem | Iterator]:
     try:
         entries = _listing(fs, folder)
-    except Exception as error:  # one error row for the sub-folder: its images would otherwise vanish unseen
+    except Exception as error:  # network stacks raise many types
         cause = error.error if isinstance(error, GaveUp) else error
-        key = _url(fs, folder) + "/"
-        reason = f"folder could not be listed: {describe_failure(cause, remote_retry.DEFAULT_RETRY.timeout_s)}"
-        album, _ = fitting_album(folder_album(_path_part(folder), relative, album_rule))
-        yield SourceItem(key=key, image_id=image_id_for(key), album=album, problem=reason)
+        reason = describe_failure(cause, remote_retry.DEFAULT_RETRY.timeout_s)
+        yield _folder_problem(fs, folder, relative, album_rule, f"folder could not be listed: {reason}")
         return
-    yield from _walk(fs, folder, relative, entries, album_rule, exclusions)
+    if ancestry is not None:
+        names = _listed_names(folder, entries)
+        if names in ancestry:  # walking it would find itself below itself, again and again
+            above = hide_url_password(_url(fs, ancestry[names]))
+            reason = f"folder not walked: it lists what {above}/ lists (a loop)"
+            yield _folder_problem(fs, folder, relative, album_rule, reason)
+            return
+        ancestry = {**ancestry, names: folder}
+    yield from _walk(fs, folder, relative, entries, album_rule, exclusions, ancestry)
+
+
+def _folder_problem(fs: AbstractFileSystem, folder: str, relative: str, album_rule: str, reason: str) -> SourceItem:
+    """One error row for a sub-folder that is not walked: its images would otherwise vanish unseen."""
+    key = _url(fs, folder) + "/"
+    album, _ = fitting_album(folder_album(_path_part(folder), relative, album_rule))
+    return SourceItem(key=key, image_id=image_id_for(key), album=album, problem=reason)
 
 
 def _url(fs: AbstractFileSystem, path: str) -> str:

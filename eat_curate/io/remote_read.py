@@ -4,11 +4,11 @@
   a size the store announces up front is checked before anything is read.
 - Over HTTP the object is streamed: fsspec's random-access file would take a
   server's whole answer at once when the server ignores range requests.
-  Each wait has a deadline of its own (:func:`_get_http`): the status line and
-  headers, then every MiB of the body, must each arrive within the timeout. A
-  server trickling a byte a second, or one that stalls the client for good
-  (a 1xx answer and nothing after it; aiohttp never wakes up a read after a
-  broken chunk) is a timeout, never a hang.
+  Each wait has a deadline of its own (:func:`http_answer`, :func:`read_paced`):
+  the status line and headers, then every MiB of the body, must each arrive
+  within the timeout. A server trickling a byte a second, or one that stalls
+  the client for good (a 1xx answer and nothing after it; aiohttp never wakes
+  up a read after a broken chunk) is a timeout, never a hang.
 - Only a 2xx answer is content; a server's malformed answer is said to be one,
   not reported as the ``HTTP 400`` aiohttp labels it with.
 - Timeouts and 5xx answers are tried again (:mod:`eat_curate.io.remote_retry`);
@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Awaitable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import IO, Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -41,6 +41,10 @@ from eat_curate.io.remote_retry import GaveUp, RetryPolicy, http_status, with_re
 
 T = TypeVar("T")
 
+# How many timeouts one whole call of a filesystem (an info, a listing) may take: each wait within it has
+# the timeout, and a call is a few waits (connecting, the answer's head, its body).
+CALL_DEADLINE_FACTOR = 4
+
 
 class SlowAnswer(TimeoutError):
     """A timeout while an answer was arriving, too slowly; ``str()`` says how slowly."""
@@ -54,8 +58,7 @@ def read_url(url: str, max_bytes: int = DEFAULT_MAX_BYTES, retry: RetryPolicy | 
 
     def attempt() -> bytes:
         fs, path = filesystem(url, retry.timeout_s)
-        if _is_http(url) and isinstance(fs, AsyncFileSystem) and hasattr(fs, "set_session") and hasattr(
-                fs, "encode_url"):  # fsspec's HTTP file system, whose session the paced read uses
+        if _is_http(url) and is_fsspec_http(fs):
             try:
                 return sync(fs.loop, _get_http, fs, path, max_bytes, retry.timeout_s)
             except Exception as error:  # fsspec turns any TimeoutError into its own: keep the reason
@@ -106,6 +109,8 @@ def url_facts(url: str, retry: RetryPolicy | None = None) -> tuple[int | None, f
 
 def describe_failure(error: BaseException, timeout_s: float | None = None) -> str:
     """One line on why a remote operation failed: ``HTTP 503``, ``timed out (no answer within 30 s)``, ..."""
+    if isinstance(error, RemoteError):  # already says why in a line of its own
+        return str(error)
     if isinstance(error, SlowAnswer):
         return f"timed out ({error})"
     if isinstance(error, TimeoutError) or type(error).__name__ == "FSTimeoutError":
@@ -129,7 +134,7 @@ def is_unreachable(error: BaseException) -> bool:
     any failure as FileNotFoundError raised from the real one."""
     seen: BaseException | None = error
     for _ in range(8):  # a cause chain is short; a cycle must not loop
-        if seen is None:
+        if seen is None or isinstance(seen, SlowAnswer):  # a slow answer is an answer: the host was reached
             return False
         if isinstance(seen, (ConnectionError, socket.gaierror, TimeoutError)):
             return True
@@ -159,7 +164,12 @@ def deadline(fs: AbstractFileSystem, seconds: float) -> dict:
     fsspec's sync calls wait for ever by default; aiohttp's own timeouts do not end every stall
     (a 1xx answer with nothing after it). Only async filesystems take the bound.
     """
-    return {"timeout": 4 * seconds} if isinstance(fs, AsyncFileSystem) else {}
+    return {"timeout": CALL_DEADLINE_FACTOR * seconds} if isinstance(fs, AsyncFileSystem) else {}
+
+
+def is_fsspec_http(fs: AbstractFileSystem) -> bool:
+    """Whether ``fs`` is fsspec's HTTP file system, whose aiohttp session :func:`http_answer` uses."""
+    return isinstance(fs, AsyncFileSystem) and hasattr(fs, "set_session") and hasattr(fs, "encode_url")
 
 
 def _is_http(url: str) -> bool:
@@ -184,7 +194,7 @@ def _malformed_answer(error: BaseException) -> str | None:
     return None
 
 
-async def _within(awaitable: Awaitable[T], seconds: float, reason: str | None = None) -> T:
+async def within(awaitable: Awaitable[T], seconds: float, reason: str | None = None) -> T:
     """``awaitable`` cancelled after ``seconds``: builtin TimeoutError (SlowAnswer with ``reason``)."""
     try:
         return await asyncio.wait_for(awaitable, max(seconds, 0.001))
@@ -194,23 +204,31 @@ async def _within(awaitable: Awaitable[T], seconds: float, reason: str | None = 
 
 async def _get_http(fs: Any, url: str, max_bytes: int, timeout_s: float) -> bytes:
     """One streamed GET: at most ``max_bytes + 1`` bytes, every wait bounded (the module's docstring)."""
+    async with http_answer(fs, url, timeout_s) as response:
+        return await read_paced(response.content, max_bytes, timeout_s)
+
+
+@asynccontextmanager
+async def http_answer(fs: Any, url: str, timeout_s: float) -> AsyncIterator[Any]:
+    """The 2xx answer to a GET of ``url`` through ``fs``'s session (its head within ``timeout_s``), its body
+    unread; FileNotFoundError for a 404, the HTTP error for others. Released after, or closed if left unread."""
     session = await fs.set_session()
-    response = await _within(session.get(fs.encode_url(url), **fs.kwargs), timeout_s)
+    response = await within(session.get(fs.encode_url(url), **fs.kwargs), timeout_s)
     try:
         if response.status == 404:
             raise FileNotFoundError(url)
         response.raise_for_status()  # 4xx, 5xx
-        if not 200 <= response.status < 300:  # a 304, a redirect without Location: no image in the body
+        if not 200 <= response.status < 300:  # a 304, a redirect without Location: no content in the body
             raise RemoteError(f"HTTP {response.status}")
-        return await _read_paced(response.content, max_bytes, timeout_s)
+        yield response
     finally:
         if response.content.at_eof():
-            response.release()  # the connection can serve the next image
+            response.release()  # the connection can serve the next request
         else:
             response.close()  # a body left unread: the connection is not reusable
 
 
-async def _read_paced(content: Any, max_bytes: int, timeout_s: float) -> bytes:
+async def read_paced(content: Any, max_bytes: int, timeout_s: float) -> bytes:
     """The body, no more than ``max_bytes + 1`` bytes; each MiB of it must arrive within ``timeout_s``."""
     loop = asyncio.get_running_loop()
     chunks: list[bytes] = []
@@ -221,7 +239,7 @@ async def _read_paced(content: Any, max_bytes: int, timeout_s: float) -> bytes:
         left = piece_started + timeout_s - loop.time()
         if left <= 0:
             raise SlowAnswer(too_slow)
-        chunk = await _within(content.read(min(STREAM_CHUNK, max_bytes + 1 - total)), left, too_slow)
+        chunk = await within(content.read(min(STREAM_CHUNK, max_bytes + 1 - total)), left, too_slow)
         if not chunk:
             return b"".join(chunks)
         chunks.append(chunk)
