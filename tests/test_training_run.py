@@ -298,7 +298,8 @@ def test_ctrl_c_during_training_says_how_to_go_on(
 
     monkeypatch.setattr("training.trainer.train", pressed_ctrl_c)
     code, output = run_cli(*train_args(synthetic_set, pico_store, "stopped"))
-    assert code == 130 and "interrupted" in output and "the same command with --resume goes on" in output
+    # Ctrl-C before any epoch: nothing in the run folder to resume from
+    assert code == 130 and "interrupted" in output and "nothing was kept; to start the run over, run: " in output
 
 
 def test_the_explore_phase_weakens_offsets_heading_into_the_interest_quadrant(

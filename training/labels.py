@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from eat_curate.errors import EatCurateError
+from eat_curate.io.bounded_read import not_regular_reason
 from eat_curate.io.remote import protocol_of
 
 LABEL_FORMATS = ("auto", "ava", "tad66k", "table")
@@ -42,6 +44,8 @@ VOTE_COLUMNS = tuple(f"votes_{i}" for i in range(1, 11))
 IMAGE_COLUMNS = ("path", "image", "file")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 AVA_FIELDS = 15
+LABEL_FILE_KINDS = "a CSV or Parquet table, or AVA's AVA.txt (see --format)"
+ID_LIST_LAYOUT = "one image id per line, or a CSV whose first column holds them"
 
 
 class LabelFileError(EatCurateError):
@@ -100,8 +104,7 @@ def read_labels(path: Path | str, images: Path | str | None = None, fmt: str = "
     path = Path(path)
     if fmt not in LABEL_FORMATS:
         raise LabelFileError(f"unknown label format {fmt!r}; expected one of {', '.join(LABEL_FORMATS)}")
-    if not path.is_file():
-        raise LabelFileError(f"label file {path} does not exist")
+    _refuse_unless_a_file(path, "label file", f"a label file: {LABEL_FILE_KINDS}")
     images_dir = Path(images) if images is not None else path.parent
     if not images_dir.is_dir():
         raise LabelFileError(f"images folder {images_dir} does not exist")
@@ -118,9 +121,36 @@ def read_labels(path: Path | str, images: Path | str | None = None, fmt: str = "
     except UnicodeDecodeError as error:  # Excel's plain "CSV" is in the system's code page (Windows-1252, ...)
         raise _not_utf8(path, error) from None
     if not items:
-        raise LabelFileError(f"{path} holds no labelled images")
+        raise LabelFileError(f"{path} holds no labelled images; expected {_layout(fmt, path)}")
     _check_unique(items, path)
     return LabelSet(items=items, target=target, format=fmt, source=path)
+
+
+def _refuse_unless_a_file(path: Path, what: str, expected: str) -> None:
+    """Refuse, from ``stat`` alone, what is not a regular file: a folder, ``/dev/null``, a FIFO (a pipe, as
+    ``<(...)`` gives, which opening would wait on), saying what is expected instead."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise LabelFileError(f"{what} {path} does not exist") from None
+    except OSError as error:
+        raise LabelFileError(f"{what} {path} cannot be read: {error.strerror or error}") from None
+    reason = not_regular_reason(mode)
+    if reason is None:
+        return
+    if not reason.startswith("is "):  # "not a regular file (FIFO)"
+        reason = f"is {reason}"
+    raise LabelFileError(f"{what} {path} {reason}; expected {expected}")
+
+
+def _layout(fmt: str, path: Path) -> str:
+    """What a label file of ``fmt`` holds, for a message about one that holds nothing."""
+    if fmt == "ava":
+        return "a line per image: index, image id, 10 vote counts, 2 tags, challenge id"
+    columns = "image and score" if fmt == "tad66k" else "path, and votes_1..votes_10, score or rating"
+    if path.suffix.lower() == ".parquet":
+        return f"a row per image, in columns {columns}"
+    return f"a header line naming the columns ({columns}), then a line per image"
 
 
 def not_utf8(error: UnicodeDecodeError) -> str:
@@ -316,8 +346,7 @@ def read_id_list(path: Path | str) -> set[str]:
     Ids are compared without an image suffix, so ``123.jpg`` matches AVA's ``123``.
     """
     path = Path(path)
-    if not path.is_file():
-        raise LabelFileError(f"id list {path} does not exist")
+    _refuse_unless_a_file(path, "id list", f"a file of {ID_LIST_LAYOUT}")
     try:
         with open(path, encoding="utf-8-sig") as handle:
             lines = [line.strip() for line in handle]
@@ -327,5 +356,5 @@ def read_id_list(path: Path | str) -> set[str]:
         lines = [line.split(",", 1)[0].strip() for line in lines[1:]]
     ids = {strip_image_suffix(line) for line in lines if line}
     if not ids:
-        raise LabelFileError(f"id list {path} is empty")
+        raise LabelFileError(f"id list {path} is empty; expected {ID_LIST_LAYOUT}")
     return ids

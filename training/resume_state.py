@@ -7,7 +7,10 @@ plain tensors and containers and read back with ``weights_only=True``, so a
 checkpoint can never carry code. Every file is written to a temporary name
 and renamed into place: a crash mid-write leaves the previous one intact, and
 a write that fails (a full disk) removes its temporary and raises the
-``OSError`` itself, naming the file, whatever library serialised it.
+``OSError`` itself, naming the file, whatever library serialised it; one the
+disk is not to blame for (a folder in the way) is a ``CheckpointError``.
+A folder where one of these files belongs is refused before the first epoch
+(``refuse_folders_in_the_way``), not found by the write after it.
 """
 
 from __future__ import annotations
@@ -25,12 +28,19 @@ import torch
 from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 
-from eat_curate.errors import EatCurateError
+from eat_curate.errors import EatCurateError, is_storage_error
 
 CHECKPOINT_FILE = "last.pt"
 BEST_WEIGHTS_FILE = "best.safetensors"
 METRICS_FILE = "metrics.csv"
 SUMMARY_FILE = "summary.json"  # written when a run finishes: best epoch, data, test metrics
+# Every file a run writes, and what it is, for messages.
+RUN_FILES = {
+    CHECKPOINT_FILE: "checkpoint",
+    BEST_WEIGHTS_FILE: "best weights",
+    METRICS_FILE: "metrics",
+    SUMMARY_FILE: "summary",
+}
 STATE_FORMAT = 1
 # What every checkpoint of STATE_FORMAT holds (a run may add more, e.g. its data's fingerprint).
 CHECKPOINT_KEYS = frozenset(
@@ -39,7 +49,7 @@ CHECKPOINT_KEYS = frozenset(
 
 
 class CheckpointError(EatCurateError):
-    """A run folder's checkpoint is missing, unreadable or from another configuration."""
+    """A run folder's checkpoint is missing, unreadable, from another configuration, or cannot be written."""
 
 
 @dataclass
@@ -85,9 +95,22 @@ class _RecordedWrites:
         self.handle.flush()
 
 
+def _temporary_of(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp")
+
+
 def _replace_atomically(path: Path, write: Callable[[_RecordedWrites], object]) -> None:
     """Write through ``write(file)`` into a temporary, then rename it over ``path``."""
-    temporary = path.with_name(f".{path.name}.tmp")
+    temporary = _temporary_of(path)
+    try:
+        _write_then_rename(temporary, path, write)
+    except OSError as error:
+        if is_storage_error(error):  # the operator's matter (exit 4), named as the OSError it is
+            raise OSError(error.errno, error.strerror, str(path)) from None
+        raise CheckpointError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+def _write_then_rename(temporary: Path, path: Path, write: Callable[[_RecordedWrites], object]) -> None:
     try:
         with open(temporary, "wb") as handle:
             recorded = _RecordedWrites(handle)
@@ -98,10 +121,9 @@ def _replace_atomically(path: Path, write: Callable[[_RecordedWrites], object]) 
                     raise
                 raise recorded.error from None
         os.replace(temporary, path)
-    except BaseException as error:
-        temporary.unlink(missing_ok=True)  # a partial file would only take the space a retry needs
-        if isinstance(error, OSError) and error.filename is None:
-            raise OSError(error.errno, error.strerror, str(path)) from None
+    except BaseException:  # Ctrl-C included: never a partial file left behind
+        if not temporary.is_dir():  # a folder of that name is not ours to remove
+            temporary.unlink(missing_ok=True)  # a partial file would only take the space a retry needs
         raise
 
 
@@ -176,10 +198,37 @@ def save_checkpoint(folder: Path, state: dict) -> Path:
     return path
 
 
+def refuse_folders_in_the_way(folder: Path) -> None:
+    """Refuse a run folder that holds a folder where the run writes one of its files (or that file's temporary),
+    before training rather than at the first write, an epoch or the whole run later."""
+    for name, what in RUN_FILES.items():
+        final = folder / name
+        for path, role in ((final, f"keeps its {what}"), (_temporary_of(final), f"writes its {what} first")):
+            if path.is_dir() and not path.is_symlink():  # a link is replaced, not written through
+                raise CheckpointError(
+                    f"{path} is a folder, where the run {role} as a file: move the folder away, "
+                    "or give another --checkpoint-dir"
+                )
+
+
+def _not_a_checkpoint_file(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a checkpoint before opening it (a FIFO would block); None if it can."""
+    if path.is_file():
+        return None
+    if path.is_symlink() and not path.exists():
+        return f"{path} is a symbolic link to {os.readlink(path)}, which does not exist"
+    if not path.exists():
+        return f"{path} does not exist (no epoch of this run finished)"
+    if path.is_dir():
+        return f"{path} is a folder, not a checkpoint file"
+    return f"{path} is not a regular file"
+
+
 def load_checkpoint(folder: Path) -> dict:
     path = folder / CHECKPOINT_FILE
-    if not path.is_file():
-        raise CheckpointError(f"cannot resume: {path} does not exist (no epoch of this run finished)")
+    problem = _not_a_checkpoint_file(path)
+    if problem is not None:
+        raise CheckpointError(f"cannot resume: {problem}")
     # torch's own reasons run to many lines; what matters is that the file cannot be used.
     start_over = "delete it to start the run over, or give another --checkpoint-dir"
     try:
@@ -196,7 +245,7 @@ def load_checkpoint(folder: Path) -> dict:
 
 
 def has_checkpoint(folder: Path) -> bool:
-    return (folder / CHECKPOINT_FILE).is_file()
+    return os.path.isfile(folder / CHECKPOINT_FILE)  # False, not an error, for a name too long to look up
 
 
 def history_to_state(history: list[EpochRecord]) -> list[dict]:

@@ -70,9 +70,20 @@ class TrainingError(EatCurateError):
 
 
 class TrainingInterrupted(TrainingError):
-    """Ctrl-C: the message says what the run folder kept and how to go on."""
+    """Ctrl-C: what the run folder kept, and what running the command again does (the command line
+    names the exact command: ``kept``, ``next_run`` and ``resume`` are its parts)."""
 
     exit_code = INTERRUPTED.code
+
+    def __init__(self, kept: str, next_run: str | None, resume: bool) -> None:
+        self.kept = kept  # "interrupted in epoch 2 of 3: <run folder> holds epoch 1"
+        self.next_run = next_run  # what running again does ("go on from epoch 2"); None: nothing is left to do
+        self.resume = resume  # whether that run needs --resume
+        again = "the same command with --resume" if resume else "the same command"
+        super().__init__(kept if next_run is None else f"{kept}; to {next_run}, run {again}")
+
+    def __reduce__(self):  # pickled (Ray, multiprocessing): rebuilt from its parts, not from its message
+        return type(self), (self.kept, self.next_run, self.resume)
 
 
 class TrainingStorageFailure(TrainingError):
@@ -226,6 +237,24 @@ def default_run_dir(store: ModelStore, name: str) -> Path:
     return store.root.parent / "training" / name
 
 
+def run_folder(config: TrainConfig, store: ModelStore) -> Path:
+    """Where the run keeps its checkpoint: ``--checkpoint-dir``, else the default beside the store."""
+    return Path(config.checkpoint_dir) if config.checkpoint_dir else default_run_dir(store, config.name)
+
+
+def interrupted_outside_the_epochs(run_dir: Path | None) -> TrainingInterrupted:
+    """What Ctrl-C leaves where this process finished no epoch (before the first began, while resuming, in
+    Ray's driver): what the run folder's checkpoint holds, if it has one (from an earlier run, or Ray's workers).
+    ``run_dir`` None: the run has no folder yet (no name to give it one)."""
+    if run_dir is not None and resume_state.has_checkpoint(run_dir):
+        return TrainingInterrupted(
+            f"interrupted: {run_dir} holds the checkpoint of the run's last finished epoch", "go on from it", True
+        )
+    return TrainingInterrupted(
+        "interrupted before the first epoch finished: nothing was kept", "start the run over", False
+    )
+
+
 def build_model(config: TrainConfig, store: ModelStore) -> tuple[EAT, str]:
     """A fresh seeded EAT of the preset, or one started from a store model; and where it came from."""
     torch.manual_seed(config.seed)
@@ -316,7 +345,7 @@ class Trainer:
         self.log = log if context.is_main else (lambda message: None)
         self.on_epoch = on_epoch
         self.overwrite = overwrite
-        self.run_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else default_run_dir(store, config.name)
+        self.run_dir = run_folder(config, store)
         self.loss_kind = _loss_kind(config, data.target)
         self.schedule = config.steering_schedule
 
@@ -340,6 +369,7 @@ class Trainer:
         self.best_srcc = -math.inf  # stays -inf while the kept epoch has no defined SRCC
         self.start_epoch = 0
         self.checkpointed_epochs = 0  # epochs the run folder's checkpoint holds
+        self.saved: ModelCard | None = None  # the model, once it is in the store
         self._warned_nan = False
         self._warn_if_validation_is_small()
 
@@ -362,6 +392,7 @@ class Trainer:
     # --- checkpoints -------------------------------------------------------------
 
     def _prepare_run_dir(self) -> None:
+        resume_state.refuse_folders_in_the_way(self.run_dir)
         if self.config.resume:
             self._restore(resume_state.load_checkpoint(self.run_dir))
             return
@@ -564,22 +595,28 @@ class Trainer:
             raise self._interrupted() from None
 
     def _interrupted(self) -> TrainingInterrupted:
-        """What Ctrl-C leaves: the checkpoint of the last finished epoch, if one finished."""
+        """What Ctrl-C leaves: the checkpoint of the last finished epoch, if one finished; or the saved model."""
         done, epochs = self.checkpointed_epochs, self.config.epochs
-        if done == 0:
+        if self.saved is not None:  # only the summary was left to write
             return TrainingInterrupted(
-                "interrupted before the first epoch finished: nothing was kept to resume; "
-                "the same command starts the run over"
+                f"interrupted after the model was saved as {self.saved.model_id}: the run is done, "
+                f"though {self.run_dir / resume_state.SUMMARY_FILE} was not written",
+                None,
+                False,
             )
+        if done == 0:
+            return interrupted_outside_the_epochs(self.run_dir)
+        kept = "epoch 1" if done == 1 else f"epochs 1-{done}"
         if done == epochs:
             return TrainingInterrupted(
-                f"interrupted after the last epoch, before the model was saved: {self.run_dir} holds all "
-                f"{epochs} epochs; the same command with --resume saves it"
+                f"interrupted after the last epoch, before the model was saved: {self.run_dir} holds {kept}",
+                "save the model",
+                True,
             )
-        kept = "epoch 1" if done == 1 else f"epochs 1-{done}"
         return TrainingInterrupted(
-            f"interrupted in epoch {done + 1} of {epochs}: {self.run_dir} holds {kept}; "
-            f"the same command with --resume goes on from epoch {done + 1}"
+            f"interrupted in epoch {done + 1} of {epochs}: {self.run_dir} holds {kept}",
+            f"go on from epoch {done + 1}",
+            True,
         )
 
     def _run(self) -> TrainResult:
@@ -652,6 +689,7 @@ class Trainer:
             attachments = {TRAINING_IMAGES_FILE: encode_training_images(seen)} if seen else None
             card = self._card(test_metrics, seen)
             result.card = self.store.save(self.module.cpu(), card, overwrite=self.overwrite, attachments=attachments)
+            self.saved = result.card
             resume_state.write_summary(
                 self.run_dir,
                 {

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+import shlex
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Protocol
 
 import click
+from click.core import ParameterSource
 
 from eat_curate.commands.options import (Number, bars_wanted, json_option, model_store, models_dir_option,
                                          no_progress_option)
@@ -37,14 +40,17 @@ def _json_safe(value):
     return value
 
 
+# Label files and id lists are click.Path(exists=True) only: training.labels says what is wrong with a
+# folder, /dev/null or a FIFO given instead, and what is expected.
 def _data_options(function):
     for option in reversed(
         [
-            click.option("--data", type=click.Path(exists=True, dir_okay=False), help="Label file (see --format)."),
+            click.option("--data", type=click.Path(exists=True), metavar="FILE", help="Label file (see --format)."),
             click.option(
                 "--images",
                 type=click.Path(exists=True, file_okay=False),
-                help="Folder the label file's image names are relative to (default: the label file's folder).",
+                help="Folder the label file's image names are relative to (default: the label file's folder; "
+                "absolute names are used as they are).",
             ),
             click.option("--format", "label_format", type=click.Choice(LABEL_FORMATS), help=_LABEL_FORMAT_HELP),
         ]
@@ -63,12 +69,14 @@ def _data_options(function):
 @_data_options
 @click.option(
     "--train-ids",
-    type=click.Path(exists=True, dir_okay=False),
+    type=click.Path(exists=True),
+    metavar="FILE",
     help="Official split: training image ids, one per line.",
 )
 @click.option(
     "--test-ids",
-    type=click.Path(exists=True, dir_okay=False),
+    type=click.Path(exists=True),
+    metavar="FILE",
     help="Official split: test image ids, one per line (or a CSV, first column).",
 )
 @click.option(
@@ -206,6 +214,7 @@ def train(
       eat-curate train --config ava ... --engine ray --workers 4 --gpus-per-worker 1
     """
     from training.config import build_config
+    from training.trainer import TrainingInterrupted, interrupted_outside_the_epochs, run_folder
     from training.trainer import train as run_training
 
     config = build_config(config_file, **settings)
@@ -226,13 +235,11 @@ def train(
             result = train_with_ray(config, store, progress=bars_wanted(no_progress), overwrite=force)
         else:
             result = run_training(config, store, progress=bars_wanted(no_progress), log=log, overwrite=force)
-    except KeyboardInterrupt:
-        stopped = click.ClickException(
-            "interrupted: every finished epoch is checkpointed in the run folder; "
-            "the same command with --resume goes on from the last one"
-        )
-        stopped.exit_code = INTERRUPTED.code
-        raise stopped from None
+    except TrainingInterrupted as interrupted:  # in the epochs: the trainer counted what was kept
+        raise _stopped(interrupted) from None
+    except KeyboardInterrupt:  # before the first epoch, or in Ray's driver: the run folder tells what was kept
+        named = config.checkpoint_dir or config.name
+        raise _stopped(interrupted_outside_the_epochs(run_folder(config, store) if named else None)) from None
     summary = {
         "model_id": result.card.model_id,
         "best_epoch": result.best_epoch,
@@ -256,12 +263,51 @@ def train(
     click.echo(format_table(rows, ["split", "count", "srcc", "plcc", "accuracy", "mean_emd"]))
 
 
+class _Interruption(Protocol):
+    """training.trainer.TrainingInterrupted, which this module may import only inside a function."""
+
+    kept: str
+    next_run: str | None
+    resume: bool
+
+
+def _stopped(interrupted: _Interruption) -> click.ClickException:
+    """Ctrl-C's one line (exit 130): what the run folder kept, then the exact command that goes on from it."""
+    line = interrupted.kept
+    if interrupted.next_run is not None:
+        line += f"; to {interrupted.next_run}, run: {_this_command(resume=interrupted.resume)}"
+    stopped = click.ClickException(line)
+    stopped.exit_code = INTERRUPTED.code
+    return stopped
+
+
+def _this_command(resume: bool) -> str:
+    """This command as typed (every option given on the command line), with or without --resume, quoted
+    for a shell."""
+    ctx = click.get_current_context()
+    words = ctx.command_path.split()
+    for option in ctx.command.params:
+        if option.name != "resume" and ctx.get_parameter_source(option.name) is ParameterSource.COMMANDLINE:
+            words += _as_typed(option, ctx.params[option.name])
+    return shlex.join([*words, "--resume"] if resume else words)
+
+
+def _as_typed(option: click.Option, value: object) -> list[str]:
+    """The words that give ``option`` its ``value``."""
+    if option.is_flag and option.secondary_opts:  # --flip/--no-flip
+        return [option.opts[0] if value else option.secondary_opts[0]]
+    if option.is_flag:
+        return [option.opts[0]] if value else []
+    return [option.opts[0], str(value)]
+
+
 @click.command()
 @click.option("--model", required=True, help="Model to evaluate: a store name or a model folder.")
 @_data_options
 @click.option(
     "--ids",
-    type=click.Path(exists=True, dir_okay=False),
+    type=click.Path(exists=True),
+    metavar="FILE",
     help="Only the images in this id list (e.g. an official test list).",
 )
 @click.option(
