@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from eat_curate.commands.options import json_option
+from eat_curate.commands.options import Count, json_option
 from eat_curate.commands.output import emit, to_json
 from eat_curate.commands.read_options import db_option
 
@@ -220,7 +220,7 @@ def _table_row(run: dict) -> dict:
 @click.command()
 @db_option(required=False)
 @click.option("--out", default=None, metavar="FILE.parquet|DIR/", help="Parquet output of `score --out`.")
-@click.option("--limit", type=click.IntRange(1), default=20, show_default=True, help="Show the N newest runs.")
+@click.option("--limit", type=Count(), default=20, show_default=True, help="Show the N newest runs.")
 @json_option
 def runs(db: str | None, out: str | None, limit: int, as_json: bool) -> None:
     """List scoring runs, newest first: status, model, start, duration, counts, speed, sources.

@@ -24,6 +24,22 @@ class Number(click.FloatRange):
         return number
 
 
+# The most rows a database takes as a LIMIT or a rank bound: a signed 64-bit integer on SQLite, PostgreSQL and
+# DuckDB, which refuse anything larger (Python's ints have no limit).
+MAX_COUNT = 2**63 - 1
+
+
+class Count(click.IntRange):
+    """A number of rows, at least ``minimum``. A count beyond any database's (``MAX_COUNT``) means "all of
+    them" just as well, so it is read as ``MAX_COUNT`` rather than handed to SQL, which would fail on it."""
+
+    def __init__(self, minimum: int = 1) -> None:
+        super().__init__(min=minimum)
+
+    def convert(self, value, param, ctx) -> int:
+        return min(super().convert(value, param, ctx), MAX_COUNT)
+
+
 def json_option(function):
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(function)
 

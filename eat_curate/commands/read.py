@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 
 from eat_curate import library
-from eat_curate.commands.options import Number, bars_wanted, json_option
+from eat_curate.commands.options import Count, Number, bars_wanted, json_option
 from eat_curate.commands.output import emit, to_json
 from eat_curate.commands.read_options import (
     album_option,
@@ -96,7 +96,7 @@ def albums(db: str, model: str | None, sort: str, threshold: float, hide_missing
 @db_option()
 @model_option
 @album_option("Only this album (exact name; repeat for several). Default: every album.")
-@click.option("--top", type=click.IntRange(1), default=None, help="Keep the first N of each album.")
+@click.option("--top", type=Count(), default=None, help="Keep the first N of each album.")
 @click.option(
     "--by",
     type=click.Choice(list(library.RANK_KEYS)),
@@ -195,7 +195,7 @@ def _csv_cell(value):
     is_flag=True,
     help="List the images that could not be scored, and why, instead (score and std bounds do not apply).",
 )
-@click.option("--limit", type=click.IntRange(1), default=None, help="At most N rows.")
+@click.option("--limit", type=Count(), default=None, help="At most N rows.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV (with the 10 probabilities p1..p10).")
 @click.option(
     "--manifest",

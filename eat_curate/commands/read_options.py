@@ -16,6 +16,7 @@ import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import click
@@ -281,16 +282,26 @@ def _selection_from(kwargs: dict, limit: int | None) -> library.Selection:
     min_score, max_score = kwargs.pop("min_score"), kwargs.pop("max_score")
     if min_score is not None and max_score is not None and min_score > max_score:
         raise click.UsageError(f"--min-score {min_score:g} is above --max-score {max_score:g}: no score is both")
+    since, until = kwargs.pop("since"), kwargs.pop("until")
+    _refuse_empty_period(since, until)
     return library.Selection(
         albums=tuple(kwargs.pop("albums")),
         min_score=min_score,
         max_score=max_score,
         max_std=kwargs.pop("max_std"),
-        since=kwargs.pop("since"),
-        until=kwargs.pop("until"),
+        since=since,
+        until=until,
         time_field=kwargs.pop("time_field"),
         limit=limit,
     )
+
+
+def _refuse_empty_period(since: datetime | None, until: datetime | None) -> None:
+    """--since (inclusive) at or after --until (exclusive) selects nothing, whatever is stored: a typo, as with
+    --min-score above --max-score, not a question with an empty answer (an empty manifest, no export)."""
+    if since is not None and until is not None and since >= until:
+        raise click.UsageError(f"--since {since:%Y-%m-%d %H:%M:%S} is not before --until {until:%Y-%m-%d %H:%M:%S}: "
+                               "no time is both (--since counts its own time, --until does not)")
 
 
 @contextmanager

@@ -10,6 +10,7 @@ album that exists but holds nothing chosen is an empty answer, not an error.
 from __future__ import annotations
 
 import difflib
+import unicodedata
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -54,7 +55,7 @@ def _explain(album: str | None, known: set[str | None]) -> str:
     names = sorted(name for name in known if name is not None)
     close = _close_names(album, names)
     if close:
-        return f"no album named {album!r} (did you mean {' or '.join(repr(name) for name in close)}?)"
+        return f"no album named {album!r} (did you mean {' or '.join(_shown(name, album) for name in close)}?)"
     if not names:
         return f"no album named {album!r} (no image has an album)"
     shown = ", ".join(repr(name) for name in names[:LISTED_AT_MOST])
@@ -63,6 +64,20 @@ def _explain(album: str | None, known: set[str | None]) -> str:
 
 
 def _close_names(album: str, names: list[str]) -> list[str]:
-    """Names differing only in case first, then the closest spellings (difflib), at most three."""
-    same_but_case = [name for name in names if name.casefold() == album.casefold()]
-    return same_but_case or difflib.get_close_matches(album, names, n=3, cutoff=0.6)
+    """Names that look the same (Unicode form, case) first, then the closest spellings (difflib), at most three."""
+    same_but_form = [name for name in names if _looks(name) == _looks(album)]
+    return same_but_form or difflib.get_close_matches(album, names, n=3, cutoff=0.6)
+
+
+def _looks(name: str) -> str:
+    """What a reader sees: 'ü' typed as one character (NFC, as Linux keyboards write it) or as 'u' and a
+    combining accent (NFD, as macOS names folders) is the same word to a person, though not to ``=``."""
+    return unicodedata.normalize("NFC", name).casefold()
+
+
+def _shown(name: str, typed: str) -> str:
+    """``name`` quoted; spelled out in escapes where it differs from ``typed`` only in Unicode form, or the
+    suggestion would print exactly as what was refused."""
+    if name != typed and unicodedata.normalize("NFC", name) == unicodedata.normalize("NFC", typed):
+        return f"{name!r}, written {ascii(name)}"
+    return repr(name)

@@ -102,7 +102,10 @@ def _sqlite_time(value: object, naive: bool) -> datetime | None:
     except ValueError:
         return None
     if naive and parsed.tzinfo is not None:
-        return parsed.astimezone(timezone.utc).replace(tzinfo=None)
+        try:
+            return parsed.astimezone(timezone.utc).replace(tzinfo=None)
+        except OverflowError:  # its UTC time is outside years 1-9999 (0001-01-01 00:30+01:00): no time either
+            return None
     return parsed
 
 
