@@ -11,7 +11,6 @@ import json
 import sqlite3
 import unicodedata
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
