@@ -39,8 +39,8 @@ def sql_rows(url: str, query: str) -> list[dict]:
 
 def test_a_folder_becomes_one_row_per_image(score, photo_folder, tmp_path):
     out = tmp_path / "scores.parquet"
-    result = score(photo_folder, "--out", out, "--quiet")
-    assert "scored" not in result.output  # --quiet: no bar, no summary (the untrained warning stays)
+    result = score(photo_folder, "--out", out, "-q")
+    assert "scored" not in result.output  # -q (--quiet): no bar, no summary (the untrained warning stays)
     table = rows(out)
     assert sorted((Path(r["path"]).name, r["album"]) for r in table) == [
         ("a.png", "family"), ("b.jpg", "family"), ("trip_0.jpg", "trips"), ("trip_1.jpg", "trips"), ("trip_2.jpg", "trips"),

@@ -260,7 +260,7 @@ def _engine_choice(engine: str | None, ray_address: str | None) -> str:
 @click.option("--progress-every", type=Number(min=0, min_open=True), default=30.0, show_default=True,
               metavar="SECONDS", help="With lines: seconds between progress lines.")
 @click.option("--no-progress", is_flag=True, help="The same as --progress none, as on train, evaluate and ratings.")
-@click.option("--quiet", is_flag=True, help="No progress (unless --progress says) and no summary (errors still print).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress (unless --progress says) and no summary (errors still print).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 def score(
     sources: tuple[str, ...],
