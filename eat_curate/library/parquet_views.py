@@ -26,6 +26,12 @@ Another tool may have repeated rows (one (path, model) twice); each is then
 read once, from its newest row (of rows as new, the first in file order), as
 the next merge keeps it (``sinks/parquet/merge.py``), and a warning says so.
 
+A time Python has no value for (years outside 1-9999, DuckDB's ``'infinity'``
+and ``'-infinity'``), which another tool may store, reads as NULL in every
+view, as ``stored_values`` reads it from SQL: DuckDB would hand it to Python
+as text or as 9999-12-31 / 0001-01-01. Which row is an image's newest is
+still decided by the stored ``scored_at``, as the merge decides it.
+
 One difference cannot be read back: Parquet keeps one row per (path, model)
 and SQL one per (image id, model), so they part only where a manifest gave
 ids that disagree with its paths (two paths, one id).
@@ -40,6 +46,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from eat_curate.library.timestamps import PYTHON_YEARS
 from eat_curate.records import NUM_BINS
 from eat_curate.runs import utc_now
 from eat_curate.sinks.parquet.footer import parquet_file
@@ -54,9 +61,22 @@ ROWS_VIEW = "eat_parquet_rows"
 # In-memory only; UTC so that times with a zone come back in UTC, as SQL's do; never fetch extensions.
 DUCKDB_CONFIG = {"TimeZone": "UTC", "autoinstall_known_extensions": False}
 
+
+def python_time(column: str, with_zone: bool) -> str:
+    """``column`` where a Python datetime holds it, else NULL (see module doc); ±infinity is outside too.
+
+    Bounds with a zone are UTC instants, whatever the session's zone: a time with one reads back in UTC.
+    """
+    kind, zone = ("TIMESTAMPTZ", "+00") if with_zone else ("TIMESTAMP", "")
+    first, last = (f"{kind} '{bound}{zone}'" for bound in PYTHON_YEARS)
+    return f"CASE WHEN {column} BETWEEN {first} AND {last} THEN {column} END"
+
+
+_CAPTURED_AT = python_time("captured_at", with_zone=False)
+_SCORED_AT = python_time("scored_at", with_zone=True)
 _IMAGE_COLUMNS = (
     "image_id, path, album, content_hash, bytes, mtime, width, height, oriented_width, oriented_height, "
-    "format, phash, captured_at, extra, scored_at AS updated_at"
+    f"format, phash, {_CAPTURED_AT} AS captured_at, extra, {_SCORED_AT} AS updated_at"
 )
 _PROBABILITIES = ", ".join(f"probabilities[{i}] AS p{i}" for i in range(1, NUM_BINS + 1))
 
@@ -119,11 +139,11 @@ def view_statements(result: ParquetResult, one_row_per_image: bool, unique_keys:
     return [
         f"CREATE VIEW {ROWS_VIEW} AS {rows}",
         f"CREATE VIEW scores AS SELECT image_id, model_id, album, run_id, {_PROBABILITIES}, "
-        "CAST(mean AS DOUBLE) AS mean, CAST(std AS DOUBLE) AS std, scored_at, "
+        f"CAST(mean AS DOUBLE) AS mean, CAST(std AS DOUBLE) AS std, {_SCORED_AT} AS scored_at, "
         "bytes AS scored_bytes, mtime AS scored_mtime, content_hash AS scored_content_hash "
         f"FROM {ROWS_VIEW} WHERE error_kind IS NULL",
         "CREATE VIEW errors AS SELECT image_id, model_id, run_id, error_kind AS kind, "
-        f"coalesce(error, '') AS message, scored_at AS at FROM {ROWS_VIEW} WHERE error_kind IS NOT NULL",
+        f"coalesce(error, '') AS message, {_SCORED_AT} AS at FROM {ROWS_VIEW} WHERE error_kind IS NOT NULL",
         f"CREATE VIEW images AS {images}",
     ]
 

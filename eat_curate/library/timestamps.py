@@ -16,7 +16,8 @@ PostgreSQL that is a time outside Python's years 1-9999 (``'infinity'``,
 ``'-infinity'``, year 20000, BC: ``stored_values.lenient_postgresql_times``
 reads them as None), which PostgreSQL itself compares after or before every
 time; on SQLite, text strftime reads but Python does not, such as 'now'
-(``_sqlite_reads_as_time``).
+(``_sqlite_text_with_date``). A Parquet result's views already hold NULL for
+such times (``parquet_views.python_time``), so there ``x`` compares as it is.
 """
 
 from __future__ import annotations
