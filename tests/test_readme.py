@@ -64,6 +64,12 @@ SUBSTITUTIONS = (
         "the paper's recipe runs 20 epochs; 2 (one explore, one exploit) take the same path through the trainer",
     ),
     (
+        ("--epochs", "5"),
+        ("--epochs", "2"),
+        "the fine-tune: a trained --init has no explore phase and the step schedule first decays after epoch 5, "
+        "so 2 epochs take the same path as 5 (each trains, validates and checkpoints; the best is kept)",
+    ),
+    (
         ("postgresql+psycopg://me@db/photos",),
         ("{pg_url}",),
         "a fresh database on the test server (127.0.0.1:5432), dropped afterwards",
