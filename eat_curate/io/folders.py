@@ -63,8 +63,9 @@ def walk_folder(
     """One item per image under ``root`` (an absolute path) that ``exclusions`` keep, streamed as the walk goes."""
     if album_rule not in ALBUM_RULES:
         raise ValueError(f"album_rule must be one of {ALBUM_RULES}, not {album_rule!r}")
-    visited = {os.path.realpath(root)}
-    yield from depth_first(_walk(root, "", visited, album_rule, exclusions))
+    real_root = os.path.realpath(root)
+    visited = {real_root}
+    yield from depth_first(_walk(root, "", real_root, visited, album_rule, exclusions))
 
 
 def depth_first(walk: Iterator) -> Iterator[SourceItem]:
@@ -115,8 +116,9 @@ def file_item(path: str, album: str | None, album_problem: str | None = None) ->
 
 
 def _walk(
-    folder: str, relative: str, visited: set[str], album_rule: str, exclusions: Exclusions
+    folder: str, relative: str, real_folder: str, visited: set[str], album_rule: str, exclusions: Exclusions
 ) -> Iterator[SourceItem | Iterator]:
+    """``real_folder``: ``folder``'s real path (os.path.realpath)."""
     try:
         with os.scandir(folder) as listing:
             entries = sorted(listing, key=lambda entry: entry.name)
@@ -133,13 +135,24 @@ def _walk(
             continue
         below = f"{relative}/{entry.name}" if relative else entry.name
         if _is_dir(entry):
-            real = os.path.realpath(entry.path)
+            real = _real_subfolder(entry, real_folder)
             if real in visited or exclusions.excludes(below, is_folder=True):
                 continue
             visited.add(real)
-            yield _walk(entry.path, below, visited, album_rule, exclusions)  # walked in place by depth_first
+            yield _walk(entry.path, below, real, visited, album_rule, exclusions)  # walked in place by depth_first
         elif _is_image_candidate(entry) and not exclusions.excludes(below, is_folder=False):
             yield file_item(entry.path, album, album_problem)
+
+
+def _real_subfolder(entry: os.DirEntry, real_folder: str) -> str:
+    """The real path of the sub-folder ``entry`` of the folder whose real path is ``real_folder``: that and its
+    name, unless it is a symlink (resolved in full). os.path.realpath of every sub-folder's whole path made a
+    tree N folders deep cost N^2 lstat calls (12 s for 1,200 folders)."""
+    try:
+        linked = entry.is_symlink()
+    except OSError:
+        linked = True
+    return os.path.realpath(entry.path) if linked else os.path.join(real_folder, entry.name)
 
 
 def _is_dir(entry: os.DirEntry) -> bool:
