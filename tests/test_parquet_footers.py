@@ -30,6 +30,7 @@ from eat_curate.library.run_listing import runs_from_parquet
 from eat_curate.sinks.parquet.footer import footer_length
 from eat_curate.sinks.parquet.history import MAX_RUNS_BYTES, RUNS_KEY
 from eat_curate.sinks.parquet.sink import ParquetSink
+from eat_curate.sinks.parquet.target import DATASET_HISTORY
 from eat_curate.sinks.preview import ParquetLookup
 from sink_records import MODEL, item, score_run, success
 
@@ -171,6 +172,27 @@ def test_reading_an_old_result_lists_the_runs_the_next_merge_keeps(tmp_path, shr
     after = listed_runs(out)
     assert before[0] == run_ids[-1] and len(before) < len(run_ids)
     assert after == ["run-2", *before[: len(after) - 1]]
+
+
+def test_a_dataset_folders_old_history_reads_as_the_runs_the_next_merge_keeps(tmp_path):
+    """A folder keeps its runs in ``_eat_curate.json``, which has no footer limit; an older eat-curate let it grow."""
+    out = tmp_path / "scores"
+    write_run(f"{out}/", [[success(i) for i in range(3)]])  # the trailing "/" asks for a folder
+    record = json.loads((out / DATASET_HISTORY).read_text())
+    (run,) = record["runs"]
+    first = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    old = [
+        {**run, "run_id": f"old-{n:05d}", "started_at": (first + timedelta(minutes=n)).isoformat()}
+        for n in range(2 * MAX_RUNS_BYTES // len(json.dumps(run)))
+    ]
+    (out / DATASET_HISTORY).write_text(json.dumps({**record, "runs": [*old, run]}))
+    before = listed_runs(out)
+
+    write_run(f"{out}/", [[success(3, run="run-2")]], run_id="run-2")
+
+    assert before[0] == run["run_id"] and len(before) < len(old)
+    assert listed_runs(out) == ["run-2", *before[: len(listed_runs(out)) - 1]]
+    assert len((out / DATASET_HISTORY).read_bytes()) < 2 * MAX_RUNS_BYTES
 
 
 def test_a_cut_source_list_stays_as_it_is_on_later_merges(tmp_path):

@@ -88,12 +88,16 @@ def _loads(text: bytes | str | None) -> Any:
         return None
 
 
-def read_json_record(path: Path) -> Any:
-    """The JSON in ``path``; None when it is missing, unreadable or not JSON (a crash or another tool left it)."""
+def _stored_bytes(path: Path) -> bytes | None:
     try:
-        return _loads(path.read_bytes())
+        return path.read_bytes()
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return None
+
+
+def read_json_record(path: Path) -> Any:
+    """The JSON in ``path``; None when it is missing, unreadable or not JSON (a crash or another tool left it)."""
+    return _loads(_stored_bytes(path))
 
 
 def _shrunk(run: dict) -> dict:
@@ -146,25 +150,33 @@ class History:
     @classmethod
     def from_metadata(cls, metadata: dict[bytes, bytes] | None) -> History:
         metadata = metadata or {}
-        text = metadata.get(RUNS_KEY)
-        runs = _loads(text)
-        models = _models(_loads(metadata.get(MODELS_KEY)))
-        if text is not None and len(text) > MAX_RUNS_BYTES and isinstance(runs, list):
-            # Only an older eat-curate wrote more, up to 100,000s of runs: read the runs the next merge keeps,
-            # as a file of today holds them, rather than check and load them all in every reader.
-            return cls(runs=_newest_that_fit(run for run in reversed(runs) if usable_run(run)), models=models)
-        return cls(runs=_runs(runs), models=models)
+        text = metadata.get(RUNS_KEY) or b""
+        return cls(runs=_stored_runs(_loads(text), len(text)), models=_models(_loads(metadata.get(MODELS_KEY))))
 
     @classmethod
-    def from_json(cls, data: Any) -> History:
+    def from_json(cls, data: Any, size: int = 0) -> History:
+        """The history a dataset folder's JSON record ``data`` (``size`` bytes) holds."""
         data = data if isinstance(data, dict) else {}
-        return cls(runs=_runs(data.get("runs")), models=_models(data.get("models")))
+        return cls(runs=_stored_runs(data.get("runs"), size), models=_models(data.get("models")))
+
+
+def _stored_runs(runs: Any, size: int) -> list[dict]:
+    """The usable runs of a stored history of ``size`` bytes, oldest first.
+
+    Only an older eat-curate wrote more than ``MAX_RUNS_BYTES``, up to 100,000s of runs: of such a history,
+    the runs the next merge keeps, as a result of today holds them, rather than check and list them all in
+    every reader.
+    """
+    if size > MAX_RUNS_BYTES and isinstance(runs, list):
+        return _newest_that_fit(run for run in reversed(runs) if usable_run(run))
+    return _runs(runs)
 
 
 def committed_history(target: ParquetTarget) -> History:
     """The history of merged runs."""
     if target.dataset:
-        return History.from_json(read_json_record(target.history_file))
+        text = _stored_bytes(target.history_file) or b""
+        return History.from_json(_loads(text), len(text))
     if not target.path.is_file():
         return History()
     return History.from_metadata(read_schema(target.path).metadata)
