@@ -25,7 +25,7 @@ import pytest
 from click.testing import CliRunner
 
 from eat_curate.cli import cli
-from eat_curate.io import remote_index, remote_retry
+from eat_curate.io import remote_folders, remote_index, remote_retry
 from eat_curate.io.bounded_read import MiB, describe_size
 from eat_curate.io.remote import RemoteError
 from eat_curate.io.remote_read import url_facts
@@ -332,6 +332,78 @@ def test_a_server_answering_every_path_with_the_same_page_is_walked_once(serve_p
         ("/photos/sub/", f"folder not walked: it lists what {server.base}/photos/ lists (a loop)"),
     ]
     assert server.asked == ["/photos/", "/photos/sub/"]
+
+
+class EndlessTree(dict):
+    """Pages for every folder below /photos/, without end: ``images`` images named by the folder's depth, and a
+    folder "deeper/". Each page differs from those above it (as a page showing its own path would), so the loop
+    check never sees a loop."""
+
+    def __init__(self, images: int = 1) -> None:
+        super().__init__()
+        self.images = images
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, str) and path.startswith("/photos/") and path.endswith("/") and "//" not in path
+
+    def get(self, path: str, default: Page | None = None) -> Page | None:
+        if path not in self:
+            return default
+        depth = path.count("/") - 2
+        return index_page(*(f"{depth}-{number}.jpg" for number in range(self.images)), "deeper/")
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("max_depth", [3, None], ids=["lowered", "default"])
+def test_a_tree_without_end_is_walked_down_to_the_depth_limit_and_no_further(
+    serve_pages, monkeypatch, max_depth: int | None
+) -> None:
+    # its walk used to go down for ever, each folder's listing held on the way: memory without bound
+    if max_depth is not None:
+        monkeypatch.setattr(remote_folders, "MAX_FOLDER_DEPTH", max_depth)
+    depth = remote_folders.MAX_FOLDER_DEPTH
+    server = serve_pages(EndlessTree())
+    folders = ["/photos/" + "deeper/" * level for level in range(depth + 2)]
+    assert listed(f"{server.base}/photos/", at_most=depth + 100) == [
+        *((f"{folder}{level}-0.jpg", None) for level, folder in enumerate(folders[:-1])),
+        (folders[-1], f"folder not walked: it is nested more than {depth} folders deep below {server.base}/photos/ "
+                      "(a loop the server hides?); give a manifest of its images' URLs instead"),
+    ]
+    assert server.asked == folders[:-1]  # the folder too deep is not even listed
+
+
+@pytest.mark.timeout(20)
+def test_a_sub_folder_whose_listing_would_hold_too_many_entries_with_those_above_it_is_one_error_row(
+    serve_pages, monkeypatch
+) -> None:
+    # each folder on the way down holds its listing until its walk ends: nested pages of 100,000 entries
+    # each, different at each level, used to add up without bound
+    monkeypatch.setattr(remote_folders, "MAX_PENDING_ENTRIES", 10)
+    server = serve_pages({
+        "/photos/": index_page("a/", "b/", "x.jpg"),  # 3 entries held
+        "/photos/a/": index_page("1.jpg", "2.jpg", "3.jpg", "4.jpg", "deep/"),  # 5 more: 8
+        "/photos/a/deep/": index_page("5.jpg", "6.jpg", "7.jpg"),  # 3 more: 11, over 10
+        "/photos/b/": index_page(*(f"b{number}.jpg" for number in range(7))),  # 7 more than the 3 above: 10
+    })
+    assert listed(f"{server.base}/photos/") == [
+        *((f"/photos/a/{number}.jpg", None) for number in range(1, 5)),
+        ("/photos/a/deep/", "folder not walked: its 3 entries, with the 8 of the folders above it still being "
+                            "walked, are over the limit of 10 entries held at once; give a manifest of its images' "
+                            "URLs instead"),
+        *((f"/photos/b/b{number}.jpg", None) for number in range(7)),  # a's entries no longer held: walked
+        ("/photos/x.jpg", None),
+    ]
+
+
+@pytest.mark.timeout(20)
+def test_a_tree_without_end_of_wide_folders_ends_at_the_entries_limit(serve_pages, monkeypatch) -> None:
+    monkeypatch.setattr(remote_folders, "MAX_PENDING_ENTRIES", 12)
+    server = serve_pages(EndlessTree(images=4))  # 5 entries a folder: the third one down is over 12
+    items = listed(f"{server.base}/photos/", at_most=200)
+    assert items[-1] == ("/photos/deeper/deeper/", "folder not walked: its 5 entries, with the 10 of the folders "
+                         "above it still being walked, are over the limit of 12 entries held at once; give a "
+                         "manifest of its images' URLs instead")
+    assert len(items) == 9 and server.asked == ["/photos/", "/photos/deeper/", "/photos/deeper/deeper/"]
 
 
 def test_links_to_other_hosts_or_elsewhere_on_the_host_are_not_followed(serve_pages) -> None:

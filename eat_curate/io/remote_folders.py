@@ -21,12 +21,22 @@ loop where an object store's cannot: a symlink to a folder above, on the
 server, or a server that answers every path with the same page. A sub-folder
 whose page lists exactly what a folder above it lists is such a loop: it
 becomes one error row instead of being walked, for ever.
+
+A server can also make up a tree without end, each folder's page a new one
+(a loop whose pages differ: a page that shows its own path, a generated
+site), or nest pages of a hundred thousand entries each: every folder on the
+way down keeps its listing until its own walk ends. So an HTTP walk is
+bounded: a sub-folder more than :data:`MAX_FOLDER_DEPTH` folders below the
+walked URL, or one whose listing would bring the entries held by it and the
+folders above it over :data:`MAX_PENDING_ENTRIES`, becomes one error row
+instead of being walked; the walk goes on with the rest.
 """
 
 from __future__ import annotations
 
 import hashlib
 import posixpath
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 from collections.abc import Iterator
 
@@ -41,6 +51,17 @@ from eat_curate.io.remote import RemoteError, as_sent, filesystem, hide_url_pass
 from eat_curate.io.remote_index import list_index
 from eat_curate.io.remote_read import deadline, describe_failure, host_of, is_fsspec_http, is_unreachable
 from eat_curate.io.remote_retry import GaveUp, with_retries
+
+# How many folders below the walked URL an HTTP folder is walked. A photo tree is a few folders deep
+# (2023/07/iceland), rarely a dozen; deeper than 64 is a loop the server hides (each page a new one, so the
+# loop check cannot see it). Each level costs a request and a listing held until its walk ends.
+MAX_FOLDER_DEPTH = 64
+# How many entries the listings of an HTTP walk's folders on the way down (the sub-folder being entered, and
+# each folder above it) may hold at once: each keeps its listing until its walk ends. An entry takes some
+# 300 bytes (a dict and its URL), so 1,000,000 is some 300 MiB: eight times the largest real folder (some
+# 130,000 photos, see remote_index.MAX_INDEX_PAGE_BYTES) with room for the folders above it. While a page is
+# read and listed, before it is counted, it holds its own (at most MAX_INDEX_PAGE_BYTES) on top of that.
+MAX_PENDING_ENTRIES = 1_000_000
 
 
 def is_folder_url(url: str) -> bool:
@@ -61,10 +82,21 @@ def open_remote_folder(
         if is_unreachable(cause):
             raise RemoteError(f"cannot reach {host_of(url)}: {reason}") from None
         raise RemoteError(f"cannot list the folder: {reason}") from None
-    # The folders above the one walked, by what they list; None where folders cannot loop (an object
-    # store's prefixes), so that a folder that happens to list what one above it lists is walked there.
-    ancestry = {_listed_names(root, entries): root} if is_fsspec_http(fs) else None
-    return depth_first(_walk(fs, root, "", entries, album_rule, exclusions, ancestry))
+    # None where folders cannot loop (an object store's prefixes), so that a folder that happens to list what
+    # one above it lists is walked there, and an object store's tree, which no server makes up, is walked whole.
+    above = _Above(hide_url_password(_url(fs, root)), {_listed_names(root, entries): root}, 0,
+                   len(entries)) if is_fsspec_http(fs) else None
+    return depth_first(_walk(fs, root, "", entries, album_rule, exclusions, above))
+
+
+@dataclass(frozen=True)
+class _Above:
+    """An HTTP folder being walked, and the folders above it, for its sub-folders' checks."""
+
+    root: str  # the walked folder's URL, as shown (without a password)
+    listings: dict[str, str]  # what each of them lists (:func:`_listed_names`) -> that folder
+    depth: int  # of the folder, below the walked one (0 for that one)
+    pending: int  # entries their listings hold, each until its folder's walk ends
 
 
 def _listing(fs: AbstractFileSystem, folder: str) -> list[dict]:
@@ -93,7 +125,7 @@ def _walk(
     entries: list[dict],
     album_rule: str,
     exclusions: Exclusions,
-    ancestry: dict[str, str] | None,
+    above: _Above | None,
 ) -> Iterator[SourceItem | Iterator]:
     album, album_problem = fitting_album(folder_album(_path_part(folder), relative, album_rule))
     for info in entries:
@@ -105,7 +137,7 @@ def _walk(
         if info.get("type") == "directory":
             if not exclusions.excludes(below, is_folder=True):
                 # walked in place by depth_first
-                yield _walk_sub_folder(fs, path, below, album_rule, exclusions, ancestry)
+                yield _walk_sub_folder(fs, path, below, album_rule, exclusions, above)
         elif has_image_extension(name) and not exclusions.excludes(below, is_folder=False):
             key = _url(fs, path)
             size = info.get("size")
@@ -125,8 +157,14 @@ def _walk_sub_folder(
     relative: str,
     album_rule: str,
     exclusions: Exclusions,
-    ancestry: dict[str, str] | None,
+    above: _Above | None,
 ) -> Iterator[SourceItem | Iterator]:
+    """``above``: the folder holding this one, where folders can loop (None elsewhere)."""
+    if above is not None and above.depth >= MAX_FOLDER_DEPTH:  # not even listed: a request saved
+        reason = (f"folder not walked: it is nested more than {MAX_FOLDER_DEPTH} folders deep below {above.root}/ "
+                  "(a loop the server hides?); give a manifest of its images' URLs instead")
+        yield _folder_problem(fs, folder, relative, album_rule, reason)
+        return
     try:
         entries = _listing(fs, folder)
     except Exception as error:  # network stacks raise many types
@@ -134,15 +172,22 @@ def _walk_sub_folder(
         reason = describe_failure(cause, remote_retry.DEFAULT_RETRY.timeout_s)
         yield _folder_problem(fs, folder, relative, album_rule, f"folder could not be listed: {reason}")
         return
-    if ancestry is not None:
+    if above is not None:
         names = _listed_names(folder, entries)
-        if names in ancestry:  # walking it would find itself below itself, again and again
-            above = hide_url_password(_url(fs, ancestry[names]))
-            reason = f"folder not walked: it lists what {above}/ lists (a loop)"
+        if names in above.listings:  # walking it would find itself below itself, again and again
+            looped = hide_url_password(_url(fs, above.listings[names]))
+            reason = f"folder not walked: it lists what {looped}/ lists (a loop)"
             yield _folder_problem(fs, folder, relative, album_rule, reason)
             return
-        ancestry = {**ancestry, names: folder}
-    yield from _walk(fs, folder, relative, entries, album_rule, exclusions, ancestry)
+        pending = above.pending + len(entries)
+        if pending > MAX_PENDING_ENTRIES:
+            reason = (f"folder not walked: its {len(entries):,} entries, with the {above.pending:,} of the folders "
+                      f"above it still being walked, are over the limit of {MAX_PENDING_ENTRIES:,} entries held at "
+                      "once; give a manifest of its images' URLs instead")
+            yield _folder_problem(fs, folder, relative, album_rule, reason)
+            return
+        above = _Above(above.root, {**above.listings, names: folder}, above.depth + 1, pending)
+    yield from _walk(fs, folder, relative, entries, album_rule, exclusions, above)
 
 
 def _folder_problem(fs: AbstractFileSystem, folder: str, relative: str, album_rule: str, reason: str) -> SourceItem:
