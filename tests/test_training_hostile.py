@@ -375,6 +375,7 @@ def test_a_disk_that_fills_up_while_checkpointing_is_exit_4_and_leaves_no_partia
         ("last.pt", "keeps its checkpoint", False),
         ("last.pt", "keeps its checkpoint", True),  # was "cannot resume: .../last.pt does not exist"
         ("best.safetensors", "keeps its best weights", False),
+        ("best.next.safetensors", "keeps its new best weights", False),  # a new best's, until it is checkpointed
         ("summary.json", "keeps its summary", False),  # written after the model is saved: was exit 1, model saved
         (".last.pt.tmp", "writes its checkpoint first", False),
     ],

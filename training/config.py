@@ -11,6 +11,10 @@ line override the file.
 from __future__ import annotations
 
 import math
+import os
+import select
+import stat
+import time
 import typing
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -30,6 +34,8 @@ EMD_VARIANTS = ("per-sample", "published")
 ENGINES = ("local", "ray")
 KEEP_EPOCHS = ("best", "last")
 CONFIGS_DIR = Path(__file__).parent / "configs"
+# How long a FIFO given as the config file may stay without a writer before it is refused, not waited on for ever.
+FIFO_WRITER_WAIT_S = 3.0
 
 
 class ConfigError(EatCurateError):
@@ -210,10 +216,14 @@ def read_config_file(path: Path | str) -> dict:
     if not path.is_file() and (CONFIGS_DIR / f"{path}.yaml").is_file():
         path = CONFIGS_DIR / f"{path}.yaml"  # a bundled config by name: `--config ava`
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(_config_text(path)) or {}
     except FileNotFoundError:
         bundled = ", ".join(sorted(p.stem for p in CONFIGS_DIR.glob("*.yaml")))
         raise ConfigError(f"config file {path} does not exist (bundled configs: {bundled})") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a folder, not a YAML file") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
     except UnicodeDecodeError as exc:
@@ -225,6 +235,44 @@ def read_config_file(path: Path | str) -> dict:
     if unknown:
         raise ConfigError(f"config file {path}: unknown settings {', '.join(unknown)}")
     return settings
+
+
+def _config_text(path: Path) -> str:
+    """The text of a config file. A FIFO (a pipe: ``--config <(...)``, or one made with mkfifo) is read as its
+    writer writes it, and refused if none comes, instead of waiting at ``open`` for ever."""
+    if not stat.S_ISFIFO(os.stat(path).st_mode):
+        return path.read_text()
+    return _read_pipe(path, FIFO_WRITER_WAIT_S).decode("utf-8")
+
+
+def _read_pipe(path: Path, wait: float) -> bytes:
+    """Everything written into the FIFO at ``path``; ``ConfigError`` if, for ``wait`` seconds, nothing was
+    written and no writer held it open."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # never waits for a writer
+    try:
+        chunks: list[bytes] = []
+        had_writer = False
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                chunk = os.read(descriptor, 1 << 16)
+            except BlockingIOError:  # a writer holds it open and has written nothing more yet: its pace
+                had_writer = True
+                select.select([descriptor], [], [])
+                continue
+            if chunk:
+                chunks.append(chunk)
+            elif chunks or had_writer:  # end of file: every writer closed it
+                return b"".join(chunks)
+            elif time.monotonic() < deadline:  # no writer yet: one may still open it
+                time.sleep(0.05)
+            else:
+                raise ConfigError(
+                    f"config file {path} is a FIFO with no writer: nothing wrote to it within {wait:g} s; "
+                    "give a YAML file, or write the settings into the FIFO"
+                )
+    finally:
+        os.close(descriptor)
 
 
 def build_config(file: Path | str | None = None, **overrides: object) -> TrainConfig:

@@ -11,6 +11,14 @@ a write that fails (a full disk) removes its temporary and raises the
 disk is not to blame for (a folder in the way) is a ``CheckpointError``.
 A folder where one of these files belongs is refused before the first epoch
 (``refuse_folders_in_the_way``), not found by the write after it.
+
+The best weights must always be those of the epoch the checkpoint names as
+the best, whenever the process dies: a new best epoch's weights are staged
+(``stage_best_weights``, the epoch in their metadata), the checkpoint naming
+that epoch is written, and only then are they put in place
+(``promote_best_weights``). A run that resumes settles what a stop between
+the writes left (``settle_best_weights``): staged weights of the epoch the
+checkpoint names are put in place, any others removed.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 
@@ -32,16 +41,19 @@ from eat_curate.errors import EatCurateError, is_storage_error
 
 CHECKPOINT_FILE = "last.pt"
 BEST_WEIGHTS_FILE = "best.safetensors"
+STAGED_BEST_WEIGHTS_FILE = "best.next.safetensors"  # a new best epoch's weights, until its checkpoint is written
 METRICS_FILE = "metrics.csv"
 SUMMARY_FILE = "summary.json"  # written when a run finishes: best epoch, data, test metrics
 # Every file a run writes, and what it is, for messages.
 RUN_FILES = {
     CHECKPOINT_FILE: "checkpoint",
     BEST_WEIGHTS_FILE: "best weights",
+    STAGED_BEST_WEIGHTS_FILE: "new best weights",
     METRICS_FILE: "metrics",
     SUMMARY_FILE: "summary",
 }
 STATE_FORMAT = 1
+WEIGHTS_EPOCH_KEY = "epoch"  # the safetensors metadata entry of best weights: the epoch they are of (from 1)
 # What every checkpoint of STATE_FORMAT holds (a run may add more, e.g. its data's fingerprint).
 CHECKPOINT_KEYS = frozenset(
     {"epoch", "config", "model", "optimizer", "scheduler", "rng", "history", "best_epoch", "best_srcc"}
@@ -105,9 +117,14 @@ def _replace_atomically(path: Path, write: Callable[[_RecordedWrites], object]) 
     try:
         _write_then_rename(temporary, path, write)
     except OSError as error:
-        if is_storage_error(error):  # the operator's matter (exit 4), named as the OSError it is
-            raise OSError(error.errno, error.strerror, str(path)) from None
-        raise CheckpointError(f"cannot write {path}: {error.strerror or error}") from None
+        raise _write_failure(error, path) from None
+
+
+def _write_failure(error: OSError, path: Path) -> Exception:
+    """What a failed write of the run file ``path`` is raised as."""
+    if is_storage_error(error):  # the operator's matter (exit 4), named as the OSError it is
+        return OSError(error.errno, error.strerror, str(path))
+    return CheckpointError(f"cannot write {path}: {error.strerror or error}")
 
 
 def _write_then_rename(temporary: Path, path: Path, write: Callable[[_RecordedWrites], object]) -> None:
@@ -167,15 +184,64 @@ def read_summary(folder: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def save_best_weights(folder: Path, state: dict[str, torch.Tensor]) -> None:
+def stage_best_weights(folder: Path, state: dict[str, torch.Tensor], epoch: int) -> None:
+    """Write epoch ``epoch``'s weights (from 1) beside the best ones, to be put in their place once the
+    checkpoint that names ``epoch`` the best is written (``promote_best_weights``)."""
     tensors = {key: value.detach().to("cpu").contiguous() for key, value in state.items()}
-    _replace_atomically(folder / BEST_WEIGHTS_FILE, lambda handle: handle.write(safetensors_bytes(tensors)))
+    encoded = safetensors_bytes(tensors, metadata={WEIGHTS_EPOCH_KEY: str(epoch)})
+    _replace_atomically(folder / STAGED_BEST_WEIGHTS_FILE, lambda handle: handle.write(encoded))
 
 
-def load_best_weights(folder: Path) -> dict[str, torch.Tensor]:
+def promote_best_weights(folder: Path) -> None:
+    """Put the staged weights in the place of the best ones; call only once the checkpoint names their epoch."""
+    path = folder / BEST_WEIGHTS_FILE
+    try:
+        os.replace(folder / STAGED_BEST_WEIGHTS_FILE, path)
+    except OSError as error:
+        raise _write_failure(error, path) from None
+
+
+def settle_best_weights(folder: Path, best_epoch: int) -> None:
+    """After a stop between the writes of an epoch: staged weights of ``best_epoch`` (the checkpoint's, 0 for
+    none) were the next thing to put in place, so they are; staged weights of any other epoch belong to an
+    epoch the checkpoint does not hold, and are removed."""
+    staged = folder / STAGED_BEST_WEIGHTS_FILE
+    if not staged.is_file():
+        return
+    try:
+        epoch = _weights_epoch(staged)
+    except CheckpointError:
+        epoch = None  # unreadable: nothing the checkpoint can name
+    if epoch is not None and epoch == best_epoch:
+        promote_best_weights(folder)
+        return
+    try:
+        staged.unlink()
+    except OSError as error:
+        raise _write_failure(error, staged) from None
+
+
+def _weights_epoch(path: Path) -> int | None:
+    """The epoch that best weights recorded they are of; None for the files of runs from before they did."""
+    try:
+        with safe_open(str(path), "pt") as weights:
+            epoch = (weights.metadata() or {}).get(WEIGHTS_EPOCH_KEY)
+        return int(epoch) if epoch is not None else None
+    except (SafetensorError, OSError, ValueError):
+        raise CheckpointError(f"{path} is damaged or not a weights file") from None
+
+
+def load_best_weights(folder: Path, best_epoch: int) -> dict[str, torch.Tensor]:
+    """The kept weights, which must be of ``best_epoch``, the epoch the checkpoint names the best."""
     path = folder / BEST_WEIGHTS_FILE
     if not path.is_file():
         raise CheckpointError(f"{path} is missing: no epoch of this run was eligible as the best")
+    epoch = _weights_epoch(path)
+    if epoch is not None and epoch != best_epoch:
+        raise CheckpointError(
+            f"{path} holds the weights of epoch {epoch}, but the run's checkpoint keeps epoch {best_epoch} as the "
+            "best: the weights of that epoch are lost; start the run over with another --checkpoint-dir"
+        )
     return load_file(str(path))
 
 

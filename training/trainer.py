@@ -3,9 +3,11 @@
 Per epoch: set the steering rule of the phase, train (a progress bar with
 loss, lr and img/s), validate, append a row to ``metrics.csv``, keep the
 best weights by validation SRCC (or the last epoch's: ``keep_epoch``), and
-checkpoint. At the end the kept epoch is evaluated on the test split and
-saved to the model store with its card (and, for label files, the list of
-images it was trained and validated on: ``eat_curate.model.training_images``).
+checkpoint (a new best epoch's weights replace the kept ones only once its
+checkpoint is written, so they always are the checkpoint's best epoch's).
+At the end the kept epoch is evaluated on the test split and saved to the
+model store with its card (and, for label files, the list of images it was
+trained and validated on: ``eat_curate.model.training_images``).
 
 Small validation sets are warned about: SRCC on a handful of images cannot
 tell epochs apart, and on fewer than two (or constant labels or predictions)
@@ -395,14 +397,15 @@ class Trainer:
         resume_state.refuse_folders_in_the_way(self.run_dir)
         if self.config.resume:
             self._restore(resume_state.load_checkpoint(self.run_dir))
-            return
-        if resume_state.has_checkpoint(self.run_dir):
+        elif resume_state.has_checkpoint(self.run_dir):
             raise TrainingError(
                 f"{self.run_dir} already holds a checkpoint of a run: pass --resume to continue it, "
                 "or --checkpoint-dir for a new run"
             )
-        if self.context.is_main:
+        elif self.context.is_main:
             ensure_writable(self.run_dir, "run folder")
+        if self.context.is_main:  # a stop between an epoch's writes left its best weights staged: settle them
+            resume_state.settle_best_weights(self.run_dir, self.best_epoch)
 
     def _restore(self, state: dict) -> None:
         cannot = f"cannot resume {self.run_dir}"
@@ -647,14 +650,17 @@ class Trainer:
             )
             self.history.append(record)
             self._warn_if_undefined(record)
-            if self._is_eligible(epoch) and self._keeps(metrics.srcc):
+            new_best = self._is_eligible(epoch) and self._keeps(metrics.srcc)
+            if new_best:
                 self.best_epoch = epoch + 1
                 self.best_srcc = metrics.srcc if not math.isnan(metrics.srcc) else -math.inf
-                if self.context.is_main:
-                    resume_state.save_best_weights(self.run_dir, self.module.state_dict())
+                if self.context.is_main:  # staged: the kept weights stay the checkpoint's best until it names these
+                    resume_state.stage_best_weights(self.run_dir, self.module.state_dict(), self.best_epoch)
             if self.context.is_main:
                 resume_state.write_metrics_csv(self.run_dir, self.history)
             self._checkpoint(epoch)
+            if new_best and self.context.is_main:
+                resume_state.promote_best_weights(self.run_dir)
             self.log(_epoch_line(record, config.epochs, self.best_epoch == epoch + 1))
             if self.on_epoch is not None:
                 self.on_epoch(record)
@@ -675,7 +681,7 @@ class Trainer:
                 "rather than a best one"
             )
         self.context.barrier()  # the best weights are on disk before anyone reads them
-        self.module.load_state_dict(resume_state.load_best_weights(self.run_dir))
+        self.module.load_state_dict(resume_state.load_best_weights(self.run_dir, self.best_epoch))
         self.module.set_steering(self.schedule.exploit)
         test_metrics = None
         if self.test_set.items:
