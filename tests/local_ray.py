@@ -27,7 +27,12 @@ def ray_local():
     os.environ["RAY_TMPDIR"] = ray_tmp
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, namespace="eat-curate", log_to_driver=False)
+    from pipelines.ray_engine import _local_worker_pool
+
+    # Idle workers kept as the engine's own local Ray keeps them: else Ray kills decode workers a second
+    # after their task and each test's next tasks wait seconds for fresh ones to import their modules.
+    ray.init(num_cpus=2, include_dashboard=False, namespace="eat-curate", log_to_driver=False,
+             _system_config=_local_worker_pool(2))
     yield ray
     ray.shutdown()
     shutil.rmtree(ray_tmp, ignore_errors=True)
