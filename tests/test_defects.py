@@ -46,7 +46,8 @@ from training.recipes.defects import (
     degraded_view,
     jpeg_quality,
 )
-from training.trainer import DataSets, Trainer
+from training.trainer import Trainer
+from training.training_data import DataSets
 
 SIZE = (480, 320)
 

@@ -22,7 +22,7 @@ from training.resume_state import CheckpointError, load_best_weights
 from training.trainer import Trainer, TrainResult, train
 
 # Two validation images are too few to tell epochs apart: which epoch is a new best is set by each test.
-pytestmark = pytest.mark.filterwarnings("ignore::training.trainer.TrainingWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::training.errors.TrainingWarning")
 
 IMAGES = 12  # 9 to train on, 2 to validate on, 1 to test on
 

@@ -25,7 +25,8 @@ from training.config import ConfigError, TrainConfig
 from training.datasets import split_items
 from training.evaluation import OverlapWarning, evaluate_model
 from training.labels import read_labels
-from training.trainer import Trainer, TrainingWarning, train
+from training.errors import TrainingWarning
+from training.trainer import Trainer, train
 
 TINY = 20  # the set: a 90/5/5 split leaves 1 validation image
 

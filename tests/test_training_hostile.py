@@ -574,9 +574,9 @@ def test_ctrl_c_in_the_first_epoch_says_there_is_nothing_to_resume(
 def test_ctrl_c_before_training_says_nothing_was_kept_not_to_resume(
     photos: Path, pico_store: ModelStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, phase: str
 ) -> None:
-    import training.trainer
+    import training.training_data
 
-    press_ctrl_c_at(training.trainer, phase, 1, monkeypatch)  # reading the labels, checking the images
+    press_ctrl_c_at(training.training_data, phase, 1, monkeypatch)  # reading the labels, checking the images
 
     code, output = train(photos, pico_store, "early", "--checkpoint-dir", tmp_path / "run")
 

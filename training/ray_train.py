@@ -20,8 +20,10 @@ from pathlib import Path
 from eat_curate.model.model_store import ModelStore
 from training import resume_state
 from training.config import TrainConfig, config_from_dict
+from training.errors import TrainingError
 from training.resume_state import EpochRecord
-from training.trainer import TrainingError, TrainResult, default_run_dir, ensure_name_is_free
+from training.run_folders import default_run_dir, ensure_name_is_free
+from training.trainer import TrainResult
 
 
 def _worker_loop(arguments: dict) -> None:

@@ -22,24 +22,18 @@ resumed after a crash ends exactly where the uninterrupted run would.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import tempfile
 import time
 import warnings
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import torch
 from tqdm import tqdm
 
-from eat_curate.errors import EatCurateError, is_storage_error
-from eat_curate.exit_codes import INFRASTRUCTURE, INTERRUPTED
-from eat_curate.model.card import ModelCard, validate_model_name
+from eat_curate.model.card import ModelCard
 from eat_curate.model.eat import EAT, score_moments
 from eat_curate.model.model_store import ModelStore
 from eat_curate.model.presets import get_preset
@@ -48,146 +42,27 @@ from eat_curate.scoring.predictor import resolve_device
 from eat_curate.scoring.preprocess import normalize_batch
 from training import resume_state
 from training.config import ConfigError, TrainConfig, with_explore_default
-from training.datasets import (
-    Augmentation,
-    DataSplit,
-    ScoredImages,
-    clean,
-    epoch_order,
-    load_id_lists,
-    make_loader,
-    split_items,
-)
+from training.datasets import epoch_order, make_loader
 from training.distributed import SINGLE_PROCESS, DistributedContext
+from training.errors import TrainingError, TrainingInterrupted, TrainingWarning
 from training.evaluation import Predictions, metrics_of, predict
-from training.labels import LabelSet, read_labels
 from training.losses import emd_loss, pairwise_ranking_loss, score_mse_loss
 from training.metrics import ScoreMetrics
 from training.resume_state import EpochRecord
+from training.run_folders import (
+    check_model_name,
+    ensure_name_is_free,
+    ensure_writable,
+    interrupted_outside_the_epochs,
+    run_folder,
+)
 from training.schedule import make_scheduler
-
-
-class TrainingError(EatCurateError):
-    """Training cannot start or continue; the message says why."""
-
-
-class TrainingInterrupted(TrainingError):
-    """Ctrl-C: what the run folder kept, and what running the command again does (the command line
-    names the exact command: ``kept``, ``next_run`` and ``resume`` are its parts)."""
-
-    exit_code = INTERRUPTED.code
-
-    def __init__(self, kept: str, next_run: str | None, resume: bool) -> None:
-        self.kept = kept  # "interrupted in epoch 2 of 3: <run folder> holds epoch 1"
-        self.next_run = next_run  # what running again does ("go on from epoch 2"); None: nothing is left to do
-        self.resume = resume  # whether that run needs --resume
-        again = "the same command with --resume" if resume else "the same command"
-        super().__init__(kept if next_run is None else f"{kept}; to {next_run}, run {again}")
-
-    def __reduce__(self):  # pickled (Ray, multiprocessing): rebuilt from its parts, not from its message
-        return type(self), (self.kept, self.next_run, self.resume)
-
-
-class TrainingStorageFailure(TrainingError):
-    """A run or model folder on a read-only or full disk: the operator's matter, as in ``score``."""
-
-    exit_code = INFRASTRUCTURE.code
-
-
-class TrainingWarning(UserWarning):
-    """Training goes on, but its result deserves a second look (a tiny validation set, an undefined SRCC)."""
-
-
-# Below this many validation images, SRCC cannot tell one epoch from the next (its standard error is
-# about 1/sqrt(n - 3): 0.38 at 10 images); below 2 it is undefined.
-MIN_RANKING_VALIDATION = 10
+from training.training_data import MIN_RANKING_VALIDATION, TrainingSource, prepare_data
 
 
 # Starts a fresh model's weights from its training set before the first step (a recipe's own start, e.g. a
 # DCT patch embedding: training.recipes.dct_stem); returns what it did, for the card's source line.
 FreshModelInit = Callable[[EAT, torch.utils.data.Dataset, torch.device], str]
-
-
-@dataclass
-class DataSets:
-    """What one run trains on, picks its best epoch by, and reports at the end (may be empty)."""
-
-    train: torch.utils.data.Dataset
-    val: torch.utils.data.Dataset
-    test: torch.utils.data.Dataset
-
-
-class TrainingSource(Protocol):
-    """What the trainer needs from its data.
-
-    :class:`TrainingData` (a label file) is one; the built-in model's recipe
-    supplies generated defects (``training.recipes``). Datasets yield sample
-    dicts for :func:`training.datasets.collate` (or groups of them); the
-    validation and test sets also offer ``items`` with ``score`` (and
-    ``distribution()`` for vote targets), as ``ScoredImages`` does.
-    """
-
-    @property
-    def target(self) -> str: ...  # "votes" (10-bin distributions) or "score"
-
-    def datasets(self, config: TrainConfig, image_size: int) -> DataSets: ...
-
-    def summary(self) -> dict: ...  # for summary.json and the card: at least split, sizes, dropped
-
-    def describe(self) -> str: ...  # the card's training_data line
-
-    # Optionally, ``seen_images() -> {"train": paths, "val": paths}``: recorded beside the model so
-    # that ``evaluate`` can tell when a label set overlaps them (TrainingData has it).
-    # Optionally, ``fingerprint() -> str``: changes whenever the images or labels of a split do, so a
-    # run is never resumed on other data than it started on (TrainingData has it).
-
-
-@dataclass
-class TrainingData:
-    labels: LabelSet
-    split: DataSplit
-    dropped: Counter  # images left out before training, by reason
-
-    @property
-    def target(self) -> str:
-        return self.labels.target
-
-    def datasets(self, config: TrainConfig, image_size: int) -> DataSets:
-        if config.crop_from is not None and config.crop_from < image_size:
-            raise ConfigError(f"crop_from {config.crop_from} is smaller than the model's input {image_size}")
-        augmentation = Augmentation(flip=config.flip, crop_from=config.crop_from)
-        return DataSets(
-            ScoredImages(self.split.train, self.target, image_size, augmentation, config.seed),
-            ScoredImages(self.split.val, self.target, image_size),
-            ScoredImages(self.split.test, self.target, image_size),
-        )
-
-    def describe(self) -> str:
-        return f"{self.labels.format} labels {self.labels.source} ({self.target})"
-
-    def seen_images(self) -> dict[str, list[Path]]:
-        return {"train": [item.path for item in self.split.train], "val": [item.path for item in self.split.val]}
-
-    def fingerprint(self) -> str:
-        """A digest of every split's image ids and labels."""
-        digest = hashlib.sha256()
-        for split, items in (("train", self.split.train), ("val", self.split.val), ("test", self.split.test)):
-            for item in sorted(items, key=lambda item: item.image_id):
-                line = f"{split}\t{item.image_id}\t{item.score!r}\t{item.votes}\n"
-                digest.update(line.encode("utf-8", errors="surrogateescape"))
-        return digest.hexdigest()
-
-    def summary(self) -> dict:
-        return {
-            "labels": str(self.labels.source),
-            "format": self.labels.format,
-            "target": self.labels.target,
-            "labelled": len(self.labels),
-            "dropped": dict(self.dropped),
-            "split": self.split.method,
-            "sizes": self.split.sizes(),
-            "unassigned": self.split.unassigned,
-        }
 
 
 @dataclass
@@ -198,63 +73,6 @@ class TrainResult:
     run_dir: Path
     data: dict
     test_metrics: ScoreMetrics | None = None
-
-
-def prepare_data(config: TrainConfig, progress: bool = True) -> TrainingData:
-    """Read, clean and split the labels of ``config``."""
-    if not config.data:
-        raise ConfigError("no training data: give --data (a label file) and --images (its image folder)")
-    labels = read_labels(config.data, config.images, config.label_format)
-    cleaned = clean(labels, progress=progress)
-    left_out = dict(cleaned.dropped) or "none"
-    if not cleaned.items:
-        folder = config.images or Path(config.data).parent
-        raise TrainingError(
-            f"not one of the {len(labels)} labelled images of {config.data} is usable (left out: {left_out}); "
-            f"their names are read relative to --images, now {folder}"
-        )
-    _refuse_equal_labels(cleaned.items)
-    train_ids, test_ids = load_id_lists(config.train_ids, config.test_ids)
-    split = split_items(cleaned.items, config.seed, train_ids, test_ids, config.val_fraction)
-    if not split.train or not split.val:
-        raise TrainingError(
-            f"too few usable images to train: {split.sizes()} after leaving out {left_out}; at least one each "
-            f"to train on and to validate on is needed, {MIN_RANKING_VALIDATION} or more to validate on to "
-            "pick the best epoch"
-        )
-    return TrainingData(labels, split, cleaned.dropped)
-
-
-def _refuse_equal_labels(items: list) -> None:
-    """Labels that are all the same teach nothing but that one score (a rating column of all 5 stars)."""
-    if len(items) > 1 and len({(item.score, item.votes) for item in items}) == 1:
-        raise TrainingError(
-            f"all {len(items)} usable images have the same label (mean score {items[0].score:g}): "
-            "there is nothing to learn from; the labels must tell better images from worse"
-        )
-
-
-def default_run_dir(store: ModelStore, name: str) -> Path:
-    """Checkpoints live beside the model store: ``<store>/../training/<name>``."""
-    return store.root.parent / "training" / name
-
-
-def run_folder(config: TrainConfig, store: ModelStore) -> Path:
-    """Where the run keeps its checkpoint: ``--checkpoint-dir``, else the default beside the store."""
-    return Path(config.checkpoint_dir) if config.checkpoint_dir else default_run_dir(store, config.name)
-
-
-def interrupted_outside_the_epochs(run_dir: Path | None) -> TrainingInterrupted:
-    """What Ctrl-C leaves where this process finished no epoch (before the first began, while resuming, in
-    Ray's driver): what the run folder's checkpoint holds, if it has one (from an earlier run, or Ray's workers).
-    ``run_dir`` None: the run has no folder yet (no name to give it one)."""
-    if run_dir is not None and resume_state.has_checkpoint(run_dir):
-        return TrainingInterrupted(
-            f"interrupted: {run_dir} holds the checkpoint of the run's last finished epoch", "go on from it", True
-        )
-    return TrainingInterrupted(
-        "interrupted before the first epoch finished: nothing was kept", "start the run over", False
-    )
 
 
 def build_model(config: TrainConfig, store: ModelStore) -> tuple[EAT, str]:
@@ -276,36 +94,6 @@ def _device(name: str) -> torch.device:
         return resolve_device(name)
     except (ValueError, RuntimeError) as exc:
         raise ConfigError(f"device {name!r}: {exc}") from None
-
-
-def check_model_name(config: TrainConfig) -> str:
-    """The name the model will be saved under; checked before anything is written, as it also names the
-    default run folder (``..`` or ``a/b`` would put that folder outside ``training/``)."""
-    if not config.name:
-        raise ConfigError("give the trained model a name (--name)")
-    return validate_model_name(config.name)
-
-
-def ensure_writable(folder: Path, what: str) -> None:
-    """Make ``folder`` (and its parents) and prove a file can be created in it, or refuse, saying why."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as error:
-        refusal = TrainingStorageFailure if is_storage_error(error) else TrainingError
-        raise refusal(f"cannot write the {what} {folder}: {error.strerror or error}") from None
-
-
-def ensure_name_is_free(config: TrainConfig, store: ModelStore, overwrite: bool) -> None:
-    """Refuse up front, not after hours of training, what would fail at the end: a name the store cannot
-    take, an existing model (without ``overwrite``), a model store that cannot be written."""
-    check_model_name(config)
-    if not overwrite and config.name in store.names():
-        raise TrainingError(
-            f"model {config.name!r} already exists in {store.root}; choose another --name or pass --force"
-        )
-    ensure_writable(store.root, "model store")
 
 
 def _loss_kind(config: TrainConfig, target: str) -> str:

@@ -214,7 +214,8 @@ def train(
       eat-curate train --config ava ... --engine ray --workers 4 --gpus-per-worker 1
     """
     from training.config import build_config
-    from training.trainer import TrainingInterrupted, interrupted_outside_the_epochs, run_folder
+    from training.errors import TrainingInterrupted
+    from training.run_folders import interrupted_outside_the_epochs, run_folder
     from training.trainer import train as run_training
 
     config = build_config(config_file, **settings)
@@ -264,7 +265,7 @@ def train(
 
 
 class _Interruption(Protocol):
-    """training.trainer.TrainingInterrupted, which this module may import only inside a function."""
+    """training.errors.TrainingInterrupted, which this module may import only inside a function."""
 
     kept: str
     next_run: str | None

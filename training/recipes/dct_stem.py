@@ -23,7 +23,7 @@ import torch
 from eat_curate.model.eat import EAT
 from eat_curate.scoring.preprocess import normalize_batch
 from training.datasets import collate, epoch_order
-from training.trainer import TrainingError
+from training.errors import TrainingError
 
 WHITENING_PICTURES = 64
 

@@ -64,7 +64,8 @@ from training.recipes.defect_eval import DefectReport, evaluate_defects, validat
 from training.recipes.model_card import build_card
 from training.recipes.recipe_config import DEFAULT_CONFIG, Recipe, read_recipe
 from training.recipes.wallpaper_photos import PhotoFile, load_photo, package_versions, select_photographs
-from training.trainer import DataSets, Trainer, TrainResult
+from training.trainer import Trainer, TrainResult
+from training.training_data import DataSets
 
 COMMAND = "python -m training.recipes.default_model --config CONFIG --cache CACHE --out OUT"
 
@@ -83,7 +84,7 @@ def split_photos(names: list[str], recipe: Recipe) -> dict[str, list[str]]:
 
 @dataclass
 class DefectTrainingData:
-    """The trainer's data (a ``training.trainer.TrainingSource``): generated defects of source photos."""
+    """The trainer's data (a ``training.training_data.TrainingSource``): generated defects of source photos."""
 
     train: list[SourcePhoto]
     val: list[SourcePhoto]
