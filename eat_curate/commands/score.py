@@ -170,6 +170,25 @@ def _recorded_source(source: str) -> str:
     return hide_url_password(printable_path(source if is_remote(source) else os.path.abspath(source)))
 
 
+def _warn_of_passwords_in(sources: tuple[str, ...]) -> None:
+    """A URL's password goes into the path of each of its images, and from there into every result, export and
+    report made of them: say so, and where it belongs instead."""
+    from urllib.parse import urlsplit
+
+    from eat_curate.io.remote import hide_url_password
+
+    for source in sources:
+        shown = hide_url_password(source)
+        if shown != source:
+            parts = urlsplit(source)
+            click.echo(
+                f"warning: the password of {shown} is stored in the path of each of its images, in the results "
+                f"and in what is made of them; put it in ~/.netrc instead (machine {parts.hostname} login "
+                f"{parts.username} password ...) and give the URL without it",
+                err=True,
+            )
+
+
 def _cuda_here(device: str) -> bool:
     """Whether this process would score on a CUDA device (``auto``: when one is present; asks torch only then)."""
     if device.startswith("cuda"):
@@ -304,9 +323,9 @@ def score(
 
     SOURCES are folders (searched recursively), image files, Parquet
     manifests (a `path`/`uri` column or an `image` bytes column; optional
-    `album`, `id`) or URLs (file://, http(s)://, s3://). Every image gives
-    one row: its 10-bin score distribution, mean (1-10) and std — or the
-    reason it could not be scored.
+    `album`, `id`) or URLs (file://, http(s)://, s3://; a server's login
+    from ~/.netrc). Every image gives one row: its 10-bin score
+    distribution, mean (1-10) and std — or the reason it could not be scored.
 
     Re-running the same command skips what is already scored by the same
     model (unchanged path, size and time), so an interrupted run resumes and
@@ -358,6 +377,7 @@ def score(
             )
         items = iter_items(list(sources), album_from=album_from, limit=limit, duplicates=duplicates,
                            exclusions=exclusions)
+        _warn_of_passwords_in(sources)
         card = store.usable_card(model_ref)  # a broken weights file too, before any photo or actor
         if dry_run:
             progress.close()

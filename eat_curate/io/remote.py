@@ -121,7 +121,9 @@ def _timeout_options(protocol: str, seconds: float) -> dict:
             return {}
         timeout = aiohttp.ClientTimeout(total=None, connect=seconds, sock_connect=seconds, sock_read=seconds)
         # A redirect's Location is followed as written too: an API that redirects to a signed URL.
-        return {"client_kwargs": {"timeout": timeout, "requote_redirect_url": False}}
+        # trust_env: credentials from ~/.netrc (or $NETRC) where the URL has none, so that a password need
+        # not be in the URL, which every row's path keeps; and the HTTP(S)_PROXY / NO_PROXY settings.
+        return {"client_kwargs": {"timeout": timeout, "requote_redirect_url": False, "trust_env": True}}
     if protocol in ("s3", "s3a"):
         return {"config_kwargs": {"connect_timeout": seconds, "read_timeout": seconds}}
     return {}
