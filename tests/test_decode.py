@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import random
+import struct
 import subprocess
 import sys
 import textwrap
@@ -223,6 +224,52 @@ def test_images_over_max_pixels_are_refused_before_decoding():
     assert (refused.width, refused.height, refused.format) == (300, 200, "PNG")
     assert "300x200" in refused.error
     assert decode_image(data, max_pixels=60_000).ok
+
+
+def damaged_tiff(tag: int, field_type: int | None = None, value: int | None = None) -> bytes:
+    """An uncompressed 96x64 TIFF (little-endian, as Pillow writes it) with the type or value of its entry ``tag``
+    changed, as a flipped byte or two does."""
+    data = bytearray(encode(photo((96, 64)), "TIFF"))
+    assert data[:4] == b"II*\x00"
+    (ifd,) = struct.unpack_from("<I", data, 4)
+    (count,) = struct.unpack_from("<H", data, ifd)
+    for entry in range(ifd + 2, ifd + 2 + 12 * count, 12):
+        if struct.unpack_from("<H", data, entry)[0] == tag:
+            if field_type is not None:
+                struct.pack_into("<H", data, entry + 2, field_type)
+            if value is not None:
+                struct.pack_into("<I", data, entry + 8, value)
+            return bytes(data)
+    raise AssertionError(f"no tag {tag}")
+
+
+@pytest.mark.parametrize("field_type", [16, 2], ids=["64-bit", "text"])
+def test_a_tiff_whose_strip_offsets_changed_type_is_a_corrupt_file_not_our_bug(field_type):
+    decoded = decode_image(damaged_tiff(273, field_type=field_type))  # 273: StripOffsets
+
+    assert decoded.error_kind == "truncated", decoded.error  # was "internal": OverflowError, TypeError
+    assert decoded.error.startswith("truncated or corrupt TIFF")
+
+
+def test_a_tiff_taller_than_its_strips_is_corrupt_not_scored_as_a_black_picture():
+    decoded = decode_image(damaged_tiff(257, value=64 * 1_000))  # 257: ImageLength, 64 rows stored
+
+    assert decoded.error_kind == "truncated"  # was: decoded 6,144,000 pixels, all black but the first 64 rows
+    assert decoded.error == "corrupt TIFF: its image data covers 6,144 of its 96x64000 pixels"
+    assert decode_image(damaged_tiff(257, value=64)).ok  # the height as stored: the check passes good files
+
+
+def test_a_photo_over_pillows_bomb_warning_but_within_our_limit_prints_no_warning(tmp_path):
+    """Pillow warns of a "decompression bomb DOS attack" from ~89.5 MP: a 102 MP medium-format photo. In a fresh
+    process, as `score` runs: pytest restores the warning filters an import sets while it collects."""
+    bomb = tmp_path / "tall.tif"
+    bomb.write_bytes(damaged_tiff(257, value=1_000_000))  # 96 x 1,000,000 = 96 MP declared
+    decode = f"from eat_curate.io.decode import decode_image; print(decode_image(open({str(bomb)!r}, 'rb').read()).error)"
+
+    done = subprocess.run([sys.executable, "-c", decode], capture_output=True, text=True, timeout=120)
+
+    assert done.stdout.startswith("corrupt TIFF"), done.stdout + done.stderr  # our own check, after the header
+    assert "DecompressionBombWarning" not in done.stderr and "bomb" not in done.stderr, done.stderr
 
 
 def test_decoding_changes_no_global_pillow_settings(hostile):

@@ -41,6 +41,7 @@ import hashlib
 import io
 import struct
 import threading
+import warnings
 import zlib
 from dataclasses import dataclass
 
@@ -69,9 +70,13 @@ __all__ = [
 
 # Pillow refuses images over twice its MAX_IMAGE_PIXELS (~179 MP) whatever we allow,
 # so that is the most a default can be; it still takes 150 MP medium-format photos.
-# Between ~89.5 MP and this, Pillow emits its DecompressionBombWarning: silencing it
-# would mean changing the process-wide warnings filters, which is not thread-safe.
 DEFAULT_MAX_PIXELS = 178_956_970
+
+# Between ~89.5 MP and that, Pillow warns of a "decompression bomb DOS attack" once per size: for every
+# 100 MP photo of a medium-format camera, where the limit that counts is ours (max_pixels, an error row
+# over it). Filtered once, as this module is imported, not around each decode (catch_warnings is not
+# thread-safe); it covers the Ray workers' decoding too.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 # The formats we try to open. Pillow's other plugins are never tried: fewer random
 # files mistaken for exotic formats, and none that shells out (EPS runs Ghostscript).
@@ -79,9 +84,13 @@ DECODABLE_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "WEBP", "TIFF", "BMP", "AVIF",
 
 HEIF_HINT = "HEIC/HEIF needs pillow-heif: pip install 'eat-curate[heif]'"
 
-# Exceptions Pillow's decoders raise for data that ends early or is corrupt
-# (RuntimeError: the AVIF and HEIF decoders' "Failed to decode image: ...").
-_CORRUPT_DATA_ERRORS = (OSError, SyntaxError, EOFError, ValueError, IndexError, RuntimeError, struct.error, zlib.error)
+# Exceptions Pillow's decoders raise for data that ends early or is corrupt (RuntimeError: the AVIF and
+# HEIF decoders' "Failed to decode image: ..."; OverflowError and TypeError: a TIFF whose strip offsets a
+# damaged tag type turned into 64-bit numbers or text, which Pillow seeks to).
+_CORRUPT_DATA_ERRORS = (
+    OSError, SyntaxError, EOFError, ValueError, IndexError, RuntimeError, OverflowError, TypeError, struct.error,
+    zlib.error,
+)
 
 # A RAW's embedded preview serves when its long side reaches this, for callers that name no size.
 DEFAULT_PREVIEW_SIDE = 224
@@ -214,6 +223,7 @@ def _open_upright(
         )
     if draft_to and isinstance(image, JpegImagePlugin.JpegImageFile):
         image.draft("RGB", draft_to)  # Pillow keeps both sides >= draft_to
+    _refuse_uncovered_tiff(image)
     _load(image)
     exif = read_exif(image)
     facts.captured_at = exif.captured_at
@@ -254,6 +264,19 @@ def _unidentified(data: bytes, announced: str | None) -> DecodeError:
     if unsupported:
         return DecodeError("unsupported", unsupported)
     return DecodeError("truncated", f"corrupt or truncated {announced}: its header cannot be read")
+
+
+def _refuse_uncovered_tiff(image: Image.Image) -> None:
+    """A TIFF whose strips or tiles cover less than its size (a damaged height or width tag) would decode,
+    slowly, to a picture that is black beyond them, and be scored as one."""
+    if image.format != "TIFF":
+        return
+    covered = sum((x1 - x0) * (y1 - y0) for _, (x0, y0, x1, y1), *_ in image.tile)
+    if covered < image.width * image.height:
+        raise DecodeError(
+            "truncated",
+            f"corrupt TIFF: its image data covers {covered:,} of its {image.width}x{image.height} pixels",
+        )
 
 
 def _load(image: Image.Image) -> None:
