@@ -259,6 +259,14 @@ def test_a_tiff_taller_than_its_strips_is_corrupt_not_scored_as_a_black_picture(
     assert decode_image(damaged_tiff(257, value=64)).ok  # the height as stored: the check passes good files
 
 
+@pytest.mark.parametrize("field_type", [5, 11, 12], ids=["fraction", "float", "double"])
+def test_a_tiff_whose_rows_per_strip_changed_type_is_corrupt(field_type):
+    decoded = decode_image(damaged_tiff(278, field_type=field_type))  # 278: RowsPerStrip, now a fraction of a row
+
+    assert decoded.error_kind == "truncated", decoded.error
+    assert decoded.error.startswith("corrupt TIFF: its image data covers 0 of its 96x64 pixels")
+
+
 def test_a_photo_over_pillows_bomb_warning_but_within_our_limit_prints_no_warning(tmp_path):
     """Pillow warns of a "decompression bomb DOS attack" from ~89.5 MP: a 102 MP medium-format photo. In a fresh
     process, as `score` runs: pytest restores the warning filters an import sets while it collects."""

@@ -271,7 +271,10 @@ def _refuse_uncovered_tiff(image: Image.Image) -> None:
     slowly, to a picture that is black beyond them, and be scored as one."""
     if image.format != "TIFF":
         return
-    covered = sum((x1 - x0) * (y1 - y0) for _, (x0, y0, x1, y1), *_ in image.tile)
+    try:
+        covered = int(sum((x1 - x0) * (y1 - y0) for _, (x0, y0, x1, y1), *_ in image.tile))
+    except (TypeError, ValueError, OverflowError):  # a damaged tag type: text, a fraction of no size
+        raise DecodeError("truncated", "corrupt TIFF: where its image data lies cannot be read") from None
     if covered < image.width * image.height:
         raise DecodeError(
             "truncated",
