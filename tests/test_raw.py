@@ -259,6 +259,34 @@ def test_damaged_raws_never_crash_and_never_look_like_our_bug():
     assert kinds["truncated"] > 20 and kinds[None] > 20, kinds
 
 
+def with_preview_width(dng: bytes, width: int) -> bytes:
+    """``dng`` whose first directory (the preview, in these DNGs) declares ``width``, as a damaged byte can."""
+    data = bytearray(dng)
+    order = "<" if data[:2] == b"II" else ">"
+    (directory,) = struct.unpack_from(order + "I", data, 4)
+    (count,) = struct.unpack_from(order + "H", data, directory)
+    for entry in range(directory + 2, directory + 2 + 12 * count, 12):
+        tag, kind = struct.unpack_from(order + "HH", data, entry)
+        if tag == 256:  # ImageWidth
+            struct.pack_into(order + ("H" if kind == 3 else "I"), data, entry + 8, width)
+            return bytes(data)
+    raise AssertionError("no ImageWidth in the first directory")
+
+
+def test_a_bitmap_preview_whose_width_was_damaged_is_not_read_past_libraws_buffer(tmp_path):
+    """LibRaw keeps the preview's stored bytes, rawpy shapes them by the declared size: 29.8 MB of a 147 KB
+    buffer here. Reading it ended the process with a segfault, so the decoding runs in a process of its own."""
+    damaged = tmp_path / "damaged.dng"
+    damaged.write_bytes(with_preview_width(bayer_dng(PICTURE[:240, :320], preview="bitmap", preview_side=256), 51_712))
+    script = (f"from eat_curate.io.decode import decode_image; "
+              f"decoded = decode_image(open({str(damaged)!r}, 'rb').read()); print(decoded.ok, decoded.width)")
+
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+
+    assert run.returncode == 0, f"exit {run.returncode}: {run.stderr[-2000:]}"  # was -11 (SIGSEGV)
+    assert run.stdout.split() == ["True", "320"]  # the demosaic served: the sensor's own size
+
+
 # --- what the bytes say before LibRaw: capture time, declared length ------------------------------------
 
 

@@ -96,7 +96,7 @@ def open_raw(
         facts.captured_at = capture_time(data)
         declared = declared_length(data)
         if declared is None or declared <= len(data):  # a cut-short file must not pass on its preview alone
-            preview = _preview(raw, rawpy, min_side, draft_to, sensor, orientation)
+            preview = _preview(raw, rawpy, min_side, draft_to, sensor, orientation, len(data))
             if preview is not None:
                 picture, taken = preview
                 facts.captured_at = facts.captured_at or taken
@@ -122,6 +122,7 @@ def _preview(
     draft_to: tuple[int, int] | None,
     sensor: tuple[int, int],
     orientation: int,
+    file_bytes: int,
 ) -> tuple[Image.Image, datetime | None] | None:
     """The embedded preview, upright, and its EXIF capture time; None when absent, too small or broken."""
     try:
@@ -131,7 +132,7 @@ def _preview(
     if thumb.format == rawpy.ThumbFormat.JPEG:
         return _jpeg_preview(thumb.data, min_side, draft_to, sensor, orientation)
     if thumb.format == rawpy.ThumbFormat.BITMAP:
-        return _bitmap_preview(thumb.data, min_side, sensor, orientation)
+        return _bitmap_preview(thumb.data, min_side, sensor, orientation, file_bytes)
     return None
 
 
@@ -154,9 +155,13 @@ def _jpeg_preview(
 
 
 def _bitmap_preview(
-    pixels: np.ndarray, min_side: int, sensor: tuple[int, int], orientation: int
+    pixels: np.ndarray, min_side: int, sensor: tuple[int, int], orientation: int, file_bytes: int
 ) -> tuple[Image.Image, datetime | None] | None:
-    if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] not in (1, 3):
+    """``pixels``: rawpy's view of LibRaw's bitmap, shaped by the preview's declared size. A damaged size makes
+    the view reach past LibRaw's buffer, and reading it ends the process (a segfault, not an exception): a
+    preview stored uncompressed in the file cannot hold more bytes than the file, so such a view is never read
+    (only its shape is looked at) and the demosaic serves instead."""
+    if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] not in (1, 3) or pixels.nbytes > file_bytes:
         return None
     height, width = pixels.shape[:2]
     if max(width, height) < min_side:
