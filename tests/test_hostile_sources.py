@@ -202,6 +202,41 @@ def test_score_gives_a_nul_path_its_own_error_row_and_scores_the_rest(score, tmp
     assert rows[str(jpeg)]["error_kind"] is None and rows[str(jpeg)]["mean"] is not None
 
 
+def test_score_gives_a_path_that_is_not_utf8_its_own_error_row_and_scores_the_rest(
+    score, tmp_path: Path, jpeg: Path
+) -> None:
+    """Parquet does not check that text is UTF-8, and another tool may write such a cell; reading it raised."""
+    cells = pa.array([b"holiday/caf\xe9.jpg", str(jpeg).encode()], pa.binary()).view(pa.string())
+    manifest = write_manifest(tmp_path / "m.parquet", pa.table({"path": cells, "album": cells}))
+    out = tmp_path / "scores.parquet"
+
+    result = score(manifest, "--out", out)
+
+    rows = {row["path"]: row for row in pq.read_table(out).to_pylist()}
+    assert rows[f"{manifest}#0"]["error"] == "manifest row 0: its path is not valid UTF-8 text ('holiday/caf\ufffd.jpg')"
+    assert rows[str(jpeg)]["error_kind"] is None and rows[str(jpeg)]["mean"] is not None
+    assert "a bug in eat-curate" not in result.output
+
+
+def test_score_ends_a_manifest_whose_pages_are_damaged_in_one_line_with_exit_2(score, tmp_path: Path, jpeg: Path) -> None:
+    """Its footer and its path column read (so it passes the checks before the run); a carried column does not."""
+    paths = [str(jpeg)] + [str(tmp_path / f"gone{row}.jpg") for row in range(1, 50)]
+    table = pa.table({"path": paths, "caption": [f"caption number {row}" * 20 for row in range(50)]})
+    path = tmp_path / "m.parquet"
+    pq.write_table(table, path, compression="zstd", use_dictionary=False)
+    caption = pq.ParquetFile(path).metadata.row_group(0).column(1)
+    data = bytearray(path.read_bytes())
+    start = caption.data_page_offset
+    data[start : start + 16] = b"\xff" * 16  # over the header of the captions' page
+    path.write_bytes(data)
+
+    result = score(path, "--out", tmp_path / "scores.parquet", expect_ok=False)
+
+    assert result.exit_code == 2, result.output  # was 1: "unexpected OSError ... a bug in eat-curate"
+    assert f"Error: manifest {path}: its rows cannot be read, the file is damaged (" in result.output
+    assert "a bug in eat-curate" not in result.output
+
+
 def folder_deeper_than_an_album(root: Path, length: int = 1500) -> Path:
     """A folder whose path under ``root`` is about ``length`` bytes: eight names of 190 letters."""
     folder = root

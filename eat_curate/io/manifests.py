@@ -193,7 +193,7 @@ def manifest_items(manifest: Manifest) -> Iterator[SourceItem]:
             parquet = pq.ParquetFile(handle, metadata=manifest.metadata)
             row = 0
             ready: Iterator[SourceItem] = iter(())
-            for batch in parquet.iter_batches(batch_size=batch_size):
+            for batch in _readable_batches(manifest, parquet.iter_batches(batch_size=batch_size)):
                 started = _start_batch(manifest, row, batch, pool)
                 row += batch.num_rows
                 yield from ready
@@ -201,6 +201,24 @@ def manifest_items(manifest: Manifest) -> Iterator[SourceItem]:
             yield from ready
     finally:  # a consumer that stops early (--limit) leaves no work queued
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _readable_batches(manifest: Manifest, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """``batches``, or a ManifestError at the first that cannot be read: a damaged file whose footer reads (so it
+    passed ``open_manifest``) but whose pages do not decompress or decode."""
+    row = 0
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except (pa.ArrowException, OSError) as error:
+            which = f"its rows from row {row:,} on" if row else "its rows"
+            raise ManifestError(
+                f"manifest {manifest.uri}: {which} cannot be read, the file is damaged ({_first_line(error)})"
+            ) from None
+        row += batch.num_rows
+        yield batch
 
 
 def _identities(manifest: Manifest) -> Iterator[RowIdentity]:
@@ -292,7 +310,7 @@ def _start_batch(manifest: Manifest, first_row: int, batch: pa.RecordBatch, pool
             for name, album, (data, digest), extra in zip(names, albums, images, extras)
         )
 
-    cells = batch.column(manifest.location_column).to_pylist()
+    cells = _column(batch, manifest.location_column)
     names = [_name(manifest, row, cell, given) for row, cell, given in zip(rows, cells, given_ids)]
     problems = [_path_problem(manifest, row, cell) for row, cell in zip(rows, cells)]
     wheres = [None if problem else name.location or name.key for name, problem in zip(names, problems)]
@@ -330,6 +348,8 @@ def _path_problem(manifest: Manifest, row: int, cell: Any) -> str | None:
     """Why the row's cell names no path or URL that can be read (the row's own error); None when it names one."""
     if not isinstance(cell, str) or not cell.strip():
         return f"manifest row {row} has no {manifest.location_column}"
+    if isinstance(cell, NotUtf8):
+        return f"manifest row {row}: its {manifest.location_column} is not valid UTF-8 text ({cell!r})"
     if "\x00" in cell:  # the OS refuses such a path, and PostgreSQL such a key
         return f"manifest row {row}: its {manifest.location_column} holds a NUL character"
     if is_remote(cell.strip()):
@@ -351,11 +371,18 @@ def _column(batch: pa.RecordBatch, name: str | None) -> list[Any]:
         return [_cell(column[index]) for index in range(len(column))]
 
 
+class NotUtf8(str):
+    """A text cell whose bytes are not valid UTF-8 (Parquet does not check; another tool may write such), read
+    with U+FFFD for what is not: an album, an id or a carried column shows so; a path is the row's error."""
+
+
 def _cell(scalar: pa.Scalar) -> Any:
     """One cell as a Python value; one Python cannot hold as Arrow writes it ("<value out of range: ...>"),
     else None."""
     try:
         return scalar.as_py()
+    except UnicodeDecodeError:
+        return NotUtf8(scalar.cast(pa.binary()).as_py().decode("utf-8", errors="replace"))
     except (OverflowError, ValueError):
         try:
             return scalar.cast(pa.string()).as_py()
