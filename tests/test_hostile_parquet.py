@@ -188,6 +188,58 @@ def test_rows_another_tool_repeated_are_read_once_with_a_warning(tmp_path):
     assert sorted(row["path"] for row in json.loads(ranked.stdout)) == [f"/photos/{i}.jpg" for i in range(4)]
 
 
+def damaged_page(out: Path, column: str) -> None:
+    """``out`` with the header of ``column``'s first page overwritten (a disk error, a copy gone wrong): its footer
+    reads, so only a query that reads the pages finds it."""
+    metadata = pq.ParquetFile(out).metadata
+    chunk = metadata.row_group(0).column(metadata.schema.names.index(column))
+    data = bytearray(out.read_bytes())
+    data[chunk.data_page_offset : chunk.data_page_offset + 16] = b"\xff" * 16
+    out.write_bytes(data)
+
+
+@pytest.mark.parametrize("command", [["rank"], ["albums"], ["filter", "--min-score", "1"]])
+def test_a_result_whose_pages_are_damaged_is_refused_by_the_read_commands_in_one_line(tmp_path, command):
+    out = tmp_path / "scores.parquet"
+    write_run(out, [[success(i, album="trip", mean=1.0 + i) for i in range(20)]])
+    damaged_page(out, "mean")
+
+    result = eat_curate(command[0], out, *command[1:])
+
+    assert_one_line(result, 2, f"{out} cannot be read, it is damaged: ")  # was exit 1, "unexpected ProgrammingError"
+
+
+def test_a_result_whose_text_is_not_utf8_in_its_footer_and_pages_is_refused_in_one_line(tmp_path):
+    """The model id, in the pages and in the footer's column statistics (which pyarrow could not decode either)."""
+    out = tmp_path / "scores.parquet"
+    write_run(out, [[success(i) for i in range(3)]])
+    out.write_bytes(out.read_bytes().replace(MODEL.encode(), MODEL.encode()[:-1] + b"\xff"))
+
+    assert_one_line(eat_curate("rank", out), 2, f"{out} cannot be read, it is damaged: ")
+
+
+def test_a_result_whose_column_names_are_not_utf8_is_refused_in_one_line(tmp_path):
+    out = tmp_path / "scores.parquet"
+    write_run(out, [[success(i) for i in range(3)]])
+    out.write_bytes(out.read_bytes().replace(b"album", b"albu\xff"))
+
+    assert_one_line(eat_curate("albums", out), 2, f"{out} cannot be read as Parquet (")  # was "unexpected UnicodeDecodeError"
+
+
+def test_a_run_record_missing_a_field_is_left_out_not_read_as_a_crash(tmp_path):
+    out = tmp_path / "scores.parquet"
+    write_run(out, [[success(0)]])
+    metadata = pq.read_schema(out).metadata
+    (run,) = json.loads(metadata[RUNS_KEY])
+    del run["images_per_s"]
+    pq.write_table(pq.read_table(out).replace_schema_metadata({**metadata, RUNS_KEY: json.dumps([run]).encode()}), out)
+
+    for command in (["runs", out, "--json"], ["filter", out, "--json"]):
+        result = eat_curate(*command)
+        assert result.exit_code == 0, result.output  # was exit 1: "unexpected KeyError: 'images_per_s'"
+    assert json.loads(eat_curate("runs", out, "--json").stdout) == []
+
+
 def test_a_success_whose_mean_another_tool_made_nan_is_scored_again(tmp_path):
     out = tmp_path / "scores.parquet"
     write_run(out, [[success(i) for i in range(3)]])

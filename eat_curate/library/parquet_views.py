@@ -46,6 +46,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from eat_curate.errors import StoreError
 from eat_curate.library.timestamps import PYTHON_YEARS
 from eat_curate.records import NUM_BINS
 from eat_curate.runs import utc_now
@@ -95,7 +96,10 @@ def models_in(result: ParquetResult) -> set[str] | None:
             statistics = metadata.row_group(group).column(column).statistics
             if statistics is None or not statistics.has_min_max:
                 return None
-            found.update((statistics.min, statistics.max))
+            try:
+                found.update((statistics.min, statistics.max))
+            except ValueError:  # not UTF-8: damaged statistics, which the query that reads the pages judges
+                return None
     return found
 
 
@@ -169,11 +173,30 @@ def fill_history_tables(connection: sa.Connection, history: History) -> None:
         connection.execute(schema.runs.insert(), [sql_run_row(run) for run in history.runs])
 
 
+def _refuse_damaged_pages(engine: sa.Engine, result: ParquetResult) -> None:
+    """A page DuckDB cannot read (a disk error, a copy cut or overwritten) is the file's refusal, not an
+    unexpected error: its footer read, so the damage shows only when a query reads the pages."""
+
+    @sa.event.listens_for(engine, "handle_error")
+    def damaged(context: sa.engine.ExceptionContext) -> None:
+        error = context.original_exception
+        message = str(error)
+        if type(error).__name__ in _DAMAGED_PAGE_ERRORS or any(sign in message for sign in _DAMAGED_PAGE_SIGNS):
+            raise StoreError(f"{result.where} cannot be read, it is damaged: {message.splitlines()[0]}") from None
+
+
+# What DuckDB raises and says of a Parquet page it cannot read ("Error": its decoders' plain errors, such as
+# "Out of buffer"); a mistake in our SQL is a Parser-, Binder- or CatalogException, and stays unexpected.
+_DAMAGED_PAGE_ERRORS = ("Error", "IOException", "InvalidInputException")
+_DAMAGED_PAGE_SIGNS = ("Failed to read file", "Parquet file", "TProtocolException", "don't know what type")
+
+
 @contextmanager
 def parquet_connection(location: str) -> Iterator[sa.Connection]:
     """A connection to an in-memory DuckDB whose tables are views of the Parquet result at ``location``."""
     result = open_parquet_result(location)
     engine = sa.create_engine("duckdb:///:memory:", connect_args={"config": DUCKDB_CONFIG})
+    _refuse_damaged_pages(engine, result)
     try:
         with engine.connect() as connection:
             connection.exec_driver_sql("SET enable_progress_bar = false")  # stdout carries --json

@@ -57,7 +57,7 @@ def usable_run(record: Any) -> bool:
     """Whether ``record`` is a run record every reader can take: its fields there, of their types, times ISO 8601."""
     if not isinstance(record, dict):
         return False
-    if any(not isinstance(record.get(name), kind) for name, kind in _RUN_FIELDS.items()):
+    if any(name not in record or not isinstance(record[name], kind) for name, kind in _RUN_FIELDS.items()):
         return False
     try:
         for name in ("started_at", "ended_at", "heartbeat_at"):

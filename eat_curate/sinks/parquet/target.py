@@ -151,7 +151,7 @@ def schema_problem(path: Path) -> str | None:
     """Why ``path`` is not a Parquet file with the ScoreRecord schema, said after its name; None when it is one."""
     try:
         found = read_schema(path)
-    except (pa.ArrowInvalid, OSError) as exc:
+    except (pa.ArrowException, OSError, ValueError) as exc:  # ValueError: a name in a damaged footer not UTF-8
         return f"cannot be read as Parquet ({exc})"
     if found.remove_metadata().equals(PARQUET_SCHEMA):
         return None
