@@ -191,11 +191,9 @@ def manifest_items(manifest: Manifest) -> Iterator[SourceItem]:
     try:
         with (pa.OSFile(manifest.fs_path) if local else _seekable(manifest.fs, manifest.fs_path)) as handle:
             parquet = pq.ParquetFile(handle, metadata=manifest.metadata)
-            row = 0
             ready: Iterator[SourceItem] = iter(())
-            for batch in _readable_batches(manifest, parquet.iter_batches(batch_size=batch_size)):
+            for row, batch in _readable_batches(manifest, parquet.iter_batches(batch_size=batch_size)):
                 started = _start_batch(manifest, row, batch, pool)
-                row += batch.num_rows
                 yield from ready
                 ready = started
             yield from ready
@@ -203,9 +201,12 @@ def manifest_items(manifest: Manifest) -> Iterator[SourceItem]:
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _readable_batches(manifest: Manifest, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """``batches``, or a ManifestError at the first that cannot be read: a damaged file whose footer reads (so it
-    passed ``open_manifest``) but whose pages do not decompress or decode."""
+def _readable_batches(
+    manifest: Manifest, batches: Iterator[pa.RecordBatch]
+) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """Each of ``batches`` with the number of its first row, or a ManifestError at the first that cannot be read:
+    a damaged file whose footer reads (so it passed ``open_manifest``) but whose pages do not decompress or
+    decode."""
     row = 0
     while True:
         try:
@@ -217,8 +218,8 @@ def _readable_batches(manifest: Manifest, batches: Iterator[pa.RecordBatch]) -> 
             raise ManifestError(
                 f"manifest {manifest.uri}: {which} cannot be read, the file is damaged ({_first_line(error)})"
             ) from None
+        yield row, batch
         row += batch.num_rows
-        yield batch
 
 
 def _identities(manifest: Manifest) -> Iterator[RowIdentity]:

@@ -173,6 +173,12 @@ def fill_history_tables(connection: sa.Connection, history: History) -> None:
         connection.execute(schema.runs.insert(), [sql_run_row(run) for run in history.runs])
 
 
+# What DuckDB raises and says of a Parquet page it cannot read ("Error": its decoders' plain errors, such as
+# "Out of buffer"); a mistake in our SQL is a Parser-, Binder- or CatalogException, and stays unexpected.
+_DAMAGED_PAGE_ERRORS = ("Error", "IOException", "InvalidInputException")
+_DAMAGED_PAGE_SIGNS = ("Failed to read file", "Parquet file", "TProtocolException", "don't know what type")
+
+
 def _refuse_damaged_pages(engine: sa.Engine, result: ParquetResult) -> None:
     """A page DuckDB cannot read (a disk error, a copy cut or overwritten) is the file's refusal, not an
     unexpected error: its footer read, so the damage shows only when a query reads the pages."""
@@ -182,13 +188,8 @@ def _refuse_damaged_pages(engine: sa.Engine, result: ParquetResult) -> None:
         error = context.original_exception
         message = str(error)
         if type(error).__name__ in _DAMAGED_PAGE_ERRORS or any(sign in message for sign in _DAMAGED_PAGE_SIGNS):
-            raise StoreError(f"{result.where} cannot be read, it is damaged: {message.splitlines()[0]}") from None
-
-
-# What DuckDB raises and says of a Parquet page it cannot read ("Error": its decoders' plain errors, such as
-# "Out of buffer"); a mistake in our SQL is a Parser-, Binder- or CatalogException, and stays unexpected.
-_DAMAGED_PAGE_ERRORS = ("Error", "IOException", "InvalidInputException")
-_DAMAGED_PAGE_SIGNS = ("Failed to read file", "Parquet file", "TProtocolException", "don't know what type")
+            said = message.splitlines()[0] if message.strip() else type(error).__name__  # some say nothing
+            raise StoreError(f"{result.where} cannot be read, it is damaged: {said}") from None
 
 
 @contextmanager
